@@ -1,0 +1,308 @@
+//! The typed configuration: what `keel.toml` means once parsed and validated.
+//!
+//! Every value here has already passed validation (ids well-formed and unique, references
+//! resolved, no dependency cycles, durations positive), so the rest of Keel never re-checks.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ids::{ComponentId, MonitorId, VendorId};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub page: PageConfig,
+    pub components: Vec<Component>,
+    pub vendors: Vec<Vendor>,
+    pub monitors: Vec<Monitor>,
+    pub incidents: IncidentsConfig,
+    pub notify: NotifyConfig,
+    pub intake: IntakeConfig,
+    pub storage: StorageConfig,
+    pub scheduler: SchedulerConfig,
+}
+
+/// A secret value: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Default `./keel-data`; SQLite lives here unless `database_url` is set.
+    pub data_dir: PathBuf,
+    /// `postgres://…` (scale-out) or `sqlite://…`; `None` means SQLite under `data_dir`.
+    pub database_url: Option<Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageConfig {
+    /// Default "Keel Status".
+    pub title: String,
+    /// Default `["en"]`; each one of `en`, `ja`.
+    pub locales: Vec<String>,
+}
+
+/// Text given once, or per locale: `name = "API"` or `name = { en = "API", ja = "API" }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalizedText {
+    /// Locale → text. A plain string is stored under the empty locale `""`, which is the
+    /// fallback for every locale.
+    pub by_locale: BTreeMap<String, String>,
+}
+
+impl LocalizedText {
+    pub fn plain(s: impl Into<String>) -> Self {
+        let mut by_locale = BTreeMap::new();
+        by_locale.insert(String::new(), s.into());
+        LocalizedText { by_locale }
+    }
+
+    /// The text for `locale`, falling back to the plain text, then English, then any.
+    pub fn get(&self, locale: &str) -> &str {
+        self.by_locale
+            .get(locale)
+            .or_else(|| self.by_locale.get(""))
+            .or_else(|| self.by_locale.get("en"))
+            .or_else(|| self.by_locale.values().next())
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    pub id: ComponentId,
+    pub name: LocalizedText,
+    /// People who rely on it; default 0.
+    pub users: u64,
+    /// Other components or vendors (ids checked to exist; no cycles).
+    pub depends_on: Vec<String>,
+    pub workaround: Option<LocalizedText>,
+    /// Default true; internal components never appear on the page.
+    pub public: bool,
+}
+
+/// Which public status format a vendor exposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VendorFormat {
+    /// Detect from the document.
+    Auto,
+    /// Atlassian Statuspage v2 (`/api/v2/summary.json` or `status.json`).
+    Statuspage,
+    /// status.io public API (`/1.0/status/{page_id}`).
+    StatusIo,
+    /// Slack status API v2 (`/api/v2.0.0/current`).
+    Slack,
+    /// Instatus `/summary.json`.
+    Instatus,
+    /// Google Cloud `incidents.json`.
+    GoogleCloud,
+    /// Heroku current-status API.
+    Heroku,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vendor {
+    pub id: VendorId,
+    pub name: String,
+    pub status_url: String,
+    /// Default 60s.
+    pub interval: Duration,
+    /// Default 10s.
+    pub timeout: Duration,
+    /// Default false; a confidential vendor is never named in public text.
+    pub confidential: bool,
+    /// Follow only these of the vendor's components (by name or id); empty = the whole page.
+    pub components: Vec<String>,
+    /// Default `Auto`.
+    pub format: VendorFormat,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitor {
+    pub id: MonitorId,
+    pub component: ComponentId,
+    /// Default 30s.
+    pub interval: Duration,
+    /// Default 5s.
+    pub timeout: Duration,
+    /// Re-check interval after a first, unconfirmed failure. Default min(interval, 5s).
+    pub retry_interval: Duration,
+    /// Consecutive failures before down. Default 2.
+    pub confirmations: u32,
+    /// Consecutive successes before up again. Default 1.
+    pub recoveries: u32,
+    pub check: Check,
+}
+
+impl Monitor {
+    /// The short name of the check kind, as written in config.
+    pub fn kind(&self) -> &'static str {
+        match self.check {
+            Check::Http(_) => "http",
+            Check::Tcp(_) => "tcp",
+            Check::Dns(_) => "dns",
+            Check::Tls(_) => "tls",
+            Check::Heartbeat(_) => "heartbeat",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    Http(HttpCheck),
+    Tcp(TcpCheck),
+    Dns(DnsCheck),
+    Tls(TlsCheck),
+    Heartbeat(HeartbeatCheck),
+}
+
+/// An inclusive range of acceptable HTTP status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl StatusRange {
+    pub fn contains(&self, code: u16) -> bool {
+        (self.from..=self.to).contains(&code)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpCheck {
+    pub url: String,
+    /// Default "GET".
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    /// `expected_status = [200, "2xx", "300-399"]`; default 2xx.
+    pub expected_status: Vec<StatusRange>,
+    /// The body must contain this text.
+    pub keyword: Option<String>,
+    /// The body must not contain this text.
+    pub keyword_absent: Option<String>,
+    /// `json_pointer = "/status"` with `json_equals = "ok"` (any JSON value).
+    pub json_pointer: Option<(String, serde_json::Value)>,
+    /// Slower than this counts as degraded.
+    pub max_latency: Option<Duration>,
+    /// Default true.
+    pub follow_redirects: bool,
+    /// Default true.
+    pub verify_tls: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpCheck {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordType {
+    A,
+    Aaaa,
+    Cname,
+    Mx,
+    Txt,
+    Ns,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsCheck {
+    pub name: String,
+    /// Default A.
+    pub record_type: RecordType,
+    /// Answers that must be present (any one of them); empty = any answer.
+    pub expected: Vec<String>,
+    /// Resolver address (`"127.0.0.1:5353"`, port 53 by default); `None` = system resolver.
+    pub resolver: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsCheck {
+    pub host: String,
+    /// Default 443.
+    pub port: u16,
+    /// SNI name; default `host`.
+    pub server_name: Option<String>,
+    /// Fewer days left than this is degraded (expired is down). Default 14.
+    pub min_days: u32,
+    /// Default true: an untrusted chain is down. False for self-signed certificates.
+    pub verify: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeartbeatCheck {
+    /// The push URL's secret: `/api/v1/push/{token}`.
+    pub token: Secret,
+    /// No beat within `interval + grace` means down. Default grace 0s... see docs.
+    pub grace: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentsConfig {
+    /// Default 2m.
+    pub publish_after: Duration,
+    /// Default 5m.
+    pub stability_window: Duration,
+    /// Default 24h.
+    pub recurrence_window: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifyConfig {
+    /// Default false.
+    pub allow_private_targets: bool,
+}
+
+/// Maps alerts whose labels all match to a component: `[[intake.route]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntakeRoute {
+    pub labels: BTreeMap<String, String>,
+    pub component: ComponentId,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntakeConfig {
+    /// Label naming the component directly. Default "component".
+    pub component_label: String,
+    /// Tried in order when the component label is absent or names nothing.
+    pub routes: Vec<IntakeRoute>,
+    /// Larger bodies get 413. Default 1 MiB.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    /// How long per-minute rollups are kept. Default 30d.
+    pub rollup_retention: Duration,
+    /// How long per-day rollups are kept. Default 400d.
+    pub daily_retention: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulerConfig {
+    /// Checks in flight at once. Default 512.
+    pub max_concurrency: usize,
+    /// Random spread of each monitor's first check and of every interval, as a fraction of
+    /// the interval. Default 0.1.
+    pub jitter: f64,
+}

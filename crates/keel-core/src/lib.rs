@@ -1,0 +1,17 @@
+//! Keel's pure domain.
+//!
+//! Everything here is a function of its inputs: no I/O, no async, no clock reads. Time enters
+//! as values (`at` fields) so that every rule can be tested exhaustively and replayed from
+//! stored events. The edges (probes, stores, web) live in the other crates.
+
+pub mod config;
+pub mod confirm;
+pub mod health;
+pub mod ids;
+pub mod intake;
+pub mod rollup;
+pub mod signal;
+
+pub use health::Health;
+pub use ids::{ComponentId, MonitorId, VendorId};
+pub use signal::{Signal, SourceKind};

@@ -1,0 +1,63 @@
+//! Signals: the single stream of state changes that assessment consumes.
+//!
+//! Monitors, vendor pollers and alert intake all speak in signals, so step 2's assessment has
+//! one input whatever the origin.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Health;
+
+/// Where a signal came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Monitor,
+    Vendor,
+    Intake,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Monitor => "monitor",
+            SourceKind::Vendor => "vendor",
+            SourceKind::Intake => "intake",
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SourceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "monitor" => Ok(SourceKind::Monitor),
+            "vendor" => Ok(SourceKind::Vendor),
+            "intake" => Ok(SourceKind::Intake),
+            other => Err(format!("unknown signal source {other:?}")),
+        }
+    }
+}
+
+/// One confirmed change of health of one source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub source_kind: SourceKind,
+    /// Monitor id, vendor id, or for intake the alert's stable key (e.g. its fingerprint).
+    pub source_id: String,
+    /// The component (or vendor node) in the dependency graph this signal speaks about.
+    pub component: String,
+    pub health: Health,
+    /// Why, in words a human understands ("HTTP 503", "timed out after 5s").
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}

@@ -1,0 +1,2 @@
+//! The checks a monitor runs. Each yields an [`Outcome`](crate::Outcome) with a reason a
+//! human understands.

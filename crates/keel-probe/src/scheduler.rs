@@ -1,0 +1,1 @@
+//! Runs every monitor and vendor poll on its own schedule.

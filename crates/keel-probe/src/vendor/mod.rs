@@ -1,0 +1,1 @@
+//! Vendors' public status pages: parsers per format and the poller.

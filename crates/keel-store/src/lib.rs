@@ -1,0 +1,137 @@
+//! Keel's storage.
+//!
+//! One [`Store`] trait speaking domain types, two implementations (SQLite, the embedded
+//! default, and PostgreSQL for scale-out), each with its own migrations compiled into the
+//! binary. The backend is chosen from the URL scheme. Dialect differences stay inside each
+//! backend; `tests/conformance.rs` runs one story against both.
+//!
+//! What is stored grows with state changes and rollups, never with every check.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use keel_core::confirm::Tracker;
+use keel_core::rollup::MinuteRollup;
+use keel_core::{Signal, SourceKind};
+
+pub mod postgres;
+pub mod sqlite;
+
+/// Errors every backend maps its failures to.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// A stored signal with its sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSignal {
+    pub seq: i64,
+    pub signal: Signal,
+}
+
+/// The persisted state of one monitored source (monitor or vendor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceState {
+    pub kind: SourceKind,
+    pub id: String,
+    pub tracker: Tracker,
+}
+
+/// Uptime of one component on one UTC day, from the rollups.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailyUptime {
+    pub component: String,
+    pub day: NaiveDate,
+    pub checks: u64,
+    pub failures: u64,
+}
+
+impl DailyUptime {
+    /// Share of successful checks, 0.0–1.0; `None` without checks.
+    pub fn ratio(&self) -> Option<f64> {
+        (self.checks > 0).then(|| (self.checks - self.failures) as f64 / self.checks as f64)
+    }
+}
+
+/// A hashed API token and its role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is ("sqlite" or "postgres"), for logs and health.
+    fn backend(&self) -> &'static str;
+
+    /// Cheap round trip proving the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Appends a signal; returns its sequence number (strictly increasing).
+    async fn append_signal(&self, signal: &Signal) -> Result<i64>;
+
+    /// Signals with `seq > after`, oldest first, at most `limit`.
+    async fn signals_after(&self, after: i64, limit: u32) -> Result<Vec<StoredSignal>>;
+
+    /// Inserts or replaces the state of one source.
+    async fn save_source_state(&self, state: &SourceState) -> Result<()>;
+
+    /// Every stored source state.
+    async fn load_source_states(&self) -> Result<Vec<SourceState>>;
+
+    /// Adds minute rollups. A second write for the same (monitor, minute) merges into it
+    /// (checks and failures add up, max takes the larger, percentiles the later value), and
+    /// the per-day totals of the component are updated in the same transaction.
+    async fn add_rollups(&self, rollups: &[MinuteRollup]) -> Result<()>;
+
+    /// Minute rollups of one monitor with `from <= minute < to`, oldest first.
+    async fn rollups(
+        &self,
+        monitor_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<MinuteRollup>>;
+
+    /// Per-day uptime of a component for days `from..=to` that have checks, oldest first.
+    async fn daily_uptime(
+        &self,
+        component: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyUptime>>;
+
+    /// Deletes minute rollups older than `minute_before` and daily rows older than
+    /// `day_before`; returns the number of rows removed.
+    async fn prune_rollups(&self, minute_before: DateTime<Utc>, day_before: NaiveDate)
+        -> Result<u64>;
+
+    /// Stores a token by its SHA-256 hash (hex). A duplicate hash or name is `Conflict`.
+    async fn create_token(&self, name: &str, role: &str, hash_hex: &str) -> Result<ApiToken>;
+
+    /// Finds a token by hash.
+    async fn find_token(&self, hash_hex: &str) -> Result<Option<ApiToken>>;
+}
+
+/// Opens the store a URL names (`sqlite://path` or `postgres://…`), creating the SQLite file
+/// if needed, and runs migrations.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite://") || url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Err(StoreError::Other("backends not built yet".into()))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}
