@@ -14,6 +14,7 @@ use keel_core::rollup::MinuteRollup;
 use keel_core::{Signal, SourceKind};
 
 pub mod postgres;
+mod shared;
 pub mod sqlite;
 
 /// Errors every backend maps its failures to.
@@ -116,8 +117,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes minute rollups older than `minute_before` and daily rows older than
     /// `day_before`; returns the number of rows removed.
-    async fn prune_rollups(&self, minute_before: DateTime<Utc>, day_before: NaiveDate)
-        -> Result<u64>;
+    async fn prune_rollups(
+        &self,
+        minute_before: DateTime<Utc>,
+        day_before: NaiveDate,
+    ) -> Result<u64>;
 
     /// Stores a token by its SHA-256 hash (hex). A duplicate hash or name is `Conflict`.
     async fn create_token(&self, name: &str, role: &str, hash_hex: &str) -> Result<ApiToken>;
@@ -129,9 +133,15 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the store a URL names (`sqlite://path` or `postgres://…`), creating the SQLite file
 /// if needed, and runs migrations.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
-    if url.starts_with("sqlite://") || url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(StoreError::Other("backends not built yet".into()))
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        }
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_string()))
+        // The URL may carry a password; the error is printed and logged.
+        Err(StoreError::UnsupportedUrl(shared::redact_url(url)))
     }
 }

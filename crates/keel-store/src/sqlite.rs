@@ -1,1 +1,478 @@
-//! SQLite backend.
+//! SQLite backend: the embedded default, one file under `data_dir`.
+//!
+//! WAL mode lets the status page read while checks write; writes that span several statements
+//! start with `BEGIN IMMEDIATE` so two writers queue on the busy timeout instead of failing
+//! with a lock upgrade error. Timestamps are unix milliseconds in INTEGER columns, which sort
+//! and compare as numbers. Migrations in `migrations/sqlite` are compiled into the binary.
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use keel_core::confirm::Tracker;
+use keel_core::rollup::MinuteRollup;
+use keel_core::Signal;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::shared::{
+    describe_migrate_error, fold_batch, from_millis, latency_to_sql, now, parse_health, parse_kind,
+    to_millis, to_u32, to_u64, token_conflict,
+};
+use crate::{ApiToken, DailyUptime, Result, SourceState, Store, StoreError, StoredSignal};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The database file `open_in_dir` uses inside the data directory.
+pub const DB_FILE: &str = "keel.db";
+
+/// How long a writer waits for another writer before giving up with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Readers run in parallel under WAL; one writer at a time either way. A few connections are
+/// enough on a small machine and keep file handles bounded.
+const MAX_CONNECTIONS: u32 = 4;
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path` and runs migrations. The
+    /// parent directory must exist.
+    pub async fn open(path: &str) -> Result<Self> {
+        Self::open_path(Path::new(path)).await
+    }
+
+    /// Creates `dir` if needed and opens `dir/keel.db` in it.
+    pub async fn open_in_dir(dir: &Path) -> Result<Self> {
+        tokio::fs::create_dir_all(dir).await.map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Self::open_path(&dir.join(DB_FILE)).await
+    }
+
+    /// The database file this store uses.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes the pool's connections (the last one checkpoints the WAL into the file); later
+    /// calls fail with `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn open_path(path: &Path) -> Result<Self> {
+        let fail = |e: &dyn Display| {
+            StoreError::Unavailable(format!(
+                "cannot open SQLite database at {}: {e}",
+                path.display()
+            ))
+        };
+        if path.as_os_str().is_empty() {
+            return Err(fail(&"the path is empty"));
+        }
+        // Open the file ourselves first: the OS error ("Not a directory", "Permission denied",
+        // "No such file or directory") says more than SQLite's "unable to open database file".
+        tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .await
+            .map_err(|e| fail(&e))?;
+
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable against crashes of Keel in WAL mode; only a power loss can
+            // drop the last transactions, and never corrupts the file.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(BUSY_TIMEOUT * 2)
+            .connect_with(options)
+            .await
+            .map_err(|e| fail(&describe(&e)))?;
+        if let Err(e) = MIGRATOR.run(&pool).await {
+            pool.close().await;
+            return Err(fail(&describe_migrate_error(&e)));
+        }
+        tracing::info!(path = %path.display(), "SQLite store open");
+        Ok(SqliteStore {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+/// SQLite result codes (primary, low byte of the extended code) that mean the file cannot be
+/// used right now rather than that the request was wrong.
+const UNAVAILABLE_CODES: [i64; 6] = [
+    5,  // SQLITE_BUSY
+    6,  // SQLITE_LOCKED
+    8,  // SQLITE_READONLY
+    10, // SQLITE_IOERR
+    13, // SQLITE_FULL
+    14, // SQLITE_CANTOPEN
+];
+
+fn describe(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_string())
+        }
+        sqlx::Error::Database(db) => {
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .map(|c| c & 0xff);
+            if primary.is_some_and(|c| UNAVAILABLE_CODES.contains(&c)) {
+                StoreError::Unavailable(format!("SQLite: {}", db.message()))
+            } else {
+                StoreError::Other(format!("SQLite: {}", db.message()))
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(format!("SQLite: {e}")),
+        _ => StoreError::Other(format!("SQLite: {e}")),
+    }
+}
+
+type SignalRow = (i64, String, String, String, String, String, i64);
+type StateRow = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<i64>,
+    Option<i64>,
+    i64,
+);
+type MinuteRow = (String, i64, String, i64, i64, i64, i64, i64);
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn append_signal(&self, signal: &Signal) -> Result<i64> {
+        let (seq,): (i64,) = sqlx::query_as(
+            "INSERT INTO signals (source_kind, source_id, component, health, reason, at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(signal.source_kind.as_str())
+        .bind(&signal.source_id)
+        .bind(&signal.component)
+        .bind(signal.health.as_str())
+        .bind(&signal.reason)
+        .bind(to_millis(signal.at))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(seq)
+    }
+
+    async fn signals_after(&self, after: i64, limit: u32) -> Result<Vec<StoredSignal>> {
+        let rows: Vec<SignalRow> = sqlx::query_as(
+            "SELECT seq, source_kind, source_id, component, health, reason, at
+             FROM signals WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter()
+            .map(|(seq, kind, source_id, component, health, reason, at)| {
+                Ok(StoredSignal {
+                    seq,
+                    signal: Signal {
+                        source_kind: parse_kind(&kind)?,
+                        source_id,
+                        component,
+                        health: parse_health(&health)?,
+                        reason,
+                        at: from_millis(at)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn save_source_state(&self, state: &SourceState) -> Result<()> {
+        let t = &state.tracker;
+        sqlx::query(
+            "INSERT INTO source_states
+                 (kind, id, health, since, reason, latency_ms, last_checked, streak)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (kind, id) DO UPDATE SET
+                 health = excluded.health, since = excluded.since, reason = excluded.reason,
+                 latency_ms = excluded.latency_ms, last_checked = excluded.last_checked,
+                 streak = excluded.streak",
+        )
+        .bind(state.kind.as_str())
+        .bind(&state.id)
+        .bind(t.health.as_str())
+        .bind(to_millis(t.since))
+        .bind(&t.reason)
+        .bind(latency_to_sql(t.latency_ms))
+        .bind(t.last_checked.map(to_millis))
+        .bind(i64::from(t.streak))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn load_source_states(&self) -> Result<Vec<SourceState>> {
+        let rows: Vec<StateRow> = sqlx::query_as(
+            "SELECT kind, id, health, since, reason, latency_ms, last_checked, streak
+             FROM source_states ORDER BY kind, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter()
+            .map(
+                |(kind, id, health, since, reason, latency_ms, last_checked, streak)| {
+                    Ok(SourceState {
+                        kind: parse_kind(&kind)?,
+                        id,
+                        tracker: Tracker {
+                            health: parse_health(&health)?,
+                            since: from_millis(since)?,
+                            reason,
+                            latency_ms: latency_ms.map(|v| to_u64(v, "latency")).transpose()?,
+                            last_checked: last_checked.map(from_millis).transpose()?,
+                            streak: to_u32(streak, "streak")?,
+                        },
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn add_rollups(&self, rollups: &[MinuteRollup]) -> Result<()> {
+        let (minutes, days) = fold_batch(rollups)?;
+        if minutes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        for r in &minutes {
+            sqlx::query(
+                "INSERT INTO rollups_minute
+                     (monitor_id, minute, component, checks, failures, p50_ms, p95_ms, max_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (monitor_id, minute) DO UPDATE SET
+                     component = excluded.component,
+                     checks = rollups_minute.checks + excluded.checks,
+                     failures = rollups_minute.failures + excluded.failures,
+                     p50_ms = excluded.p50_ms,
+                     p95_ms = excluded.p95_ms,
+                     max_ms = MAX(rollups_minute.max_ms, excluded.max_ms)",
+            )
+            .bind(&r.monitor_id)
+            .bind(to_millis(r.minute))
+            .bind(&r.component)
+            .bind(i64::from(r.checks))
+            .bind(i64::from(r.failures))
+            .bind(i64::from(r.latency_p50_ms))
+            .bind(i64::from(r.latency_p95_ms))
+            .bind(i64::from(r.latency_max_ms))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        for d in &days {
+            sqlx::query(
+                "INSERT INTO rollups_daily (component, day, checks, failures)
+                 VALUES (?, ?, ?, ?)
+                 ON CONFLICT (component, day) DO UPDATE SET
+                     checks = rollups_daily.checks + excluded.checks,
+                     failures = rollups_daily.failures + excluded.failures",
+            )
+            .bind(&d.component)
+            .bind(d.day)
+            // Day totals of one batch fit easily: at most u32::MAX per rollup row.
+            .bind(i64::try_from(d.checks).unwrap_or(i64::MAX))
+            .bind(i64::try_from(d.failures).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn rollups(
+        &self,
+        monitor_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<MinuteRollup>> {
+        let rows: Vec<MinuteRow> = sqlx::query_as(
+            "SELECT monitor_id, minute, component, checks, failures, p50_ms, p95_ms, max_ms
+             FROM rollups_minute
+             WHERE monitor_id = ? AND minute >= ? AND minute < ?
+             ORDER BY minute",
+        )
+        .bind(monitor_id)
+        .bind(to_millis(from))
+        .bind(to_millis(to))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter()
+            .map(
+                |(monitor_id, minute, component, checks, failures, p50, p95, max)| {
+                    Ok(MinuteRollup {
+                        monitor_id,
+                        component,
+                        minute: from_millis(minute)?,
+                        checks: to_u32(checks, "checks")?,
+                        failures: to_u32(failures, "failures")?,
+                        latency_p50_ms: to_u32(p50, "p50")?,
+                        latency_p95_ms: to_u32(p95, "p95")?,
+                        latency_max_ms: to_u32(max, "max")?,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn daily_uptime(
+        &self,
+        component: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyUptime>> {
+        let rows: Vec<(String, NaiveDate, i64, i64)> = sqlx::query_as(
+            "SELECT component, day, checks, failures FROM rollups_daily
+             WHERE component = ? AND day >= ? AND day <= ? AND checks > 0
+             ORDER BY day",
+        )
+        .bind(component)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter()
+            .map(|(component, day, checks, failures)| {
+                Ok(DailyUptime {
+                    component,
+                    day,
+                    checks: to_u64(checks, "checks")?,
+                    failures: to_u64(failures, "failures")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_rollups(
+        &self,
+        minute_before: DateTime<Utc>,
+        day_before: NaiveDate,
+    ) -> Result<u64> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let minutes = sqlx::query("DELETE FROM rollups_minute WHERE minute < ?")
+            .bind(to_millis(minute_before))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let days = sqlx::query("DELETE FROM rollups_daily WHERE day < ?")
+            .bind(day_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(minutes.rows_affected() + days.rows_affected())
+    }
+
+    async fn create_token(&self, name: &str, role: &str, hash_hex: &str) -> Result<ApiToken> {
+        let created_at = now();
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO api_tokens (name, role, hash, created_at)
+             VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(role)
+        .bind(hash_hex)
+        .bind(to_millis(created_at))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            // SQLite names the column: "UNIQUE constraint failed: api_tokens.name".
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                token_conflict(name, db.message())
+            }
+            _ => map_err(e),
+        })?;
+        Ok(ApiToken {
+            id,
+            name: name.to_string(),
+            role: role.to_string(),
+            created_at,
+        })
+    }
+
+    async fn find_token(&self, hash_hex: &str) -> Result<Option<ApiToken>> {
+        let row: Option<(i64, String, String, i64)> =
+            sqlx::query_as("SELECT id, name, role, created_at FROM api_tokens WHERE hash = ?")
+                .bind(hash_hex)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        row.map(|(id, name, role, created_at)| {
+            Ok(ApiToken {
+                id,
+                name,
+                role,
+                created_at: from_millis(created_at)?,
+            })
+        })
+        .transpose()
+    }
+}

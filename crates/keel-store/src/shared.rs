@@ -1,0 +1,280 @@
+//! Rules both backends share, kept in one place so SQLite and PostgreSQL cannot drift apart:
+//! folding a batch of minute rollups, reading stored text back into domain enums, checked
+//! integer conversions, and keeping passwords out of error messages.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use keel_core::rollup::MinuteRollup;
+use keel_core::{Health, SourceKind};
+use sqlx::migrate::MigrateError;
+
+use crate::{Result, StoreError};
+
+/// The per-day totals one batch adds to one component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DayTotal {
+    pub component: String,
+    pub day: NaiveDate,
+    pub checks: u64,
+    pub failures: u64,
+}
+
+/// Folds a batch into one row per (monitor, minute) and one per (component, day).
+///
+/// Repeats inside a batch merge by the same rule the database applies to a repeat of a stored
+/// minute, so writing a batch at once or row by row gives the same result. The day totals are
+/// the sums of the *incoming* rollups only: a repeated minute adds its own checks to the day,
+/// never the merged row's. Both outputs are sorted by key, so concurrent writers (several
+/// instances on one PostgreSQL) lock rows in the same order and cannot deadlock each other.
+pub(crate) fn fold_batch(rollups: &[MinuteRollup]) -> Result<(Vec<MinuteRollup>, Vec<DayTotal>)> {
+    let mut minutes: BTreeMap<(&str, DateTime<Utc>), MinuteRollup> = BTreeMap::new();
+    let mut days: BTreeMap<(&str, NaiveDate), (u64, u64)> = BTreeMap::new();
+    for r in rollups {
+        if r.failures > r.checks {
+            return Err(StoreError::Other(format!(
+                "rollup of monitor {:?} at {} has more failures ({}) than checks ({})",
+                r.monitor_id, r.minute, r.failures, r.checks
+            )));
+        }
+        minutes
+            .entry((r.monitor_id.as_str(), r.minute))
+            .and_modify(|m| merge_minute(m, r))
+            .or_insert_with(|| r.clone());
+        let day = days
+            .entry((r.component.as_str(), r.minute.date_naive()))
+            .or_default();
+        day.0 += u64::from(r.checks);
+        day.1 += u64::from(r.failures);
+    }
+    let days = days
+        .into_iter()
+        .map(|((component, day), (checks, failures))| DayTotal {
+            component: component.to_string(),
+            day,
+            checks,
+            failures,
+        })
+        .collect();
+    Ok((minutes.into_values().collect(), days))
+}
+
+/// The merge rule of the trait: counts add up, max takes the larger, percentiles (and the
+/// component, should a monitor have moved) the later value.
+fn merge_minute(into: &mut MinuteRollup, later: &MinuteRollup) {
+    into.component.clone_from(&later.component);
+    into.checks = into.checks.saturating_add(later.checks);
+    into.failures = into.failures.saturating_add(later.failures);
+    into.latency_p50_ms = later.latency_p50_ms;
+    into.latency_p95_ms = later.latency_p95_ms;
+    into.latency_max_ms = into.latency_max_ms.max(later.latency_max_ms);
+}
+
+pub(crate) fn parse_health(s: &str) -> Result<Health> {
+    s.parse()
+        .map_err(|e: String| StoreError::Other(format!("stored row is unreadable: {e}")))
+}
+
+pub(crate) fn parse_kind(s: &str) -> Result<SourceKind> {
+    s.parse()
+        .map_err(|e: String| StoreError::Other(format!("stored row is unreadable: {e}")))
+}
+
+/// A stored count back to `u32`; out of range means the row was not written by Keel.
+pub(crate) fn to_u32(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| {
+        StoreError::Other(format!(
+            "stored row is unreadable: {what} {v} is out of range"
+        ))
+    })
+}
+
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| {
+        StoreError::Other(format!(
+            "stored row is unreadable: {what} {v} is out of range"
+        ))
+    })
+}
+
+/// Latencies are `u64` in the domain and signed in SQL; anything past `i64::MAX` ms is
+/// hundreds of millions of years, so saturating loses nothing real.
+pub(crate) fn latency_to_sql(v: Option<u64>) -> Option<i64> {
+    v.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// Timestamps are kept to the millisecond on both backends, so a value reads back the same
+/// whichever database stored it.
+pub(crate) fn to_millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+pub(crate) fn from_millis(ms: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| {
+        StoreError::Other(format!(
+            "stored row is unreadable: timestamp {ms} ms is out of range"
+        ))
+    })
+}
+
+pub(crate) fn truncate_to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
+}
+
+/// The time a row is created at, for the rows whose time the store itself decides.
+pub(crate) fn now() -> DateTime<Utc> {
+    truncate_to_millis(Utc::now())
+}
+
+/// A unique violation on `api_tokens`, said in terms of what the caller passed.
+/// `detail` is the constraint name (PostgreSQL) or the message naming the column (SQLite).
+pub(crate) fn token_conflict(name: &str, detail: &str) -> StoreError {
+    if detail.contains("name") {
+        StoreError::Conflict(format!("a token named {name:?} already exists"))
+    } else {
+        StoreError::Conflict("a token with the same secret already exists".to_string())
+    }
+}
+
+/// Migration failures in words an operator can act on.
+pub(crate) fn describe_migrate_error(e: &MigrateError) -> String {
+    match e {
+        MigrateError::VersionMissing(v) => format!(
+            "the database has migration {v}, which this Keel does not know: \
+             it was used by a newer Keel; upgrade this binary"
+        ),
+        MigrateError::VersionMismatch(v) => {
+            format!("migration {v} was changed after it was applied to this database")
+        }
+        MigrateError::Dirty(v) => format!(
+            "migration {v} failed part-way on an earlier start; repair the database by hand"
+        ),
+        other => format!("migrations failed: {other}"),
+    }
+}
+
+/// A database URL with its password replaced, for messages and logs.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest_start = scheme_end + 3;
+    let rest = &url[rest_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_len];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let userinfo = &authority[..at];
+    let Some(colon) = userinfo.find(':') else {
+        return url.to_string();
+    };
+    format!(
+        "{}{}:***{}",
+        &url[..rest_start],
+        &userinfo[..colon],
+        &url[rest_start + at..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn r(monitor: &str, component: &str, minute: DateTime<Utc>, checks: u32) -> MinuteRollup {
+        MinuteRollup {
+            monitor_id: monitor.to_string(),
+            component: component.to_string(),
+            minute,
+            checks,
+            failures: 1,
+            latency_p50_ms: checks,
+            latency_p95_ms: checks * 2,
+            latency_max_ms: 100 - checks,
+        }
+    }
+
+    #[test]
+    fn a_repeated_minute_merges_and_counts_each_incoming_rollup_once_per_day() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 23, 59, 0).unwrap();
+        let next_day = t + chrono::TimeDelta::minutes(1);
+        let (minutes, days) = fold_batch(&[
+            r("a", "c", t, 3),
+            r("b", "c", t, 4),
+            r("a", "c", t, 5),
+            r("a", "c", next_day, 2),
+        ])
+        .unwrap();
+        assert_eq!(minutes.len(), 3);
+        let a = &minutes[0];
+        assert_eq!((a.monitor_id.as_str(), a.checks, a.failures), ("a", 8, 2));
+        assert_eq!(
+            (a.latency_p50_ms, a.latency_p95_ms, a.latency_max_ms),
+            (5, 10, 97)
+        );
+        assert_eq!(
+            days,
+            vec![
+                DayTotal {
+                    component: "c".into(),
+                    day: t.date_naive(),
+                    checks: 12,
+                    failures: 3
+                },
+                DayTotal {
+                    component: "c".into(),
+                    day: next_day.date_naive(),
+                    checks: 2,
+                    failures: 1
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn more_failures_than_checks_is_refused() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut bad = r("a", "c", t, 1);
+        bad.failures = 2;
+        let err = fold_batch(&[bad]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("more failures (2) than checks (1)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://keel:s3cret@db:5432/keel?sslmode=require"),
+            "postgres://keel:***@db:5432/keel?sslmode=require"
+        );
+        assert_eq!(redact_url("mysql://u:p@w@h/db"), "mysql://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://keel@db/keel"),
+            "postgres://keel@db/keel"
+        );
+        assert_eq!(
+            redact_url("postgres://db/x?a=b@c:d"),
+            "postgres://db/x?a=b@c:d"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn unreadable_rows_say_why() {
+        assert!(parse_health("sideways")
+            .unwrap_err()
+            .to_string()
+            .contains("sideways"));
+        assert!(parse_kind("robot")
+            .unwrap_err()
+            .to_string()
+            .contains("robot"));
+        assert!(to_u32(-1, "checks").is_err());
+        assert!(to_u32(i64::from(u32::MAX) + 1, "checks").is_err());
+        assert!(from_millis(i64::MAX).is_err());
+    }
+}
