@@ -92,7 +92,16 @@ impl SqliteStore {
             .truncate(false)
             .open(path)
             .await
-            .map_err(|e| fail(&e))?;
+            .map_err(|e| match path.parent() {
+                Some(dir)
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        && !dir.as_os_str().is_empty()
+                        && !dir.exists() =>
+                {
+                    fail(&format_args!("directory {} does not exist", dir.display()))
+                }
+                _ => fail(&e),
+            })?;
 
         let options = SqliteConnectOptions::new()
             .filename(path)

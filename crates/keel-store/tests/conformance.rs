@@ -696,6 +696,20 @@ async fn sqlite_under_a_regular_file_is_unavailable_with_the_reason() {
 }
 
 #[tokio::test]
+async fn sqlite_in_a_missing_directory_names_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let url = format!("sqlite://{}/keel.db", missing.display());
+    let err = keel_store::open(&url).await.err().expect("must fail");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(&format!("directory {} does not exist", missing.display())),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn sqlite_under_proc_is_unavailable() {
     let err = SqliteStore::open("/proc/keel-test/keel.db")
         .await
