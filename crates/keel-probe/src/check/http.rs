@@ -20,7 +20,7 @@ use reqwest::redirect::Policy;
 use rustls::crypto::CryptoProvider;
 use rustls::RootCertStore;
 
-use super::{degraded, fmt_duration, tls, CheckerError};
+use super::{degraded, fmt_duration, io_kind_words, tls, CheckerError};
 use crate::Outcome;
 
 /// Redirects followed before giving up ("redirect forever" ends here with a clear reason).
@@ -256,11 +256,13 @@ fn describe_error(e: &reqwest::Error) -> String {
     }
     let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(words) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(tls::io_error_words)
-        {
-            return words;
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(e) = tls::tls_error_in(io) {
+                return tls::tls_error_words(e);
+            }
+            if let Some(words) = io_kind_words(io.kind()) {
+                return words.into();
+            }
         }
         if let Some(e) = err.downcast_ref::<rustls::Error>() {
             return tls::tls_error_words(e);

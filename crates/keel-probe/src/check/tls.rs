@@ -147,18 +147,7 @@ impl TlsProbe {
         };
         let mut stream = match self.connector.connect(server_name.clone(), tcp).await {
             Ok(s) => s,
-            Err(e) => {
-                let reason = io_error_words(&e)
-                    .map(|w| {
-                        if w.starts_with("TLS ") || w.starts_with("certificate ") {
-                            w
-                        } else {
-                            format!("TLS handshake failed: {w}")
-                        }
-                    })
-                    .unwrap_or_else(|| format!("TLS handshake failed: {e}"));
-                return Outcome::down(reason, start.elapsed());
-            }
+            Err(e) => return Outcome::down(handshake_failure(&e), start.elapsed()),
         };
         let latency = start.elapsed();
 
@@ -282,21 +271,26 @@ pub(super) fn tls_error_words(e: &rustls::Error) -> String {
     }
 }
 
-/// Words for an I/O error that may carry a TLS error, possibly wrapped more than once
-/// (`io::Error` hides what it wraps from `source()`, so this looks inside by hand).
-pub(super) fn io_error_words(e: &std::io::Error) -> Option<String> {
-    if let Some(inner) = e.get_ref() {
-        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-            return Some(tls_error_words(tls));
-        }
-        if let Some(words) = inner
+/// The TLS error an I/O error carries, possibly wrapped more than once (`io::Error` hides
+/// what it wraps from `source()`, so this looks inside by hand).
+pub(super) fn tls_error_in(e: &std::io::Error) -> Option<&rustls::Error> {
+    let inner = e.get_ref()?;
+    inner.downcast_ref::<rustls::Error>().or_else(|| {
+        inner
             .downcast_ref::<std::io::Error>()
-            .and_then(io_error_words)
-        {
-            return Some(words);
-        }
+            .and_then(tls_error_in)
+    })
+}
+
+/// Words for a failed handshake: the TLS error when there is one, else what the socket said.
+fn handshake_failure(e: &std::io::Error) -> String {
+    if let Some(tls) = tls_error_in(e) {
+        return tls_error_words(tls);
     }
-    io_kind_words(e.kind()).map(str::to_owned)
+    match io_kind_words(e.kind()) {
+        Some(words) => format!("TLS handshake failed: {words}"),
+        None => format!("TLS handshake failed: {e}"),
+    }
 }
 
 #[cfg(test)]
