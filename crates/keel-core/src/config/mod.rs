@@ -1,15 +1,31 @@
 //! Configuration: parsing `keel.toml` (layered with `KEEL_` environment variables) into the
 //! typed [`Config`], reporting every problem at once with file, line and a hint.
+//!
+//! The work is split so each part can be read and tested on its own: `parse.rs` and
+//! `monitor.rs` walk the TOML document, `read.rs` turns items into typed values, `values.rs`
+//! holds the pure value parsers, `env.rs` the `KEEL_` layer, `validate.rs` the
+//! cross-reference and cycle checks, and `suggest.rs` the did-you-mean.
 
+mod env;
+mod keys;
 mod model;
+mod monitor;
+mod parse;
+mod position;
+mod read;
+mod suggest;
+mod validate;
+mod values;
 
 pub use model::*;
+pub use parse::parse;
 
 /// One problem found in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub file: String,
-    /// 1-based; 0 when the problem has no place in the file (e.g. an environment variable).
+    /// 1-based; 0 when the problem has no place in the file (an environment variable),
+    /// in which case `file` is [`ENV_FILE`].
     pub line: usize,
     pub column: usize,
     pub message: String,
@@ -18,7 +34,16 @@ pub struct Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+        if self.line == 0 {
+            // No place in a file (an environment variable): `file` says where instead.
+            write!(f, "{}: {}", self.file, self.message)?;
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )?;
+        }
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }
@@ -26,5 +51,33 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
+/// The `file` of diagnostics about `KEEL_` environment variables.
+pub const ENV_FILE: &str = "environment";
+
 /// The commented example config written by `keel init`.
 pub const EXAMPLE: &str = include_str!("../../../../keel.example.toml");
+
+/// Every key of every table, as `table.key` (`monitor.url`, `intake.route.labels`), for
+/// documentation checks and shell completion.
+pub fn known_keys() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |table: &str, ks: &[&str]| {
+        for k in ks {
+            let key = format!("{table}.{k}");
+            if !out.contains(&key) {
+                out.push(key);
+            }
+        }
+    };
+    for (t, ks) in keys::SINGLE_TABLES {
+        add(t, ks);
+    }
+    add("intake.route", keys::INTAKE_ROUTE);
+    add("component", keys::COMPONENT);
+    add("vendor", keys::VENDOR);
+    add("monitor", keys::MONITOR_COMMON);
+    for kind in keys::MONITOR_KINDS {
+        add("monitor", keys::kind_keys(kind));
+    }
+    out
+}

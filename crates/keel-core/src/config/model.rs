@@ -253,7 +253,7 @@ pub struct TlsCheck {
 pub struct HeartbeatCheck {
     /// The push URL's secret: `/api/v1/push/{token}`.
     pub token: Secret,
-    /// No beat within `interval + grace` means down. Default grace 0s... see docs.
+    /// No beat within `interval + grace` means down. Default 0s.
     pub grace: Duration,
 }
 
@@ -267,7 +267,7 @@ pub struct IncidentsConfig {
     pub recurrence_window: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct NotifyConfig {
     /// Default false.
     pub allow_private_targets: bool,
@@ -305,4 +305,80 @@ pub struct SchedulerConfig {
     /// Random spread of each monitor's first check and of every interval, as a fraction of
     /// the interval. Default 0.1.
     pub jitter: f64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./keel-data"),
+            database_url: None,
+        }
+    }
+}
+
+impl Default for PageConfig {
+    fn default() -> Self {
+        PageConfig {
+            title: "Keel Status".to_owned(),
+            locales: vec!["en".to_owned()],
+        }
+    }
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        IncidentsConfig {
+            publish_after: Duration::from_secs(2 * 60),
+            stability_window: Duration::from_secs(5 * 60),
+            recurrence_window: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        IntakeConfig {
+            component_label: "component".to_owned(),
+            routes: Vec::new(),
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            rollup_retention: Duration::from_secs(30 * 86_400),
+            daily_retention: Duration::from_secs(400 * 86_400),
+        }
+    }
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            max_concurrency: 512,
+            jitter: 0.1,
+        }
+    }
+}
+
+/// Defaults for every table and no components, vendors or monitors: what an empty
+/// `keel.toml` means.
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            page: PageConfig::default(),
+            components: Vec::new(),
+            vendors: Vec::new(),
+            monitors: Vec::new(),
+            incidents: IncidentsConfig::default(),
+            notify: NotifyConfig::default(),
+            intake: IntakeConfig::default(),
+            storage: StorageConfig::default(),
+            scheduler: SchedulerConfig::default(),
+        }
+    }
 }

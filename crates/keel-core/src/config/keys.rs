@@ -1,0 +1,103 @@
+//! Every key Keel understands, table by table.
+//!
+//! One list serves three purposes: spotting unknown keys (with a did-you-mean), deciding which
+//! `KEEL_TABLE__KEY` environment variables are config keys, and keeping docs/config.md honest
+//! (a test checks that every key listed here is documented).
+
+/// Top-level tables and arrays of tables.
+pub(crate) const TOP: &[&str] = &[
+    "server",
+    "page",
+    "component",
+    "vendor",
+    "monitor",
+    "incidents",
+    "notify",
+    "intake",
+    "storage",
+    "scheduler",
+];
+
+/// The top-level entries written as `[[name]]`.
+pub(crate) const ARRAYS: &[&str] = &["component", "vendor", "monitor"];
+
+pub(crate) const SERVER: &[&str] = &["listen", "data_dir", "database_url"];
+pub(crate) const PAGE: &[&str] = &["title", "locales"];
+pub(crate) const INCIDENTS: &[&str] = &["publish_after", "stability_window", "recurrence_window"];
+pub(crate) const NOTIFY: &[&str] = &["allow_private_targets"];
+pub(crate) const INTAKE: &[&str] = &["component_label", "max_body_bytes", "route"];
+pub(crate) const INTAKE_ROUTE: &[&str] = &["labels", "component"];
+pub(crate) const STORAGE: &[&str] = &["rollup_retention", "daily_retention"];
+pub(crate) const SCHEDULER: &[&str] = &["max_concurrency", "jitter"];
+
+pub(crate) const COMPONENT: &[&str] =
+    &["id", "name", "users", "depends_on", "workaround", "public"];
+pub(crate) const VENDOR: &[&str] = &[
+    "id",
+    "name",
+    "status_url",
+    "interval",
+    "timeout",
+    "confidential",
+    "components",
+    "format",
+];
+
+/// Keys every monitor takes, whatever its kind.
+pub(crate) const MONITOR_COMMON: &[&str] = &[
+    "id",
+    "component",
+    "kind",
+    "interval",
+    "timeout",
+    "retry_interval",
+    "confirmations",
+    "recoveries",
+];
+
+pub(crate) const MONITOR_KINDS: &[&str] = &["http", "tcp", "dns", "tls", "heartbeat"];
+
+pub(crate) const HTTP: &[&str] = &[
+    "url",
+    "method",
+    "headers",
+    "expected_status",
+    "keyword",
+    "keyword_absent",
+    "json_pointer",
+    "json_equals",
+    "max_latency",
+    "follow_redirects",
+    "verify_tls",
+];
+pub(crate) const TCP: &[&str] = &["host", "port"];
+pub(crate) const DNS: &[&str] = &["name", "record_type", "expected", "resolver"];
+pub(crate) const TLS: &[&str] = &["host", "port", "server_name", "min_days", "verify"];
+pub(crate) const HEARTBEAT: &[&str] = &["token", "grace"];
+
+/// The kind-specific keys of a monitor kind.
+pub(crate) fn kind_keys(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "http" => HTTP,
+        "tcp" => TCP,
+        "dns" => DNS,
+        "tls" => TLS,
+        "heartbeat" => HEARTBEAT,
+        _ => &[],
+    }
+}
+
+/// The single (non-array) tables and their keys; the ones environment variables may set.
+pub(crate) const SINGLE_TABLES: &[(&str, &[&str])] = &[
+    ("server", SERVER),
+    ("page", PAGE),
+    ("incidents", INCIDENTS),
+    ("notify", NOTIFY),
+    ("intake", INTAKE),
+    ("storage", STORAGE),
+    ("scheduler", SCHEDULER),
+];
+
+/// Keys of single tables that hold tables or arrays of tables, which one environment
+/// variable cannot express.
+pub(crate) const NOT_FROM_ENV: &[(&str, &str)] = &[("intake", "route")];

@@ -1,0 +1,548 @@
+//! Walks a `keel.toml` document section by section into the typed [`Config`].
+//!
+//! Every problem is collected rather than returned at the first, so `keel check` can show
+//! them all at once. Values come through [`Reader`] (which words type errors and knows the
+//! environment layer); cross-references are checked afterwards by `validate.rs`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml_edit::{ImDocument, Item, Table, TomlError, Value};
+
+use super::env::EnvLayer;
+use super::model::*;
+use super::monitor;
+use super::position::Pos;
+use super::read::{Reader, Tbl};
+use super::validate::{self, Edge, Node, NodeKind, Ref, Refs};
+use super::values::{self, Bad};
+use super::{keys, suggest, Diagnostic};
+use crate::ids::{self, ComponentId, VendorId};
+
+/// Parses and validates a config file, layered with `KEEL_` variables from `env`.
+///
+/// `file` is only used to label diagnostics. On failure, every problem found is returned,
+/// in file order (environment problems, at line 0, first).
+pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config, Vec<Diagnostic>> {
+    let mut r = Reader::new(file, text);
+    let (layer, env_problems) = EnvLayer::collect(env);
+    for (_, bad) in env_problems {
+        r.report(Pos::ENV, bad.message, bad.hint);
+    }
+    let doc = match ImDocument::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            syntax_error(&mut r, &e);
+            return Err(r.finish());
+        }
+    };
+    let root = doc.as_table();
+    top_level_keys(&mut r, root);
+
+    let mut refs = Refs::default();
+    let t = single(&mut r, root, "server", &layer);
+    let server = server(&mut r, &t);
+    let t = single(&mut r, root, "page", &layer);
+    let page = page(&mut r, &t);
+    let components: Vec<Component> = entries(&mut r, root, "component")
+        .iter()
+        .filter_map(|t| component(&mut r, t, &mut refs))
+        .collect();
+    let vendors: Vec<Vendor> = entries(&mut r, root, "vendor")
+        .iter()
+        .filter_map(|t| vendor(&mut r, t, &mut refs))
+        .collect();
+    let monitors: Vec<Monitor> = entries(&mut r, root, "monitor")
+        .iter()
+        .filter_map(|t| monitor::monitor(&mut r, t, &mut refs))
+        .collect();
+    let t = single(&mut r, root, "incidents", &layer);
+    let incidents = incidents(&mut r, &t);
+    let t = single(&mut r, root, "notify", &layer);
+    let notify = notify(&mut r, &t);
+    let t = single(&mut r, root, "intake", &layer);
+    let intake = intake(&mut r, &t, &mut refs);
+    let t = single(&mut r, root, "storage", &layer);
+    let storage = storage(&mut r, &t);
+    let t = single(&mut r, root, "scheduler", &layer);
+    let scheduler = scheduler(&mut r, &t);
+
+    for p in validate::check(&refs) {
+        r.report(p.pos, p.message, p.hint);
+    }
+    if r.has_errors() {
+        return Err(r.finish());
+    }
+    Ok(Config {
+        server,
+        page,
+        components,
+        vendors,
+        monitors,
+        incidents,
+        notify,
+        intake,
+        storage,
+        scheduler,
+    })
+}
+
+fn syntax_error(r: &mut Reader<'_>, e: &TomlError) {
+    let pos = r.pos(e.span(), Pos { line: 1, column: 1 });
+    // toml_edit's message is "what\nexpected …"; keep it on one line.
+    let detail: Vec<&str> = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let message = if detail.is_empty() {
+        "TOML syntax error: missing or incomplete value".to_owned()
+    } else {
+        format!("TOML syntax error: {}", detail.join(": "))
+    };
+    let hint = if message.contains("duplicate key") {
+        "each key and table may appear once; for several components, vendors or monitors \
+         write [[component]], [[vendor]] or [[monitor]] (double brackets) before each"
+    } else {
+        "check quotes, brackets and `=` around this place (TOML syntax: https://toml.io)"
+    };
+    r.report(pos, message, Some(hint.to_owned()));
+}
+
+/// How a top-level name is written: `[server]` or `[[monitor]]`.
+fn header(name: &str) -> String {
+    if keys::ARRAYS.contains(&name) {
+        format!("[[{name}]]")
+    } else {
+        format!("[{name}]")
+    }
+}
+
+fn top_level_keys(r: &mut Reader<'_>, root: &Table) {
+    for (k, item) in root.iter() {
+        if keys::TOP.contains(&k) {
+            continue;
+        }
+        let pos = r.pos(
+            root.key(k).and_then(|k| k.span()).or_else(|| item.span()),
+            Pos { line: 1, column: 1 },
+        );
+        // A key written above the first table header belongs to the root; say where it goes.
+        let home = keys::SINGLE_TABLES
+            .iter()
+            .find(|(_, ks)| ks.contains(&k))
+            .map(|(t, _)| *t);
+        let hint = match (suggest::closest(k, keys::TOP.iter().copied()), home) {
+            (_, Some(t)) if !item.is_table_like() => format!("`{k}` belongs under [{t}]"),
+            (Some(c), _) => format!("did you mean `{}`?", header(c)),
+            (None, _) => format!(
+                "known tables: {}",
+                keys::TOP
+                    .iter()
+                    .map(|t| header(t))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        };
+        let what = if item.is_table_like() || item.is_array_of_tables() {
+            "table"
+        } else {
+            "key"
+        };
+        r.report(pos, format!("unknown top-level {what} `{k}`"), Some(hint));
+    }
+}
+
+/// A single table such as `[server]`, with the environment layer. Absent is fine: defaults.
+fn single<'a>(r: &mut Reader<'_>, root: &'a Table, name: &str, env: &'a EnvLayer) -> Tbl<'a> {
+    let mut tbl = Tbl {
+        path: name.to_owned(),
+        display: header(name),
+        table: None,
+        pos: Pos { line: 1, column: 1 },
+        env: Some(env),
+    };
+    let Some((key, item)) = root.get_key_value(name) else {
+        return tbl;
+    };
+    tbl.pos = r.pos(item.span().or_else(|| key.span()), tbl.pos);
+    match item.as_table_like() {
+        Some(t) => tbl.table = Some(t),
+        None => {
+            let hint = if item.is_array_of_tables() {
+                format!("write [{name}] with single brackets; there is only one")
+            } else {
+                format!("write the keys under a [{name}] header")
+            };
+            r.report(
+                tbl.pos,
+                format!("`{name}` must be a table [{name}]"),
+                Some(hint),
+            );
+        }
+    }
+    tbl
+}
+
+/// The entries of an array of tables: `[[name]]` headers, or `name = [{ … }, { … }]`.
+pub(crate) fn array_entries<'a>(
+    r: &mut Reader<'_>,
+    item: &'a Item,
+    path: &str,
+    fallback: Pos,
+) -> Vec<Tbl<'a>> {
+    let display = format!("[[{path}]]");
+    let entry = |table: &'a dyn toml_edit::TableLike, pos: Pos| Tbl {
+        path: path.to_owned(),
+        display: display.clone(),
+        table: Some(table),
+        pos,
+        env: None,
+    };
+    match item {
+        Item::ArrayOfTables(a) => a
+            .iter()
+            .map(|t| entry(t, r.pos(t.span(), fallback)))
+            .collect(),
+        Item::Value(Value::Array(a)) if a.iter().all(Value::is_inline_table) => a
+            .iter()
+            .filter_map(|v| {
+                v.as_inline_table()
+                    .map(|t| entry(t, r.pos(v.span(), fallback)))
+            })
+            .collect(),
+        Item::Table(t) => {
+            let pos = r.pos(t.span(), fallback);
+            r.report(
+                pos,
+                format!("`{path}` must be written [[{path}]], with double brackets"),
+                Some(format!("each [[{path}]] header starts one more entry; [{path}] means there is only one")),
+            );
+            // Read it anyway, so its own problems are reported in the same run.
+            vec![entry(t, pos)]
+        }
+        _ => {
+            let pos = r.pos(item.span(), fallback);
+            r.report(
+                pos,
+                format!("`{path}` must be an array of tables [[{path}]]"),
+                Some(format!(
+                    "write a [[{path}]] header followed by its keys, once per entry"
+                )),
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn entries<'a>(r: &mut Reader<'_>, root: &'a Table, name: &str) -> Vec<Tbl<'a>> {
+    let Some((key, item)) = root.get_key_value(name) else {
+        return Vec::new();
+    };
+    let fallback = r.pos(key.span(), Pos { line: 1, column: 1 });
+    array_entries(r, item, name, fallback)
+}
+
+const ID_HINT: &str =
+    "ids use lowercase letters, digits, '-' and '_' (at most 64 characters), e.g. \"api-v2\"";
+
+/// Reads `id`, keeping the raw text even when malformed (see [`Refs`]).
+pub(crate) fn read_id(
+    r: &mut Reader<'_>,
+    t: &Tbl<'_>,
+    example: &str,
+) -> Option<(String, Pos, bool)> {
+    let f = t.require(r, "id", example)?;
+    let raw = r.string(&f)?;
+    let ok = match ids::validate_id(&raw) {
+        Ok(()) => true,
+        Err(e) => {
+            r.bad(&f, Bad::new(format!("bad id {raw:?}: {e}"), ID_HINT));
+            false
+        }
+    };
+    Some((raw, f.pos, ok))
+}
+
+fn server(r: &mut Reader<'_>, t: &Tbl<'_>) -> ServerConfig {
+    r.unknown_keys(t, keys::SERVER);
+    let d = ServerConfig::default();
+    let listen: Option<SocketAddr> = t
+        .get(r, "listen")
+        .and_then(|f| r.parsed(&f, values::socket_addr));
+    ServerConfig {
+        listen: listen.unwrap_or(d.listen),
+        data_dir: t
+            .get(r, "data_dir")
+            .and_then(|f| r.nonempty(&f))
+            .map_or(d.data_dir, PathBuf::from),
+        database_url: t
+            .get(r, "database_url")
+            .and_then(|f| r.parsed(&f, values::database_url))
+            .map(Secret),
+    }
+}
+
+fn page(r: &mut Reader<'_>, t: &Tbl<'_>) -> PageConfig {
+    r.unknown_keys(t, keys::PAGE);
+    let d = PageConfig::default();
+    let title = t
+        .get(r, "title")
+        .and_then(|f| r.nonempty(&f))
+        .unwrap_or(d.title);
+    let mut locales = d.locales;
+    if let Some(f) = t.get(r, "locales") {
+        if let Some(list) = r.strings(&f) {
+            if list.is_empty() {
+                r.report(
+                    f.pos,
+                    format!("{}: needs at least one locale", f.name),
+                    Some("write locales = [\"en\"]".into()),
+                );
+            }
+            let mut seen = Vec::new();
+            for (l, pos) in list {
+                if let Err(bad) = values::locale(&l) {
+                    r.report(pos, format!("{}: {}", f.name, bad.message), bad.hint);
+                } else if seen.contains(&l) {
+                    r.report(
+                        pos,
+                        format!("{}: locale {l:?} is listed twice", f.name),
+                        None,
+                    );
+                } else {
+                    seen.push(l);
+                }
+            }
+            locales = seen;
+        }
+    }
+    PageConfig { title, locales }
+}
+
+fn component(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Component> {
+    r.unknown_keys(t, keys::COMPONENT);
+    let id = read_id(r, t, "id = \"api\"");
+    if let Some((raw, pos, _)) = &id {
+        refs.nodes.push(Node {
+            id: raw.clone(),
+            kind: NodeKind::Component,
+            pos: *pos,
+        });
+    }
+    let name = t.get(r, "name").and_then(|f| r.localized(&f));
+    let users = t
+        .get(r, "users")
+        .map_or(Some(0), |f| r.uint(&f, 0, u64::MAX));
+    let mut depends_on = Vec::new();
+    if let Some(f) = t.get(r, "depends_on") {
+        for (dep, pos) in r.strings(&f).unwrap_or_default() {
+            if let Some((from, _, _)) = &id {
+                refs.depends.push(Edge {
+                    from: from.clone(),
+                    to: Ref {
+                        name: dep.clone(),
+                        pos,
+                    },
+                });
+            }
+            if !depends_on.contains(&dep) {
+                depends_on.push(dep);
+            }
+        }
+    }
+    let workaround = t.get(r, "workaround").and_then(|f| r.localized(&f));
+    let public = t.get(r, "public").map_or(Some(true), |f| r.bool(&f));
+
+    let id = ComponentId::parse(id?.0).ok()?;
+    Some(Component {
+        name: name.unwrap_or_else(|| LocalizedText::plain(id.as_str())),
+        id,
+        users: users?,
+        depends_on,
+        workaround,
+        public: public?,
+    })
+}
+
+fn vendor(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Vendor> {
+    r.unknown_keys(t, keys::VENDOR);
+    let id = read_id(r, t, "id = \"payments\"");
+    if let Some((raw, pos, _)) = &id {
+        refs.nodes.push(Node {
+            id: raw.clone(),
+            kind: NodeKind::Vendor,
+            pos: *pos,
+        });
+    }
+    let name = t.get(r, "name").and_then(|f| r.nonempty(&f));
+    let status_url = t
+        .require(
+            r,
+            "status_url",
+            "status_url = \"https://status.example.com/api/v2/summary.json\"",
+        )
+        .and_then(|f| r.parsed(&f, values::http_url));
+    let interval = t
+        .get(r, "interval")
+        .map_or(Some(Duration::from_secs(60)), |f| r.duration(&f, false));
+    let timeout = t
+        .get(r, "timeout")
+        .map_or(Some(Duration::from_secs(10)), |f| r.duration(&f, false));
+    let confidential = t.get(r, "confidential").map_or(Some(false), |f| r.bool(&f));
+    let components = match t.get(r, "components") {
+        None => Some(Vec::new()),
+        Some(f) => r
+            .strings(&f)
+            .map(|v| v.into_iter().map(|(s, _)| s).collect()),
+    };
+    let format = t.get(r, "format").map_or(Some(VendorFormat::Auto), |f| {
+        r.parsed(&f, values::vendor_format)
+    });
+
+    let id = VendorId::parse(id?.0).ok()?;
+    Some(Vendor {
+        name: name.unwrap_or_else(|| id.as_str().to_owned()),
+        id,
+        status_url: status_url?,
+        interval: interval?,
+        timeout: timeout?,
+        confidential: confidential?,
+        components: components?,
+        format: format?,
+    })
+}
+
+fn incidents(r: &mut Reader<'_>, t: &Tbl<'_>) -> IncidentsConfig {
+    r.unknown_keys(t, keys::INCIDENTS);
+    let d = IncidentsConfig::default();
+    // Zero is meaningful for each: publish at once, resolve at once, never reopen.
+    let mut window = |key: &str, default: Duration| {
+        t.get(r, key)
+            .and_then(|f| r.duration(&f, true))
+            .unwrap_or(default)
+    };
+    IncidentsConfig {
+        publish_after: window("publish_after", d.publish_after),
+        stability_window: window("stability_window", d.stability_window),
+        recurrence_window: window("recurrence_window", d.recurrence_window),
+    }
+}
+
+fn notify(r: &mut Reader<'_>, t: &Tbl<'_>) -> NotifyConfig {
+    r.unknown_keys(t, keys::NOTIFY);
+    let d = NotifyConfig::default();
+    NotifyConfig {
+        allow_private_targets: t
+            .get(r, "allow_private_targets")
+            .and_then(|f| r.bool(&f))
+            .unwrap_or(d.allow_private_targets),
+    }
+}
+
+fn intake(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> IntakeConfig {
+    r.unknown_keys(t, keys::INTAKE);
+    let d = IntakeConfig::default();
+    let component_label = t
+        .get(r, "component_label")
+        .and_then(|f| r.nonempty(&f))
+        .unwrap_or(d.component_label);
+    let max_body_bytes = t
+        .get(r, "max_body_bytes")
+        .and_then(|f| {
+            let n = r.size(&f)?;
+            let n = usize::try_from(n).ok();
+            if n.is_none() {
+                r.report(
+                    f.pos,
+                    format!("{}: too large for this machine", f.name),
+                    None,
+                );
+            }
+            n
+        })
+        .unwrap_or(d.max_body_bytes);
+    let mut routes = Vec::new();
+    if let Some((key, item)) = t.table.and_then(|tl| tl.get_key_value("route")) {
+        let fallback = r.pos(key.span(), t.pos);
+        for rt in array_entries(r, item, "intake.route", fallback) {
+            if let Some(route) = intake_route(r, &rt, refs) {
+                routes.push(route);
+            }
+        }
+    }
+    IntakeConfig {
+        component_label,
+        routes,
+        max_body_bytes,
+    }
+}
+
+fn intake_route(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<IntakeRoute> {
+    r.unknown_keys(t, keys::INTAKE_ROUTE);
+    let labels = t
+        .require(r, "labels", "labels = { service = \"checkout\" }")
+        .and_then(|f| {
+            let labels = r.string_table(&f)?;
+            if labels.is_empty() {
+                r.report(
+                    f.pos,
+                    format!("{}: a route needs at least one label", f.name),
+                    Some("an empty matcher would send every alert to this component".into()),
+                );
+                return None;
+            }
+            Some(labels.into_iter().collect())
+        });
+    let component = t
+        .require(r, "component", "component = \"api\"")
+        .and_then(|f| {
+            let name = r.string(&f)?;
+            refs.route_components.push(Edge {
+                from: String::new(),
+                to: Ref {
+                    name: name.clone(),
+                    pos: f.pos,
+                },
+            });
+            ComponentId::parse(name).ok()
+        });
+    Some(IntakeRoute {
+        labels: labels?,
+        component: component?,
+    })
+}
+
+fn storage(r: &mut Reader<'_>, t: &Tbl<'_>) -> StorageConfig {
+    r.unknown_keys(t, keys::STORAGE);
+    let d = StorageConfig::default();
+    let mut keep = |key: &str, default: Duration| {
+        t.get(r, key)
+            .and_then(|f| r.duration(&f, false))
+            .unwrap_or(default)
+    };
+    StorageConfig {
+        rollup_retention: keep("rollup_retention", d.rollup_retention),
+        daily_retention: keep("daily_retention", d.daily_retention),
+    }
+}
+
+fn scheduler(r: &mut Reader<'_>, t: &Tbl<'_>) -> SchedulerConfig {
+    r.unknown_keys(t, keys::SCHEDULER);
+    let d = SchedulerConfig::default();
+    let max_concurrency = t
+        .get(r, "max_concurrency")
+        .and_then(|f| r.uint(&f, 1, 1_000_000))
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(d.max_concurrency);
+    let jitter = t
+        .get(r, "jitter")
+        .and_then(|f| r.float(&f, 0.0, 1.0))
+        .unwrap_or(d.jitter);
+    SchedulerConfig {
+        max_concurrency,
+        jitter,
+    }
+}

@@ -1,0 +1,501 @@
+//! Cross-reference checks over the whole config: unique ids, `depends_on` and `component`
+//! references that resolve, and a dependency graph without cycles.
+//!
+//! These need every section read first, so they run after the document walk, on a small
+//! summary ([`Refs`]) of names and places. Being pure functions of that summary, they are
+//! tested without any TOML.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::position::Pos;
+use super::suggest;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeKind {
+    Component,
+    Vendor,
+}
+
+impl NodeKind {
+    fn noun(self) -> &'static str {
+        match self {
+            NodeKind::Component => "component",
+            NodeKind::Vendor => "vendor",
+        }
+    }
+}
+
+/// A name written somewhere, with its place.
+#[derive(Debug, Clone)]
+pub(crate) struct Ref {
+    pub name: String,
+    pub pos: Pos,
+}
+
+/// A node of the dependency graph: a component or a vendor.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub id: String,
+    pub kind: NodeKind,
+    pub pos: Pos,
+}
+
+/// `from` lists `to` in its `depends_on`.
+#[derive(Debug, Clone)]
+pub(crate) struct Edge {
+    pub from: String,
+    pub to: Ref,
+}
+
+/// What the cross-reference checks need to know, collected during the walk. Ids are kept
+/// even when malformed, so one bad id is reported once rather than again at every reference.
+#[derive(Debug, Default)]
+pub(crate) struct Refs {
+    pub nodes: Vec<Node>,
+    pub depends: Vec<Edge>,
+    pub monitors: Vec<Ref>,
+    /// Monitor id (may be empty when missing) → the component it names.
+    pub monitor_components: Vec<Edge>,
+    /// The component each `[[intake.route]]` names (`from` is empty).
+    pub route_components: Vec<Edge>,
+    /// Heartbeat tokens; the name is the secret itself, never put in a message.
+    pub heartbeat_tokens: Vec<Ref>,
+}
+
+/// One cross-reference problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub pos: Pos,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+fn problem(pos: Pos, message: String, hint: impl Into<String>) -> Problem {
+    Problem {
+        pos,
+        message,
+        hint: Some(hint.into()),
+    }
+}
+
+pub(crate) fn check(refs: &Refs) -> Vec<Problem> {
+    let mut out = Vec::new();
+
+    // Components and vendors share one namespace: both are nodes that `depends_on` names.
+    let mut first: HashMap<&str, &Node> = HashMap::new();
+    for node in &refs.nodes {
+        match first.get(node.id.as_str()) {
+            Some(prev) => out.push(problem(
+                node.pos,
+                format!(
+                    "duplicate id `{}`: already used by the {} on line {}",
+                    node.id,
+                    prev.kind.noun(),
+                    prev.pos.line
+                ),
+                "components and vendors share one set of ids (they are nodes of one dependency \
+                 graph); give each a different id",
+            )),
+            None => {
+                first.insert(&node.id, node);
+            }
+        }
+    }
+
+    let mut seen: HashMap<&str, Pos> = HashMap::new();
+    for m in &refs.monitors {
+        match seen.get(m.name.as_str()) {
+            Some(prev) => out.push(problem(
+                m.pos,
+                format!(
+                    "duplicate monitor id `{}`: already used on line {}",
+                    m.name, prev.line
+                ),
+                "give each monitor a different id",
+            )),
+            None => {
+                seen.insert(&m.name, m.pos);
+            }
+        }
+    }
+
+    let mut node_ids: Vec<&str> = Vec::new();
+    // Malformed ids were reported already; suggesting them would only mislead.
+    for n in refs
+        .nodes
+        .iter()
+        .filter(|n| crate::ids::validate_id(&n.id).is_ok())
+    {
+        if !node_ids.contains(&n.id.as_str()) {
+            node_ids.push(&n.id);
+        }
+    }
+    for e in &refs.depends {
+        if !first.contains_key(e.to.name.as_str()) {
+            out.push(problem(
+                e.to.pos,
+                format!(
+                    "`{}` depends on `{}`, which is no component or vendor",
+                    e.from, e.to.name
+                ),
+                unknown_hint(
+                    &e.to.name,
+                    &node_ids,
+                    "declare it with [[component]] or [[vendor]]",
+                ),
+            ));
+        }
+    }
+
+    let component_ids: Vec<&str> = refs
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Component && crate::ids::validate_id(&n.id).is_ok())
+        .map(|n| n.id.as_str())
+        .collect();
+    for (kind, list) in [
+        ("monitor", &refs.monitor_components),
+        ("intake route", &refs.route_components),
+    ] {
+        for Edge { from, to: r } in list {
+            let what = if from.is_empty() {
+                kind.to_owned()
+            } else {
+                format!("{kind} `{from}`")
+            };
+            match first.get(r.name.as_str()) {
+                Some(n) if n.kind == NodeKind::Component => {}
+                Some(_) => out.push(problem(
+                    r.pos,
+                    format!(
+                        "{what} names `{}` as its component, but that is a vendor",
+                        r.name
+                    ),
+                    format!(
+                        "a {kind} belongs to a [[component]]; vendors are followed through their \
+                         status_url. Add a component that depends on `{}` instead",
+                        r.name
+                    ),
+                )),
+                None => out.push(problem(
+                    r.pos,
+                    format!("{what} names unknown component `{}`", r.name),
+                    unknown_hint(&r.name, &component_ids, "declare it with [[component]]"),
+                )),
+            }
+        }
+    }
+
+    let mut tokens: HashMap<&str, Pos> = HashMap::new();
+    for t in &refs.heartbeat_tokens {
+        match tokens.get(t.name.as_str()) {
+            Some(prev) => out.push(problem(
+                t.pos,
+                format!(
+                    "heartbeat token already used by the monitor on line {}",
+                    prev.line
+                ),
+                "each heartbeat monitor needs its own token (e.g. from `openssl rand -hex 16`)",
+            )),
+            None => {
+                tokens.insert(&t.name, t.pos);
+            }
+        }
+    }
+
+    out.extend(cycles(refs, &first));
+    out
+}
+
+fn unknown_hint(name: &str, known: &[&str], otherwise: &str) -> String {
+    match suggest::closest(name, known.iter().copied()) {
+        Some(c) => format!("did you mean `{c}`?"),
+        None if known.is_empty() => otherwise.to_owned(),
+        None => format!("known ids: {}; or {otherwise}", suggest::join(known)),
+    }
+}
+
+/// One problem per strongly connected part of the dependency graph that contains a cycle,
+/// naming one cycle in it.
+fn cycles(refs: &Refs, nodes: &HashMap<&str, &Node>) -> Vec<Problem> {
+    // Edges between known nodes only; unknown targets were reported above.
+    let mut succ: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut pred: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut edge_pos: HashMap<(&str, &str), Pos> = HashMap::new();
+    for e in &refs.depends {
+        let (from, to) = (e.from.as_str(), e.to.name.as_str());
+        if nodes.contains_key(from) && nodes.contains_key(to) {
+            succ.entry(from).or_default().insert(to);
+            pred.entry(to).or_default().insert(from);
+            edge_pos.entry((from, to)).or_insert(e.to.pos);
+        }
+    }
+
+    // Peel off nodes nothing depends on, repeatedly (Kahn). Every node left has a dependent
+    // that is also left, so walking dependents backwards from any of them must close a loop.
+    let mut indeg: HashMap<&str, usize> = nodes
+        .keys()
+        .map(|&n| (n, pred.get(n).map_or(0, BTreeSet::len)))
+        .collect();
+    let mut queue: Vec<&str> = indeg
+        .iter()
+        .filter(|(_, &d)| d == 0)
+        .map(|(&n, _)| n)
+        .collect();
+    let mut left: BTreeSet<&str> = nodes.keys().copied().collect();
+    while let Some(n) = queue.pop() {
+        left.remove(n);
+        for &m in succ.get(n).into_iter().flatten() {
+            if let Some(d) = indeg.get_mut(m) {
+                *d -= 1;
+                if *d == 0 {
+                    queue.push(m);
+                }
+            }
+        }
+    }
+
+    let mut out = Vec::new();
+    while !left.is_empty() {
+        // Start from the node declared first, so the report is stable and reads naturally.
+        let Some(&start) = left.iter().min_by_key(|n| nodes[*n].pos) else {
+            break;
+        };
+        let mut walk = vec![start];
+        let mut at: HashMap<&str, usize> = HashMap::from([(start, 0)]);
+        let cycle: Vec<&str> = loop {
+            let cur = walk[walk.len() - 1];
+            let Some(&p) = pred
+                .get(cur)
+                .and_then(|ps| ps.iter().find(|p| left.contains(*p)))
+            else {
+                break Vec::new();
+            };
+            if let Some(&i) = at.get(p) {
+                // walk[i..] followed backwards; reverse it into depends-on order.
+                let mut c: Vec<&str> = walk[i..].to_vec();
+                c.reverse();
+                break c;
+            }
+            at.insert(p, walk.len());
+            walk.push(p);
+        };
+        if cycle.is_empty() {
+            break;
+        }
+        // Begin the cycle at its earliest-declared node.
+        let first_i = (0..cycle.len())
+            .min_by_key(|&i| nodes[cycle[i]].pos)
+            .unwrap_or(0);
+        let mut path: Vec<&str> = cycle[first_i..]
+            .iter()
+            .chain(&cycle[..first_i])
+            .copied()
+            .collect();
+        path.push(path[0]);
+        let pos = edge_pos
+            .get(&(path[0], path[1]))
+            .copied()
+            .unwrap_or(nodes[path[0]].pos);
+        out.push(problem(
+            pos,
+            format!("dependency cycle: {}", path.join(" → ")),
+            "nothing can depend on itself, directly or through others; remove one of these \
+             depends_on entries",
+        ));
+        // Drop the cycle's whole strongly connected part so it is reported once.
+        let scc = reach(path[0], &succ, &left)
+            .intersection(&reach(path[0], &pred, &left))
+            .copied()
+            .collect::<Vec<_>>();
+        for n in scc {
+            left.remove(n);
+        }
+    }
+    out
+}
+
+/// Nodes reachable from `start` through `edges`, staying within `within`.
+fn reach<'a>(
+    start: &'a str,
+    edges: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+    within: &BTreeSet<&'a str>,
+) -> BTreeSet<&'a str> {
+    let mut seen = BTreeSet::from([start]);
+    let mut stack = vec![start];
+    while let Some(n) = stack.pop() {
+        for &m in edges.get(n).into_iter().flatten() {
+            if within.contains(m) && seen.insert(m) {
+                stack.push(m);
+            }
+        }
+    }
+    seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(line: usize) -> Pos {
+        Pos { line, column: 1 }
+    }
+
+    fn graph(nodes: &[&str], edges: &[(&str, &str)]) -> Refs {
+        Refs {
+            nodes: nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Node {
+                    id: n.to_string(),
+                    kind: NodeKind::Component,
+                    pos: at(i + 1),
+                })
+                .collect(),
+            depends: edges
+                .iter()
+                .enumerate()
+                .map(|(i, (a, b))| Edge {
+                    from: a.to_string(),
+                    to: Ref {
+                        name: b.to_string(),
+                        pos: at(100 + i),
+                    },
+                })
+                .collect(),
+            ..Refs::default()
+        }
+    }
+
+    fn messages(p: &[Problem]) -> Vec<&str> {
+        p.iter().map(|p| p.message.as_str()).collect()
+    }
+
+    #[test]
+    fn a_healthy_graph_has_no_problems() {
+        let r = graph(
+            &["api", "db", "net"],
+            &[("api", "db"), ("db", "net"), ("api", "net")],
+        );
+        assert!(check(&r).is_empty());
+    }
+
+    #[test]
+    fn names_the_cycle_from_its_first_declared_node() {
+        let r = graph(
+            &["a", "b", "c", "d"],
+            &[("b", "c"), ("c", "a"), ("a", "b"), ("d", "a")],
+        );
+        let p = check(&r);
+        assert_eq!(messages(&p), ["dependency cycle: a → b → c → a"]);
+        // Reported at the `depends_on` entry of a → b.
+        assert_eq!(p[0].pos, at(102));
+    }
+
+    #[test]
+    fn a_self_dependency_is_a_cycle() {
+        let p = check(&graph(&["a"], &[("a", "a")]));
+        assert_eq!(messages(&p), ["dependency cycle: a → a"]);
+    }
+
+    #[test]
+    fn separate_cycles_are_each_reported_once() {
+        let r = graph(
+            &["a", "b", "c", "x", "y"],
+            &[
+                ("a", "b"),
+                ("b", "a"),
+                ("b", "c"),
+                ("c", "a"),
+                ("x", "y"),
+                ("y", "x"),
+            ],
+        );
+        let p = check(&r);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].message.starts_with("dependency cycle: a → b"));
+        assert_eq!(p[1].message, "dependency cycle: x → y → x");
+    }
+
+    #[test]
+    fn unknown_dependency_suggests_a_close_id() {
+        let p = check(&graph(&["api", "db"], &[("api", "dbb")]));
+        assert_eq!(
+            messages(&p),
+            ["`api` depends on `dbb`, which is no component or vendor"]
+        );
+        assert_eq!(p[0].hint.as_deref(), Some("did you mean `db`?"));
+    }
+
+    #[test]
+    fn duplicates_across_components_and_vendors() {
+        let mut r = graph(&["api"], &[]);
+        r.nodes.push(Node {
+            id: "api".into(),
+            kind: NodeKind::Vendor,
+            pos: at(9),
+        });
+        let p = check(&r);
+        assert_eq!(
+            messages(&p),
+            ["duplicate id `api`: already used by the component on line 1"]
+        );
+        assert_eq!(p[0].pos, at(9));
+    }
+
+    #[test]
+    fn monitors_must_name_components_not_vendors() {
+        let mut r = graph(&["api"], &[]);
+        r.nodes.push(Node {
+            id: "pay".into(),
+            kind: NodeKind::Vendor,
+            pos: at(2),
+        });
+        let edge = |to: &str, line| Edge {
+            from: "m".into(),
+            to: Ref {
+                name: to.into(),
+                pos: at(line),
+            },
+        };
+        r.monitor_components = vec![edge("api", 3), edge("pay", 4), edge("apj", 5)];
+        let p = check(&r);
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            p[0].message,
+            "monitor `m` names `pay` as its component, but that is a vendor"
+        );
+        assert_eq!(p[1].message, "monitor `m` names unknown component `apj`");
+        assert_eq!(p[1].hint.as_deref(), Some("did you mean `api`?"));
+    }
+
+    #[test]
+    fn duplicate_monitor_ids_and_tokens() {
+        let r = Refs {
+            monitors: vec![
+                Ref {
+                    name: "m".into(),
+                    pos: at(1),
+                },
+                Ref {
+                    name: "m".into(),
+                    pos: at(5),
+                },
+            ],
+            heartbeat_tokens: vec![
+                Ref {
+                    name: "s3cret-token".into(),
+                    pos: at(2),
+                },
+                Ref {
+                    name: "s3cret-token".into(),
+                    pos: at(6),
+                },
+            ],
+            ..Refs::default()
+        };
+        let p = check(&r);
+        assert_eq!(p.len(), 2);
+        assert!(p.iter().all(|p| !p.message.contains("s3cret")));
+    }
+}

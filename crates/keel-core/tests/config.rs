@@ -1,0 +1,1144 @@
+//! Config parsing as a user meets it: the documented shape parses, the example config is
+//! clean, every class of mistake is reported at its line with a useful hint, all of them at
+//! once, and `KEEL_` environment variables layer over the file.
+
+use std::time::Duration;
+
+use keel_core::config::{
+    known_keys, parse, Check, Config, Diagnostic, RecordType, StatusRange, VendorFormat, EXAMPLE,
+};
+use proptest::prelude::*;
+
+/// The config block of PRODUCT.md ("The interface users rely on"), copied byte for byte so
+/// the test runs without the shared folder.
+const PRODUCT: &str = include_str!("data/product.toml");
+
+fn ok(text: &str) -> Config {
+    match parse(text, "keel.toml", &[]) {
+        Ok(c) => c,
+        Err(diags) => panic!("expected a clean parse, got:\n{}", render(&diags)),
+    }
+}
+
+fn errs(text: &str) -> Vec<Diagnostic> {
+    errs_env(text, &[])
+}
+
+fn errs_env(text: &str, env: &[(&str, &str)]) -> Vec<Diagnostic> {
+    match parse(text, "keel.toml", &vars(env)) {
+        Ok(_) => panic!("expected diagnostics for:\n{text}"),
+        Err(d) => d,
+    }
+}
+
+fn vars(env: &[(&str, &str)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn render(diags: &[Diagnostic]) -> String {
+    diags.iter().map(|d| format!("{d}\n")).collect()
+}
+
+/// Exactly one diagnostic, at `line`, whose message contains `msg` and hint contains `hint`.
+#[track_caller]
+fn one(text: &str, line: usize, msg: &str, hint: &str) -> Diagnostic {
+    let d = errs(text);
+    assert_eq!(d.len(), 1, "expected one diagnostic, got:\n{}", render(&d));
+    let d = d.into_iter().next().unwrap();
+    assert_eq!(d.line, line, "wrong line:\n{d}");
+    assert!(d.message.contains(msg), "message lacks {msg:?}:\n{d}");
+    let h = d.hint.clone().unwrap_or_default();
+    assert!(h.contains(hint), "hint lacks {hint:?}:\n{d}");
+    assert_eq!(d.file, "keel.toml");
+    assert!(d.column >= 1);
+    d
+}
+
+/// A valid base that tests append a broken part to. Lines 1-3.
+const BASE: &str = "[[component]]\nid = \"api\"\nname = \"API\"\n";
+
+fn with_base(rest: &str) -> String {
+    format!("{BASE}{rest}")
+}
+
+// --- The documented shape ----------------------------------------------------------------
+
+#[test]
+fn product_md_config_parses_verbatim_except_for_its_undeclared_db() {
+    // The snippet names a `db` component in depends_on and in a monitor but never declares
+    // it; those two references are exactly what Keel must refuse, and nothing else is.
+    let d = errs(PRODUCT);
+    assert_eq!(d.len(), 2, "{}", render(&d));
+    assert_eq!((d[0].line, d[0].column), (14, 15));
+    assert_eq!(
+        d[0].message,
+        "`api` depends on `db`, which is no component or vendor"
+    );
+    assert_eq!((d[1].line, d[1].column), (36, 13));
+    assert_eq!(
+        d[1].message,
+        "monitor `db-port` names unknown component `db`"
+    );
+}
+
+#[test]
+fn product_md_config_with_db_declared_parses_into_the_documented_values() {
+    let c = ok(&format!(
+        "{PRODUCT}\n[[component]]\nid = \"db\"\nname = \"Database\"\n"
+    ));
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.server.data_dir.to_str(), Some("./keel-data"));
+    assert!(c.server.database_url.is_none());
+    assert_eq!(c.page.title, "Acme Status");
+    assert_eq!(c.page.locales, ["en", "ja"]);
+
+    let api = &c.components[0];
+    assert_eq!(api.id.as_str(), "api");
+    assert_eq!(api.name.get("ja"), "Public API");
+    assert_eq!(api.users, 12000);
+    assert_eq!(api.depends_on, ["db", "payments"]);
+    assert_eq!(
+        api.workaround.as_ref().map(|w| w.get("en")),
+        Some("Use the web dashboard while the API is unavailable.")
+    );
+    assert!(api.public);
+
+    let v = &c.vendors[0];
+    assert_eq!(v.id.as_str(), "payments");
+    assert_eq!(v.name, "Payments provider");
+    assert_eq!(
+        v.status_url,
+        "https://status.example-vendor.com/api/v2/summary.json"
+    );
+    assert_eq!(v.interval, Duration::from_secs(60));
+    assert_eq!(v.timeout, Duration::from_secs(10));
+    assert!(v.confidential);
+    assert_eq!(v.format, VendorFormat::Auto);
+
+    let m = &c.monitors[0];
+    assert_eq!(
+        (m.id.as_str(), m.component.as_str(), m.kind()),
+        ("api-health", "api", "http")
+    );
+    assert_eq!(
+        (m.interval, m.timeout),
+        (Duration::from_secs(30), Duration::from_secs(5))
+    );
+    assert_eq!((m.confirmations, m.recoveries), (2, 1));
+    let Check::Http(h) = &m.check else {
+        panic!("not http")
+    };
+    assert_eq!(h.url, "http://127.0.0.1:9000/health");
+    assert_eq!(h.method, "GET");
+    assert_eq!(h.expected_status, [StatusRange { from: 200, to: 299 }]);
+    assert!(h.follow_redirects && h.verify_tls);
+
+    let Check::Tcp(t) = &c.monitors[1].check else {
+        panic!("not tcp")
+    };
+    assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 5432));
+
+    assert_eq!(c.incidents.publish_after, Duration::from_secs(120));
+    assert_eq!(c.incidents.stability_window, Duration::from_secs(300));
+    assert_eq!(c.incidents.recurrence_window, Duration::from_secs(86_400));
+    assert!(!c.notify.allow_private_targets);
+}
+
+#[test]
+fn the_commented_alternatives_of_product_md_parse() {
+    let c = ok(r#"
+[server]
+database_url = "postgres://keel@127.0.0.1:5432/keel"
+
+[[component]]
+id = "api"
+name = { en = "Public API", ja = "公開API" }
+workaround = { en = "Use the dashboard.", ja = "ダッシュボードをご利用ください。" }
+public = false
+"#);
+    assert_eq!(
+        c.server.database_url.as_ref().map(|s| s.expose()),
+        Some("postgres://keel@127.0.0.1:5432/keel")
+    );
+    // The secret never shows in debug output (logs).
+    assert!(!format!("{c:?}").contains("postgres://"));
+    let api = &c.components[0];
+    assert_eq!(api.name.get("ja"), "公開API");
+    assert_eq!(api.name.get("en"), "Public API");
+    assert_eq!(
+        api.workaround.as_ref().map(|w| w.get("ja")),
+        Some("ダッシュボードをご利用ください。")
+    );
+    assert!(!api.public);
+}
+
+#[test]
+fn an_empty_file_means_all_defaults() {
+    let c = ok("");
+    assert_eq!(c, Config::default());
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.page.locales, ["en"]);
+    assert_eq!(c.intake.max_body_bytes, 1 << 20);
+    assert_eq!(c.intake.component_label, "component");
+    assert_eq!(c.storage.rollup_retention, Duration::from_secs(30 * 86_400));
+    assert_eq!(c.storage.daily_retention, Duration::from_secs(400 * 86_400));
+    assert_eq!(c.scheduler.max_concurrency, 512);
+}
+
+#[test]
+fn every_monitor_kind_and_option_parses() {
+    let c = ok(&with_base(
+        r#"
+[[monitor]]
+id = "h"
+component = "api"
+kind = "http"
+url = "https://127.0.0.1:8443/status"
+method = "post"
+headers = { "X-Api-Key" = "k", Accept = "application/json" }
+expected_status = [200, "3xx", "400-404"]
+keyword = "ok"
+keyword_absent = "error"
+json_pointer = "/checks/0"
+json_equals = { ok = true, n = 3, tags = ["a"] }
+max_latency = "750ms"
+follow_redirects = false
+verify_tls = false
+interval = "10s"
+timeout = "2s"
+retry_interval = "1s"
+confirmations = 3
+recoveries = 2
+
+[[monitor]]
+id = "d"
+component = "api"
+kind = "dns"
+name = "example.test"
+record_type = "aaaa"
+expected = ["::1"]
+resolver = "127.0.0.1:5353"
+
+[[monitor]]
+id = "t"
+component = "api"
+kind = "tls"
+host = "127.0.0.1"
+port = 8443
+server_name = "localhost"
+min_days = 7
+verify = false
+
+[[monitor]]
+id = "b"
+component = "api"
+kind = "heartbeat"
+token = "0123456789abcdef0123"
+interval = "1h"
+grace = "5m"
+
+[[monitor]]
+id = "i"
+component = "api"
+kind = "http"
+url = "http://127.0.0.1:1/"
+interval = "2s"
+expected_status = 204
+"#,
+    ));
+    let m = &c.monitors;
+    let Check::Http(h) = &m[0].check else {
+        panic!()
+    };
+    assert_eq!(h.method, "POST");
+    assert_eq!(
+        h.headers,
+        [
+            ("X-Api-Key".into(), "k".into()),
+            ("Accept".into(), "application/json".into())
+        ]
+    );
+    assert_eq!(
+        h.expected_status,
+        [
+            StatusRange { from: 200, to: 200 },
+            StatusRange { from: 300, to: 399 },
+            StatusRange { from: 400, to: 404 }
+        ]
+    );
+    assert_eq!(h.keyword.as_deref(), Some("ok"));
+    assert_eq!(h.keyword_absent.as_deref(), Some("error"));
+    assert_eq!(
+        h.json_pointer,
+        Some((
+            "/checks/0".into(),
+            serde_json::json!({ "ok": true, "n": 3, "tags": ["a"] })
+        ))
+    );
+    assert_eq!(h.max_latency, Some(Duration::from_millis(750)));
+    assert!(!h.follow_redirects && !h.verify_tls);
+    assert_eq!(
+        (m[0].retry_interval, m[0].confirmations, m[0].recoveries),
+        (Duration::from_secs(1), 3, 2)
+    );
+
+    let Check::Dns(d) = &m[1].check else { panic!() };
+    assert_eq!(
+        (d.name.as_str(), d.record_type),
+        ("example.test", RecordType::Aaaa)
+    );
+    assert_eq!(d.expected, ["::1"]);
+    assert_eq!(
+        d.resolver.map(|r| r.to_string()).as_deref(),
+        Some("127.0.0.1:5353")
+    );
+
+    let Check::Tls(t) = &m[2].check else { panic!() };
+    assert_eq!(
+        (t.port, t.server_name.as_deref(), t.min_days, t.verify),
+        (8443, Some("localhost"), 7, false)
+    );
+
+    let Check::Heartbeat(b) = &m[3].check else {
+        panic!()
+    };
+    assert_eq!(b.token.expose(), "0123456789abcdef0123");
+    assert_eq!(b.grace, Duration::from_secs(300));
+
+    // A short interval caps the default retry interval, not the timeout.
+    assert_eq!(
+        (m[4].timeout, m[4].retry_interval),
+        (Duration::from_secs(5), Duration::from_secs(2))
+    );
+    let Check::Http(h) = &m[4].check else {
+        panic!()
+    };
+    assert_eq!(h.expected_status, [StatusRange { from: 204, to: 204 }]);
+}
+
+#[test]
+fn intake_routes_storage_and_scheduler_parse() {
+    let c = ok(&with_base(
+        r#"
+[intake]
+component_label = "service_component"
+max_body_bytes = "512KiB"
+[[intake.route]]
+labels = { service = "x", env = "prod" }
+component = "api"
+
+[storage]
+rollup_retention = "7d"
+daily_retention = "365d"
+
+[scheduler]
+max_concurrency = 64
+jitter = 0
+"#,
+    ));
+    assert_eq!(c.intake.component_label, "service_component");
+    assert_eq!(c.intake.max_body_bytes, 512 * 1024);
+    assert_eq!(c.intake.routes.len(), 1);
+    assert_eq!(
+        c.intake.routes[0].labels.get("service").map(String::as_str),
+        Some("x")
+    );
+    assert_eq!(c.intake.routes[0].component.as_str(), "api");
+    assert_eq!(c.storage.rollup_retention, Duration::from_secs(7 * 86_400));
+    assert_eq!(c.scheduler.max_concurrency, 64);
+    assert_eq!(c.scheduler.jitter, 0.0);
+    assert_eq!(
+        ok("[intake]\nmax_body_bytes = 2048\n")
+            .intake
+            .max_body_bytes,
+        2048
+    );
+}
+
+// --- The example config ------------------------------------------------------------------
+
+#[test]
+fn the_example_config_parses_cleanly_and_watches_loopback() {
+    let c = ok(EXAMPLE);
+    let urls: Vec<(&str, &str)> = c
+        .monitors
+        .iter()
+        .filter_map(|m| match &m.check {
+            Check::Http(h) => Some((m.component.as_str(), h.url.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            ("keel", "http://127.0.0.1:8080/healthz"),
+            ("web", "http://127.0.0.1:8081/")
+        ]
+    );
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+}
+
+#[test]
+fn the_examples_commented_out_keys_parse_when_uncommented() {
+    // Every "# key = value" and "# [[table]]" line in the example is a real option; turning
+    // them all on must still give a valid config, so the comments cannot drift from the parser.
+    fn re_key(l: &str) -> Option<&str> {
+        let body = l.strip_prefix("# ")?;
+        let head = body.split_whitespace().next()?;
+        let is_header = head.starts_with("[[") && head.ends_with("]]");
+        let is_key =
+            body.contains(" = ") && head.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        (is_header || is_key).then_some(body)
+    }
+    let text: String = EXAMPLE
+        .lines()
+        .map(|l| re_key(l).unwrap_or(l))
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    assert!(text.contains("\n[[vendor]]\n") && text.contains("\n[[intake.route]]\n"));
+    let c = ok(&text);
+    assert_eq!(c.vendors.len(), 1);
+    assert_eq!(c.monitors.len(), 6);
+    assert_eq!(c.intake.routes.len(), 1);
+    assert!(c.server.database_url.is_some());
+}
+
+// --- One test per class of mistake ---------------------------------------------------------
+
+#[test]
+fn toml_syntax_error_has_its_position() {
+    let d = one(
+        "[server]\nlisten = \"127.0.0.1:8080\n",
+        2,
+        "TOML syntax error",
+        "quotes",
+    );
+    assert_eq!(d.column, 25);
+    let d = one(
+        "[server\n",
+        1,
+        "TOML syntax error: invalid table header",
+        "",
+    );
+    assert_eq!(d.column, 8);
+    one(
+        "[[component]]\nid = \"a\"\nid = \"b\"\n",
+        3,
+        "duplicate key",
+        "[[component]]",
+    );
+}
+
+#[test]
+fn unknown_keys_get_a_did_you_mean() {
+    let d = one(
+        "[server]\ndata_dri = \"x\"\n",
+        2,
+        "unknown key `data_dri` in [server]",
+        "did you mean `data_dir`?",
+    );
+    assert_eq!(d.column, 1);
+    one(
+        &with_base("users = 1\npublik = false\n"),
+        5,
+        "unknown key `publik`",
+        "did you mean `public`?",
+    );
+    one(
+        "[[components]]\nid = \"x\"\n",
+        1,
+        "unknown top-level table `components`",
+        "did you mean `[[component]]`?",
+    );
+    one(
+        "listen = \"127.0.0.1:1\"\n",
+        1,
+        "unknown top-level key `listen`",
+        "belongs under [server]",
+    );
+    one(
+        "[incidents]\nfoo = 1\n",
+        2,
+        "unknown key `foo`",
+        "known keys here: `publish_after`",
+    );
+    one(
+        &with_base("[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"http\"\nurl = \"http://127.0.0.1/\"\ntimout = \"1s\"\n"),
+        9,
+        "unknown key `timout`",
+        "did you mean `timeout`?",
+    );
+    one(
+        &with_base("workaround = { en = \"A\", fr = \"A\" }\n"),
+        4,
+        "unsupported locale \"fr\"",
+        "`en`, `ja`",
+    );
+}
+
+#[test]
+fn a_key_of_another_monitor_kind_says_so() {
+    one(
+        &with_base("[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"http\"\nurl = \"http://127.0.0.1/\"\nport = 80\n"),
+        9,
+        "`port` does not apply to http monitors",
+        "`port` is a key of tcp, tls monitors",
+    );
+}
+
+#[test]
+fn wrong_types_name_what_was_expected_and_found() {
+    one(
+        &with_base("users = \"many\"\n"),
+        4,
+        "expected an integer, found a string",
+        "whole number",
+    );
+    one(
+        "[page]\ntitle = 5\n",
+        2,
+        "`page.title`: expected a string, found an integer",
+        "double quotes",
+    );
+    one(
+        "[notify]\nallow_private_targets = \"yes\"\n",
+        2,
+        "expected a boolean, found a string",
+        "true or false",
+    );
+    one(
+        &with_base("depends_on = \"db\"\n"),
+        4,
+        "expected an array, found a string",
+        "[\"a\", \"b\"]",
+    );
+    one(
+        "[server]\nlisten = [1]\n",
+        2,
+        "expected a string, found an array",
+        "",
+    );
+    one(
+        "server = 1\n",
+        1,
+        "`server` must be a table [server]",
+        "[server]",
+    );
+    one(
+        "[[server]]\n",
+        1,
+        "`server` must be a table",
+        "single brackets",
+    );
+    one(
+        "[component]\nid = \"a\"\n",
+        1,
+        "must be written [[component]], with double brackets",
+        "header starts one more entry",
+    );
+}
+
+#[test]
+fn bad_durations_show_examples() {
+    let text = with_base("[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"http\"\nurl = \"http://127.0.0.1/\"\ninterval = \"5 parsecs\"\n");
+    one(&text, 9, "bad duration \"5 parsecs\"", "\"30s\", \"2m\"");
+    one(
+        "[incidents]\npublish_after = 120\n",
+        2,
+        "expected a duration string, found an integer",
+        "did you mean \"120s\"?",
+    );
+    one(
+        "[incidents]\nstability_window = \"5\"\n",
+        2,
+        "has no unit",
+        "did you mean \"5s\"?",
+    );
+    one(
+        "[storage]\nrollup_retention = \"0s\"\n",
+        2,
+        "must be longer than zero",
+        "30s",
+    );
+    // Zero is meaningful for incident windows (publish at once).
+    assert_eq!(
+        ok("[incidents]\npublish_after = \"0s\"\n")
+            .incidents
+            .publish_after,
+        Duration::ZERO
+    );
+}
+
+#[test]
+fn bad_and_duplicate_ids() {
+    one(
+        "[[component]]\nid = \"Public API\"\n",
+        2,
+        "bad id \"Public API\"",
+        "lowercase letters",
+    );
+    one(
+        &with_base("[[vendor]]\nid = \"api\"\nstatus_url = \"https://s.example/\"\n"),
+        5,
+        "duplicate id `api`: already used by the component on line 2",
+        "share one set of ids",
+    );
+    one(
+        &with_base("[[component]]\nid = \"api\"\n"),
+        5,
+        "duplicate id `api`",
+        "",
+    );
+    let m = "[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n";
+    one(
+        &with_base(&format!("{m}{m}")),
+        11,
+        "duplicate monitor id `m`: already used on line 5",
+        "different id",
+    );
+    one(
+        "[[component]]\nname = \"x\"\n",
+        1,
+        "[[component]] is missing required key `id`",
+        "id = ",
+    );
+}
+
+#[test]
+fn depends_on_naming_nothing_suggests_a_known_id() {
+    let d = one(
+        &with_base("[[component]]\nid = \"web\"\ndepends_on = [\"apj\"]\n"),
+        6,
+        "`web` depends on `apj`, which is no component or vendor",
+        "did you mean `api`?",
+    );
+    assert_eq!(d.column, 15);
+}
+
+#[test]
+fn dependency_cycles_name_their_path() {
+    let text = "[[component]]\nid = \"a\"\ndepends_on = [\"b\"]\n[[component]]\nid = \"b\"\ndepends_on = [\"c\"]\n[[component]]\nid = \"c\"\ndepends_on = [\"a\"]\n";
+    one(text, 3, "dependency cycle: a → b → c → a", "remove one");
+    one(
+        "[[component]]\nid = \"a\"\ndepends_on = [\"a\"]\n",
+        3,
+        "dependency cycle: a → a",
+        "",
+    );
+}
+
+#[test]
+fn a_monitor_on_an_unknown_component_or_a_vendor() {
+    let m = "[[monitor]]\nid = \"m\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n";
+    one(
+        &with_base(&format!("{m}component = \"apx\"\n")),
+        9,
+        "monitor `m` names unknown component `apx`",
+        "did you mean `api`?",
+    );
+    let vendor = "[[vendor]]\nid = \"pay\"\nstatus_url = \"https://s.example/\"\n";
+    one(
+        &with_base(&format!("{vendor}{m}component = \"pay\"\n")),
+        12,
+        "names `pay` as its component, but that is a vendor",
+        "[[component]]",
+    );
+    one(
+        &with_base("[[intake.route]]\nlabels = { a = \"b\" }\ncomponent = \"nope\"\n"),
+        6,
+        "intake route names unknown component `nope`",
+        "",
+    );
+}
+
+#[test]
+fn missing_required_keys_per_monitor_kind() {
+    let head = |kind: &str| {
+        with_base(&format!(
+            "[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"{kind}\"\n"
+        ))
+    };
+    one(
+        &head("http"),
+        4,
+        "http monitor `m` is missing required key `url`",
+        "url = ",
+    );
+    one(&head("dns"), 4, "missing required key `name`", "name = ");
+    one(&head("tls"), 4, "missing required key `host`", "host = ");
+    one(
+        &head("heartbeat"),
+        4,
+        "missing required key `token`",
+        "openssl rand",
+    );
+    let d = errs(&head("tcp"));
+    let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "tcp monitor `m` is missing required key `host`",
+            "tcp monitor `m` is missing required key `port`"
+        ]
+    );
+    one(
+        &with_base("[[monitor]]\nid = \"m\"\ncomponent = \"api\"\n"),
+        4,
+        "missing required key `kind`",
+        "http, tcp, dns, tls, heartbeat",
+    );
+    one(
+        &with_base("[[monitor]]\nid = \"m\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\n"),
+        4,
+        "missing required key `component`",
+        "",
+    );
+}
+
+#[test]
+fn unknown_monitor_kind_lists_the_kinds() {
+    let text = with_base("[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"icmpv9\"\n");
+    one(
+        &text,
+        7,
+        "unknown monitor kind \"icmpv9\"",
+        "monitor kinds: `http`, `tcp`, `dns`, `tls`, `heartbeat`",
+    );
+    let text = with_base("[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"htp\"\n");
+    one(&text, 7, "unknown monitor kind", "did you mean `http`?");
+}
+
+fn http_monitor(extra: &str) -> String {
+    with_base(&format!("[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"http\"\nurl = \"http://127.0.0.1/\"\n{extra}\n"))
+}
+
+#[test]
+fn bad_urls_and_addresses() {
+    one(&with_base("[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"http\"\nurl = \"127.0.0.1/health\"\n"), 8, "bad URL", "https://example.com/health");
+    one(
+        &with_base("[[vendor]]\nid = \"v\"\nstatus_url = \"ftp://x.example/\"\n"),
+        6,
+        "has scheme `ftp`",
+        "http://",
+    );
+    one(
+        "[server]\nlisten = \"localhost:8080\"\n",
+        2,
+        "bad socket address \"localhost:8080\"",
+        "127.0.0.1:8080",
+    );
+    one(
+        "[server]\nlisten = \"127.0.0.1\"\n",
+        2,
+        "bad socket address",
+        "",
+    );
+    one(
+        "[server]\ndatabase_url = \"mysql://u:hunter2@h/db\"\n",
+        2,
+        "postgres://",
+        "SQLite",
+    );
+    let d = errs("[server]\ndatabase_url = \"mysql://u:hunter2@h/db\"\n");
+    assert!(
+        !render(&d).contains("hunter2"),
+        "the password leaked: {}",
+        render(&d)
+    );
+    let dns = "[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"dns\"\nname = \"example.com\"\nresolver = \"my-resolver\"\n";
+    one(&with_base(dns), 9, "bad resolver address", "127.0.0.1:5353");
+    let tcp = "[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"tcp\"\nhost = \"http://db\"\nport = 1\n";
+    one(&with_base(tcp), 8, "looks like a URL", "port");
+}
+
+#[test]
+fn locales_other_than_en_and_ja() {
+    let d = one(
+        "[page]\nlocales = [\"en\", \"fr\"]\n",
+        2,
+        "unsupported locale \"fr\"",
+        "`en`, `ja`",
+    );
+    assert_eq!(d.column, 18);
+    one("[page]\nlocales = []\n", 2, "needs at least one locale", "");
+    one(
+        "[page]\nlocales = [\"en\", \"en\"]\n",
+        2,
+        "listed twice",
+        "",
+    );
+}
+
+#[test]
+fn expected_status_entries() {
+    let d = errs(&http_monitor(
+        "expected_status = [200, 600, \"6xx\", \"399-300\", true, \"2xx\"]",
+    ));
+    assert_eq!(d.len(), 4, "{}", render(&d));
+    assert!(d.iter().all(|d| d.line == 9));
+    let cols: Vec<usize> = d.iter().map(|d| d.column).collect();
+    assert_eq!(cols, [25, 30, 37, 48]);
+    assert!(d[0].message.contains("600 is not an HTTP status code"));
+    assert!(d[1].message.contains("bad status \"6xx\""));
+    assert!(d[2].message.contains("backwards"));
+    assert!(d[3]
+        .hint
+        .as_deref()
+        .unwrap_or_default()
+        .contains("\"300-399\""));
+    one(
+        &http_monitor("expected_status = []"),
+        9,
+        "the list is empty",
+        "",
+    );
+}
+
+#[test]
+fn record_types() {
+    let dns = "[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"dns\"\nname = \"example.com\"\nrecord_type = \"SRV\"\n";
+    one(
+        &with_base(dns),
+        9,
+        "unknown DNS record type \"SRV\"",
+        "`A`, `AAAA`, `CNAME`, `MX`, `TXT`, `NS`",
+    );
+}
+
+#[test]
+fn zero_confirmations_and_out_of_range_ports() {
+    one(
+        &http_monitor("confirmations = 0"),
+        9,
+        "`monitor.confirmations`: 0 is out of range",
+        "between 1 and",
+    );
+    one(&http_monitor("recoveries = -1"), 9, "out of range", "");
+    let tcp = |port: &str| {
+        with_base(&format!("[[monitor]]\nid = \"m\"\ncomponent = \"api\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\n"))
+    };
+    one(
+        &tcp("70000"),
+        9,
+        "70000 is out of range",
+        "between 1 and 65535",
+    );
+    one(&tcp("0"), 9, "0 is out of range", "between 1 and 65535");
+    one(
+        &tcp("\"5432\""),
+        9,
+        "expected an integer, found a string",
+        "without quotes",
+    );
+}
+
+#[test]
+fn vendor_format_names() {
+    let v = |f: &str| {
+        with_base(&format!(
+            "[[vendor]]\nid = \"v\"\nstatus_url = \"https://s.example/\"\nformat = \"{f}\"\n"
+        ))
+    };
+    one(
+        &v("statuspag"),
+        7,
+        "unknown vendor format \"statuspag\"",
+        "did you mean `statuspage`?",
+    );
+    one(
+        &v("rss"),
+        7,
+        "unknown vendor format",
+        "`auto`, `statuspage`, `statusio`, `slack`, `instatus`, `google-cloud`, `heroku`",
+    );
+    for f in [
+        "auto",
+        "statuspage",
+        "statusio",
+        "slack",
+        "instatus",
+        "google-cloud",
+        "heroku",
+    ] {
+        ok(&v(f));
+    }
+}
+
+#[test]
+fn sizes_timeouts_json_assertions_and_tokens() {
+    one(
+        "[intake]\nmax_body_bytes = \"1XB\"\n",
+        2,
+        "bad size \"1XB\"",
+        "\"1MiB\"",
+    );
+    one(
+        "[intake]\nmax_body_bytes = 0\n",
+        2,
+        "must be larger than zero",
+        "",
+    );
+    one(
+        &http_monitor("json_pointer = \"/status\""),
+        9,
+        "without `json_equals`",
+        "json_equals",
+    );
+    one(
+        &http_monitor("json_equals = \"ok\""),
+        9,
+        "without `json_pointer`",
+        "/status",
+    );
+    one(
+        &http_monitor("json_pointer = \"status\"\njson_equals = 1"),
+        9,
+        "must start with '/'",
+        "RFC 6901",
+    );
+    one(
+        &http_monitor("method = \"FETCH\""),
+        9,
+        "unknown HTTP method",
+        "GET",
+    );
+    one(
+        &http_monitor("headers = { \"Bad Header\" = \"x\" }"),
+        9,
+        "not a valid header name",
+        "",
+    );
+    let hb = |token: &str| {
+        format!("[[monitor]]\nid = \"b{}\"\ncomponent = \"api\"\nkind = \"heartbeat\"\ntoken = \"{token}\"\n", token.len())
+    };
+    one(
+        &with_base(&hb("short")),
+        8,
+        "shorter than 12 characters",
+        "openssl rand",
+    );
+    one(
+        &with_base(&hb("has spaces in the token")),
+        8,
+        "only letters, digits",
+        "",
+    );
+    let long = "a".repeat(20);
+    let d = one(
+        &with_base(&format!(
+            "{}{}",
+            hb(&long),
+            hb(&long).replace("id = \"b", "id = \"c")
+        )),
+        13,
+        "heartbeat token already used by the monitor on line 8",
+        "its own token",
+    );
+    assert!(!d.message.contains(&long));
+    one(
+        "[scheduler]\njitter = 1.5\n",
+        2,
+        "1.5 is out of range",
+        "between 0 and 1",
+    );
+    one("[scheduler]\nmax_concurrency = 0\n", 2, "out of range", "");
+    one(
+        &with_base("[[intake.route]]\ncomponent = \"api\"\nlabels = {}\n"),
+        6,
+        "at least one label",
+        "",
+    );
+}
+
+// --- All at once ---------------------------------------------------------------------------
+
+#[test]
+fn every_problem_in_a_file_is_reported_in_one_run_in_file_order() {
+    let text = r#"[server]
+listen = "nowhere"
+
+[[component]]
+id = "api"
+users = -5
+depends_on = ["dbb"]
+
+[[component]]
+id = "api"
+
+[[monitor]]
+id = "m"
+component = "ap"
+kind = "tcp"
+host = "127.0.0.1"
+port = 99999
+interval = "soon"
+
+[incidents]
+publish_aftr = "2m"
+"#;
+    let d = errs(text);
+    let lines: Vec<usize> = d.iter().map(|d| d.line).collect();
+    assert_eq!(lines, [2, 6, 7, 10, 14, 17, 18, 21], "{}", render(&d));
+}
+
+// --- Environment layering ------------------------------------------------------------------
+
+#[test]
+fn env_variables_override_the_file() {
+    let env = vars(&[
+        ("KEEL_SERVER__LISTEN", "127.0.0.1:9000"),
+        (
+            "KEEL_SERVER__DATABASE_URL",
+            "postgres://keel@127.0.0.1:5432/keel",
+        ),
+        ("KEEL_PAGE__TITLE", "Status from env"),
+        ("KEEL_PAGE__LOCALES", "ja, en"),
+        ("KEEL_INCIDENTS__PUBLISH_AFTER", "5m"),
+        ("KEEL_NOTIFY__ALLOW_PRIVATE_TARGETS", "true"),
+        ("KEEL_INTAKE__MAX_BODY_BYTES", "2MiB"),
+        ("KEEL_SCHEDULER__JITTER", "0.25"),
+        // Not config keys: left for other parts of Keel, silently.
+        ("KEEL_ADMIN_TOKEN", "secret"),
+        ("KEEL_ADMIN_TOKEN_FILE", "/run/secrets/keel"),
+        ("KEEL_CONFIG", "keel.toml"),
+        ("KEEL_LOG", "debug"),
+        ("HOME", "/root"),
+    ]);
+    let c = parse(PRODUCT_FIXED, "keel.toml", &env).expect("clean");
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:9000");
+    assert_eq!(
+        c.server.database_url.as_ref().map(|s| s.expose()),
+        Some("postgres://keel@127.0.0.1:5432/keel")
+    );
+    assert_eq!(c.page.title, "Status from env");
+    assert_eq!(c.page.locales, ["ja", "en"]);
+    assert_eq!(c.incidents.publish_after, Duration::from_secs(300));
+    // Keys the environment does not set keep the file's values.
+    assert_eq!(c.incidents.stability_window, Duration::from_secs(300));
+    assert!(c.notify.allow_private_targets);
+    assert_eq!(c.intake.max_body_bytes, 2 << 20);
+    assert_eq!(c.scheduler.jitter, 0.25);
+}
+
+const PRODUCT_FIXED: &str = concat!(
+    include_str!("data/product.toml"),
+    "\n[[component]]\nid = \"db\"\n"
+);
+
+#[test]
+fn env_applies_to_tables_absent_from_the_file() {
+    let c = parse(
+        "",
+        "keel.toml",
+        &vars(&[("KEEL_SERVER__LISTEN", "0.0.0.0:80")]),
+    )
+    .expect("clean");
+    assert_eq!(c.server.listen.to_string(), "0.0.0.0:80");
+}
+
+#[test]
+fn bad_env_values_are_reported_at_line_zero_with_the_variable_name() {
+    let d = errs_env(
+        "[server]\nlisten = \"127.0.0.1:8080\"\n",
+        &[
+            ("KEEL_SERVER__LISTEN", "localhost"),
+            ("KEEL_INCIDENTS__PUBLISH_AFTER", "soon"),
+            ("KEEL_NOTIFY__ALLOW_PRIVATE_TARGETS", "yes"),
+            ("KEEL_PAGE__LOCALES", "en,fr"),
+            ("KEEL_PAGE__TITEL", "x"),
+            ("KEEL_INTAKE__ROUTE", "x"),
+        ],
+    );
+    assert_eq!(d.len(), 6, "{}", render(&d));
+    for diag in &d {
+        assert_eq!((diag.line, diag.column), (0, 0));
+        assert_eq!(diag.file, "environment");
+        assert!(diag.message.starts_with("KEEL_"), "{diag}");
+    }
+    let all = render(&d);
+    for var in [
+        "KEEL_SERVER__LISTEN",
+        "KEEL_INCIDENTS__PUBLISH_AFTER",
+        "KEEL_NOTIFY__ALLOW_PRIVATE_TARGETS",
+        "KEEL_PAGE__LOCALES",
+    ] {
+        assert!(all.contains(var), "{var} missing from:\n{all}");
+    }
+    assert!(all.contains("did you mean `KEEL_PAGE__TITLE`?"));
+}
+
+#[test]
+fn env_and_file_problems_come_together() {
+    let d = errs_env("[page]\ntitle = 3\n", &[("KEEL_SERVER__LISTEN", "x")]);
+    assert_eq!(d.iter().map(|d| d.line).collect::<Vec<_>>(), [0, 2]);
+}
+
+// --- Output format and docs ----------------------------------------------------------------
+
+#[test]
+fn diagnostics_display_as_file_line_column_then_hint() {
+    let d = errs("[server]\ndata_dri = \"x\"\n");
+    assert_eq!(
+        d[0].to_string(),
+        "keel.toml:2:1: unknown key `data_dri` in [server]\n  hint: did you mean `data_dir`?"
+    );
+    let d = errs_env("", &[("KEEL_NOTIFY__ALLOW_PRIVATE_TARGETS", "maybe")]);
+    assert_eq!(
+        d[0].to_string(),
+        "environment: KEEL_NOTIFY__ALLOW_PRIVATE_TARGETS: expected true or false, found \"maybe\"\n  hint: write true or false, without quotes"
+    );
+}
+
+#[test]
+fn every_key_is_documented() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md"))
+        .expect("docs/config.md");
+    for key in known_keys() {
+        let leaf = key.rsplit('.').next().unwrap_or(&key);
+        assert!(
+            doc.contains(&format!("`{leaf}`")),
+            "docs/config.md does not document `{key}`"
+        );
+    }
+}
+
+// --- Robustness ----------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_text_never_panics(text in any::<String>()) {
+        let _ = parse(&text, "keel.toml", &[]);
+    }
+
+    #[test]
+    fn arbitrary_tomlish_text_never_panics(text in "[\\[\\]a-z_=\"{}, .0-9\n#-]{0,200}") {
+        let _ = parse(&text, "keel.toml", &[]);
+    }
+
+    /// Damaging the example in one place exercises the section walkers, not just the TOML
+    /// tokenizer: the result is either a config or diagnostics with real positions.
+    #[test]
+    fn a_damaged_example_never_panics(at in 0usize..EXAMPLE.len(), cut in 0usize..40, insert in "[\\[\\]a-z=\"{}0-9\n]{0,8}") {
+        let mut text = EXAMPLE.to_owned();
+        let start = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let end = (start + cut..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+        text.replace_range(start..end, &insert);
+        if let Err(diags) = parse(&text, "keel.toml", &[]) {
+            let lines = text.lines().count().max(1);
+            for d in diags {
+                prop_assert!(d.line >= 1 && d.line <= lines + 1, "line {} of {}: {}", d.line, lines, d);
+                prop_assert!(d.column >= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_env_values_never_panic(key in "[A-Z_]{0,30}", value in any::<String>()) {
+        let env = vec![(format!("KEEL_{key}"), value.clone()), ("KEEL_SERVER__LISTEN".to_owned(), value)];
+        let _ = parse(EXAMPLE, "keel.toml", &env);
+    }
+}
