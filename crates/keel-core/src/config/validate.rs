@@ -211,6 +211,12 @@ fn unknown_hint(name: &str, known: &[&str], otherwise: &str) -> String {
     match suggest::closest(name, known.iter().copied()) {
         Some(c) => format!("did you mean `{c}`?"),
         None if known.is_empty() => otherwise.to_owned(),
+        // A long list would bury the hint; the first few show the naming at least.
+        None if known.len() > 8 => format!(
+            "known ids include {} and {} more; or {otherwise}",
+            suggest::join(&known[..8]),
+            known.len() - 8
+        ),
         None => format!("known ids: {}; or {otherwise}", suggest::join(known)),
     }
 }
@@ -231,29 +237,8 @@ fn cycles(refs: &Refs, nodes: &HashMap<&str, &Node>) -> Vec<Problem> {
         }
     }
 
-    // Peel off nodes nothing depends on, repeatedly (Kahn). Every node left has a dependent
-    // that is also left, so walking dependents backwards from any of them must close a loop.
-    let mut indeg: HashMap<&str, usize> = nodes
-        .keys()
-        .map(|&n| (n, pred.get(n).map_or(0, BTreeSet::len)))
-        .collect();
-    let mut queue: Vec<&str> = indeg
-        .iter()
-        .filter(|(_, &d)| d == 0)
-        .map(|(&n, _)| n)
-        .collect();
     let mut left: BTreeSet<&str> = nodes.keys().copied().collect();
-    while let Some(n) = queue.pop() {
-        left.remove(n);
-        for &m in succ.get(n).into_iter().flatten() {
-            if let Some(d) = indeg.get_mut(m) {
-                *d -= 1;
-                if *d == 0 {
-                    queue.push(m);
-                }
-            }
-        }
-    }
+    peel(&mut left, &succ, &pred);
 
     let mut out = Vec::new();
     while !left.is_empty() {
@@ -299,7 +284,7 @@ fn cycles(refs: &Refs, nodes: &HashMap<&str, &Node>) -> Vec<Problem> {
             .unwrap_or(nodes[path[0]].pos);
         out.push(problem(
             pos,
-            format!("dependency cycle: {}", path.join(" → ")),
+            format!("dependency cycle: {}", cycle_text(&path)),
             "nothing can depend on itself, directly or through others; remove one of these \
              depends_on entries",
         ));
@@ -311,8 +296,61 @@ fn cycles(refs: &Refs, nodes: &HashMap<&str, &Node>) -> Vec<Problem> {
         for n in scc {
             left.remove(n);
         }
+        // Nodes that only the removed part depended on are no longer on any cycle.
+        peel(&mut left, &succ, &pred);
     }
     out
+}
+
+/// "a → b → a"; a very long cycle is shortened in the middle so the message stays readable.
+fn cycle_text(path: &[&str]) -> String {
+    const SHOWN: usize = 8;
+    let nodes = path.len() - 1;
+    if nodes <= SHOWN + 2 {
+        return path.join(" → ");
+    }
+    format!(
+        "{} → … → {} → {} ({nodes} nodes)",
+        path[..SHOWN].join(" → "),
+        path[nodes - 1],
+        path[0]
+    )
+}
+
+/// Removes, repeatedly, the nodes of `left` that nothing in `left` depends on (Kahn). Every
+/// node still left afterwards has a dependent that is also left, so walking dependents
+/// backwards from any of them must close a loop.
+fn peel<'a>(
+    left: &mut BTreeSet<&'a str>,
+    succ: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+    pred: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+) {
+    let mut indeg: HashMap<&str, usize> = left
+        .iter()
+        .map(|&n| {
+            (
+                n,
+                pred.get(n)
+                    .map_or(0, |ps| ps.iter().filter(|p| left.contains(*p)).count()),
+            )
+        })
+        .collect();
+    let mut queue: Vec<&str> = indeg
+        .iter()
+        .filter(|(_, &d)| d == 0)
+        .map(|(&n, _)| n)
+        .collect();
+    while let Some(n) = queue.pop() {
+        left.remove(n);
+        for &m in succ.get(n).into_iter().flatten() {
+            if let Some(d) = indeg.get_mut(m) {
+                *d -= 1;
+                if *d == 0 {
+                    queue.push(m);
+                }
+            }
+        }
+    }
 }
 
 /// Nodes reachable from `start` through `edges`, staying within `within`.
@@ -390,6 +428,39 @@ mod tests {
         assert_eq!(messages(&p), ["dependency cycle: a → b → c → a"]);
         // Reported at the `depends_on` entry of a → b.
         assert_eq!(p[0].pos, at(102));
+    }
+
+    #[test]
+    fn a_node_a_cycle_depends_on_does_not_hide_a_later_cycle() {
+        // c hangs below the a-b cycle without being on it; x-y comes after.
+        let r = graph(
+            &["a", "b", "c", "x", "y"],
+            &[
+                ("a", "b"),
+                ("b", "a"),
+                ("b", "c"),
+                ("c", "x"),
+                ("x", "y"),
+                ("y", "x"),
+            ],
+        );
+        let p = check(&r);
+        assert_eq!(
+            messages(&p),
+            ["dependency cycle: a → b → a", "dependency cycle: x → y → x"]
+        );
+    }
+
+    #[test]
+    fn a_long_cycle_is_shortened() {
+        let names: Vec<String> = (0..20).map(|i| format!("n{i:02}")).collect();
+        let ids: Vec<&str> = names.iter().map(String::as_str).collect();
+        let edges: Vec<(&str, &str)> = (0..20).map(|i| (ids[i], ids[(i + 1) % 20])).collect();
+        let p = check(&graph(&ids, &edges));
+        assert_eq!(
+            messages(&p),
+            ["dependency cycle: n00 → n01 → n02 → n03 → n04 → n05 → n06 → n07 → … → n19 → n00 (20 nodes)"]
+        );
     }
 
     #[test]
