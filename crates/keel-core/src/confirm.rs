@@ -30,7 +30,10 @@ pub struct Tracker {
     pub reason: String,
     pub latency_ms: Option<u64>,
     pub last_checked: Option<DateTime<Utc>>,
-    /// Consecutive observations that disagree with the confirmed health.
+    /// The health that consecutive disagreeing observations point to, if any.
+    #[serde(default)]
+    pub pending: Option<Health>,
+    /// How many consecutive observations point to `pending`.
     pub streak: u32,
 }
 
@@ -52,6 +55,7 @@ impl Tracker {
             reason: "not checked yet".to_string(),
             latency_ms: None,
             last_checked: None,
+            pending: None,
             streak: 0,
         }
     }
@@ -64,9 +68,9 @@ impl Tracker {
     /// Feeds one observation; returns the transition when the confirmed health changes.
     ///
     /// `confirmations` consecutive failing observations are needed to enter a failing state,
-    /// `recoveries` consecutive `Up` observations to leave it. `Unknown` observations (the
-    /// source could not be judged) move to `Unknown` only from a non-failing state, so a
-    /// confirmed outage is not forgotten because one poll could not be read.
+    /// `recoveries` consecutive `Up` observations to leave it. An `Unknown` observation (the
+    /// source could not be judged: a vendor page unreadable) is reported as it is at once —
+    /// it never counts as a failure or a recovery, so it neither pages nor closes anything.
     pub fn observe(
         &mut self,
         obs: Observation,
@@ -79,22 +83,27 @@ impl Tracker {
         self.latency_ms = obs.latency_ms;
         self.last_checked = Some(obs.at);
 
-        let current_failing = self.health.is_failing();
-        let needed = match obs.health {
-            h if h == self.health => {
-                self.streak = 0;
-                return None;
-            }
+        if obs.health == self.health {
+            self.pending = None;
+            self.streak = 0;
+            return None;
+        }
+        let needed = if obs.health.is_failing() && self.health.is_failing() {
             // Already confirmed failing, only the kind of failure changed: no new confirmation.
-            h if h.is_failing() && current_failing => 1,
-            h if h.is_failing() => confirmations,
-            Health::Up => recoveries,
-            Health::Unknown if current_failing => {
-                // Keep the confirmed outage, but do not count towards recovery either.
-                return None;
-            }
-            _ => 1,
+            1
+        } else if obs.health.is_failing() {
+            confirmations
+        } else if obs.health == Health::Up {
+            recoveries
+        } else {
+            1
         };
+        // A streak counts towards one direction; a change of direction starts it again.
+        let direction = |h: Health| if h.is_failing() { Health::Down } else { h };
+        if self.pending.map(direction) != Some(direction(obs.health)) {
+            self.streak = 0;
+        }
+        self.pending = Some(obs.health);
         self.streak += 1;
         if self.streak < needed {
             return None;
@@ -102,6 +111,7 @@ impl Tracker {
         let from = self.health;
         self.health = obs.health;
         self.since = obs.at;
+        self.pending = None;
         self.streak = 0;
         Some(Transition {
             from,
@@ -131,6 +141,24 @@ mod tests {
     }
 
     #[test]
+    fn a_change_of_direction_restarts_the_streak() {
+        let mut t = Tracker::new(at(0));
+        t.observe(obs(Health::Up, 1), 3, 2);
+        t.observe(obs(Health::Down, 2), 3, 2);
+        t.observe(obs(Health::Down, 3), 3, 2);
+        t.observe(obs(Health::Down, 4), 3, 2);
+        assert_eq!(t.health, Health::Down);
+        // One success, then a failure: the recovery streak is gone.
+        assert_eq!(t.observe(obs(Health::Up, 5), 3, 2), None);
+        assert_eq!(t.observe(obs(Health::Down, 6), 3, 2), None);
+        assert_eq!(t.observe(obs(Health::Up, 7), 3, 2), None);
+        assert_eq!(
+            t.observe(obs(Health::Up, 8), 3, 2).map(|t| t.to),
+            Some(Health::Up)
+        );
+    }
+
+    #[test]
     fn first_success_confirms_up() {
         let mut t = Tracker::new(at(0));
         let tr = t.observe(obs(Health::Up, 1), 2, 1).unwrap();
@@ -151,7 +179,8 @@ mod tests {
     #[test]
     fn consecutive_failures_confirm_down_then_recoveries_confirm_up() {
         let mut t = Tracker::new(at(0));
-        t.observe(obs(Health::Up, 1), 3, 2);
+        t.observe(obs(Health::Up, 1), 3, 1);
+        assert_eq!(t.health, Health::Up);
         assert!(t.observe(obs(Health::Down, 2), 3, 2).is_none());
         assert!(t.observe(obs(Health::Down, 3), 3, 2).is_none());
         let tr = t.observe(obs(Health::Down, 4), 3, 2).unwrap();
@@ -163,11 +192,23 @@ mod tests {
     }
 
     #[test]
-    fn unknown_does_not_hide_a_confirmed_outage() {
+    fn unknown_is_reported_at_once_and_is_neither_failure_nor_recovery() {
         let mut t = Tracker::new(at(0));
-        t.observe(obs(Health::Down, 1), 1, 1);
-        assert_eq!(t.observe(obs(Health::Unknown, 2), 1, 1), None);
-        assert_eq!(t.health, Health::Down);
+        t.observe(obs(Health::Up, 1), 2, 1);
+        let tr = t.observe(obs(Health::Unknown, 2), 2, 2).unwrap();
+        assert_eq!((tr.from, tr.to), (Health::Up, Health::Unknown));
+        // Leaving unknown still needs the full confirmation either way.
+        assert_eq!(t.observe(obs(Health::Down, 3), 2, 2), None);
+        assert_eq!(
+            t.observe(obs(Health::Down, 4), 2, 2).map(|t| t.to),
+            Some(Health::Down)
+        );
+        t.observe(obs(Health::Unknown, 5), 2, 2);
+        assert_eq!(t.observe(obs(Health::Up, 6), 2, 2), None);
+        assert_eq!(
+            t.observe(obs(Health::Up, 7), 2, 2).map(|t| t.to),
+            Some(Health::Up)
+        );
     }
 
     #[test]

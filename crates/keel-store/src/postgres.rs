@@ -149,6 +149,7 @@ type StateRow = (
     Option<i64>,
     Option<DateTime<Utc>>,
     i64,
+    Option<String>,
 );
 type MinuteRow = (String, DateTime<Utc>, String, i64, i64, i64, i64, i64);
 
@@ -223,12 +224,12 @@ impl Store for PgStore {
         let t = &state.tracker;
         sqlx::query(
             "INSERT INTO source_states
-                 (kind, id, health, since, reason, latency_ms, last_checked, streak)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 (kind, id, health, since, reason, latency_ms, last_checked, streak, pending)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (kind, id) DO UPDATE SET
                  health = EXCLUDED.health, since = EXCLUDED.since, reason = EXCLUDED.reason,
                  latency_ms = EXCLUDED.latency_ms, last_checked = EXCLUDED.last_checked,
-                 streak = EXCLUDED.streak",
+                 streak = EXCLUDED.streak, pending = EXCLUDED.pending",
         )
         .bind(state.kind.as_str())
         .bind(&state.id)
@@ -238,6 +239,7 @@ impl Store for PgStore {
         .bind(latency_to_sql(t.latency_ms))
         .bind(t.last_checked.map(truncate_to_millis))
         .bind(i64::from(t.streak))
+        .bind(t.pending.map(|h| h.as_str()))
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -246,7 +248,7 @@ impl Store for PgStore {
 
     async fn load_source_states(&self) -> Result<Vec<SourceState>> {
         let rows: Vec<StateRow> = sqlx::query_as(
-            "SELECT kind, id, health, since, reason, latency_ms, last_checked, streak
+            "SELECT kind, id, health, since, reason, latency_ms, last_checked, streak, pending
              FROM source_states ORDER BY kind, id",
         )
         .fetch_all(&self.pool)
@@ -254,7 +256,7 @@ impl Store for PgStore {
         .map_err(map_err)?;
         rows.into_iter()
             .map(
-                |(kind, id, health, since, reason, latency_ms, last_checked, streak)| {
+                |(kind, id, health, since, reason, latency_ms, last_checked, streak, pending)| {
                     Ok(SourceState {
                         kind: parse_kind(&kind)?,
                         id,
@@ -265,6 +267,7 @@ impl Store for PgStore {
                             latency_ms: latency_ms.map(|v| to_u64(v, "latency")).transpose()?,
                             last_checked,
                             streak: to_u32(streak, "streak")?,
+                            pending: pending.as_deref().map(parse_health).transpose()?,
                         },
                     })
                 },

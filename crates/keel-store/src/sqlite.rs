@@ -182,6 +182,7 @@ type StateRow = (
     Option<i64>,
     Option<i64>,
     i64,
+    Option<String>,
 );
 type MinuteRow = (String, i64, String, i64, i64, i64, i64, i64);
 
@@ -247,12 +248,12 @@ impl Store for SqliteStore {
         let t = &state.tracker;
         sqlx::query(
             "INSERT INTO source_states
-                 (kind, id, health, since, reason, latency_ms, last_checked, streak)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 (kind, id, health, since, reason, latency_ms, last_checked, streak, pending)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (kind, id) DO UPDATE SET
                  health = excluded.health, since = excluded.since, reason = excluded.reason,
                  latency_ms = excluded.latency_ms, last_checked = excluded.last_checked,
-                 streak = excluded.streak",
+                 streak = excluded.streak, pending = excluded.pending",
         )
         .bind(state.kind.as_str())
         .bind(&state.id)
@@ -262,6 +263,7 @@ impl Store for SqliteStore {
         .bind(latency_to_sql(t.latency_ms))
         .bind(t.last_checked.map(to_millis))
         .bind(i64::from(t.streak))
+        .bind(t.pending.map(|h| h.as_str()))
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -270,7 +272,7 @@ impl Store for SqliteStore {
 
     async fn load_source_states(&self) -> Result<Vec<SourceState>> {
         let rows: Vec<StateRow> = sqlx::query_as(
-            "SELECT kind, id, health, since, reason, latency_ms, last_checked, streak
+            "SELECT kind, id, health, since, reason, latency_ms, last_checked, streak, pending
              FROM source_states ORDER BY kind, id",
         )
         .fetch_all(&self.pool)
@@ -278,7 +280,7 @@ impl Store for SqliteStore {
         .map_err(map_err)?;
         rows.into_iter()
             .map(
-                |(kind, id, health, since, reason, latency_ms, last_checked, streak)| {
+                |(kind, id, health, since, reason, latency_ms, last_checked, streak, pending)| {
                     Ok(SourceState {
                         kind: parse_kind(&kind)?,
                         id,
@@ -289,6 +291,7 @@ impl Store for SqliteStore {
                             latency_ms: latency_ms.map(|v| to_u64(v, "latency")).transpose()?,
                             last_checked: last_checked.map(from_millis).transpose()?,
                             streak: to_u32(streak, "streak")?,
+                            pending: pending.as_deref().map(parse_health).transpose()?,
                         },
                     })
                 },

@@ -330,6 +330,7 @@ async fn source_state_round_trips_and_is_replaced(store: Arc<dyn Store>) {
             reason: "timed out after 5s".into(),
             latency_ms: Some(5_000),
             last_checked: Some(t0 + TimeDelta::seconds(30)),
+            pending: Some(Health::Down),
             streak: 2,
         },
     };
@@ -363,6 +364,7 @@ async fn source_state_round_trips_and_is_replaced(store: Arc<dyn Store>) {
             reason: "HTTP 200".into(),
             latency_ms: Some(u64::from(u32::MAX) + 7),
             last_checked: None,
+            pending: None,
             streak: 0,
         },
         ..api.clone()

@@ -26,6 +26,7 @@ CREATE TABLE source_states (
     latency_ms   BIGINT,
     last_checked TIMESTAMPTZ,
     streak       BIGINT      NOT NULL CHECK (streak >= 0),
+    pending      TEXT,
     PRIMARY KEY (kind, id)
 );
 

@@ -23,6 +23,7 @@ CREATE TABLE source_states (
     latency_ms   INTEGER,
     last_checked INTEGER,
     streak       INTEGER NOT NULL CHECK (streak >= 0),
+    pending      TEXT,
     PRIMARY KEY (kind, id)
 );
 
