@@ -48,7 +48,12 @@ impl RollupBuilder {
     }
 
     /// Adds a result. When it falls in a later minute, the finished minute is returned.
-    pub fn add(&mut self, at: DateTime<Utc>, latency_ms: u64, failed: bool) -> Option<MinuteRollup> {
+    pub fn add(
+        &mut self,
+        at: DateTime<Utc>,
+        latency_ms: u64,
+        failed: bool,
+    ) -> Option<MinuteRollup> {
         let minute = minute_of(at);
         let finished = if minute > self.minute {
             let done = self.take();
@@ -57,11 +62,17 @@ impl RollupBuilder {
         } else {
             None
         };
-        self.latencies.push(latency_ms.min(u64::from(u32::MAX)) as u32);
+        self.latencies
+            .push(latency_ms.min(u64::from(u32::MAX)) as u32);
         if failed {
             self.failures += 1;
         }
         finished
+    }
+
+    /// Start of the minute being collected.
+    pub fn minute(&self) -> DateTime<Utc> {
+        self.minute
     }
 
     /// Returns the minute collected so far (if any results) and starts an empty one.
@@ -71,7 +82,11 @@ impl RollupBuilder {
         }
         let mut l = std::mem::take(&mut self.latencies);
         l.sort_unstable();
-        let pct = |p: usize| l[((l.len() * p).div_ceil(100)).saturating_sub(1).min(l.len() - 1)];
+        let pct = |p: usize| {
+            l[((l.len() * p).div_ceil(100))
+                .saturating_sub(1)
+                .min(l.len() - 1)]
+        };
         let r = MinuteRollup {
             monitor_id: self.monitor_id.clone(),
             component: self.component.clone(),
@@ -102,9 +117,15 @@ mod tests {
                 .is_none());
         }
         let r = b.add(t0 + TimeDelta::seconds(60), 5, false).unwrap();
-        assert_eq!(r.minute, Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap());
+        assert_eq!(
+            r.minute,
+            Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap()
+        );
         assert_eq!((r.checks, r.failures), (20, 2));
-        assert_eq!((r.latency_p50_ms, r.latency_p95_ms, r.latency_max_ms), (10, 19, 20));
+        assert_eq!(
+            (r.latency_p50_ms, r.latency_p95_ms, r.latency_max_ms),
+            (10, 19, 20)
+        );
         let r2 = b.take().unwrap();
         assert_eq!((r2.checks, r2.failures), (1, 0));
         assert!(b.take().is_none());

@@ -1,1 +1,318 @@
 //! Runs every monitor and vendor poll on its own schedule.
+//!
+//! Each source gets its own lightweight task, so a hanging target only ever delays itself;
+//! a semaphore bounds how many checks are in flight at once. First checks are spread over the
+//! interval and every interval carries jitter, so 10,000 monitors do not fire in the same
+//! millisecond. After a first unconfirmed failure the source is re-checked after its short
+//! `retry_interval`, so confirmation does not wait a whole interval.
+//!
+//! The scheduler judges nothing itself: every outcome goes to a [`Sink`], which applies
+//! confirmation and says whether the source is still confirming.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use keel_core::config::{Check, Monitor, SchedulerConfig, Vendor};
+use keel_core::confirm::Observation;
+use keel_core::{Health, SourceKind};
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::check::Checker;
+use crate::vendor;
+use crate::Outcome;
+
+/// Receives every raw outcome. Implemented by the server's signal hub.
+pub trait Sink: Send + Sync + 'static {
+    /// Applies one observation of a source; returns true while a failure is being confirmed
+    /// (the scheduler then re-checks after the short retry interval).
+    fn observe(&self, source: &Source, obs: Observation) -> bool;
+}
+
+/// What the sink needs to know about the source of an observation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub kind: SourceKind,
+    pub id: String,
+    /// Graph node the source speaks about: the monitor's component, or the vendor's id.
+    pub component: String,
+    pub confirmations: u32,
+    pub recoveries: u32,
+}
+
+impl Source {
+    pub fn monitor(m: &Monitor) -> Self {
+        Source {
+            kind: SourceKind::Monitor,
+            id: m.id.to_string(),
+            component: m.component.to_string(),
+            confirmations: m.confirmations,
+            recoveries: m.recoveries,
+        }
+    }
+
+    pub fn vendor(v: &Vendor) -> Self {
+        // A vendor's own page already reports confirmed states; one poll is enough, but a
+        // single unreadable poll only yields Unknown, which never pages.
+        Source {
+            kind: SourceKind::Vendor,
+            id: v.id.to_string(),
+            component: v.id.to_string(),
+            confirmations: 1,
+            recoveries: 1,
+        }
+    }
+}
+
+/// Last push time of each heartbeat monitor, shared with the push endpoint.
+#[derive(Debug)]
+pub struct Heartbeats {
+    by_token: HashMap<String, String>,
+    last: Mutex<HashMap<String, DateTime<Utc>>>,
+    started: DateTime<Utc>,
+}
+
+impl Heartbeats {
+    pub fn new(monitors: &[Monitor], started: DateTime<Utc>) -> Self {
+        let by_token = monitors
+            .iter()
+            .filter_map(|m| match &m.check {
+                Check::Heartbeat(h) => Some((h.token.expose().to_string(), m.id.to_string())),
+                _ => None,
+            })
+            .collect();
+        Heartbeats {
+            by_token,
+            last: Mutex::new(HashMap::new()),
+            started,
+        }
+    }
+
+    /// Records a push; returns the monitor id the token belongs to.
+    pub fn beat(&self, token: &str, at: DateTime<Utc>) -> Option<&str> {
+        let id = self.by_token.get(token)?;
+        self.last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), at);
+        Some(id.as_str())
+    }
+
+    /// Judges a heartbeat monitor at `now`: down when no beat came within interval + grace.
+    pub fn judge(&self, monitor: &Monitor, grace: Duration, now: DateTime<Utc>) -> Outcome {
+        let last = self
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(monitor.id.as_str())
+            .copied();
+        let allowed = monitor.interval + grace;
+        let since = last.unwrap_or(self.started);
+        let waited = (now - since).to_std().unwrap_or_default();
+        if waited <= allowed {
+            return match last {
+                Some(_) => Outcome::up("heartbeat received", Duration::ZERO),
+                // Not late yet, but nothing proves it is up either.
+                None => Outcome {
+                    health: Health::Unknown,
+                    reason: "waiting for the first heartbeat".into(),
+                    latency: Duration::ZERO,
+                },
+            };
+        }
+        let waited = Duration::from_secs(waited.as_secs());
+        let what = match last {
+            Some(_) => format!("no heartbeat for {}", humanize(waited)),
+            None => format!("no heartbeat received in {}", humanize(waited)),
+        };
+        Outcome::down(
+            format!("{what} (expected every {})", humanize(monitor.interval)),
+            Duration::ZERO,
+        )
+    }
+}
+
+/// Formats a duration the way the config writes it: "90s" → "1m 30s".
+pub fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    if s == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let (h, m, s) = (s / 3600, (s % 3600) / 60, s % 60);
+    let mut out = Vec::new();
+    if h > 0 {
+        out.push(format!("{h}h"));
+    }
+    if m > 0 {
+        out.push(format!("{m}m"));
+    }
+    if s > 0 {
+        out.push(format!("{s}s"));
+    }
+    out.join(" ")
+}
+
+/// Everything the scheduler runs.
+pub struct Scheduler {
+    pub monitors: Vec<Monitor>,
+    pub vendors: Vec<Vendor>,
+    pub config: SchedulerConfig,
+    pub checker: Arc<Checker>,
+    pub vendor_client: reqwest::Client,
+    pub heartbeats: Arc<Heartbeats>,
+    pub sink: Arc<dyn Sink>,
+}
+
+impl Scheduler {
+    /// Runs until `shutdown` is cancelled, then waits for checks in flight to finish
+    /// (each is bounded by its timeout).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(self.config.max_concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        for m in self.monitors {
+            let ctx = Ctx {
+                permits: permits.clone(),
+                shutdown: shutdown.clone(),
+                sink: self.sink.clone(),
+                jitter: self.config.jitter,
+            };
+            let checker = self.checker.clone();
+            let heartbeats = self.heartbeats.clone();
+            tasks.spawn(async move { run_monitor(m, checker, heartbeats, ctx).await });
+        }
+        for v in self.vendors {
+            let ctx = Ctx {
+                permits: permits.clone(),
+                shutdown: shutdown.clone(),
+                sink: self.sink.clone(),
+                jitter: self.config.jitter,
+            };
+            let client = self.vendor_client.clone();
+            tasks.spawn(async move { run_vendor(v, client, ctx).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+struct Ctx {
+    permits: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    sink: Arc<dyn Sink>,
+    jitter: f64,
+}
+
+impl Ctx {
+    /// Waits until `at` or shutdown; false means stop.
+    async fn wait_until(&self, at: Instant) -> bool {
+        tokio::select! {
+            _ = sleep_until(at) => true,
+            _ = self.shutdown.cancelled() => false,
+        }
+    }
+
+    /// The delay before the next check: the interval ± jitter, or the retry interval while a
+    /// failure is being confirmed.
+    fn next_delay(&self, interval: Duration, retry: Duration, confirming: bool) -> Duration {
+        if confirming {
+            return retry.min(interval);
+        }
+        let spread = interval.as_secs_f64() * self.jitter.clamp(0.0, 1.0);
+        if spread <= 0.0 {
+            return interval;
+        }
+        let offset = rand::thread_rng().gen_range(-spread / 2.0..=spread / 2.0);
+        Duration::from_secs_f64((interval.as_secs_f64() + offset).max(0.001))
+    }
+}
+
+/// Spreads first checks over the interval (capped, so a long interval still checks soon after
+/// start).
+fn first_delay(interval: Duration) -> Duration {
+    let window = interval.min(Duration::from_secs(10)).as_secs_f64();
+    Duration::from_secs_f64(rand::thread_rng().gen_range(0.0..=window))
+}
+
+async fn run_monitor(m: Monitor, checker: Arc<Checker>, heartbeats: Arc<Heartbeats>, ctx: Ctx) {
+    let source = Source::monitor(&m);
+    let mut next = Instant::now() + first_delay(m.interval);
+    loop {
+        if !ctx.wait_until(next).await {
+            return;
+        }
+        let started = Instant::now();
+        let outcome = match &m.check {
+            Check::Heartbeat(h) => heartbeats.judge(&m, h.grace, Utc::now()),
+            check => {
+                let Ok(_permit) = ctx.permits.acquire().await else {
+                    return;
+                };
+                // The checker bounds itself by the timeout; the outer guard only protects
+                // the scheduler from a bug in a check.
+                let guard = m.timeout + Duration::from_secs(1);
+                match tokio::time::timeout(guard, checker.run(check, m.timeout)).await {
+                    Ok(o) => o,
+                    Err(_) => Outcome::down(
+                        format!("timed out after {}", humanize(m.timeout)),
+                        m.timeout,
+                    ),
+                }
+            }
+        };
+        let confirming = ctx.sink.observe(&source, observation(outcome));
+        next = started + ctx.next_delay(m.interval, m.retry_interval, confirming);
+    }
+}
+
+async fn run_vendor(v: Vendor, client: reqwest::Client, ctx: Ctx) {
+    let source = Source::vendor(&v);
+    let mut next = Instant::now() + first_delay(v.interval);
+    loop {
+        if !ctx.wait_until(next).await {
+            return;
+        }
+        let started = Instant::now();
+        let poll = {
+            let Ok(_permit) = ctx.permits.acquire().await else {
+                return;
+            };
+            vendor::poll(&client, &v).await
+        };
+        if poll.error {
+            tracing::warn!(vendor = %v.id, reason = %poll.status.reason, "vendor status unreadable");
+        }
+        let outcome = Outcome {
+            health: poll.status.health,
+            reason: poll.status.reason,
+            latency: poll.latency,
+        };
+        ctx.sink.observe(&source, observation(outcome));
+        next = started + ctx.next_delay(v.interval, v.interval, false);
+    }
+}
+
+fn observation(o: Outcome) -> Observation {
+    Observation {
+        health: o.health,
+        reason: o.reason,
+        latency_ms: Some(o.latency.as_millis().min(u128::from(u64::MAX)) as u64),
+        at: Utc::now(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn humanize_reads_like_config() {
+        assert_eq!(humanize(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(humanize(Duration::from_secs(5)), "5s");
+        assert_eq!(humanize(Duration::from_secs(3600)), "1h");
+        assert_eq!(humanize(Duration::from_millis(300)), "300ms");
+    }
+}

@@ -1,1 +1,16 @@
-//! placeholder
+//! Keel's server: the HTTP listener (intake, push, management API, health, metrics) and the
+//! jobs behind it (scheduler, signal hub, persistence), started together by
+//! [`Application::build`] and stopped together by [`Application::run_until_stopped`].
+//!
+//! `main`, the CLI and the integration tests all go through `Application`, so tests exercise
+//! exactly what users run.
+
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod persist;
+
+pub use app::{Application, Options};

@@ -1,1 +1,10 @@
-fn main() {}
+//! The `keel` binary: parses the command line and hands over to [`cli`]. Kept thin so that
+//! everything it does is reachable from tests through the library crates.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}

@@ -1,0 +1,253 @@
+//! `Application`: builds everything from a config, binds the listener, and runs the server
+//! and its jobs side by side until asked to stop.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use keel_core::config::{Check, Config, Secret};
+use keel_core::SourceKind;
+use keel_probe::check::Checker;
+use keel_probe::scheduler::{Heartbeats, Scheduler, Source};
+use keel_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::hash_token;
+use crate::http::{router, AppState};
+use crate::hub::SignalHub;
+use crate::metrics::Metrics;
+use crate::persist::{self, PersistEvent};
+
+/// What is not in the config file: secrets from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The bootstrap admin token (`KEEL_ADMIN_TOKEN` / `KEEL_ADMIN_TOKEN_FILE`).
+    pub admin_token: Option<Secret>,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+    scheduler: Scheduler,
+    persist_rx: mpsc::UnboundedReceiver<PersistEvent>,
+    persist_tx: mpsc::UnboundedSender<PersistEvent>,
+}
+
+/// The store URL a config names: `database_url`, or SQLite under `data_dir`.
+pub fn store_url(config: &Config) -> anyhow::Result<String> {
+    if let Some(url) = &config.server.database_url {
+        return Ok(url.expose().to_string());
+    }
+    let dir = &config.server.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data_dir {}", dir.display()))?;
+    Ok(format!("sqlite://{}", dir.join("keel.db").display()))
+}
+
+/// Opens the configured store, with a message that says which one failed.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = store_url(config)?;
+    keel_store::open(&url).await.map_err(|e| anyhow::anyhow!(e))
+}
+
+impl Application {
+    /// Opens the store, restores state, and binds the listener (port 0 picks a free one).
+    pub async fn build(config: Config, options: Options) -> anyhow::Result<Self> {
+        let store = open_store(&config).await?;
+        Self::build_with_store(config, options, store).await
+    }
+
+    pub async fn build_with_store(
+        config: Config,
+        options: Options,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<Self> {
+        let now = Utc::now();
+        let metrics = Arc::new(Metrics::default());
+        let (persist_tx, persist_rx) = mpsc::unbounded_channel();
+        let hub = Arc::new(SignalHub::new(persist_tx.clone(), metrics.clone()));
+
+        let mut stored: HashMap<(SourceKind, String), _> = store
+            .load_source_states()
+            .await
+            .context("cannot load monitor states from the store")?
+            .into_iter()
+            .map(|s| ((s.kind, s.id), s.tracker))
+            .collect();
+        for m in &config.monitors {
+            let key = (SourceKind::Monitor, m.id.to_string());
+            hub.register(
+                key.0,
+                &key.1,
+                m.component.as_str(),
+                m.kind(),
+                stored.remove(&key),
+                now,
+            );
+        }
+        for v in &config.vendors {
+            let key = (SourceKind::Vendor, v.id.to_string());
+            hub.register(
+                key.0,
+                &key.1,
+                v.id.as_str(),
+                "vendor",
+                stored.remove(&key),
+                now,
+            );
+        }
+        // Intake alerts still firing when Keel stopped stay known, so their resolution is
+        // recognised as a change after a restart.
+        for ((kind, id), tracker) in stored {
+            if kind == SourceKind::Intake {
+                let label = id.split('/').next().unwrap_or("intake").to_string();
+                let component = String::new();
+                hub.register(kind, &id, &component, &label, Some(tracker), now);
+            }
+        }
+
+        let heartbeats = Arc::new(Heartbeats::new(&config.monitors, now));
+        let heartbeat_sources = config
+            .monitors
+            .iter()
+            .filter(|m| matches!(m.check, Check::Heartbeat(_)))
+            .map(|m| (m.id.to_string(), Source::monitor(m)))
+            .collect();
+        let checker = Arc::new(Checker::new().context("cannot build the HTTP client")?);
+        let vendor_client = reqwest::Client::builder()
+            .user_agent(concat!("keel/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTP client for vendor polls")?;
+
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let port = listener.local_addr()?.port();
+
+        let config = Arc::new(config);
+        let scheduler = Scheduler {
+            monitors: config.monitors.clone(),
+            vendors: config.vendors.clone(),
+            config: config.scheduler.clone(),
+            checker,
+            vendor_client,
+            heartbeats: heartbeats.clone(),
+            sink: hub.clone(),
+        };
+        let state = AppState {
+            config,
+            store,
+            hub,
+            metrics,
+            heartbeats,
+            heartbeat_sources: Arc::new(heartbeat_sources),
+            admin_token_hash: options.admin_token.map(|t| hash_token(t.expose())),
+        };
+        Ok(Application {
+            listener,
+            port,
+            state,
+            scheduler,
+            persist_rx,
+            persist_tx,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The hub, for subscribing to signals (tests, step 2's assessment).
+    pub fn hub(&self) -> Arc<SignalHub> {
+        self.state.hub.clone()
+    }
+
+    /// Serves and runs every job until `shutdown` completes, then stops gracefully: checks in
+    /// flight finish, the current minute's rollups and every pending write reach the store.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            scheduler,
+            persist_rx,
+            persist_tx,
+            ..
+        } = self;
+        let stop = CancellationToken::new();
+        let persist_job = tokio::spawn(persist::run(
+            state.store.clone(),
+            persist_rx,
+            state.metrics.clone(),
+        ));
+        let scheduler_job = tokio::spawn(scheduler.run(stop.clone()));
+        let housekeeping_job = tokio::spawn(housekeeping(state.clone(), stop.clone()));
+
+        let app = router(state.clone());
+        let server_stop = stop.clone();
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, store = state.store.backend(), "keel is serving on http://{addr}");
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            server_stop.cancelled().await;
+        });
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+        let served = server.await;
+        stop.cancel();
+        let _ = scheduler_job.await;
+        let _ = housekeeping_job.await;
+        state.hub.flush_rollups(Utc::now(), true);
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let _ = persist_tx.send(PersistEvent::Barrier(done_tx));
+        // Bounded: a dead database must not keep Keel from exiting.
+        if tokio::time::timeout(Duration::from_secs(30), done_rx)
+            .await
+            .is_err()
+        {
+            tracing::error!("pending writes did not reach the store within 30s of shutdown");
+        }
+        persist_job.abort();
+        served.context("the HTTP server failed")
+    }
+}
+
+/// Once a minute: hand finished rollup minutes to the store and prune old ones.
+async fn housekeeping(state: AppState, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    let mut last_prune = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let now = Utc::now();
+        state.hub.flush_rollups(now, false);
+        if last_prune.is_none_or(|t: chrono::DateTime<Utc>| now - t > chrono::TimeDelta::hours(1)) {
+            last_prune = Some(now);
+            let storage = &state.config.storage;
+            let minute_before = now
+                - chrono::TimeDelta::from_std(storage.rollup_retention)
+                    .unwrap_or(chrono::TimeDelta::days(30));
+            let day_before = (now
+                - chrono::TimeDelta::from_std(storage.daily_retention)
+                    .unwrap_or(chrono::TimeDelta::days(400)))
+            .date_naive();
+            match state.store.prune_rollups(minute_before, day_before).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old rollups"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot prune rollups"),
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The one API error type: maps to status codes and a JSON body with the field and reason,
+//! and logs (never shows) the cause of a 5xx.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{reason}")]
+    BadRequest {
+        field: Option<String>,
+        reason: String,
+    },
+    #[error("authentication required: send `Authorization: Bearer <token>`")]
+    Unauthorized,
+    #[error("this needs the {0} role")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Unprocessable(serde_json::Value),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad(field: Option<&str>, reason: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            field: field.map(str::to_string),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self {
+            ApiError::BadRequest { field, reason } => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "bad_request", "field": field, "reason": reason}),
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "unauthorized", "reason": self.to_string()}),
+            ),
+            ApiError::Forbidden(_) => (
+                StatusCode::FORBIDDEN,
+                json!({"error": "forbidden", "reason": self.to_string()}),
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                json!({"error": "not_found", "reason": "no such resource"}),
+            ),
+            ApiError::Unprocessable(body) => (StatusCode::UNPROCESSABLE_ENTITY, body.clone()),
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error answering a request");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": "internal", "reason": "internal error; see the server log"}),
+                )
+            }
+        };
+        let mut resp = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}

@@ -1,0 +1,56 @@
+//! The HTTP surface: routes and the state they share.
+
+mod intake;
+mod ops;
+mod push;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use keel_core::config::Config;
+use keel_probe::scheduler::{Heartbeats, Source};
+use keel_store::Store;
+
+use crate::hub::SignalHub;
+use crate::metrics::Metrics;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<SignalHub>,
+    pub metrics: Arc<Metrics>,
+    pub heartbeats: Arc<Heartbeats>,
+    /// Heartbeat monitors by id, to confirm pushes with their own thresholds.
+    pub heartbeat_sources: Arc<HashMap<String, Source>>,
+    /// SHA-256 (hex) of the bootstrap admin token, if one was given.
+    pub admin_token_hash: Option<String>,
+}
+
+impl AppState {
+    /// Whether `id` names a node of the dependency graph (component or vendor).
+    pub fn is_node(&self, id: &str) -> bool {
+        self.config.components.iter().any(|c| c.id.as_str() == id)
+            || self.config.vendors.iter().any(|v| v.id.as_str() == id)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let intake_limit = state.config.intake.max_body_bytes;
+    let intake = Router::new()
+        .route("/api/v1/intake/alertmanager", post(intake::alertmanager))
+        .route("/api/v1/intake/generic", post(intake::generic))
+        .layer(DefaultBodyLimit::max(intake_limit));
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/v1/monitors", get(ops::monitors))
+        .route("/api/v1/push/{token}", get(push::push).post(push::push))
+        .merge(intake)
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}

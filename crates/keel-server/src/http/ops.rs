@@ -1,0 +1,53 @@
+//! Keel's own health, Prometheus metrics and the monitor list.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::http::AppState;
+
+/// Healthy when the store answers within a second; 503 otherwise (Keel keeps running).
+pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let store = match tokio::time::timeout(Duration::from_secs(1), state.store.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("store did not answer within 1s".to_string()),
+    };
+    let backend = state.store.backend();
+    match store {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "store": backend})),
+        ),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "degraded", "store": backend, "reason": reason})),
+        ),
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let body = state.metrics.render(&state.hub.snapshot());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+/// `GET /api/v1/monitors`: every monitor, vendor and intake source with its state.
+pub async fn monitors(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(json!({ "monitors": state.hub.snapshot() })))
+}

@@ -1,0 +1,213 @@
+//! The signal hub: where every raw outcome (monitor check, vendor poll, intake alert, heartbeat
+//! push) is confirmed into health changes.
+//!
+//! Each confirmed change becomes one [`Signal`]: broadcast in-process at once (step 2's
+//! assessment subscribes) and handed to the persistence job, which stores it with the source's
+//! new state. Results are also folded into per-minute rollups here, so the store sees one row
+//! per monitor per minute instead of one per check.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use keel_core::confirm::{Observation, Tracker};
+use keel_core::rollup::{minute_of, RollupBuilder};
+use keel_core::{Health, Signal, SourceKind};
+use keel_probe::scheduler::{Sink, Source};
+use keel_store::SourceState;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::metrics::Metrics;
+use crate::persist::PersistEvent;
+
+type Key = (SourceKind, String);
+
+struct Entry {
+    component: String,
+    /// "http", "tcp", …, "vendor", "alertmanager", "generic".
+    label: String,
+    tracker: Tracker,
+    rollup: Option<RollupBuilder>,
+}
+
+/// A source as `GET /api/v1/monitors` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceView {
+    pub kind: SourceKind,
+    pub id: String,
+    /// Monitor kind ("http", "tcp", …), "vendor", or the intake format.
+    pub check: String,
+    pub component: String,
+    pub state: Health,
+    pub since: DateTime<Utc>,
+    pub reason: String,
+    pub latency_ms: Option<u64>,
+    pub last_checked: Option<DateTime<Utc>>,
+    /// True while a failure is seen but not yet confirmed.
+    pub confirming: bool,
+}
+
+pub struct SignalHub {
+    entries: Mutex<HashMap<Key, Entry>>,
+    persist: mpsc::UnboundedSender<PersistEvent>,
+    signals: broadcast::Sender<Signal>,
+    metrics: Arc<Metrics>,
+}
+
+impl SignalHub {
+    pub fn new(persist: mpsc::UnboundedSender<PersistEvent>, metrics: Arc<Metrics>) -> Self {
+        let (signals, _) = broadcast::channel(4096);
+        SignalHub {
+            entries: Mutex::new(HashMap::new()),
+            persist,
+            signals,
+            metrics,
+        }
+    }
+
+    /// Subscribes to confirmed signals as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<Signal> {
+        self.signals.subscribe()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a configured source, restoring its stored state so a restart does not
+    /// re-alert an outage that is already known.
+    pub fn register(
+        &self,
+        kind: SourceKind,
+        id: &str,
+        component: &str,
+        label: &str,
+        stored: Option<Tracker>,
+        now: DateTime<Utc>,
+    ) {
+        let tracker = stored.unwrap_or_else(|| Tracker::new(now));
+        let rollup = (kind != SourceKind::Intake)
+            .then(|| RollupBuilder::new(&rollup_id(kind, id), component, now));
+        self.lock().insert(
+            (kind, id.to_string()),
+            Entry {
+                component: component.to_string(),
+                label: label.to_string(),
+                tracker,
+                rollup,
+            },
+        );
+    }
+
+    /// Applies an observation from a source that may not be registered yet (intake alerts).
+    pub fn observe_as(&self, source: &Source, label: &str, obs: Observation) -> bool {
+        let at = obs.at;
+        let mut entries = self.lock();
+        let entry = entries
+            .entry((source.kind, source.id.clone()))
+            .or_insert_with(|| Entry {
+                component: source.component.clone(),
+                label: label.to_string(),
+                tracker: Tracker::new(at),
+                rollup: (source.kind != SourceKind::Intake).then(|| {
+                    RollupBuilder::new(&rollup_id(source.kind, &source.id), &source.component, at)
+                }),
+            });
+        // Intake alerts may move between components as routing rules change.
+        entry.component = source.component.clone();
+        self.metrics.observed(source.kind, obs.health);
+        if obs.health != Health::Unknown {
+            if let Some(b) = entry.rollup.as_mut() {
+                if let Some(done) = b.add(at, obs.latency_ms.unwrap_or(0), obs.health.is_failing())
+                {
+                    let _ = self.persist.send(PersistEvent::Rollups(vec![done]));
+                }
+            }
+        }
+        let transition = entry
+            .tracker
+            .observe(obs, source.confirmations, source.recoveries);
+        let confirming = entry.tracker.is_confirming();
+        if let Some(t) = transition {
+            let signal = Signal {
+                source_kind: source.kind,
+                source_id: source.id.clone(),
+                component: entry.component.clone(),
+                health: t.to,
+                reason: t.reason,
+                at: t.at,
+            };
+            let state = SourceState {
+                kind: source.kind,
+                id: source.id.clone(),
+                tracker: entry.tracker.clone(),
+            };
+            drop(entries);
+            tracing::info!(
+                source = %signal.source_kind, id = %signal.source_id, component = %signal.component,
+                health = %signal.health, reason = %signal.reason, "state change"
+            );
+            self.metrics.signal();
+            let _ = self.signals.send(signal.clone());
+            let _ = self.persist.send(PersistEvent::Signal { signal, state });
+        }
+        confirming
+    }
+
+    /// Every known source, sorted by kind and id.
+    pub fn snapshot(&self) -> Vec<SourceView> {
+        let mut out: Vec<SourceView> = self
+            .lock()
+            .iter()
+            .map(|((kind, id), e)| SourceView {
+                kind: *kind,
+                id: id.clone(),
+                check: e.label.clone(),
+                component: e.component.clone(),
+                state: e.tracker.health,
+                since: e.tracker.since,
+                reason: e.tracker.reason.clone(),
+                latency_ms: e.tracker.latency_ms,
+                last_checked: e.tracker.last_checked,
+                confirming: e.tracker.is_confirming(),
+            })
+            .collect();
+        out.sort_by(|a, b| (a.kind.as_str(), &a.id).cmp(&(b.kind.as_str(), &b.id)));
+        out
+    }
+
+    /// Hands finished minutes (all of them when `all`) to persistence.
+    pub fn flush_rollups(&self, now: DateTime<Utc>, all: bool) {
+        let current = minute_of(now);
+        let mut done = Vec::new();
+        for e in self.lock().values_mut() {
+            if let Some(b) = e.rollup.as_mut() {
+                if all || b.minute() < current {
+                    done.extend(b.take());
+                }
+            }
+        }
+        if !done.is_empty() {
+            let _ = self.persist.send(PersistEvent::Rollups(done));
+        }
+    }
+}
+
+impl Sink for SignalHub {
+    fn observe(&self, source: &Source, obs: Observation) -> bool {
+        let label = match source.kind {
+            SourceKind::Vendor => "vendor",
+            _ => "",
+        };
+        self.observe_as(source, label, obs)
+    }
+}
+
+/// Rollup rows are keyed by a name unique across monitors and vendors.
+pub fn rollup_id(kind: SourceKind, id: &str) -> String {
+    match kind {
+        SourceKind::Monitor => id.to_string(),
+        other => format!("{other}/{id}"),
+    }
+}

@@ -1,0 +1,452 @@
+//! End-to-end tests of the server through its HTTP surface, with real loopback targets and a
+//! real SQLite store.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{fixture, serve_bytes, Target, TestApp, ADMIN};
+
+const COMPONENTS: &str = r#"
+[[component]]
+id = "checkout"
+name = "Checkout"
+users = 500
+
+[[component]]
+id = "web"
+name = { en = "Website", ja = "ウェブサイト" }
+users = 1000
+depends_on = ["checkout"]
+"#;
+
+fn http_monitor(url: &str) -> String {
+    format!(
+        r#"
+[[monitor]]
+id = "web-home"
+component = "web"
+kind = "http"
+url = "{url}"
+interval = "300ms"
+retry_interval = "100ms"
+timeout = "300ms"
+confirmations = 2
+"#
+    )
+}
+
+#[tokio::test]
+async fn http_monitor_detects_an_outage_and_its_recovery() {
+    let target = Target::spawn().await;
+    let app = TestApp::spawn(&format!("{COMPONENTS}{}", http_monitor(&target.url()))).await;
+    let up = app.wait_state("web-home", "up").await;
+    assert_eq!(up["reason"], "HTTP 200");
+    assert_eq!(up["component"], "web");
+    assert_eq!(up["check"], "http");
+
+    target.set(503);
+    let down = app.wait_state("web-home", "down").await;
+    assert!(
+        down["reason"].as_str().unwrap().contains("HTTP 503"),
+        "{down}"
+    );
+    target.set(200);
+    app.wait_state("web-home", "up").await;
+
+    let dir = app.stop().await;
+    drop(dir);
+}
+
+#[tokio::test]
+async fn state_changes_are_stored_as_signals_not_every_check() {
+    let target = Target::spawn().await;
+    let app = TestApp::spawn(&format!("{COMPONENTS}{}", http_monitor(&target.url()))).await;
+    app.wait_state("web-home", "up").await;
+    target.set(500);
+    app.wait_state("web-home", "down").await;
+    let store = app.store.clone();
+    let _dir = app.stop().await;
+    let signals = store.signals_after(0, 100).await.expect("signals");
+    let healths: Vec<_> = signals
+        .iter()
+        .filter(|s| s.signal.source_id == "web-home")
+        .map(|s| s.signal.health.as_str())
+        .collect();
+    assert_eq!(healths, ["up", "down"], "{signals:?}");
+    let down = &signals.last().expect("a signal").signal;
+    assert_eq!(down.component, "web");
+    assert!(down.reason.contains("HTTP 500"));
+    // Rollups exist for the checks that ran (flushed at shutdown).
+    let now = chrono::Utc::now();
+    let rollups = store
+        .rollups(
+            "web-home",
+            now - chrono::TimeDelta::hours(1),
+            now + chrono::TimeDelta::hours(1),
+        )
+        .await
+        .expect("rollups");
+    let checks: u32 = rollups.iter().map(|r| r.checks).sum();
+    let failures: u32 = rollups.iter().map(|r| r.failures).sum();
+    assert!(checks >= 3, "{rollups:?}");
+    assert!(failures >= 2, "{rollups:?}");
+}
+
+#[tokio::test]
+async fn a_known_outage_is_not_signalled_again_after_a_restart() {
+    let target = Target::spawn().await;
+    target.set(503);
+    let cfg = format!("{COMPONENTS}{}", http_monitor(&target.url()));
+    let app = TestApp::spawn(&cfg).await;
+    app.wait_state("web-home", "down").await;
+    let dir = app.stop().await;
+
+    let app = TestApp::spawn_in(dir, &cfg).await;
+    // The stored state is known at once, before any check.
+    let m = app.source("web-home").await.expect("listed");
+    assert_eq!(m["state"], "down");
+    // Let several checks run against the still-failing target.
+    let before = app
+        .store
+        .signals_after(0, 100)
+        .await
+        .expect("signals")
+        .len();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = app.source("web-home").await.expect("listed");
+    assert!(m["last_checked"].is_string(), "checks ran: {m}");
+    let store = app.store.clone();
+    let _dir = app.stop().await;
+    let after = store.signals_after(0, 100).await.expect("signals").len();
+    assert_eq!(before, after, "no new signal for an outage already known");
+}
+
+#[tokio::test]
+async fn monitors_api_needs_a_valid_token() {
+    let app = TestApp::spawn(COMPONENTS).await;
+    let r = app
+        .client
+        .get(app.url("/api/v1/monitors"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .get(app.url("/api/v1/monitors"))
+        .bearer_auth("wrong-token-wrong-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // A stored viewer token may read but not post alerts.
+    let token = "viewer-token-0123456789abcdef";
+    app.store
+        .create_token("v", "viewer", &keel_server::auth::hash_token(token))
+        .await
+        .unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/v1/monitors"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .post(app.url("/api/v1/intake/generic"))
+        .bearer_auth(token)
+        .body(r#"{"component":"web","status":"down"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn alertmanager_firing_then_resolved() {
+    let app = TestApp::spawn(COMPONENTS).await;
+    let r = app
+        .post_auth(
+            "/api/v1/intake/alertmanager",
+            fixture("alertmanager/alertmanager-0.25-firing-two-alerts.json"),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["accepted"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(body["unmapped"].as_array().unwrap().len(), 0);
+    let m = app
+        .wait_state("alertmanager/29ba8879127db8f7", "down")
+        .await;
+    assert_eq!(m["component"], "checkout");
+    assert_eq!(m["reason"], "Checkout error rate above 20%");
+
+    let r = app
+        .post_auth(
+            "/api/v1/intake/alertmanager",
+            fixture("alertmanager/alertmanager-0.25-resolved-two-alerts.json"),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    app.wait_state("alertmanager/29ba8879127db8f7", "up").await;
+}
+
+#[tokio::test]
+async fn alertmanager_alerts_mapping_to_nothing_are_named_and_refused() {
+    let app = TestApp::spawn(COMPONENTS).await;
+    let r = app
+        .post_auth(
+            "/api/v1/intake/alertmanager",
+            fixture("alertmanager/prometheus-msteams-firing-grouped.json"),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    let unmapped = body["unmapped"].as_array().unwrap();
+    assert_eq!(unmapped.len(), 3, "{body}");
+    assert_eq!(unmapped[0]["alertname"], "JustATestAlert_1");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("keel_intake_unmapped_total 3"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn alertmanager_routes_map_by_labels_and_partial_batches_list_the_rest() {
+    let cfg = format!(
+        "{COMPONENTS}\n[[intake.route]]\nlabels = {{ alertname = \"high_memory_load\" }}\ncomponent = \"web\"\n"
+    );
+    let app = TestApp::spawn(&cfg).await;
+    let r = app
+        .post_auth(
+            "/api/v1/intake/alertmanager",
+            fixture("alertmanager/prometheus-msteams-firing-single.json"),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["accepted"][0]["component"], "web");
+    // severity=warning degrades rather than downs.
+    assert_eq!(body["accepted"][0]["status"], "degraded");
+
+    // One mapped (component label), one not: 202 listing the unmapped one.
+    let mixed = r#"{"version":"4","status":"firing","receiver":"keel","groupLabels":{},"commonLabels":{},
+      "commonAnnotations":{},"externalURL":"","groupKey":"{}","alerts":[
+      {"status":"firing","labels":{"alertname":"A","component":"web"},"annotations":{},"startsAt":"2026-11-27T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"aaa"},
+      {"status":"firing","labels":{"alertname":"B","component":"nope"},"annotations":{},"startsAt":"2026-11-27T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"bbb"}]}"#;
+    let r = app.post_auth("/api/v1/intake/alertmanager", mixed).await;
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["accepted"].as_array().unwrap().len(), 1);
+    assert_eq!(body["unmapped"][0]["fingerprint"], "bbb");
+}
+
+#[tokio::test]
+async fn intake_bad_input_gets_clear_errors() {
+    let cfg = format!("{COMPONENTS}\n[intake]\nmax_body_bytes = 4096\n");
+    let app = TestApp::spawn(&cfg).await;
+    // Not JSON.
+    let r = app
+        .post_auth("/api/v1/intake/alertmanager", "{not json")
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["reason"].as_str().unwrap().len() > 5, "{body}");
+    // Truncated real payload.
+    let mut half = fixture("alertmanager/alertmanager-0.25-firing-two-alerts.json");
+    half.truncate(half.len() / 2);
+    let r = app.post_auth("/api/v1/intake/alertmanager", half).await;
+    assert_eq!(r.status(), 400);
+    // Wrong shape: alerts is not an array.
+    let r = app
+        .post_auth(
+            "/api/v1/intake/alertmanager",
+            r#"{"version":"4","status":"firing","alerts":{}}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["field"].as_str().unwrap_or("").contains("alerts"),
+        "{body}"
+    );
+    // Oversized.
+    let big = vec![b' '; 10_000];
+    let r = app.post_auth("/api/v1/intake/alertmanager", big).await;
+    assert_eq!(r.status(), 413);
+    // Unauthenticated.
+    let r = app
+        .client
+        .post(app.url("/api/v1/intake/alertmanager"))
+        .body(fixture(
+            "alertmanager/alertmanager-0.25-firing-two-alerts.json",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Generic intake: missing component.
+    let r = app
+        .post_auth("/api/v1/intake/generic", r#"{"status":"down"}"#)
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["field"].as_str().unwrap_or("").contains("component"),
+        "{body}"
+    );
+    // Keel still answers.
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn generic_intake_opens_and_closes() {
+    let app = TestApp::spawn(COMPONENTS).await;
+    let r = app
+        .post_auth(
+            "/api/v1/intake/generic",
+            r#"{"component":"checkout","status":"down","summary":"card payments failing","key":"pay-1"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let m = app.wait_state("generic/pay-1", "down").await;
+    assert_eq!(m["reason"], "card payments failing");
+    let r = app
+        .post_auth(
+            "/api/v1/intake/generic",
+            r#"[{"component":"checkout","status":"resolved","key":"pay-1"}]"#,
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    app.wait_state("generic/pay-1", "up").await;
+    let r = app
+        .post_auth(
+            "/api/v1/intake/generic",
+            r#"{"component":"ghost","status":"down"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+}
+
+#[tokio::test]
+async fn heartbeat_push_keeps_a_job_up_and_silence_takes_it_down() {
+    let cfg = format!(
+        "{COMPONENTS}\n[[monitor]]\nid = \"nightly\"\ncomponent = \"checkout\"\nkind = \"heartbeat\"\ntoken = \"hb-secret-token-0123456789\"\ninterval = \"1s\"\nconfirmations = 1\n"
+    );
+    let app = TestApp::spawn(&cfg).await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/push/hb-secret-token-0123456789"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    app.wait_state("nightly", "up").await;
+    let r = app
+        .client
+        .get(app.url("/api/v1/push/not-a-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let m = app.wait_state("nightly", "down").await;
+    assert!(
+        m["reason"].as_str().unwrap().contains("no heartbeat"),
+        "{m}"
+    );
+    let r = app
+        .client
+        .get(app.url("/api/v1/push/hb-secret-token-0123456789"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    app.wait_state("nightly", "up").await;
+}
+
+#[tokio::test]
+async fn vendor_outage_and_unreadable_status_page() {
+    let doc = Arc::new(std::sync::Mutex::new((
+        200u16,
+        fixture("statuspage/dropbox-summary-all-operational.json"),
+    )));
+    let addr = serve_bytes(doc.clone()).await;
+    let cfg = format!(
+        "{COMPONENTS}\n[[vendor]]\nid = \"payments\"\nname = \"Payments provider\"\nstatus_url = \"http://{addr}/\"\ninterval = \"300ms\"\ntimeout = \"300ms\"\nconfidential = true\n"
+    );
+    let app = TestApp::spawn(&cfg).await;
+    app.wait_state("payments", "up").await;
+
+    *doc.lock().unwrap() = (
+        200,
+        fixture("statuspage/github-summary-unresolved-incident.json"),
+    );
+    let m = app.wait_state("payments", "degraded").await;
+    assert!(
+        m["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Incident with Packages and Pages"),
+        "{m}"
+    );
+
+    *doc.lock().unwrap() = (200, b"{\"page\": ".to_vec());
+    let m = app.wait_state("payments", "unknown").await;
+    assert!(!m["reason"].as_str().unwrap().is_empty());
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("keel_vendor_unknown_total 0"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn health_and_metrics_answer_without_a_token() {
+    let target = Target::spawn().await;
+    let app = TestApp::spawn(&format!("{COMPONENTS}{}", http_monitor(&target.url()))).await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["store"], "sqlite");
+    app.wait_state("web-home", "up").await;
+    let m = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("keel_source_up{kind=\"monitor\",id=\"web-home\",component=\"web\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("# TYPE keel_checks_total counter"));
+    let _ = ADMIN;
+}

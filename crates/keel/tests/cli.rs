@@ -1,0 +1,251 @@
+//! The `keel` binary as a user runs it: init, check, serve, token create, and the faults a
+//! user meets first (bad config, database unreachable, data_dir not writable).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn keel() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keel"));
+    c.env_remove("KEEL_ADMIN_TOKEN")
+        .env_remove("KEEL_ADMIN_TOKEN_FILE")
+        .env_remove("KEEL_CONFIG")
+        .env("KEEL_LOG", "info");
+    c
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run keel");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn init_writes_a_config_that_check_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keel.toml");
+    let (code, out, err) = run(keel().args(["init", "--output"]).arg(&path));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(keel().args(["check", "--config"]).arg(&path));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ok"), "{out}");
+    // A second init refuses to overwrite.
+    let (code, _, err) = run(keel().args(["init", "--output"]).arg(&path));
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+}
+
+#[test]
+fn check_reports_every_problem_with_file_line_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"[server]
+listn = "127.0.0.1:8080"
+
+[[component]]
+id = "api"
+name = "API"
+depends_on = ["db"]
+
+[[monitor]]
+id = "api-health"
+component = "apx"
+kind = "http"
+url = "http://127.0.0.1:9/"
+interval = "often"
+"#,
+    )
+    .unwrap();
+    let (code, _out, err) = run(keel().args(["check", "--config"]).arg(&path));
+    assert_eq!(code, 1, "{err}");
+    let p = path.display().to_string();
+    assert!(
+        err.contains(&format!("{p}:2:")),
+        "unknown key on line 2: {err}"
+    );
+    assert!(err.contains("listen"), "did-you-mean: {err}");
+    assert!(
+        err.contains(&format!("{p}:7:")),
+        "depends_on on line 7: {err}"
+    );
+    assert!(
+        err.contains(&format!("{p}:11:")),
+        "unknown component on line 11: {err}"
+    );
+    assert!(
+        err.contains(&format!("{p}:14:")),
+        "bad duration on line 14: {err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn check_on_a_missing_file_says_how_to_make_one() {
+    let (code, _, err) = run(keel().args(["check", "--config", "/nonexistent/keel.toml"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("keel init"), "{err}");
+}
+
+fn write_config(dir: &Path, extra_server: &str) -> std::path::PathBuf {
+    let path = dir.join("keel.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{extra_server}\n\n[[component]]\nid = \"keel\"\nname = \"Keel\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn serve_with_an_unreachable_database_exits_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "database_url = \"postgres://keel:secret-pw@127.0.0.1:1/keel\"",
+    );
+    let (code, _, err) = run(keel().args(["serve", "--config"]).arg(&path));
+    assert_ne!(code, 0);
+    assert!(err.to_lowercase().contains("postgres"), "{err}");
+    assert!(!err.contains("secret-pw"), "password leaked: {err}");
+}
+
+#[test]
+fn serve_with_an_unwritable_data_dir_exits_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where the data directory should be: even root cannot create it.
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, "x").unwrap();
+    let path = dir.path().join("keel.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
+            blocker.join("data").display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run(keel().args(["serve", "--config"]).arg(&path));
+    assert_eq!(code, 1);
+    assert!(err.contains("data_dir"), "{err}");
+}
+
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(path: &Path, admin: Option<&str>) -> Served {
+    let mut cmd = keel();
+    cmd.args(["serve", "--config"])
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(t) = admin {
+        cmd.env("KEEL_ADMIN_TOKEN", t);
+    }
+    let mut child = cmd.spawn().expect("spawn keel");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("serving on http://") {
+                let rest = &line[i + "serving on ".len()..];
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                let _ = tx.send(url.to_string());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("keel printed its address");
+    Served { child, base }
+}
+
+fn get(url: &str, token: Option<&str>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.expect("request");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    })
+}
+
+#[test]
+fn serve_answers_and_tokens_from_the_cli_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "");
+    let (code, token, err) = run(keel()
+        .args([
+            "token", "create", "--role", "viewer", "--name", "ci", "--config",
+        ])
+        .arg(&path));
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim().to_string();
+    assert!(token.starts_with("keel_"), "{token}");
+    // The store keeps only the hash.
+    let db = std::fs::read(dir.path().join("data/keel.db")).unwrap();
+    assert!(
+        !db.windows(token.len()).any(|w| w == token.as_bytes()),
+        "token stored in clear"
+    );
+    let (code, _, err) = run(keel()
+        .args(["token", "create", "--role", "root", "--config"])
+        .arg(&path));
+    assert_eq!(code, 1);
+    assert!(err.contains("viewer, responder or admin"), "{err}");
+
+    let served = serve(&path, Some("bootstrap-admin-token-123456"));
+    let (status, body) = get(&format!("{}/healthz", served.base), None);
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = get(&format!("{}/api/v1/monitors", served.base), Some(&token));
+    assert_eq!(status, 200);
+    let (status, _) = get(
+        &format!("{}/api/v1/monitors", served.base),
+        Some("bootstrap-admin-token-123456"),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = get(&format!("{}/api/v1/monitors", served.base), None);
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "");
+    let mut served = serve(&path, None);
+    let pid = served.child.id().to_string();
+    let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(ok.success());
+    let mut status = None;
+    for _ in 0..300 {
+        if let Some(s) = served.child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = status.expect("keel exited after SIGTERM");
+    assert!(status.success(), "{status:?}");
+}
