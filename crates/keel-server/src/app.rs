@@ -78,7 +78,7 @@ impl Application {
             .await
             .context("cannot load monitor states from the store")?
             .into_iter()
-            .map(|s| ((s.kind, s.id), s.tracker))
+            .map(|s| ((s.kind, s.id), (s.component, s.tracker)))
             .collect();
         for m in &config.monitors {
             let key = (SourceKind::Monitor, m.id.to_string());
@@ -87,7 +87,7 @@ impl Application {
                 &key.1,
                 m.component.as_str(),
                 m.kind(),
-                stored.remove(&key),
+                stored.remove(&key).map(|(_, t)| t),
                 now,
             );
         }
@@ -98,16 +98,15 @@ impl Application {
                 &key.1,
                 v.id.as_str(),
                 "vendor",
-                stored.remove(&key),
+                stored.remove(&key).map(|(_, t)| t),
                 now,
             );
         }
         // Intake alerts still firing when Keel stopped stay known, so their resolution is
         // recognised as a change after a restart.
-        for ((kind, id), tracker) in stored {
+        for ((kind, id), (component, tracker)) in stored {
             if kind == SourceKind::Intake {
                 let label = id.split('/').next().unwrap_or("intake").to_string();
-                let component = String::new();
                 hub.register(kind, &id, &component, &label, Some(tracker), now);
             }
         }

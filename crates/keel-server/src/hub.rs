@@ -141,6 +141,7 @@ impl SignalHub {
             let state = SourceState {
                 kind: source.kind,
                 id: source.id.clone(),
+                component: entry.component.clone(),
                 tracker: entry.tracker.clone(),
             };
             drop(entries);

@@ -450,3 +450,68 @@ async fn health_and_metrics_answer_without_a_token() {
     assert!(m.contains("# TYPE keel_checks_total counter"));
     let _ = ADMIN;
 }
+
+#[tokio::test]
+async fn a_firing_alert_keeps_its_component_across_a_restart() {
+    let app = TestApp::spawn(COMPONENTS).await;
+    let r = app
+        .post_auth(
+            "/api/v1/intake/alertmanager",
+            fixture("alertmanager/alertmanager-0.25-firing-two-alerts.json"),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    app.wait_state("alertmanager/29ba8879127db8f7", "down")
+        .await;
+    let dir = app.stop().await;
+
+    let app = TestApp::spawn_in(dir, COMPONENTS).await;
+    let m = app
+        .source("alertmanager/29ba8879127db8f7")
+        .await
+        .expect("restored");
+    assert_eq!(m["state"], "down");
+    assert_eq!(m["component"], "checkout");
+    // Its resolution after the restart is a change, stored as a signal.
+    let r = app
+        .post_auth(
+            "/api/v1/intake/alertmanager",
+            fixture("alertmanager/alertmanager-0.25-resolved-two-alerts.json"),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    app.wait_state("alertmanager/29ba8879127db8f7", "up").await;
+}
+
+/// A target that accepts connections and never answers.
+async fn hanging_target() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn hanging_targets_do_not_delay_other_monitors() {
+    let hang = hanging_target().await;
+    let target = Target::spawn().await;
+    let mut cfg = COMPONENTS.to_string();
+    for i in 0..20 {
+        cfg.push_str(&format!(
+            "\n[[monitor]]\nid = \"hang-{i}\"\ncomponent = \"checkout\"\nkind = \"http\"\nurl = \"http://{hang}/\"\ninterval = \"5s\"\ntimeout = \"5s\"\nconfirmations = 1\n"
+        ));
+    }
+    cfg.push_str(&http_monitor(&target.url()));
+    let app = TestApp::spawn(&cfg).await;
+    // The healthy monitor is judged, and re-judged, while twenty others hang.
+    app.wait_state("web-home", "up").await;
+    target.set(503);
+    app.wait_state("web-home", "down").await;
+    let m = app.wait_state("hang-0", "down").await;
+    assert_eq!(m["reason"], "timed out after 5s");
+}

@@ -44,6 +44,9 @@ pub struct StoredSignal {
 pub struct SourceState {
     pub kind: SourceKind,
     pub id: String,
+    /// The graph node the source speaks about (kept so an intake alert restored after a
+    /// restart still knows its component).
+    pub component: String,
     pub tracker: Tracker,
 }
 

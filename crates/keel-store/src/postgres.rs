@@ -144,6 +144,7 @@ type StateRow = (
     String,
     String,
     String,
+    String,
     DateTime<Utc>,
     String,
     Option<i64>,
@@ -224,15 +225,16 @@ impl Store for PgStore {
         let t = &state.tracker;
         sqlx::query(
             "INSERT INTO source_states
-                 (kind, id, health, since, reason, latency_ms, last_checked, streak, pending)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 (kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (kind, id) DO UPDATE SET
-                 health = EXCLUDED.health, since = EXCLUDED.since, reason = EXCLUDED.reason,
+                 component = EXCLUDED.component, health = EXCLUDED.health, since = EXCLUDED.since, reason = EXCLUDED.reason,
                  latency_ms = EXCLUDED.latency_ms, last_checked = EXCLUDED.last_checked,
                  streak = EXCLUDED.streak, pending = EXCLUDED.pending",
         )
         .bind(state.kind.as_str())
         .bind(&state.id)
+        .bind(&state.component)
         .bind(t.health.as_str())
         .bind(truncate_to_millis(t.since))
         .bind(&t.reason)
@@ -248,7 +250,7 @@ impl Store for PgStore {
 
     async fn load_source_states(&self) -> Result<Vec<SourceState>> {
         let rows: Vec<StateRow> = sqlx::query_as(
-            "SELECT kind, id, health, since, reason, latency_ms, last_checked, streak, pending
+            "SELECT kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending
              FROM source_states ORDER BY kind, id",
         )
         .fetch_all(&self.pool)
@@ -256,10 +258,22 @@ impl Store for PgStore {
         .map_err(map_err)?;
         rows.into_iter()
             .map(
-                |(kind, id, health, since, reason, latency_ms, last_checked, streak, pending)| {
+                |(
+                    kind,
+                    id,
+                    component,
+                    health,
+                    since,
+                    reason,
+                    latency_ms,
+                    last_checked,
+                    streak,
+                    pending,
+                )| {
                     Ok(SourceState {
                         kind: parse_kind(&kind)?,
                         id,
+                        component,
                         tracker: Tracker {
                             health: parse_health(&health)?,
                             since,

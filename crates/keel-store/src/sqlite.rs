@@ -177,6 +177,7 @@ type StateRow = (
     String,
     String,
     String,
+    String,
     i64,
     String,
     Option<i64>,
@@ -248,15 +249,16 @@ impl Store for SqliteStore {
         let t = &state.tracker;
         sqlx::query(
             "INSERT INTO source_states
-                 (kind, id, health, since, reason, latency_ms, last_checked, streak, pending)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 (kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (kind, id) DO UPDATE SET
-                 health = excluded.health, since = excluded.since, reason = excluded.reason,
+                 component = excluded.component, health = excluded.health, since = excluded.since, reason = excluded.reason,
                  latency_ms = excluded.latency_ms, last_checked = excluded.last_checked,
                  streak = excluded.streak, pending = excluded.pending",
         )
         .bind(state.kind.as_str())
         .bind(&state.id)
+        .bind(&state.component)
         .bind(t.health.as_str())
         .bind(to_millis(t.since))
         .bind(&t.reason)
@@ -272,7 +274,7 @@ impl Store for SqliteStore {
 
     async fn load_source_states(&self) -> Result<Vec<SourceState>> {
         let rows: Vec<StateRow> = sqlx::query_as(
-            "SELECT kind, id, health, since, reason, latency_ms, last_checked, streak, pending
+            "SELECT kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending
              FROM source_states ORDER BY kind, id",
         )
         .fetch_all(&self.pool)
@@ -280,10 +282,22 @@ impl Store for SqliteStore {
         .map_err(map_err)?;
         rows.into_iter()
             .map(
-                |(kind, id, health, since, reason, latency_ms, last_checked, streak, pending)| {
+                |(
+                    kind,
+                    id,
+                    component,
+                    health,
+                    since,
+                    reason,
+                    latency_ms,
+                    last_checked,
+                    streak,
+                    pending,
+                )| {
                     Ok(SourceState {
                         kind: parse_kind(&kind)?,
                         id,
+                        component,
                         tracker: Tracker {
                             health: parse_health(&health)?,
                             since: from_millis(since)?,

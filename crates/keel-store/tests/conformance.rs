@@ -324,6 +324,7 @@ async fn source_state_round_trips_and_is_replaced(store: Arc<dyn Store>) {
     let api = SourceState {
         kind: SourceKind::Monitor,
         id: "api".into(),
+        component: "api".into(),
         tracker: Tracker {
             health: Health::Down,
             since: t0,
@@ -337,6 +338,7 @@ async fn source_state_round_trips_and_is_replaced(store: Arc<dyn Store>) {
     let github = SourceState {
         kind: SourceKind::Vendor,
         id: "github".into(),
+        component: "github".into(),
         tracker: Tracker::new(t0),
     };
     store.save_source_state(&github).await.unwrap();

@@ -17,6 +17,7 @@ CREATE TABLE signals (
 CREATE TABLE source_states (
     kind         TEXT    NOT NULL,
     id           TEXT    NOT NULL,
+    component    TEXT        NOT NULL,
     health       TEXT    NOT NULL,
     since        INTEGER NOT NULL,
     reason       TEXT    NOT NULL,
