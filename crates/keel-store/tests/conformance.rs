@@ -755,8 +755,8 @@ async fn sqlite_rows_keel_did_not_write_are_reported_not_panicked_on() {
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO source_states (kind, id, health, since, reason, streak)
-         VALUES ('robot', 'x', 'up', 0, '', 0)",
+        "INSERT INTO source_states (kind, id, component, health, since, reason, streak)
+         VALUES ('robot', 'x', 'c', 'up', 0, '', 0)",
     )
     .execute(&mut raw)
     .await
