@@ -4,9 +4,11 @@
 //! as values (`at` fields) so that every rule can be tested exhaustively and replayed from
 //! stored events. The edges (probes, stores, web) live in the other crates.
 
+pub mod assess;
 pub mod config;
 pub mod confirm;
 pub mod health;
+pub mod incident;
 pub mod ids;
 pub mod intake;
 pub mod rollup;

@@ -1,0 +1,149 @@
+//! The incident vocabulary: states, events, actors and the folded incident.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::assess::{Eta, Severity};
+use crate::Health;
+
+/// Incident ids are small, increasing integers assigned by the store.
+pub type IncidentId = i64;
+
+/// Lifecycle: `investigating → identified → monitoring → resolved`, with reopening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentState {
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
+}
+
+impl IncidentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Investigating => "investigating",
+            IncidentState::Identified => "identified",
+            IncidentState::Monitoring => "monitoring",
+            IncidentState::Resolved => "resolved",
+        }
+    }
+}
+
+impl std::fmt::Display for IncidentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for IncidentState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "investigating" => Ok(IncidentState::Investigating),
+            "identified" => Ok(IncidentState::Identified),
+            "monitoring" => Ok(IncidentState::Monitoring),
+            "resolved" => Ok(IncidentState::Resolved),
+            _ => Err(format!(
+                "unknown state {s:?}: expected investigating, identified, monitoring or resolved"
+            )),
+        }
+    }
+}
+
+/// Who did something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "name", rename_all = "lowercase")]
+pub enum Actor {
+    /// Keel itself (assessment, timers).
+    System,
+    /// A person or token, by name.
+    User(String),
+}
+
+/// Roles on an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentRole {
+    Commander,
+    Communications,
+}
+
+/// How the incident came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Opened by the correlation engine from signals.
+    Detected,
+    /// Declared by a responder (a power cut, a vendor's email).
+    Declared,
+}
+
+/// One fact on the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    Opened {
+        title: String,
+        origin: Origin,
+        /// The root-cause node; `None` for a declared incident without one.
+        cause: Option<String>,
+        /// "component", "vendor", "infra" or "manual".
+        cause_kind: String,
+        failure_kind: String,
+        impacted: BTreeSet<String>,
+        affected_users: u64,
+        reason: String,
+    },
+    /// A source of the incident changed health.
+    Signal {
+        source: String,
+        component: String,
+        health: Health,
+        reason: String,
+    },
+    /// The cause widened (or narrowed) to more dependents.
+    ImpactChanged {
+        impacted: BTreeSet<String>,
+        affected_users: u64,
+    },
+    SeverityChanged {
+        from: Option<Severity>,
+        to: Severity,
+        reason: String,
+    },
+    StateChanged {
+        from: IncidentState,
+        to: IncidentState,
+        reason: String,
+    },
+    /// A relapse within the recurrence window after resolution.
+    Reopened { recurrences: u32, reason: String },
+    EtaChanged { eta: Eta },
+    /// A reminder for responders (e.g. chase the vendor for a timeline).
+    Prompt { text: String },
+    Note { text: String },
+    Acknowledged,
+    RoleAssigned { role: IncidentRole, person: String },
+    /// The checklist from the runbook (set once when the incident opens).
+    Checklist { steps: Vec<String> },
+    StepTicked { step: usize },
+    ActionItemAdded { item: u32, text: String, owner: Option<String> },
+    ActionItemClosed { item: u32 },
+    /// The responders' root-cause write-up for the postmortem.
+    RootCause { text: String },
+}
+
+/// An event as stored: which incident, its position, when and by whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentEvent {
+    pub incident: IncidentId,
+    /// 1-based position within the incident; (incident, seq) is unique.
+    pub seq: u32,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
