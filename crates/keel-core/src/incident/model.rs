@@ -96,6 +96,9 @@ pub enum EventKind {
         impacted: BTreeSet<String>,
         affected_users: u64,
         reason: String,
+        /// When the cause started failing as far as Keel knows (for time to detect); the
+        /// event's own `at` is when the incident was opened.
+        failing_since: DateTime<Utc>,
     },
     /// A source of the incident changed health.
     Signal {
