@@ -324,8 +324,10 @@ pub(crate) fn worst(hs: impl IntoIterator<Item = Health>) -> Health {
         .unwrap_or(Health::Up)
 }
 
+/// Names as a person types them in config: case and surrounding spaces do not matter.
 fn same(a: &str, b: &str) -> bool {
-    a.trim().eq_ignore_ascii_case(b.trim()) || a.trim().to_lowercase() == b.trim().to_lowercase()
+    let (a, b) = (a.trim(), b.trim());
+    a.eq_ignore_ascii_case(b) || (!a.is_ascii() && a.to_lowercase() == b.to_lowercase())
 }
 
 impl Comp {
