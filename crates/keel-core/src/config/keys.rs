@@ -10,8 +10,11 @@ pub(crate) const TOP: &[&str] = &[
     "page",
     "component",
     "vendor",
+    "infra",
     "monitor",
     "incidents",
+    "severity",
+    "runbook",
     "notify",
     "intake",
     "storage",
@@ -19,7 +22,7 @@ pub(crate) const TOP: &[&str] = &[
 ];
 
 /// The top-level entries written as `[[name]]`.
-pub(crate) const ARRAYS: &[&str] = &["component", "vendor", "monitor"];
+pub(crate) const ARRAYS: &[&str] = &["component", "vendor", "infra", "monitor", "runbook"];
 
 pub(crate) const SERVER: &[&str] = &["listen", "data_dir", "database_url"];
 pub(crate) const PAGE: &[&str] = &["title", "locales"];
@@ -30,8 +33,27 @@ pub(crate) const INTAKE_ROUTE: &[&str] = &["labels", "component"];
 pub(crate) const STORAGE: &[&str] = &["rollup_retention", "daily_retention"];
 pub(crate) const SCHEDULER: &[&str] = &["max_concurrency", "jitter"];
 
-pub(crate) const COMPONENT: &[&str] =
-    &["id", "name", "users", "depends_on", "workaround", "public"];
+pub(crate) const SEVERITY: &[&str] = &[
+    "sev1_user_share",
+    "sev2_user_share",
+    "sev3_user_share",
+    "critical_min",
+    "high_min",
+    "internal_max",
+    "vendor_max",
+];
+
+pub(crate) const COMPONENT: &[&str] = &[
+    "id",
+    "name",
+    "users",
+    "depends_on",
+    "workaround",
+    "public",
+    "criticality",
+];
+pub(crate) const INFRA: &[&str] = &["id", "name", "depends_on", "canary"];
+pub(crate) const RUNBOOK: &[&str] = &["id", "component", "failure_kind", "steps"];
 pub(crate) const VENDOR: &[&str] = &[
     "id",
     "name",
@@ -92,6 +114,7 @@ pub(crate) const SINGLE_TABLES: &[(&str, &[&str])] = &[
     ("server", SERVER),
     ("page", PAGE),
     ("incidents", INCIDENTS),
+    ("severity", SEVERITY),
     ("notify", NOTIFY),
     ("intake", INTAKE),
     ("storage", STORAGE),

@@ -75,6 +75,8 @@ pub fn known_keys() -> Vec<String> {
     add("intake.route", keys::INTAKE_ROUTE);
     add("component", keys::COMPONENT);
     add("vendor", keys::VENDOR);
+    add("infra", keys::INFRA);
+    add("runbook", keys::RUNBOOK);
     add("monitor", keys::MONITOR_COMMON);
     for kind in keys::MONITOR_KINDS {
         add("monitor", keys::kind_keys(kind));

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::assess::{Criticality, NodeKind, Severity};
 use crate::ids::{ComponentId, MonitorId, VendorId};
 
 /// The whole configuration.
@@ -17,8 +18,14 @@ pub struct Config {
     pub page: PageConfig,
     pub components: Vec<Component>,
     pub vendors: Vec<Vendor>,
+    /// Infrastructure nodes (`[[infra]]`): "network", "power", a canary such as "internet".
+    pub infra: Vec<Infra>,
     pub monitors: Vec<Monitor>,
     pub incidents: IncidentsConfig,
+    /// Rules that turn impact into SEV1–SEV4 (`[severity]`).
+    pub severity: SeverityConfig,
+    /// Ordered steps per component or failure kind (`[[runbook]]`), in config order.
+    pub runbooks: Vec<Runbook>,
     pub notify: NotifyConfig,
     pub intake: IntakeConfig,
     pub storage: StorageConfig,
@@ -97,7 +104,73 @@ pub struct Component {
     pub workaround: Option<LocalizedText>,
     /// Default true; internal components never appear on the page.
     pub public: bool,
+    /// Default `Normal`; `High` and `Critical` raise the severity of incidents impacting it.
+    pub criticality: Criticality,
 }
+
+/// Infrastructure the team does not ship but depends on (`[[infra]]`): "network", "power",
+/// a data centre. A node of the dependency graph like components and vendors (one id space),
+/// with no users and no place on the page of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Infra {
+    /// Infra ids are component-shaped because monitors name them in `component`.
+    pub id: ComponentId,
+    pub name: LocalizedText,
+    /// Other nodes it needs (ids checked to exist; no cycles).
+    pub depends_on: Vec<String>,
+    /// Default false. A canary checks Keel's own view of the world (e.g. "internet"): while
+    /// it fails, Keel says it cannot see instead of declaring everything down.
+    pub canary: bool,
+}
+
+/// The rules that turn impact into a severity (`[severity]`); see docs/config.md.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeverityConfig {
+    /// Share of all users (0–1) from which an incident is SEV1. Default 0.5.
+    pub sev1_user_share: f64,
+    /// Default 0.2.
+    pub sev2_user_share: f64,
+    /// Default 0.05; below it, SEV4.
+    pub sev3_user_share: f64,
+    /// An impacted critical component makes the incident at least this. Default SEV2.
+    pub critical_min: Severity,
+    /// An impacted high-criticality component makes it at least this. Default SEV3.
+    pub high_min: Severity,
+    /// Incidents impacting no public component are at most this. Default SEV3.
+    pub internal_max: Severity,
+    /// Vendor-caused incidents are at most this; `None` (default) = no cap.
+    pub vendor_max: Option<Severity>,
+}
+
+/// Ordered steps for a failure (`[[runbook]]`): the disaster-recovery plan as code, which
+/// becomes an incident's checklist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Runbook {
+    /// Unique among runbooks.
+    pub id: String,
+    /// The graph node (component, vendor or infra) it is for; checked to exist.
+    pub component: Option<String>,
+    /// The kind of failure it is for (one of [`FAILURE_KINDS`]). At least one of
+    /// `component` and `failure_kind` is set.
+    pub failure_kind: Option<String>,
+    /// Non-empty, each step non-empty.
+    pub steps: Vec<String>,
+}
+
+/// The failure kinds a node's health can carry, and that `[[runbook]]` may name: the monitor
+/// kinds, `vendor` (a vendor's status page), `alertmanager` / `generic` (intake alerts) and
+/// `manual` (declared by a person).
+pub const FAILURE_KINDS: &[&str] = &[
+    "http",
+    "tcp",
+    "dns",
+    "tls",
+    "heartbeat",
+    "vendor",
+    "alertmanager",
+    "generic",
+    "manual",
+];
 
 /// Which public status format a vendor exposes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,6 +409,20 @@ impl Default for IncidentsConfig {
     }
 }
 
+impl Default for SeverityConfig {
+    fn default() -> Self {
+        SeverityConfig {
+            sev1_user_share: 0.5,
+            sev2_user_share: 0.2,
+            sev3_user_share: 0.05,
+            critical_min: Severity::Sev2,
+            high_min: Severity::Sev3,
+            internal_max: Severity::Sev3,
+            vendor_max: None,
+        }
+    }
+}
+
 impl Default for IntakeConfig {
     fn default() -> Self {
         IntakeConfig {
@@ -373,12 +460,31 @@ impl Default for Config {
             page: PageConfig::default(),
             components: Vec::new(),
             vendors: Vec::new(),
+            infra: Vec::new(),
             monitors: Vec::new(),
             incidents: IncidentsConfig::default(),
+            severity: SeverityConfig::default(),
+            runbooks: Vec::new(),
             notify: NotifyConfig::default(),
             intake: IntakeConfig::default(),
             storage: StorageConfig::default(),
             scheduler: SchedulerConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// What kind of graph node `id` is, if it is one: components, vendors and infra share
+    /// one id space.
+    pub fn node_kind(&self, id: &str) -> Option<NodeKind> {
+        if self.components.iter().any(|c| c.id.as_str() == id) {
+            Some(NodeKind::Component)
+        } else if self.vendors.iter().any(|v| v.id.as_str() == id) {
+            Some(NodeKind::Vendor)
+        } else if self.infra.iter().any(|i| i.id.as_str() == id) {
+            Some(NodeKind::Infra)
+        } else {
+            None
         }
     }
 }

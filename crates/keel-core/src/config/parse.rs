@@ -18,6 +18,7 @@ use super::read::{Reader, Tbl};
 use super::validate::{self, Edge, Node, NodeKind, Ref, Refs};
 use super::values::{self, Bad};
 use super::{keys, suggest, Diagnostic};
+use crate::assess::{Criticality, Severity};
 use crate::ids::{self, ComponentId, VendorId};
 
 /// Parses and validates a config file, layered with `KEEL_` variables from `env`.
@@ -53,12 +54,22 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
         .iter()
         .filter_map(|t| vendor(&mut r, t, &mut refs))
         .collect();
+    let infra: Vec<Infra> = entries(&mut r, root, "infra")
+        .iter()
+        .filter_map(|t| infra(&mut r, t, &mut refs))
+        .collect();
     let monitors: Vec<Monitor> = entries(&mut r, root, "monitor")
         .iter()
         .filter_map(|t| monitor::monitor(&mut r, t, &mut refs))
         .collect();
     let t = single(&mut r, root, "incidents", &layer);
     let incidents = incidents(&mut r, &t);
+    let t = single(&mut r, root, "severity", &layer);
+    let severity = severity(&mut r, &t);
+    let runbooks: Vec<Runbook> = entries(&mut r, root, "runbook")
+        .iter()
+        .filter_map(|t| runbook(&mut r, t, &mut refs))
+        .collect();
     let t = single(&mut r, root, "notify", &layer);
     let notify = notify(&mut r, &t);
     let t = single(&mut r, root, "intake", &layer);
@@ -79,8 +90,11 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
         page,
         components,
         vendors,
+        infra,
         monitors,
         incidents,
+        severity,
+        runbooks,
         notify,
         intake,
         storage,
@@ -103,8 +117,9 @@ fn syntax_error(r: &mut Reader<'_>, e: &TomlError) {
         format!("TOML syntax error: {}", detail.join(": "))
     };
     let hint = if message.contains("duplicate key") {
-        "each key and table may appear once; for several components, vendors or monitors \
-         write [[component]], [[vendor]] or [[monitor]] (double brackets) before each"
+        "each key and table may appear once; for several components, vendors, monitors or \
+         runbooks write [[component]], [[vendor]], [[monitor]] or [[runbook]] (double \
+         brackets) before each"
     } else {
         "check quotes, brackets and `=` around this place (TOML syntax: https://toml.io)"
     };
@@ -336,25 +351,14 @@ fn component(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Compone
     let users = t
         .get(r, "users")
         .map_or(Some(0), |f| r.uint(&f, 0, u64::MAX));
-    let mut depends_on = Vec::new();
-    if let Some(f) = t.get(r, "depends_on") {
-        for (dep, pos) in r.strings(&f).unwrap_or_default() {
-            if let Some((from, _, _)) = &id {
-                refs.depends.push(Edge {
-                    from: from.clone(),
-                    to: Ref {
-                        name: dep.clone(),
-                        pos,
-                    },
-                });
-            }
-            if !depends_on.contains(&dep) {
-                depends_on.push(dep);
-            }
-        }
-    }
+    let depends_on = depends_on(r, t, id.as_ref().map(|(raw, _, _)| raw.as_str()), refs);
     let workaround = t.get(r, "workaround").and_then(|f| r.localized(&f));
     let public = t.get(r, "public").map_or(Some(true), |f| r.bool(&f));
+    let criticality = t
+        .get(r, "criticality")
+        .map_or(Some(Criticality::Normal), |f| {
+            r.parsed(&f, values::criticality)
+        });
 
     let id = ComponentId::parse(id?.0).ok()?;
     Some(Component {
@@ -364,6 +368,53 @@ fn component(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Compone
         depends_on,
         workaround,
         public: public?,
+        criticality: criticality?,
+    })
+}
+
+/// `depends_on` of a node, deduplicated; every entry is recorded for the reference and
+/// cycle checks under `from` (the node's raw id, when it has one).
+fn depends_on(r: &mut Reader<'_>, t: &Tbl<'_>, from: Option<&str>, refs: &mut Refs) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(f) = t.get(r, "depends_on") {
+        for (dep, pos) in r.strings(&f).unwrap_or_default() {
+            if let Some(from) = from {
+                refs.depends.push(Edge {
+                    from: from.to_owned(),
+                    to: Ref {
+                        name: dep.clone(),
+                        pos,
+                    },
+                });
+            }
+            if !out.contains(&dep) {
+                out.push(dep);
+            }
+        }
+    }
+    out
+}
+
+fn infra(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Infra> {
+    r.unknown_keys(t, keys::INFRA);
+    let id = read_id(r, t, "id = \"network\"");
+    if let Some((raw, pos, _)) = &id {
+        refs.nodes.push(Node {
+            id: raw.clone(),
+            kind: NodeKind::Infra,
+            pos: *pos,
+        });
+    }
+    let name = t.get(r, "name").and_then(|f| r.localized(&f));
+    let depends_on = depends_on(r, t, id.as_ref().map(|(raw, _, _)| raw.as_str()), refs);
+    let canary = t.get(r, "canary").map_or(Some(false), |f| r.bool(&f));
+
+    let id = ComponentId::parse(id?.0).ok()?;
+    Some(Infra {
+        name: name.unwrap_or_else(|| LocalizedText::plain(id.as_str())),
+        id,
+        depends_on,
+        canary: canary?,
     })
 }
 
@@ -429,6 +480,159 @@ fn incidents(r: &mut Reader<'_>, t: &Tbl<'_>) -> IncidentsConfig {
         stability_window: window("stability_window", d.stability_window),
         recurrence_window: window("recurrence_window", d.recurrence_window),
     }
+}
+
+fn severity(r: &mut Reader<'_>, t: &Tbl<'_>) -> SeverityConfig {
+    r.unknown_keys(t, keys::SEVERITY);
+    let d = SeverityConfig::default();
+    // Each share with the name and place to blame if the three are out of order; `None`
+    // when the written value was refused (already reported).
+    let mut share = |key: &str, default: f64| match t.get(r, key) {
+        None => Some((default, None)),
+        Some(f) => r.float(&f, 0.0, 1.0).map(|x| (x, Some((f.name, f.pos)))),
+    };
+    let sev1 = share("sev1_user_share", d.sev1_user_share);
+    let sev2 = share("sev2_user_share", d.sev2_user_share);
+    let sev3 = share("sev3_user_share", d.sev3_user_share);
+    for (higher, lower, hk, lk) in [
+        (&sev1, &sev2, "sev1_user_share", "sev2_user_share"),
+        (&sev2, &sev3, "sev2_user_share", "sev3_user_share"),
+    ] {
+        let (Some((h, h_at)), Some((l, l_at))) = (higher, lower) else {
+            continue;
+        };
+        if h >= l {
+            continue;
+        }
+        // Blame the key that was written; when both were, the second one.
+        let Some((name, pos)) = l_at.as_ref().or(h_at.as_ref()) else {
+            continue;
+        };
+        let written = |at: &Option<(String, Pos)>, key: &str| match at {
+            Some((n, _)) => n.clone(),
+            None => format!("the default `{key}`"),
+        };
+        r.report(
+            *pos,
+            format!(
+                "{name}: {} ({l}) is larger than {} ({h})",
+                written(l_at, lk),
+                written(h_at, hk)
+            ),
+            Some(
+                "a worse severity needs a larger share of users: sev1_user_share ≥ \
+                 sev2_user_share ≥ sev3_user_share (defaults 0.5, 0.2, 0.05)"
+                    .into(),
+            ),
+        );
+    }
+    let mut level = |key: &str, default: Severity| {
+        t.get(r, key)
+            .and_then(|f| r.parsed(&f, values::severity))
+            .unwrap_or(default)
+    };
+    let critical_min = level("critical_min", d.critical_min);
+    let high_min = level("high_min", d.high_min);
+    let internal_max = level("internal_max", d.internal_max);
+    // "none" is accepted so an environment variable can lift a cap set in the file.
+    let vendor_max = t
+        .get(r, "vendor_max")
+        .and_then(|f| {
+            r.parsed(&f, |s| {
+                if s.trim().eq_ignore_ascii_case("none") {
+                    Ok(None)
+                } else {
+                    values::severity(s).map(Some)
+                }
+            })
+        })
+        .unwrap_or(d.vendor_max);
+    SeverityConfig {
+        sev1_user_share: sev1.map_or(d.sev1_user_share, |(x, _)| x),
+        sev2_user_share: sev2.map_or(d.sev2_user_share, |(x, _)| x),
+        sev3_user_share: sev3.map_or(d.sev3_user_share, |(x, _)| x),
+        critical_min,
+        high_min,
+        internal_max,
+        vendor_max,
+    }
+}
+
+fn runbook(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Runbook> {
+    r.unknown_keys(t, keys::RUNBOOK);
+    let id = read_id(r, t, "id = \"restart-db\"");
+    if let Some((raw, pos, _)) = &id {
+        refs.runbooks.push(Ref {
+            name: raw.clone(),
+            pos: *pos,
+        });
+    }
+    let label = id.as_ref().map_or_else(
+        || "[[runbook]]".to_owned(),
+        |(raw, _, _)| format!("runbook `{raw}`"),
+    );
+    let component = match t.get(r, "component") {
+        None => Some(None),
+        Some(f) => r.string(&f).map(|name| {
+            refs.runbook_nodes.push(Edge {
+                from: id
+                    .as_ref()
+                    .map(|(raw, _, _)| raw.clone())
+                    .unwrap_or_default(),
+                to: Ref {
+                    name: name.clone(),
+                    pos: f.pos,
+                },
+            });
+            Some(name)
+        }),
+    };
+    let failure_kind = match t.get(r, "failure_kind") {
+        None => Some(None),
+        Some(f) => r.parsed(&f, values::failure_kind).map(Some),
+    };
+    if t.get(r, "component").is_none() && t.get(r, "failure_kind").is_none() {
+        r.report(
+            t.pos,
+            format!("{label} does not say what it is for"),
+            Some(
+                "add component = \"db\" (a component, vendor or infra id), failure_kind = \
+                 \"tcp\", or both"
+                    .into(),
+            ),
+        );
+    }
+    let example = "steps = [\"Check the database host\", \"Restart the database\"]";
+    let steps = t.require(r, "steps", example).and_then(|f| {
+        let list = r.strings(&f)?;
+        if list.is_empty() {
+            r.report(
+                f.pos,
+                format!("{}: a runbook needs at least one step", f.name),
+                Some(format!("write {example}")),
+            );
+            return None;
+        }
+        let mut ok = true;
+        for (i, (step, pos)) in list.iter().enumerate() {
+            if step.trim().is_empty() {
+                r.report(
+                    *pos,
+                    format!("{}: step {} is empty", f.name, i + 1),
+                    Some("write what to do, or remove the empty entry".into()),
+                );
+                ok = false;
+            }
+        }
+        ok.then(|| list.into_iter().map(|(s, _)| s).collect())
+    });
+
+    Some(Runbook {
+        id: id?.0,
+        component: component?,
+        failure_kind: failure_kind?,
+        steps: steps?,
+    })
 }
 
 fn notify(r: &mut Reader<'_>, t: &Tbl<'_>) -> NotifyConfig {

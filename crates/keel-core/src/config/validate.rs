@@ -1,5 +1,5 @@
-//! Cross-reference checks over the whole config: unique ids, `depends_on` and `component`
-//! references that resolve, and a dependency graph without cycles.
+//! Cross-reference checks over the whole config: unique ids, `depends_on`, `component` and
+//! runbook references that resolve, and a dependency graph without cycles.
 //!
 //! These need every section read first, so they run after the document walk, on a small
 //! summary ([`Refs`]) of names and places. Being pure functions of that summary, they are
@@ -14,6 +14,7 @@ use super::suggest;
 pub(crate) enum NodeKind {
     Component,
     Vendor,
+    Infra,
 }
 
 impl NodeKind {
@@ -21,6 +22,7 @@ impl NodeKind {
         match self {
             NodeKind::Component => "component",
             NodeKind::Vendor => "vendor",
+            NodeKind::Infra => "infra node",
         }
     }
 }
@@ -32,7 +34,7 @@ pub(crate) struct Ref {
     pub pos: Pos,
 }
 
-/// A node of the dependency graph: a component or a vendor.
+/// A node of the dependency graph: a component, a vendor or an infra node.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     pub id: String,
@@ -60,6 +62,10 @@ pub(crate) struct Refs {
     pub route_components: Vec<Edge>,
     /// Heartbeat tokens; the name is the secret itself, never put in a message.
     pub heartbeat_tokens: Vec<Ref>,
+    /// Runbook ids, unique among runbooks.
+    pub runbooks: Vec<Ref>,
+    /// Runbook id (may be empty when missing) → the node its `component` names.
+    pub runbook_nodes: Vec<Edge>,
 }
 
 /// One cross-reference problem.
@@ -81,7 +87,7 @@ fn problem(pos: Pos, message: String, hint: impl Into<String>) -> Problem {
 pub(crate) fn check(refs: &Refs) -> Vec<Problem> {
     let mut out = Vec::new();
 
-    // Components and vendors share one namespace: both are nodes that `depends_on` names.
+    // Components, vendors and infra share one namespace: all are nodes `depends_on` names.
     let mut first: HashMap<&str, &Node> = HashMap::new();
     for node in &refs.nodes {
         match first.get(node.id.as_str()) {
@@ -93,8 +99,8 @@ pub(crate) fn check(refs: &Refs) -> Vec<Problem> {
                     prev.kind.noun(),
                     prev.pos.line
                 ),
-                "components and vendors share one set of ids (they are nodes of one dependency \
-                 graph); give each a different id",
+                "components, vendors and infra nodes share one set of ids (they are nodes of one \
+                 dependency graph); give each a different id",
             )),
             None => {
                 first.insert(&node.id, node);
@@ -102,19 +108,21 @@ pub(crate) fn check(refs: &Refs) -> Vec<Problem> {
         }
     }
 
-    let mut seen: HashMap<&str, Pos> = HashMap::new();
-    for m in &refs.monitors {
-        match seen.get(m.name.as_str()) {
-            Some(prev) => out.push(problem(
-                m.pos,
-                format!(
-                    "duplicate monitor id `{}`: already used on line {}",
-                    m.name, prev.line
-                ),
-                "give each monitor a different id",
-            )),
-            None => {
-                seen.insert(&m.name, m.pos);
+    for (what, list) in [("monitor", &refs.monitors), ("runbook", &refs.runbooks)] {
+        let mut seen: HashMap<&str, Pos> = HashMap::new();
+        for m in list {
+            match seen.get(m.name.as_str()) {
+                Some(prev) => out.push(problem(
+                    m.pos,
+                    format!(
+                        "duplicate {what} id `{}`: already used on line {}",
+                        m.name, prev.line
+                    ),
+                    format!("give each {what} a different id"),
+                )),
+                None => {
+                    seen.insert(&m.name, m.pos);
+                }
             }
         }
     }
@@ -138,19 +146,34 @@ pub(crate) fn check(refs: &Refs) -> Vec<Problem> {
                     "`{}` depends on `{}`, which is no component or vendor",
                     e.from, e.to.name
                 ),
-                unknown_hint(
-                    &e.to.name,
-                    &node_ids,
-                    "declare it with [[component]] or [[vendor]]",
+                unknown_hint(&e.to.name, &node_ids, DECLARE_NODE),
+            ));
+        }
+    }
+    for Edge { from, to: r } in &refs.runbook_nodes {
+        if !first.contains_key(r.name.as_str()) {
+            let what = if from.is_empty() {
+                "runbook".to_owned()
+            } else {
+                format!("runbook `{from}`")
+            };
+            out.push(problem(
+                r.pos,
+                format!(
+                    "{what} names `{}` as its component, which is no component, vendor or \
+                     infra node",
+                    r.name
                 ),
+                unknown_hint(&r.name, &node_ids, DECLARE_NODE),
             ));
         }
     }
 
+    // Monitors and intake routes speak for what can be watched: components and infra.
     let component_ids: Vec<&str> = refs
         .nodes
         .iter()
-        .filter(|n| n.kind == NodeKind::Component && crate::ids::validate_id(&n.id).is_ok())
+        .filter(|n| n.kind != NodeKind::Vendor && crate::ids::validate_id(&n.id).is_ok())
         .map(|n| n.id.as_str())
         .collect();
     for (kind, list) in [
@@ -164,7 +187,7 @@ pub(crate) fn check(refs: &Refs) -> Vec<Problem> {
                 format!("{kind} `{from}`")
             };
             match first.get(r.name.as_str()) {
-                Some(n) if n.kind == NodeKind::Component => {}
+                Some(n) if n.kind != NodeKind::Vendor => {}
                 Some(_) => out.push(problem(
                     r.pos,
                     format!(
@@ -180,7 +203,11 @@ pub(crate) fn check(refs: &Refs) -> Vec<Problem> {
                 None => out.push(problem(
                     r.pos,
                     format!("{what} names unknown component `{}`", r.name),
-                    unknown_hint(&r.name, &component_ids, "declare it with [[component]]"),
+                    unknown_hint(
+                        &r.name,
+                        &component_ids,
+                        "declare it with [[component]] or [[infra]]",
+                    ),
                 )),
             }
         }
@@ -206,6 +233,8 @@ pub(crate) fn check(refs: &Refs) -> Vec<Problem> {
     out.extend(cycles(refs, &first));
     out
 }
+
+const DECLARE_NODE: &str = "declare it with [[component]], [[vendor]] or [[infra]]";
 
 fn unknown_hint(name: &str, known: &[&str], otherwise: &str) -> String {
     match suggest::closest(name, known.iter().copied()) {

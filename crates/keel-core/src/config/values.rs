@@ -1,5 +1,6 @@
 //! Pure parsers for the scalar values written as strings: durations, sizes, status sets,
-//! record types, vendor formats, locales, URLs and addresses.
+//! record types, vendor formats, locales, criticalities, severities, failure kinds, URLs and
+//! addresses.
 //!
 //! They know nothing about TOML or the environment, so the same rule applies whether a value
 //! came from the file or from a `KEEL_` variable, and each rule is tested on its own.
@@ -7,8 +8,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use super::model::{RecordType, StatusRange, VendorFormat};
+use super::model::{RecordType, StatusRange, VendorFormat, FAILURE_KINDS};
 use super::suggest;
+use crate::assess::{Criticality, Severity};
 
 /// Why a value was refused, and what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +180,58 @@ pub(crate) fn locale(text: &str) -> Result<String, Bad> {
     }
 }
 
+pub(crate) const CRITICALITIES: &[&str] = &["low", "normal", "high", "critical"];
+
+/// A component's `criticality`.
+pub(crate) fn criticality(text: &str) -> Result<Criticality, Bad> {
+    Ok(match text.trim().to_ascii_lowercase().as_str() {
+        "low" => Criticality::Low,
+        "normal" => Criticality::Normal,
+        "high" => Criticality::High,
+        "critical" => Criticality::Critical,
+        _ => {
+            return Err(Bad::new(
+                format!("unknown criticality {text:?}"),
+                suggest::hint(text, CRITICALITIES, "one of"),
+            ))
+        }
+    })
+}
+
+pub(crate) const SEVERITIES: &[&str] = &["SEV1", "SEV2", "SEV3", "SEV4"];
+
+/// A severity: "SEV1" (the worst) to "SEV4", any case.
+pub(crate) fn severity(text: &str) -> Result<Severity, Bad> {
+    text.trim().parse().map_err(|_| {
+        // "sev-2", "SEV 2" and a bare "2" are near misses worth naming; string distance
+        // would rank SEV1..SEV4 all alike, so it is not used here.
+        let squeezed: String = text
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_uppercase();
+        let digits = squeezed.strip_prefix("SEV").unwrap_or(&squeezed);
+        let hint = match digits.parse::<u8>() {
+            Ok(d @ 1..=4) => format!("did you mean `SEV{d}`?"),
+            _ => format!("one of {} (SEV1 is the worst)", suggest::join(SEVERITIES)),
+        };
+        Bad::new(format!("unknown severity {text:?}"), hint)
+    })
+}
+
+/// A `failure_kind`: one of [`FAILURE_KINDS`]. A misspelt kind would silently match nothing.
+pub(crate) fn failure_kind(text: &str) -> Result<String, Bad> {
+    let t = text.trim();
+    if FAILURE_KINDS.contains(&t) {
+        Ok(t.to_owned())
+    } else {
+        Err(Bad::new(
+            format!("unknown failure kind {text:?}"),
+            suggest::hint(t, FAILURE_KINDS, "failure kinds"),
+        ))
+    }
+}
+
 /// An `http://` or `https://` URL with a host.
 pub(crate) fn http_url(text: &str) -> Result<String, Bad> {
     let hint = "write a full URL such as \"https://example.com/health\"";
@@ -319,6 +373,34 @@ mod tests {
         assert_eq!(
             vendor_format("statuspag").unwrap_err().hint.as_deref(),
             Some("did you mean `statuspage`?")
+        );
+    }
+
+    #[test]
+    fn criticalities_severities_and_failure_kinds() {
+        assert_eq!(criticality("High"), Ok(Criticality::High));
+        assert_eq!(
+            criticality("critcal").unwrap_err().hint.as_deref(),
+            Some("did you mean `critical`?")
+        );
+        assert_eq!(severity("sev2"), Ok(Severity::Sev2));
+        assert_eq!(
+            severity("sev-3").unwrap_err().hint.as_deref(),
+            Some("did you mean `SEV3`?")
+        );
+        assert_eq!(
+            severity("SEV5").unwrap_err().hint.as_deref(),
+            Some("one of `SEV1`, `SEV2`, `SEV3`, `SEV4` (SEV1 is the worst)")
+        );
+        assert!(severity("urgent")
+            .unwrap_err()
+            .hint
+            .unwrap()
+            .contains("`SEV4`"));
+        assert_eq!(failure_kind("tcp"), Ok("tcp".to_owned()));
+        assert_eq!(
+            failure_kind("vendr").unwrap_err().hint.as_deref(),
+            Some("did you mean `vendor`?")
         );
     }
 
