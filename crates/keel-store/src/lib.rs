@@ -5,11 +5,14 @@
 //! binary. The backend is chosen from the URL scheme. Dialect differences stay inside each
 //! backend; `tests/conformance.rs` runs one story against both.
 //!
-//! What is stored grows with state changes and rollups, never with every check.
+//! What is stored grows with state changes and rollups, never with every check. Incidents
+//! are stored as their append-only timelines (event sourcing): the in-memory incident is a
+//! fold of its events, so the store only needs to append safely and read back in order.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::confirm::Tracker;
+use keel_core::incident::{Actor, EventKind, IncidentEvent, IncidentId};
 use keel_core::rollup::MinuteRollup;
 use keel_core::{Signal, SourceKind};
 
@@ -24,6 +27,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The request itself is wrong (e.g. an incident whose first event is not `Opened`);
+    /// retrying it unchanged can never succeed.
+    #[error("invalid: {0}")]
+    Invalid(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("database unavailable: {0}")]
@@ -74,6 +81,9 @@ pub struct ApiToken {
     pub role: String,
     pub created_at: DateTime<Utc>,
 }
+
+/// An event to store: who, when and what. The store assigns the incident and the seq.
+pub type NewEvent = (Actor, DateTime<Utc>, EventKind);
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -131,6 +141,37 @@ pub trait Store: Send + Sync + 'static {
 
     /// Finds a token by hash.
     async fn find_token(&self, hash_hex: &str) -> Result<Option<ApiToken>>;
+
+    /// Every token, oldest first (hashes are never returned).
+    async fn token_list(&self) -> Result<Vec<ApiToken>>;
+
+    /// Deletes the token named `name`; `NotFound` when there is none.
+    async fn token_delete(&self, name: &str) -> Result<()>;
+
+    /// Opens a new incident: allocates the next id (strictly increasing, never reused, also
+    /// with several instances on one PostgreSQL) and stores `events` as seq 1..=n in one
+    /// transaction. The first event must be `Opened` and no later one may be (`Invalid`).
+    /// Times are kept to the millisecond.
+    async fn create_incident(&self, events: &[NewEvent]) -> Result<IncidentId>;
+
+    /// Appends to an incident's timeline with optimistic concurrency: the events get seqs
+    /// `expected_last_seq + 1…` only if the incident's last seq is still `expected_last_seq`,
+    /// else `Conflict("incident 7 changed: expected seq 4, found 5")`, and nothing is stored.
+    /// Unknown incident: `NotFound`. `Opened` is refused (`Invalid`). An empty slice checks
+    /// the same things and stores nothing. Returns the events as stored.
+    async fn append_incident_events(
+        &self,
+        incident: IncidentId,
+        expected_last_seq: u32,
+        events: &[NewEvent],
+    ) -> Result<Vec<IncidentEvent>>;
+
+    /// One incident's timeline ordered by seq; `NotFound` for an unknown incident.
+    async fn incident_events(&self, incident: IncidentId) -> Result<Vec<IncidentEvent>>;
+
+    /// Every incident's timeline, ordered by (incident, seq): what a start-up replays to
+    /// rebuild the incidents in memory.
+    async fn all_incident_events(&self) -> Result<Vec<IncidentEvent>>;
 }
 
 /// Opens the store a URL names (`sqlite://path` or `postgres://…`), creating the SQLite file

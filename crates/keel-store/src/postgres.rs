@@ -4,7 +4,10 @@
 //! starting together migrate once; signal appends are serialised by a transaction-level
 //! advisory lock, so sequence numbers become visible in increasing order and a reader that
 //! resumes "after seq N" never skips a row committed late; rollup batches lock rows in key
-//! order, so two writers cannot deadlock. Tables live in the connection's `search_path`, so a
+//! order, so two writers cannot deadlock; incident ids come from an identity (never handed out
+//! twice) under a lock of their own, so they also become visible in order; an append to an
+//! incident locks its row (`FOR UPDATE`) before comparing the expected seq, so of two
+//! instances appending at the same seq exactly one wins. Tables live in the connection's `search_path`, so a
 //! URL with `options[search_path]=NAME` puts a deployment (or a test) in its own schema.
 //! Migrations in `migrations/postgres` are compiled into the binary.
 
@@ -14,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::confirm::Tracker;
+use keel_core::incident::{IncidentEvent, IncidentId};
 use keel_core::rollup::MinuteRollup;
 use keel_core::Signal;
 use sqlx::migrate::Migrator;
@@ -21,10 +25,13 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 
 use crate::shared::{
-    describe_migrate_error, fold_batch, latency_to_sql, now, parse_health, parse_kind, redact_url,
-    to_u32, to_u64, token_conflict, truncate_to_millis,
+    decode_event, describe_migrate_error, encode_events, fold_batch, incident_changed,
+    latency_to_sql, now, parse_health, parse_kind, redact_url, to_u32, to_u64, token_conflict,
+    truncate_to_millis, unknown_incident, unknown_token, EventRow,
 };
-use crate::{ApiToken, DailyUptime, Result, SourceState, Store, StoreError, StoredSignal};
+use crate::{
+    ApiToken, DailyUptime, NewEvent, Result, SourceState, Store, StoreError, StoredSignal,
+};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -36,6 +43,9 @@ const MAX_CONNECTIONS: u32 = 10;
 
 /// Key of the advisory lock that orders signal appends ("keel_sig" in ASCII).
 const SIGNAL_LOCK: i64 = 0x6b65_656c_5f73_6967;
+
+/// Key of the advisory lock that orders incident creation ("keel_inc" in ASCII).
+const INCIDENT_LOCK: i64 = 0x6b65_656c_5f69_6e63;
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -153,6 +163,41 @@ type StateRow = (
     Option<String>,
 );
 type MinuteRow = (String, DateTime<Utc>, String, i64, i64, i64, i64, i64);
+type EventRowRead = (i64, i64, DateTime<Utc>, String, Option<String>, String);
+
+const EVENT_COLUMNS: &str = "incident, seq, at, actor_type, actor_name, kind";
+
+fn decode_rows(rows: Vec<EventRowRead>) -> Result<Vec<IncidentEvent>> {
+    rows.into_iter()
+        .map(|(incident, seq, at, actor_type, actor_name, kind)| {
+            decode_event(incident, seq, at, &actor_type, actor_name, &kind)
+        })
+        .collect()
+}
+
+async fn insert_events(
+    tx: &mut PgConnection,
+    incident: IncidentId,
+    rows: &[EventRow],
+) -> Result<()> {
+    for r in rows {
+        sqlx::query(
+            "INSERT INTO incident_events (incident, seq, at, actor_type, actor_name, type, kind)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(incident)
+        .bind(i64::from(r.seq))
+        .bind(r.at)
+        .bind(r.actor_type)
+        .bind(&r.actor_name)
+        .bind(&r.tag)
+        .bind(&r.json)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(())
+}
 
 #[async_trait]
 impl Store for PgStore {
@@ -485,5 +530,115 @@ impl Store for PgStore {
             role,
             created_at,
         }))
+    }
+
+    async fn token_list(&self) -> Result<Vec<ApiToken>> {
+        let rows: Vec<(i64, String, String, DateTime<Utc>)> =
+            sqlx::query_as("SELECT id, name, role, created_at FROM api_tokens ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, role, created_at)| ApiToken {
+                id,
+                name,
+                role,
+                created_at,
+            })
+            .collect())
+    }
+
+    async fn token_delete(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(unknown_token(name));
+        }
+        Ok(())
+    }
+
+    async fn create_incident(&self, events: &[NewEvent]) -> Result<IncidentId> {
+        let rows = encode_events(events, 0, true)?;
+        let last = rows.last().map_or(0, |r| r.seq);
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // Identity values are handed out at insert but become visible at commit; the lock
+        // makes both orders the same. Incidents are rare, so the queue is short.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(INCIDENT_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let (id,): (i64,) =
+            sqlx::query_as("INSERT INTO incidents (last_seq) VALUES ($1) RETURNING id")
+                .bind(i64::from(last))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        insert_events(&mut tx, id, &rows).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(id)
+    }
+
+    async fn append_incident_events(
+        &self,
+        incident: IncidentId,
+        expected_last_seq: u32,
+        events: &[NewEvent],
+    ) -> Result<Vec<IncidentEvent>> {
+        let rows = encode_events(events, expected_last_seq, false)?;
+        let last = rows.last().map_or(expected_last_seq, |r| r.seq);
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // FOR UPDATE waits for a concurrent append to the same incident to finish and then
+        // reads the seq it left, so the comparison below cannot pass twice for one seq.
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT last_seq FROM incidents WHERE id = $1 FOR UPDATE")
+                .bind(incident)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        match found {
+            None => return Err(unknown_incident(incident)),
+            Some((found,)) if found != i64::from(expected_last_seq) => {
+                return Err(incident_changed(incident, expected_last_seq, found))
+            }
+            Some(_) => {}
+        }
+        sqlx::query("UPDATE incidents SET last_seq = $1 WHERE id = $2")
+            .bind(i64::from(last))
+            .bind(incident)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        insert_events(&mut tx, incident, &rows).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(rows.into_iter().map(|r| r.stored(incident)).collect())
+    }
+
+    async fn incident_events(&self, incident: IncidentId) -> Result<Vec<IncidentEvent>> {
+        let rows: Vec<EventRowRead> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM incident_events WHERE incident = $1 ORDER BY seq"
+        ))
+        .bind(incident)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if rows.is_empty() {
+            return Err(unknown_incident(incident));
+        }
+        decode_rows(rows)
+    }
+
+    async fn all_incident_events(&self) -> Result<Vec<IncidentEvent>> {
+        let rows: Vec<EventRowRead> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM incident_events ORDER BY incident, seq"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode_rows(rows)
     }
 }

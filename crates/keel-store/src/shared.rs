@@ -1,15 +1,17 @@
 //! Rules both backends share, kept in one place so SQLite and PostgreSQL cannot drift apart:
-//! folding a batch of minute rollups, reading stored text back into domain enums, checked
-//! integer conversions, and keeping passwords out of error messages.
+//! folding a batch of minute rollups, checking and encoding incident events (and decoding them
+//! back), reading stored text back into domain enums, checked integer conversions, and keeping
+//! passwords out of error messages.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use keel_core::incident::{Actor, EventKind, IncidentEvent, IncidentId};
 use keel_core::rollup::MinuteRollup;
 use keel_core::{Health, SourceKind};
 use sqlx::migrate::MigrateError;
 
-use crate::{Result, StoreError};
+use crate::{NewEvent, Result, StoreError};
 
 /// The per-day totals one batch adds to one component.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,187 @@ fn merge_minute(into: &mut MinuteRollup, later: &MinuteRollup) {
     into.latency_p50_ms = later.latency_p50_ms;
     into.latency_p95_ms = later.latency_p95_ms;
     into.latency_max_ms = into.latency_max_ms.max(later.latency_max_ms);
+}
+
+/// One incident event as it goes into a row.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EventRow {
+    pub seq: u32,
+    /// Already cut to the millisecond, so what the caller is handed back equals what a later
+    /// read returns.
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub actor_type: &'static str,
+    pub actor_name: Option<String>,
+    /// The serde tag of the event ("opened", "note", …), for the `type` column.
+    pub tag: String,
+    /// The serde JSON of the event: the source of truth when reading back.
+    pub json: String,
+    pub kind: EventKind,
+}
+
+impl EventRow {
+    pub fn stored(self, incident: IncidentId) -> IncidentEvent {
+        IncidentEvent {
+            incident,
+            seq: self.seq,
+            at: self.at,
+            actor: self.actor,
+            kind: self.kind,
+        }
+    }
+}
+
+/// Checks a batch of events and encodes them as rows with seqs `after + 1…`.
+///
+/// `opening` is true for a new incident: it must start with `Opened`. `Opened` anywhere else
+/// is refused, since replaying a timeline with two openings has no meaning.
+pub(crate) fn encode_events(
+    events: &[NewEvent],
+    after: u32,
+    opening: bool,
+) -> Result<Vec<EventRow>> {
+    if opening {
+        match events.first() {
+            None => {
+                return Err(StoreError::Invalid(
+                    "an incident needs at least its Opened event; got no events".to_string(),
+                ))
+            }
+            Some((_, _, EventKind::Opened { .. })) => {}
+            Some((_, _, other)) => {
+                return Err(StoreError::Invalid(format!(
+                    "an incident's first event must be opened, not {}",
+                    tag_of(other)?
+                )))
+            }
+        }
+    }
+    let skip = usize::from(opening);
+    if let Some(i) = events
+        .iter()
+        .skip(skip)
+        .position(|(_, _, k)| matches!(k, EventKind::Opened { .. }))
+    {
+        return Err(StoreError::Invalid(format!(
+            "event {} of the batch is opened: only an incident's first event may be",
+            i + skip + 1
+        )));
+    }
+    let too_many = || {
+        StoreError::Invalid(format!(
+            "appending {} event(s) after seq {after} would pass the largest seq {}",
+            events.len(),
+            u32::MAX
+        ))
+    };
+    let count = u32::try_from(events.len()).map_err(|_| too_many())?;
+    after.checked_add(count).ok_or_else(too_many)?;
+
+    (1..)
+        .zip(events)
+        .map(|(n, (actor, at, kind))| {
+            let (actor_type, actor_name) = match actor {
+                Actor::System => ("system", None),
+                Actor::User(name) => {
+                    // PostgreSQL TEXT cannot hold NUL; refuse it on both backends alike.
+                    if name.contains('\0') {
+                        return Err(StoreError::Invalid(format!(
+                            "actor name {name:?} contains a NUL character"
+                        )));
+                    }
+                    ("user", Some(name.clone()))
+                }
+            };
+            let value = serde_json::to_value(kind).map_err(|e| {
+                StoreError::Other(format!("cannot encode incident event as JSON: {e}"))
+            })?;
+            let tag = tag_in(&value)?;
+            Ok(EventRow {
+                seq: after + n,
+                at: truncate_to_millis(*at),
+                actor: actor.clone(),
+                actor_type,
+                actor_name,
+                tag,
+                json: value.to_string(),
+                kind: kind.clone(),
+            })
+        })
+        .collect()
+}
+
+fn tag_of(kind: &EventKind) -> Result<String> {
+    let value = serde_json::to_value(kind)
+        .map_err(|e| StoreError::Other(format!("cannot encode incident event as JSON: {e}")))?;
+    tag_in(&value)
+}
+
+fn tag_in(value: &serde_json::Value) -> Result<String> {
+    value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            StoreError::Other(format!("incident event JSON has no \"type\" tag: {value}"))
+        })
+}
+
+/// An incident event back from its row. A row Keel did not write (or one written by a newer
+/// Keel with event kinds this one does not know) is an error naming the row, never a panic.
+pub(crate) fn decode_event(
+    incident: IncidentId,
+    seq: i64,
+    at: DateTime<Utc>,
+    actor_type: &str,
+    actor_name: Option<String>,
+    json: &str,
+) -> Result<IncidentEvent> {
+    let unreadable = |why: String| {
+        StoreError::Other(format!(
+            "stored row is unreadable: incident {incident} event {seq}: {why}"
+        ))
+    };
+    let seq_u32 = u32::try_from(seq)
+        .ok()
+        .filter(|s| *s >= 1)
+        .ok_or_else(|| unreadable("seq is out of range".to_string()))?;
+    let actor = match (actor_type, actor_name) {
+        ("system", None) => Actor::System,
+        ("user", Some(name)) => Actor::User(name),
+        (t, name) => {
+            return Err(unreadable(format!(
+            "actor type {t:?} with name {name:?}: expected system without a name or user with one"
+        )))
+        }
+    };
+    let kind = serde_json::from_str(json).map_err(|e| {
+        unreadable(format!(
+            "event JSON does not parse ({e}); was it written by a newer Keel?"
+        ))
+    })?;
+    Ok(IncidentEvent {
+        incident,
+        seq: seq_u32,
+        at,
+        actor,
+        kind,
+    })
+}
+
+/// The answer to an append whose expected seq is no longer the last one.
+pub(crate) fn incident_changed(incident: IncidentId, expected: u32, found: i64) -> StoreError {
+    StoreError::Conflict(format!(
+        "incident {incident} changed: expected seq {expected}, found {found}"
+    ))
+}
+
+pub(crate) fn unknown_incident(incident: IncidentId) -> StoreError {
+    StoreError::NotFound(format!("incident {incident}"))
+}
+
+pub(crate) fn unknown_token(name: &str) -> StoreError {
+    StoreError::NotFound(format!("no token named {name:?}"))
 }
 
 pub(crate) fn parse_health(s: &str) -> Result<Health> {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::confirm::Tracker;
+use keel_core::incident::{IncidentEvent, IncidentId};
 use keel_core::rollup::MinuteRollup;
 use keel_core::Signal;
 use sqlx::migrate::Migrator;
@@ -20,10 +21,13 @@ use sqlx::sqlite::{
 };
 
 use crate::shared::{
-    describe_migrate_error, fold_batch, from_millis, latency_to_sql, now, parse_health, parse_kind,
-    to_millis, to_u32, to_u64, token_conflict,
+    decode_event, describe_migrate_error, encode_events, fold_batch, from_millis, incident_changed,
+    latency_to_sql, now, parse_health, parse_kind, to_millis, to_u32, to_u64, token_conflict,
+    unknown_incident, unknown_token, EventRow,
 };
-use crate::{ApiToken, DailyUptime, Result, SourceState, Store, StoreError, StoredSignal};
+use crate::{
+    ApiToken, DailyUptime, NewEvent, Result, SourceState, Store, StoreError, StoredSignal,
+};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -186,6 +190,48 @@ type StateRow = (
     Option<String>,
 );
 type MinuteRow = (String, i64, String, i64, i64, i64, i64, i64);
+type EventRowRead = (i64, i64, i64, String, Option<String>, String);
+
+const EVENT_COLUMNS: &str = "incident, seq, at, actor_type, actor_name, kind";
+
+fn decode_rows(rows: Vec<EventRowRead>) -> Result<Vec<IncidentEvent>> {
+    rows.into_iter()
+        .map(|(incident, seq, at, actor_type, actor_name, kind)| {
+            decode_event(
+                incident,
+                seq,
+                from_millis(at)?,
+                &actor_type,
+                actor_name,
+                &kind,
+            )
+        })
+        .collect()
+}
+
+async fn insert_events(
+    tx: &mut sqlx::SqliteConnection,
+    incident: IncidentId,
+    rows: &[EventRow],
+) -> Result<()> {
+    for r in rows {
+        sqlx::query(
+            "INSERT INTO incident_events (incident, seq, at, actor_type, actor_name, type, kind)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(incident)
+        .bind(i64::from(r.seq))
+        .bind(to_millis(r.at))
+        .bind(r.actor_type)
+        .bind(&r.actor_name)
+        .bind(&r.tag)
+        .bind(&r.json)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(())
+}
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -500,5 +546,116 @@ impl Store for SqliteStore {
             })
         })
         .transpose()
+    }
+
+    async fn token_list(&self) -> Result<Vec<ApiToken>> {
+        let rows: Vec<(i64, String, String, i64)> =
+            sqlx::query_as("SELECT id, name, role, created_at FROM api_tokens ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        rows.into_iter()
+            .map(|(id, name, role, created_at)| {
+                Ok(ApiToken {
+                    id,
+                    name,
+                    role,
+                    created_at: from_millis(created_at)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn token_delete(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(unknown_token(name));
+        }
+        Ok(())
+    }
+
+    async fn create_incident(&self, events: &[NewEvent]) -> Result<IncidentId> {
+        let rows = encode_events(events, 0, true)?;
+        let last = rows.last().map_or(0, |r| r.seq);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let (id,): (i64,) =
+            sqlx::query_as("INSERT INTO incidents (last_seq) VALUES (?) RETURNING id")
+                .bind(i64::from(last))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        insert_events(&mut tx, id, &rows).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(id)
+    }
+
+    async fn append_incident_events(
+        &self,
+        incident: IncidentId,
+        expected_last_seq: u32,
+        events: &[NewEvent],
+    ) -> Result<Vec<IncidentEvent>> {
+        let rows = encode_events(events, expected_last_seq, false)?;
+        let last = rows.last().map_or(expected_last_seq, |r| r.seq);
+        // BEGIN IMMEDIATE takes the write lock first, so the check and the insert below see
+        // the same last seq: two appends with one expected seq queue, and the second fails.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let found: Option<(i64,)> = sqlx::query_as("SELECT last_seq FROM incidents WHERE id = ?")
+            .bind(incident)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        match found {
+            None => return Err(unknown_incident(incident)),
+            Some((found,)) if found != i64::from(expected_last_seq) => {
+                return Err(incident_changed(incident, expected_last_seq, found))
+            }
+            Some(_) => {}
+        }
+        sqlx::query("UPDATE incidents SET last_seq = ? WHERE id = ?")
+            .bind(i64::from(last))
+            .bind(incident)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        insert_events(&mut tx, incident, &rows).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(rows.into_iter().map(|r| r.stored(incident)).collect())
+    }
+
+    async fn incident_events(&self, incident: IncidentId) -> Result<Vec<IncidentEvent>> {
+        let rows: Vec<EventRowRead> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM incident_events WHERE incident = ? ORDER BY seq"
+        ))
+        .bind(incident)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if rows.is_empty() {
+            return Err(unknown_incident(incident));
+        }
+        decode_rows(rows)
+    }
+
+    async fn all_incident_events(&self) -> Result<Vec<IncidentEvent>> {
+        let rows: Vec<EventRowRead> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM incident_events ORDER BY incident, seq"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode_rows(rows)
     }
 }

@@ -16,14 +16,20 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use futures::FutureExt;
+use keel_core::assess::{Eta, Severity};
 use keel_core::confirm::Tracker;
+use keel_core::incident::{
+    Actor, EventKind, IncidentEvent, IncidentId, IncidentRole, IncidentState, Origin,
+};
 use keel_core::rollup::MinuteRollup;
 use keel_core::{Health, Signal, SourceKind};
 use keel_store::postgres::PgStore;
 use keel_store::sqlite::SqliteStore;
-use keel_store::{SourceState, Store, StoreError};
+use keel_store::{NewEvent, SourceState, Store, StoreError};
 use sqlx::Connection;
 
 const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -170,6 +176,14 @@ on_both_backends!(
     bad_rollups_are_refused_whole,
     prune_removes_only_old_rows,
     tokens_are_found_by_hash_and_duplicates_conflict,
+    tokens_are_listed_and_deleted_by_name,
+    incident_timeline_round_trips_every_event_kind,
+    incident_ids_increase_and_are_never_shared,
+    concurrent_appends_with_one_expected_seq_exactly_one_wins,
+    stale_or_future_expected_seq_is_a_conflict_and_stores_nothing,
+    unknown_incident_is_not_found,
+    incidents_must_open_with_opened_and_only_once,
+    all_incident_events_are_ordered_by_incident_then_seq,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -621,6 +635,578 @@ async fn tokens_are_found_by_hash_and_duplicates_conflict(store: Arc<dyn Store>)
 }
 
 // ---------------------------------------------------------------------------------------------
+// Tokens, continued
+// ---------------------------------------------------------------------------------------------
+
+async fn tokens_are_listed_and_deleted_by_name(store: Arc<dyn Store>) {
+    assert!(store.token_list().await.unwrap().is_empty());
+    let (h1, h2, h3) = ("1".repeat(64), "2".repeat(64), "3".repeat(64));
+    let ops = store.create_token("ops", "admin", &h1).await.unwrap();
+    let ci = store.create_token("ci ✓", "responder", &h2).await.unwrap();
+    // Oldest first.
+    assert_eq!(
+        store.token_list().await.unwrap(),
+        vec![ops.clone(), ci.clone()]
+    );
+
+    store.token_delete("ops").await.expect("delete");
+    assert_eq!(store.token_list().await.unwrap(), vec![ci.clone()]);
+    assert_eq!(store.find_token(&h1).await.unwrap(), None);
+
+    let err = store.token_delete("ops").await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert!(err.to_string().contains("\"ops\""), "{err}");
+    // Names are matched exactly, never as patterns.
+    let err = store.token_delete("%").await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(store.token_list().await.unwrap(), vec![ci.clone()]);
+
+    // A deleted name may be used again.
+    let again = store.create_token("ops", "viewer", &h3).await.unwrap();
+    assert_ne!(again.id, ops.id);
+    assert_eq!(store.token_list().await.unwrap(), vec![ci, again]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incidents
+// ---------------------------------------------------------------------------------------------
+
+fn user(name: &str) -> Actor {
+    Actor::User(name.to_string())
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn opened(title: &str, failing_since: DateTime<Utc>) -> EventKind {
+    EventKind::Opened {
+        title: title.to_string(),
+        origin: Origin::Detected,
+        cause: Some("db".to_string()),
+        cause_kind: "component".to_string(),
+        failure_kind: "tcp".to_string(),
+        impacted: set(&["api", "db", "web"]),
+        affected_users: 15_000,
+        reason: "db: connection refused".to_string(),
+        failing_since,
+    }
+}
+
+fn note(text: &str) -> EventKind {
+    EventKind::Note {
+        text: text.to_string(),
+    }
+}
+
+/// What a stored event should read back as: times cut to the millisecond.
+fn expected(incident: IncidentId, first_seq: u32, events: &[NewEvent]) -> Vec<IncidentEvent> {
+    (first_seq..)
+        .zip(events)
+        .map(|(seq, (actor, at, kind))| IncidentEvent {
+            incident,
+            seq,
+            at: ms(*at),
+            actor: actor.clone(),
+            kind: kind.clone(),
+        })
+        .collect()
+}
+
+async fn incident_timeline_round_trips_every_event_kind(store: Arc<dyn Store>) {
+    // Sub-millisecond parts of `at` are dropped; times inside the event JSON keep everything.
+    let t0 = at(2026, 3, 1, 12, 0) + TimeDelta::nanoseconds(987_654_321);
+    let t = |s: i64| t0 + TimeDelta::seconds(s);
+    let opening: Vec<NewEvent> = vec![
+        (
+            Actor::System,
+            t(0),
+            opened(
+                "Database unreachable — \"db\" 's 🐢",
+                t0 - TimeDelta::nanoseconds(1),
+            ),
+        ),
+        (
+            Actor::System,
+            t(0),
+            EventKind::SeverityChanged {
+                from: None,
+                to: Severity::Sev2,
+                reason: "38% of users affected (≥ 25% is SEV2)".to_string(),
+            },
+        ),
+        (
+            Actor::System,
+            t(0),
+            EventKind::Checklist {
+                steps: vec!["Check the primary".into(), "Fail over".into()],
+            },
+        ),
+    ];
+    let id = store.create_incident(&opening).await.expect("create");
+
+    let rest: Vec<NewEvent> = vec![
+        (
+            Actor::System,
+            t(1),
+            EventKind::Signal {
+                source: "db-tcp".into(),
+                component: "db".into(),
+                health: Health::Down,
+                reason: "connection refused".into(),
+            },
+        ),
+        (
+            Actor::System,
+            t(2),
+            EventKind::ImpactChanged {
+                impacted: set(&["api", "db", "web", "worker"]),
+                affected_users: u64::MAX,
+            },
+        ),
+        (
+            Actor::System,
+            t(3),
+            EventKind::StateChanged {
+                from: IncidentState::Investigating,
+                to: IncidentState::Identified,
+                reason: "cause found".into(),
+            },
+        ),
+        (
+            Actor::System,
+            t(4),
+            EventKind::EtaChanged {
+                eta: Eta::History {
+                    samples: 6,
+                    p50_minutes: 12,
+                    p90_minutes: 40,
+                },
+            },
+        ),
+        (
+            Actor::System,
+            t(4),
+            EventKind::EtaChanged {
+                eta: Eta::Vendor {
+                    vendor: "github".into(),
+                    status: "major outage".into(),
+                },
+            },
+        ),
+        (
+            Actor::System,
+            t(4),
+            EventKind::EtaChanged {
+                eta: Eta::NoHistory,
+            },
+        ),
+        (
+            Actor::System,
+            t(5),
+            EventKind::Prompt {
+                text: "Ask the vendor for a timeline".into(),
+            },
+        ),
+        (
+            user("ana"),
+            t(6),
+            note("'; DROP TABLE incident_events; -- and a NUL \u{0} and 約15,000人"),
+        ),
+        (user("ana"), t(7), EventKind::Acknowledged),
+        (
+            user("ana"),
+            t(8),
+            EventKind::RoleAssigned {
+                role: IncidentRole::Commander,
+                person: "ana".into(),
+            },
+        ),
+        (
+            user("ana"),
+            t(8),
+            EventKind::RoleAssigned {
+                role: IncidentRole::Communications,
+                person: "bo".into(),
+            },
+        ),
+        (user("bo"), t(9), EventKind::StepTicked { step: 1 }),
+        (
+            Actor::System,
+            t(10),
+            EventKind::StateChanged {
+                from: IncidentState::Monitoring,
+                to: IncidentState::Resolved,
+                reason: "stable for 5m".into(),
+            },
+        ),
+        (
+            Actor::System,
+            t(11),
+            EventKind::Reopened {
+                recurrences: 1,
+                reason: "db down again within the recurrence window".into(),
+            },
+        ),
+        (
+            user("ana"),
+            t(12),
+            EventKind::ActionItemAdded {
+                item: 1,
+                text: "Alert on replication lag".into(),
+                owner: Some("bo".into()),
+            },
+        ),
+        (
+            user("ana"),
+            t(12),
+            EventKind::ActionItemAdded {
+                item: 2,
+                text: "Document fail-over".into(),
+                owner: None,
+            },
+        ),
+        (user("bo"), t(13), EventKind::ActionItemClosed { item: 1 }),
+        (
+            user("ana"),
+            t(14),
+            EventKind::RootCause {
+                text: "The disk filled.\n\n* logs were not rotated".into(),
+            },
+        ),
+        (
+            user(""),
+            t(15),
+            EventKind::SeverityChanged {
+                from: Some(Severity::Sev2),
+                to: Severity::Sev1,
+                reason: "by hand".into(),
+            },
+        ),
+    ];
+    // Two appends, the second from where the first left off.
+    let (a, b) = rest.split_at(5);
+    let stored_a = store
+        .append_incident_events(id, 3, a)
+        .await
+        .expect("append a");
+    assert_eq!(stored_a, expected(id, 4, a));
+    let stored_b = store
+        .append_incident_events(id, 8, b)
+        .await
+        .expect("append b");
+    assert_eq!(stored_b, expected(id, 9, b));
+
+    // An empty append changes nothing and still checks the seq.
+    assert!(store
+        .append_incident_events(id, 8 + b.len() as u32, &[])
+        .await
+        .unwrap()
+        .is_empty());
+
+    let all: Vec<NewEvent> = opening.iter().chain(&rest).cloned().collect();
+    let want = expected(id, 1, &all);
+    let got = store.incident_events(id).await.unwrap();
+    assert_eq!(got, want);
+    // Through JSON as the API sends them, too.
+    let json = serde_json::to_string(&got).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Vec<IncidentEvent>>(&json).unwrap(),
+        want
+    );
+    assert_eq!(store.all_incident_events().await.unwrap(), want);
+}
+
+async fn incident_ids_increase_and_are_never_shared(store: Arc<dyn Store>) {
+    let t0 = at(2026, 3, 1, 12, 0);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let title = format!("incident {i}");
+        ids.push(
+            store
+                .create_incident(&[(Actor::System, t0, opened(&title, t0))])
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids {ids:?}");
+
+    // Concurrent creators each get their own id, and their own events under it.
+    let creators = (0..8).map(|w| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let title = format!("writer {w}");
+            let id = store
+                .create_incident(&[
+                    (Actor::System, t0, opened(&title, t0)),
+                    (user(&title), t0, note(&title)),
+                ])
+                .await
+                .expect("create");
+            (id, title)
+        })
+    });
+    let mut made = Vec::new();
+    for creator in creators.collect::<Vec<_>>() {
+        made.push(creator.await.expect("creator task"));
+    }
+    let mut new_ids: Vec<IncidentId> = made.iter().map(|(id, _)| *id).collect();
+    new_ids.sort_unstable();
+    new_ids.dedup();
+    assert_eq!(new_ids.len(), 8, "every incident got its own id");
+    assert!(new_ids[0] > ids[2], "{new_ids:?} after {ids:?}");
+    for (id, title) in &made {
+        let events = store.incident_events(*id).await.unwrap();
+        assert_eq!(events.len(), 2);
+        assert!(
+            matches!(&events[0].kind, EventKind::Opened { title: t, .. } if t == title),
+            "{events:?}"
+        );
+        assert_eq!(events[1].kind, note(title));
+    }
+    ids.extend(new_ids);
+    let stored: BTreeSet<IncidentId> = store
+        .all_incident_events()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.incident)
+        .collect();
+    assert_eq!(stored, ids.into_iter().collect());
+}
+
+async fn concurrent_appends_with_one_expected_seq_exactly_one_wins(store: Arc<dyn Store>) {
+    let t0 = at(2026, 3, 1, 12, 0);
+    let id = store
+        .create_incident(&[(Actor::System, t0, opened("db down", t0))])
+        .await
+        .unwrap();
+    let mut last = 1u32;
+    // Several rounds: one winner each time, the rest told what they missed.
+    for round in 0..5 {
+        let start = Arc::new(tokio::sync::Barrier::new(6));
+        let writers = (0..6).map(|w| {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                let events = vec![
+                    (
+                        user(&format!("w{w}")),
+                        t0,
+                        note(&format!("round {round} writer {w}")),
+                    ),
+                    (user(&format!("w{w}")), t0, EventKind::Acknowledged),
+                ];
+                start.wait().await;
+                (w, store.append_incident_events(id, last, &events).await)
+            })
+        });
+        let mut winners = Vec::new();
+        for writer in writers.collect::<Vec<_>>() {
+            let (w, result) = writer.await.expect("writer task");
+            match result {
+                Ok(stored) => {
+                    assert_eq!(
+                        stored.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                        vec![last + 1, last + 2]
+                    );
+                    winners.push(w);
+                }
+                Err(StoreError::Conflict(msg)) => assert_eq!(
+                    msg,
+                    format!(
+                        "incident {id} changed: expected seq {last}, found {}",
+                        last + 2
+                    )
+                ),
+                Err(other) => panic!("writer {w}: {other:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        last += 2;
+        let events = store.incident_events(id).await.unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=last).collect::<Vec<_>>()
+        );
+        // The stored pair is the winner's, whole.
+        assert_eq!(
+            events[last as usize - 2].kind,
+            note(&format!("round {round} writer {}", winners[0]))
+        );
+        assert_eq!(
+            events[last as usize - 1].actor,
+            user(&format!("w{}", winners[0]))
+        );
+    }
+}
+
+async fn stale_or_future_expected_seq_is_a_conflict_and_stores_nothing(store: Arc<dyn Store>) {
+    let t0 = at(2026, 3, 1, 12, 0);
+    let id = store
+        .create_incident(&[
+            (Actor::System, t0, opened("db down", t0)),
+            (Actor::System, t0, note("one")),
+            (Actor::System, t0, note("two")),
+        ])
+        .await
+        .unwrap();
+    let before = store.incident_events(id).await.unwrap();
+    let late = [(user("ana"), t0, note("late"))];
+    for expected_seq in [0, 1, 2, 4, 99, u32::MAX - 1] {
+        let err = store
+            .append_incident_events(id, expected_seq, &late)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("conflict: incident {id} changed: expected seq {expected_seq}, found 3")
+        );
+        let err = store
+            .append_incident_events(id, expected_seq, &[])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    }
+    assert_eq!(store.incident_events(id).await.unwrap(), before);
+    // The right seq still works afterwards.
+    let stored = store.append_incident_events(id, 3, &late).await.unwrap();
+    assert_eq!(stored[0].seq, 4);
+}
+
+async fn unknown_incident_is_not_found(store: Arc<dyn Store>) {
+    let t0 = at(2026, 3, 1, 12, 0);
+    assert!(store.all_incident_events().await.unwrap().is_empty());
+    for id in [0, 424_242, -1] {
+        let err = store.incident_events(id).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+        assert!(err.to_string().contains(&format!("incident {id}")), "{err}");
+        let err = store
+            .append_incident_events(id, 1, &[(Actor::System, t0, note("x"))])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+        assert!(err.to_string().contains(&format!("incident {id}")), "{err}");
+        let err = store.append_incident_events(id, 0, &[]).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    }
+    assert!(store.all_incident_events().await.unwrap().is_empty());
+}
+
+async fn incidents_must_open_with_opened_and_only_once(store: Arc<dyn Store>) {
+    let t0 = at(2026, 3, 1, 12, 0);
+    let err = store.create_incident(&[]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert!(err.to_string().contains("Opened"), "{err}");
+
+    let err = store
+        .create_incident(&[
+            (Actor::System, t0, note("hello")),
+            (Actor::System, t0, opened("db down", t0)),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "invalid: an incident's first event must be opened, not note"
+    );
+
+    let err = store
+        .create_incident(&[
+            (Actor::System, t0, opened("db down", t0)),
+            (Actor::System, t0, note("hello")),
+            (Actor::System, t0, opened("again", t0)),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert!(err.to_string().contains("event 3 of the batch"), "{err}");
+
+    // Nothing of the refused batches was kept.
+    assert!(store.all_incident_events().await.unwrap().is_empty());
+
+    let id = store
+        .create_incident(&[(Actor::System, t0, opened("db down", t0))])
+        .await
+        .unwrap();
+    let err = store
+        .append_incident_events(
+            id,
+            1,
+            &[
+                (Actor::System, t0, note("fine")),
+                (Actor::System, t0, opened("db down", t0)),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert!(err.to_string().contains("event 2 of the batch"), "{err}");
+
+    // PostgreSQL cannot keep NUL in a name; both backends refuse it alike.
+    let err = store
+        .append_incident_events(id, 1, &[(user("a\u{0}b"), t0, note("x"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert!(err.to_string().contains("NUL"), "{err}");
+    let err = store
+        .create_incident(&[(user("a\u{0}b"), t0, opened("x", t0))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+
+    // Seqs are u32: a batch that would pass the largest is refused before touching anything.
+    let err = store
+        .append_incident_events(id, u32::MAX, &[(Actor::System, t0, note("x"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+
+    assert_eq!(store.incident_events(id).await.unwrap().len(), 1);
+}
+
+async fn all_incident_events_are_ordered_by_incident_then_seq(store: Arc<dyn Store>) {
+    let t0 = at(2026, 3, 1, 12, 0);
+    let a = store
+        .create_incident(&[(Actor::System, t0, opened("a", t0))])
+        .await
+        .unwrap();
+    let b = store
+        .create_incident(&[
+            (Actor::System, t0, opened("b", t0)),
+            (Actor::System, t0, note("b2")),
+        ])
+        .await
+        .unwrap();
+    // Written after b, with earlier timestamps: order is by (incident, seq), not by time or
+    // by insertion.
+    let early = t0 - TimeDelta::hours(1);
+    store
+        .append_incident_events(a, 1, &[(user("ana"), early, note("a2"))])
+        .await
+        .unwrap();
+    store
+        .append_incident_events(b, 2, &[(user("ana"), early, note("b3"))])
+        .await
+        .unwrap();
+    store
+        .append_incident_events(a, 2, &[(user("bo"), early, note("a3"))])
+        .await
+        .unwrap();
+    let order: Vec<(IncidentId, u32)> = store
+        .all_incident_events()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| (e.incident, e.seq))
+        .collect();
+    assert_eq!(order, vec![(a, 1), (a, 2), (a, 3), (b, 1), (b, 2), (b, 3)]);
+    assert_eq!(store.incident_events(a).await.unwrap()[2].kind, note("a3"));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Backend-specific behaviour and faults
 // ---------------------------------------------------------------------------------------------
 
@@ -779,6 +1365,115 @@ async fn sqlite_rows_keel_did_not_write_are_reported_not_panicked_on() {
 }
 
 #[tokio::test]
+async fn sqlite_incident_rows_keel_did_not_write_are_reported_not_panicked_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in_dir(dir.path()).await.unwrap();
+    let t0 = at(2026, 3, 1, 12, 0);
+    let id = store
+        .create_incident(&[(Actor::System, t0, opened("db down", t0))])
+        .await
+        .unwrap();
+    let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{}", store.path().display()))
+        .await
+        .unwrap();
+    // The tag column is there for queries.
+    let (tag,): (String,) =
+        sqlx::query_as("SELECT type FROM incident_events WHERE incident = ? AND seq = 1")
+            .bind(id)
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
+    assert_eq!(tag, "opened");
+
+    // An event kind from a newer Keel.
+    sqlx::query(
+        "INSERT INTO incident_events VALUES (?, 2, 0, 'system', NULL, 'paged',
+             '{\"type\":\"paged\",\"who\":\"ana\"}')",
+    )
+    .bind(id)
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    let err = store.incident_events(id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Other(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("incident {id} event 2")), "{msg}");
+    assert!(msg.contains("paged"), "{msg}");
+    assert!(msg.contains("newer Keel"), "{msg}");
+    let err = store.all_incident_events().await.unwrap_err();
+    assert!(err.to_string().contains("event 2"), "{err}");
+
+    // An actor that is neither shape, and JSON that is not JSON.
+    sqlx::query("UPDATE incident_events SET kind = '{\"type\":\"acknowledged\"}', actor_type = 'user', actor_name = NULL WHERE seq = 2")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let err = store.incident_events(id).await.unwrap_err();
+    assert!(err.to_string().contains("actor type \"user\""), "{err}");
+    sqlx::query(
+        "UPDATE incident_events SET kind = '{not json', actor_type = 'system' WHERE seq = 2",
+    )
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    let err = store.incident_events(id).await.unwrap_err();
+    assert!(err.to_string().contains("does not parse"), "{err}");
+}
+
+#[tokio::test]
+async fn sqlite_incidents_survive_a_restart_and_ids_are_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = at(2026, 3, 1, 12, 0);
+    let (first, second) = {
+        let store = SqliteStore::open_in_dir(dir.path()).await.unwrap();
+        let first = store
+            .create_incident(&[(Actor::System, t0, opened("a", t0))])
+            .await
+            .unwrap();
+        let second = store
+            .create_incident(&[(Actor::System, t0, opened("b", t0))])
+            .await
+            .unwrap();
+        store
+            .append_incident_events(first, 1, &[(user("ana"), t0, note("still here"))])
+            .await
+            .unwrap();
+        // Even if the newest incident's rows were removed by hand, its id stays used.
+        let mut raw =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", store.path().display()))
+                .await
+                .unwrap();
+        sqlx::query("DELETE FROM incident_events WHERE incident = ?")
+            .bind(second)
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM incidents WHERE id = ?")
+            .bind(second)
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        store.close().await;
+        (first, second)
+    };
+    let store = SqliteStore::open_in_dir(dir.path()).await.unwrap();
+    let events = store.incident_events(first).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].kind, note("still here"));
+    let third = store
+        .create_incident(&[(Actor::System, t0, opened("c", t0))])
+        .await
+        .unwrap();
+    assert!(third > second, "{third} after {second}");
+    // The append resumes from the stored last seq.
+    let err = store
+        .append_incident_events(first, 1, &[])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("found 2"), "{err}");
+}
+
+#[tokio::test]
 async fn sqlite_closed_store_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_in_dir(dir.path()).await.unwrap();
@@ -893,6 +1588,72 @@ async fn postgres_instances_starting_together_share_one_schema() {
             .await
             .unwrap();
         assert_eq!((up[0].checks, up[0].failures), (6, 1));
+    })
+    .catch_unwind()
+    .await;
+    schema.drop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[tokio::test]
+async fn postgres_instances_share_incident_ids_and_one_append_wins() {
+    let Some(mut schema) = TestSchema::create().await else {
+        return;
+    };
+    let outcome = AssertUnwindSafe(async {
+        let (a, b) = tokio::join!(PgStore::open(&schema.url), PgStore::open(&schema.url));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let t0 = at(2026, 3, 1, 12, 0);
+
+        // Two instances creating at once: distinct ids, each readable from the other.
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let from_a = [(Actor::System, t0, opened(&format!("a{i}"), t0))];
+            let from_b = [(Actor::System, t0, opened(&format!("b{i}"), t0))];
+            let (x, y) = tokio::join!(a.create_incident(&from_a), b.create_incident(&from_b));
+            ids.push(x.unwrap());
+            ids.push(y.unwrap());
+        }
+        let distinct: BTreeSet<IncidentId> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+        assert_eq!(b.incident_events(ids[0]).await.unwrap().len(), 1);
+
+        // Two instances appending at the same seq: exactly one wins.
+        let id = ids[0];
+        let from_a = [(user("a"), t0, note("from a"))];
+        let from_b = [(user("b"), t0, note("from b"))];
+        let (x, y) = tokio::join!(
+            a.append_incident_events(id, 1, &from_a),
+            b.append_incident_events(id, 1, &from_b),
+        );
+        let (won, lost) = match (x, y) {
+            (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+            other => panic!("expected one winner: {other:?}"),
+        };
+        assert_eq!(won[0].seq, 2);
+        assert!(matches!(lost, StoreError::Conflict(_)), "{lost:?}");
+        assert!(
+            lost.to_string().contains("expected seq 1, found 2"),
+            "{lost}"
+        );
+        let seen_by_a = a.incident_events(id).await.unwrap();
+        assert_eq!(seen_by_a, b.incident_events(id).await.unwrap());
+        assert_eq!(seen_by_a[1..], won[..]);
+
+        // The tag column is there for queries.
+        let tags: Vec<(String,)> = sqlx::query_as(&format!(
+            "SELECT type FROM {}.incident_events WHERE incident = $1 ORDER BY seq",
+            schema.name
+        ))
+        .bind(id)
+        .fetch_all(&mut schema.admin)
+        .await
+        .unwrap();
+        assert_eq!(tags, vec![("opened".to_string(),), ("note".to_string(),)]);
+        a.close().await;
+        b.close().await;
     })
     .catch_unwind()
     .await;
