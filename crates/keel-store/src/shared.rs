@@ -220,13 +220,17 @@ pub(crate) fn decode_event(
         ("user", Some(name)) => Actor::User(name),
         (t, name) => {
             return Err(unreadable(format!(
-            "actor type {t:?} with name {name:?}: expected system without a name or user with one"
-        )))
+                "actor type {t:?} with name {name:?}: \
+                 expected system without a name or user with one"
+            )))
         }
     };
-    let kind = serde_json::from_str(json).map_err(|e| {
+    // Valid JSON that is no event Keel knows is most likely a newer Keel's; say so.
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| unreadable(format!("event is not JSON ({e})")))?;
+    let kind = serde_json::from_value(value).map_err(|e| {
         unreadable(format!(
-            "event JSON does not parse ({e}); was it written by a newer Keel?"
+            "event JSON is not an event this Keel knows ({e}); was it written by a newer Keel?"
         ))
     })?;
     Ok(IncidentEvent {

@@ -1417,7 +1417,7 @@ async fn sqlite_incident_rows_keel_did_not_write_are_reported_not_panicked_on() 
     .await
     .unwrap();
     let err = store.incident_events(id).await.unwrap_err();
-    assert!(err.to_string().contains("does not parse"), "{err}");
+    assert!(err.to_string().contains("event is not JSON"), "{err}");
 }
 
 #[tokio::test]
