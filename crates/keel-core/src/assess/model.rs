@@ -127,7 +127,9 @@ impl std::str::FromStr for Severity {
             "SEV2" => Ok(Severity::Sev2),
             "SEV3" => Ok(Severity::Sev3),
             "SEV4" => Ok(Severity::Sev4),
-            _ => Err(format!("unknown severity {s:?}: expected SEV1, SEV2, SEV3 or SEV4")),
+            _ => Err(format!(
+                "unknown severity {s:?}: expected SEV1, SEV2, SEV3 or SEV4"
+            )),
         }
     }
 }

@@ -505,7 +505,7 @@ fn severity(r: &mut Reader<'_>, t: &Tbl<'_>) -> SeverityConfig {
             continue;
         }
         // Blame the key that was written; when both were, the second one.
-        let Some((name, pos)) = l_at.as_ref().or(h_at.as_ref()) else {
+        let Some((_, pos)) = l_at.as_ref().or(h_at.as_ref()) else {
             continue;
         };
         let written = |at: &Option<(String, Pos)>, key: &str| match at {
@@ -515,7 +515,7 @@ fn severity(r: &mut Reader<'_>, t: &Tbl<'_>) -> SeverityConfig {
         r.report(
             *pos,
             format!(
-                "{name}: {} ({l}) is larger than {} ({h})",
+                "{} ({l}) is larger than {} ({h})",
                 written(l_at, lk),
                 written(h_at, hk)
             ),

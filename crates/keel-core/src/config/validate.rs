@@ -88,8 +88,11 @@ pub(crate) fn check(refs: &Refs) -> Vec<Problem> {
     let mut out = Vec::new();
 
     // Components, vendors and infra share one namespace: all are nodes `depends_on` names.
+    // Sections are read kind by kind; file order decides which of two is the duplicate.
+    let mut in_file_order: Vec<&Node> = refs.nodes.iter().collect();
+    in_file_order.sort_by_key(|n| n.pos);
     let mut first: HashMap<&str, &Node> = HashMap::new();
-    for node in &refs.nodes {
+    for node in in_file_order {
         match first.get(node.id.as_str()) {
             Some(prev) => out.push(problem(
                 node.pos,

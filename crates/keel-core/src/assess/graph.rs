@@ -1,0 +1,148 @@
+//! The dependency graph: components, vendors and infra nodes joined by `depends_on`.
+//!
+//! Built once from a validated [`Config`] (ids unique, references resolved, no cycles), so
+//! the walks here never meet a dangling edge in practice; they still guard against cycles
+//! with a visited set, because a graph can also be built from hand-made nodes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::{Config, LocalizedText};
+
+use super::model::{Criticality, NodeKind};
+
+/// One node of the graph, with what impact and severity need to know about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub id: String,
+    pub kind: NodeKind,
+    pub name: LocalizedText,
+    /// People who rely on it; only components have users.
+    pub users: u64,
+    /// Only components can be public.
+    pub public: bool,
+    /// `Normal` for vendors and infra.
+    pub criticality: Criticality,
+    /// Ids of the nodes it needs.
+    pub depends_on: Vec<String>,
+    /// An infra node checking Keel's own view of the world (see `[[infra]] canary`).
+    pub canary: bool,
+}
+
+/// The nodes and both directions of their edges.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Graph {
+    nodes: BTreeMap<String, Node>,
+    /// Node → the nodes that list it in `depends_on`.
+    dependents: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Graph {
+    /// Every component, vendor and infra node of the config.
+    pub fn from_config(config: &Config) -> Graph {
+        let components = config.components.iter().map(|c| Node {
+            id: c.id.to_string(),
+            kind: NodeKind::Component,
+            name: c.name.clone(),
+            users: c.users,
+            public: c.public,
+            criticality: c.criticality,
+            depends_on: c.depends_on.clone(),
+            canary: false,
+        });
+        let vendors = config.vendors.iter().map(|v| Node {
+            id: v.id.to_string(),
+            kind: NodeKind::Vendor,
+            name: LocalizedText::plain(v.name.clone()),
+            users: 0,
+            public: false,
+            criticality: Criticality::Normal,
+            depends_on: Vec::new(),
+            canary: false,
+        });
+        let infra = config.infra.iter().map(|i| Node {
+            id: i.id.to_string(),
+            kind: NodeKind::Infra,
+            name: i.name.clone(),
+            users: 0,
+            public: false,
+            criticality: Criticality::Normal,
+            depends_on: i.depends_on.clone(),
+            canary: i.canary,
+        });
+        Graph::from_nodes(components.chain(vendors).chain(infra))
+    }
+
+    /// A graph of the given nodes. The first node with an id wins; edges to ids that are no
+    /// node are kept on the node but lead nowhere.
+    pub fn from_nodes(nodes: impl IntoIterator<Item = Node>) -> Graph {
+        let mut g = Graph::default();
+        for n in nodes {
+            g.nodes.entry(n.id.clone()).or_insert(n);
+        }
+        for n in g.nodes.values() {
+            for dep in &n.depends_on {
+                if g.nodes.contains_key(dep) {
+                    g.dependents
+                        .entry(dep.clone())
+                        .or_default()
+                        .insert(n.id.clone());
+                }
+            }
+        }
+        g
+    }
+
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.get(id)
+    }
+
+    /// All nodes, sorted by id.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
+    }
+
+    /// Every node that needs `id`, directly or through others; `id` itself excluded.
+    pub fn dependents_transitive(&self, id: &str) -> BTreeSet<String> {
+        self.walk(id, |n| {
+            self.dependents
+                .get(n)
+                .map(|s| s.iter().map(String::as_str).collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Every node `id` needs, directly or through others; `id` itself excluded.
+    pub fn dependencies_transitive(&self, id: &str) -> BTreeSet<String> {
+        self.walk(id, |n| {
+            self.nodes
+                .get(n)
+                .map(|node| {
+                    node.depends_on
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|d| self.nodes.contains_key(*d))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    }
+
+    /// The users of all components together: the denominator of every user share.
+    pub fn total_users(&self) -> u64 {
+        self.nodes
+            .values()
+            .filter(|n| n.kind == NodeKind::Component)
+            .fold(0u64, |sum, n| sum.saturating_add(n.users))
+    }
+
+    fn walk<'a>(&'a self, start: &str, next: impl Fn(&str) -> Vec<&'a str>) -> BTreeSet<String> {
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut stack = next(start);
+        while let Some(n) = stack.pop() {
+            if n != start && seen.insert(n) {
+                stack.extend(next(n));
+            }
+        }
+        seen.into_iter().map(str::to_owned).collect()
+    }
+}
