@@ -2,8 +2,22 @@
 //! correlation engine that turns assessments into incident events, and the postmortem.
 //!
 //! An incident is nothing but its events: `Incident::replay(events)` rebuilds it, and every
-//! change is decided by a pure function returning new events (or a refusal with the reason).
+//! change is decided by a pure function returning new events (or a refusal with the reason):
+//! `decide` for responders, `correlate` for Keel itself.
 
+mod decide;
+mod engine;
+mod metrics;
 mod model;
+mod postmortem;
+mod state;
+#[cfg(test)]
+mod testkit;
+pub mod words;
 
+pub use decide::{allowed_by_hand, decide, Command, Refusal, NAME_MAX_CHARS, TEXT_MAX_CHARS};
+pub use engine::{correlate, declare, Judge, Planned, Settings, TITLE_MAX_CHARS};
+pub use metrics::{mttx, Mttx};
 pub use model::*;
+pub use postmortem::{postmortem, Postmortem};
+pub use state::{stamp, ActionItem, ChecklistStep, Incident, ReplayError};

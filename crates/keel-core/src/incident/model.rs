@@ -63,12 +63,50 @@ pub enum Actor {
     User(String),
 }
 
+impl std::fmt::Display for Actor {
+    /// "keel" for Keel itself, else the person's or token's name.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::System => f.write_str("keel"),
+            Actor::User(name) => f.write_str(name),
+        }
+    }
+}
+
 /// Roles on an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IncidentRole {
     Commander,
     Communications,
+}
+
+impl IncidentRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentRole::Commander => "commander",
+            IncidentRole::Communications => "communications",
+        }
+    }
+}
+
+impl std::fmt::Display for IncidentRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for IncidentRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "commander" => Ok(IncidentRole::Commander),
+            "communications" => Ok(IncidentRole::Communications),
+            _ => Err(format!(
+                "unknown role {s:?}: expected commander or communications"
+            )),
+        }
+    }
 }
 
 /// How the incident came to be.
@@ -123,20 +161,56 @@ pub enum EventKind {
         reason: String,
     },
     /// A relapse within the recurrence window after resolution.
-    Reopened { recurrences: u32, reason: String },
-    EtaChanged { eta: Eta },
+    Reopened {
+        recurrences: u32,
+        reason: String,
+    },
+    EtaChanged {
+        eta: Eta,
+    },
     /// A reminder for responders (e.g. chase the vendor for a timeline).
-    Prompt { text: String },
-    Note { text: String },
+    Prompt {
+        text: String,
+    },
+    Note {
+        text: String,
+    },
     Acknowledged,
-    RoleAssigned { role: IncidentRole, person: String },
+    RoleAssigned {
+        role: IncidentRole,
+        person: String,
+    },
     /// The checklist from the runbook (set once when the incident opens).
-    Checklist { steps: Vec<String> },
-    StepTicked { step: usize },
-    ActionItemAdded { item: u32, text: String, owner: Option<String> },
-    ActionItemClosed { item: u32 },
+    Checklist {
+        steps: Vec<String>,
+    },
+    /// `step` is 1-based, as responders count the checklist.
+    StepTicked {
+        step: usize,
+    },
+    ActionItemAdded {
+        item: u32,
+        text: String,
+        owner: Option<String>,
+    },
+    ActionItemClosed {
+        item: u32,
+    },
     /// The responders' root-cause write-up for the postmortem.
-    RootCause { text: String },
+    RootCause {
+        text: String,
+    },
+    /// Keel saw every signal of the cause green again. The stability window counts from
+    /// here, so an incident a responder moved to monitoring while still red does not resolve
+    /// the moment it turns green.
+    Recovered {
+        reason: String,
+    },
+    /// The cause failed again after `Recovered`: a relapse, whatever the state.
+    Relapsed {
+        health: Health,
+        reason: String,
+    },
 }
 
 /// An event as stored: which incident, its position, when and by whom.
@@ -149,4 +223,30 @@ pub struct IncidentEvent {
     pub actor: Actor,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+impl EventKind {
+    /// The event's type as stored and shown in the API (`"opened"`, `"state_changed"`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Opened { .. } => "opened",
+            EventKind::Signal { .. } => "signal",
+            EventKind::ImpactChanged { .. } => "impact_changed",
+            EventKind::SeverityChanged { .. } => "severity_changed",
+            EventKind::StateChanged { .. } => "state_changed",
+            EventKind::Reopened { .. } => "reopened",
+            EventKind::EtaChanged { .. } => "eta_changed",
+            EventKind::Prompt { .. } => "prompt",
+            EventKind::Note { .. } => "note",
+            EventKind::Acknowledged => "acknowledged",
+            EventKind::RoleAssigned { .. } => "role_assigned",
+            EventKind::Checklist { .. } => "checklist",
+            EventKind::StepTicked { .. } => "step_ticked",
+            EventKind::ActionItemAdded { .. } => "action_item_added",
+            EventKind::ActionItemClosed { .. } => "action_item_closed",
+            EventKind::RootCause { .. } => "root_cause",
+            EventKind::Recovered { .. } => "recovered",
+            EventKind::Relapsed { .. } => "relapsed",
+        }
+    }
 }

@@ -1,0 +1,1056 @@
+//! Correlation: from what the graph says now to the incident events that make the incidents
+//! agree with it — one incident per cause, widened rather than duplicated, moved to
+//! monitoring when every signal recovers, resolved after the stability window, reopened on a
+//! relapse within the recurrence window.
+//!
+//! `correlate` is a pure function of the incidents, the assessment and the time. It is
+//! level-triggered and idempotent: run it again after applying its plan and it plans nothing,
+//! so the server may call it on every signal and on a timer without keeping state of its own.
+//! Whatever needs remembering between runs (whether Keel has seen the cause green, which
+//! severity it last judged) is an event on the incident's timeline, so a restart or another
+//! instance reaches the same decisions.
+//!
+//! The judgments that need the config (impact, severity, ETA, runbook, title) come through
+//! the [`Judge`] trait, so this module knows the rules of correlation and nothing else.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::decide::Refusal;
+use super::model::{Actor, EventKind, IncidentId, IncidentState, Origin};
+use super::state::Incident;
+use super::words;
+use crate::assess::{Assessment, Cause, Eta, Impact, NodeKind, Severity, SeverityDecision};
+use crate::config::IncidentsConfig;
+
+/// The judgments correlation needs from the config and the history. Implementations must be
+/// deterministic (same input, same answer), or `correlate` would not be idempotent.
+pub trait Judge {
+    /// Who is affected when these nodes are impacted.
+    fn impact(&self, impacted: &BTreeSet<String>) -> Impact;
+    /// The severity rules over an impact, for a cause of this kind.
+    fn severity(&self, impact: &Impact, cause_kind: NodeKind) -> SeverityDecision;
+    /// The vendor's word for a vendor cause, else an estimate from similar past incidents.
+    fn eta(&self, cause: &Cause) -> Eta;
+    /// Runbook steps for a failing node and failure kind, in order; empty when none applies.
+    fn runbook(&self, node: &str, failure_kind: &str) -> Vec<String>;
+    /// The incident's internal title ("Database db is down").
+    fn title(&self, cause: &Cause) -> String;
+}
+
+/// The lifecycle timings from `[incidents]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Every signal green this long before an incident resolves.
+    pub stability_window: Duration,
+    /// A relapse within this after resolution reopens the incident as recurring.
+    pub recurrence_window: Duration,
+}
+
+impl From<&IncidentsConfig> for Settings {
+    fn from(config: &IncidentsConfig) -> Self {
+        Settings {
+            stability_window: config.stability_window,
+            recurrence_window: config.recurrence_window,
+        }
+    }
+}
+
+/// Events to store, all at the `now` given to `correlate`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Planned {
+    /// A new incident: the first event is `Opened`; the store assigns the id.
+    Open { events: Vec<(Actor, EventKind)> },
+    /// More events for an existing incident.
+    Append {
+        incident: IncidentId,
+        events: Vec<(Actor, EventKind)>,
+    },
+}
+
+/// Plans the events that make the incidents agree with `assessment` at `now`.
+///
+/// - A cause with an unresolved detected incident updates it (impact, severity, ETA); if Keel
+///   had seen the cause green since, it is a relapse, and an incident in monitoring returns
+///   to investigating.
+/// - Else, a cause whose latest detected incident was resolved within the recurrence window
+///   reopens that incident — unless a responder resolved it while this very failure was
+///   going on (the cause failing since before the resolution and never seen green): then the
+///   responder's call stands, and only a new failure reopens it.
+/// - Else the cause opens a new incident.
+/// - An unresolved detected incident whose cause fails neither as a cause nor as a node
+///   explained by another cause has recovered: Keel records it and moves the incident to
+///   monitoring; once in monitoring and green for the stability window, it resolves. An
+///   incident a responder moved out of monitoring while green stays where they put it.
+/// - When Keel is blind (a canary fails), nothing is planned at all.
+/// - Declared incidents are never touched.
+pub fn correlate(
+    incidents: &[Incident],
+    assessment: &Assessment,
+    now: DateTime<Utc>,
+    settings: &Settings,
+    judge: &dyn Judge,
+) -> Vec<Planned> {
+    if assessment.blind.is_some() {
+        // Keel cannot see: what looks like recovery or failure is its own network.
+        return Vec::new();
+    }
+    let detected: Vec<&Incident> = incidents
+        .iter()
+        .filter(|i| i.origin == Origin::Detected && i.cause.is_some())
+        .collect();
+    let mut causes: BTreeMap<&str, &Cause> = BTreeMap::new();
+    for cause in &assessment.causes {
+        causes.entry(cause.node.as_str()).or_insert(cause);
+    }
+    let mut explained_by: BTreeMap<&str, &Cause> = BTreeMap::new();
+    for cause in causes.values() {
+        for node in &cause.explained {
+            if !causes.contains_key(node.as_str()) {
+                explained_by.entry(node.as_str()).or_insert(cause);
+            }
+        }
+    }
+
+    let mut plans = Vec::new();
+    for cause in causes.values() {
+        let with_cause = |i: &&&Incident| i.cause.as_deref() == Some(cause.node.as_str());
+        let unresolved = detected
+            .iter()
+            .filter(with_cause)
+            .filter(|i| !i.is_resolved())
+            .max_by_key(|i| (i.started_at, i.id));
+        if let Some(inc) = unresolved {
+            let events = still_failing(inc, cause, judge);
+            if !events.is_empty() {
+                plans.push(Planned::Append {
+                    incident: inc.id,
+                    events,
+                });
+            }
+            continue;
+        }
+        let latest = detected
+            .iter()
+            .filter(with_cause)
+            .max_by_key(|i| (i.started_at, i.id));
+        match latest {
+            Some(inc) if resolved_during_this_failure(inc, cause) => {}
+            Some(inc) if resolved_within(inc, now, settings.recurrence_window) => {
+                plans.push(Planned::Append {
+                    incident: inc.id,
+                    events: reopen(inc, cause, now, judge),
+                });
+            }
+            _ => plans.push(Planned::Open {
+                events: open(cause, judge),
+            }),
+        }
+    }
+
+    for inc in detected.iter().filter(|i| !i.is_resolved()) {
+        let Some(node) = inc.cause.as_deref() else {
+            continue;
+        };
+        if causes.contains_key(node) {
+            continue;
+        }
+        let events = if let Some(root) = explained_by.get(node) {
+            explained_failing(inc, node, root)
+        } else {
+            recovered(inc, now, settings)
+        };
+        if !events.is_empty() {
+            plans.push(Planned::Append {
+                incident: inc.id,
+                events,
+            });
+        }
+    }
+    plans
+}
+
+/// The events of an incident declared by hand for what no monitor sees (a power cut, a
+/// vendor's email): `Opened` by `actor`, then Keel's severity, ETA and, when runbooks apply
+/// to the named components, the checklist.
+pub fn declare(
+    title: &str,
+    components: &BTreeSet<String>,
+    judge: &dyn Judge,
+    at: DateTime<Utc>,
+    actor: Actor,
+) -> Result<Vec<(Actor, EventKind)>, Refusal> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(Refusal::new("title", "must not be empty"));
+    }
+    let chars = title.chars().count();
+    if chars > TITLE_MAX_CHARS {
+        return Err(Refusal::new(
+            "title",
+            format!("must be at most {TITLE_MAX_CHARS} characters (it has {chars})"),
+        ));
+    }
+    let impact = judge.impact(components);
+    let mut impacted = components.clone();
+    impacted.extend(impact.impacted.iter().cloned());
+    // Declared incidents are about the team's own service until someone says otherwise.
+    let decision = judge.severity(&impact, NodeKind::Component);
+    let mut steps: Vec<String> = Vec::new();
+    for component in components {
+        for step in judge.runbook(component, DECLARED_KIND) {
+            if !steps.contains(&step) {
+                steps.push(step);
+            }
+        }
+    }
+    let mut events = vec![
+        (
+            actor.clone(),
+            EventKind::Opened {
+                title: title.to_string(),
+                origin: Origin::Declared,
+                cause: None,
+                cause_kind: DECLARED_KIND.to_string(),
+                failure_kind: DECLARED_KIND.to_string(),
+                impacted,
+                affected_users: impact.affected_users,
+                reason: format!("declared by {actor}"),
+                failing_since: at,
+            },
+        ),
+        (
+            Actor::System,
+            EventKind::SeverityChanged {
+                from: None,
+                to: decision.severity,
+                reason: decision.reason,
+            },
+        ),
+        (
+            Actor::System,
+            EventKind::EtaChanged {
+                eta: Eta::NoHistory,
+            },
+        ),
+    ];
+    if !steps.is_empty() {
+        events.push((Actor::System, EventKind::Checklist { steps }));
+    }
+    Ok(events)
+}
+
+/// Longest incident title, in characters.
+pub const TITLE_MAX_CHARS: usize = 200;
+
+/// `cause_kind` and `failure_kind` of a declared incident.
+const DECLARED_KIND: &str = "manual";
+
+fn cause_kind(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Component => "component",
+        NodeKind::Vendor => "vendor",
+        NodeKind::Infra => "infra",
+    }
+}
+
+fn reasons(cause: &Cause) -> String {
+    if cause.reasons.is_empty() {
+        format!("{} is {}", cause.node, cause.health)
+    } else {
+        cause.reasons.join("; ")
+    }
+}
+
+fn open(cause: &Cause, judge: &dyn Judge) -> Vec<(Actor, EventKind)> {
+    let impact = judge.impact(&cause.impacted);
+    let decision = judge.severity(&impact, cause.kind);
+    let mut events = vec![
+        EventKind::Opened {
+            title: judge.title(cause),
+            origin: Origin::Detected,
+            cause: Some(cause.node.clone()),
+            cause_kind: cause_kind(cause.kind).to_string(),
+            failure_kind: cause.failure_kind.clone(),
+            impacted: cause.impacted.clone(),
+            affected_users: impact.affected_users,
+            reason: reasons(cause),
+            failing_since: cause.since,
+        },
+        EventKind::SeverityChanged {
+            from: None,
+            to: decision.severity,
+            reason: decision.reason,
+        },
+        EventKind::EtaChanged {
+            eta: judge.eta(cause),
+        },
+    ];
+    let steps = judge.runbook(&cause.node, &cause.failure_kind);
+    if !steps.is_empty() {
+        events.push(EventKind::Checklist { steps });
+    }
+    events.extend(vendor_prompt(cause));
+    system(events)
+}
+
+/// Updates for an unresolved incident whose cause is failing now.
+fn still_failing(inc: &Incident, cause: &Cause, judge: &dyn Judge) -> Vec<(Actor, EventKind)> {
+    let mut events = Vec::new();
+    if inc.recovered_at.is_some() {
+        let reason = format!(
+            "{} is {} again: {}",
+            cause.node,
+            cause.health,
+            reasons(cause)
+        );
+        events.push(EventKind::Relapsed {
+            health: cause.health,
+            reason: reason.clone(),
+        });
+        if inc.state == IncidentState::Monitoring {
+            events.push(EventKind::StateChanged {
+                from: IncidentState::Monitoring,
+                to: IncidentState::Investigating,
+                reason: format!("relapse: {reason}"),
+            });
+        }
+    }
+    events.extend(refresh(inc, cause, judge));
+    system(events)
+}
+
+/// A relapse within the recurrence window: the same incident again, counted.
+fn reopen(
+    inc: &Incident,
+    cause: &Cause,
+    now: DateTime<Utc>,
+    judge: &dyn Judge,
+) -> Vec<(Actor, EventKind)> {
+    let after = inc
+        .resolved_at
+        .and_then(|at| words::between(at, now))
+        .map(|d| format!(" {} after it was resolved", words::duration(d)))
+        .unwrap_or_default();
+    let reason = format!(
+        "{} is {} again{after}: {}",
+        cause.node,
+        cause.health,
+        reasons(cause)
+    );
+    let mut events = vec![
+        EventKind::Reopened {
+            recurrences: inc.recurrences + 1,
+            reason: reason.clone(),
+        },
+        EventKind::StateChanged {
+            from: IncidentState::Resolved,
+            to: IncidentState::Investigating,
+            reason: format!("relapse: {reason}"),
+        },
+    ];
+    events.extend(refresh(inc, cause, judge));
+    events.extend(vendor_prompt(cause));
+    system(events)
+}
+
+/// Impact, severity and ETA as the judge sees them now, where they differ from the incident.
+fn refresh(inc: &Incident, cause: &Cause, judge: &dyn Judge) -> Vec<EventKind> {
+    let mut events = Vec::new();
+    let impact = judge.impact(&cause.impacted);
+    if cause.impacted != inc.impacted || impact.affected_users != inc.affected_users {
+        events.push(EventKind::ImpactChanged {
+            impacted: cause.impacted.clone(),
+            affected_users: impact.affected_users,
+        });
+    }
+    let decision = judge.severity(&impact, cause.kind);
+    if severity_should_change(inc, decision.severity) {
+        events.push(EventKind::SeverityChanged {
+            from: inc.severity,
+            to: decision.severity,
+            reason: decision.reason,
+        });
+    }
+    let eta = judge.eta(cause);
+    if inc.eta.as_ref() != Some(&eta) {
+        events.push(EventKind::EtaChanged { eta });
+    }
+    events
+}
+
+/// Keel's severity follows its judgment; a responder's holds until the impact gets worse
+/// than both the responder's choice and Keel's own last judgment.
+fn severity_should_change(inc: &Incident, judged: Severity) -> bool {
+    if inc.severity == Some(judged) {
+        return false;
+    }
+    if !inc.severity_by_hand {
+        return true;
+    }
+    // SEV1 orders first: "worse" is "less than".
+    let worse_than = |s: Option<Severity>| s.is_none_or(|s| judged < s);
+    worse_than(inc.severity) && worse_than(inc.judged_severity)
+}
+
+fn vendor_prompt(cause: &Cause) -> Option<EventKind> {
+    (cause.kind == NodeKind::Vendor).then(|| EventKind::Prompt {
+        text: format!(
+            "Ask {} for a timeline: their status says \"{}\". Note their answer here.",
+            cause.node,
+            reasons(cause)
+        ),
+    })
+}
+
+/// An incident whose cause node now fails only as a dependent of another cause: no update
+/// (the other incident holds the impact), but a relapse if Keel had seen it green.
+fn explained_failing(inc: &Incident, node: &str, root: &Cause) -> Vec<(Actor, EventKind)> {
+    if inc.recovered_at.is_none() {
+        return Vec::new();
+    }
+    let reason = format!("{node} fails again, explained by {}", root.node);
+    let mut events = vec![EventKind::Relapsed {
+        health: root.health,
+        reason: reason.clone(),
+    }];
+    if inc.state == IncidentState::Monitoring {
+        events.push(EventKind::StateChanged {
+            from: IncidentState::Monitoring,
+            to: IncidentState::Investigating,
+            reason: format!("relapse: {reason}"),
+        });
+    }
+    system(events)
+}
+
+/// An unresolved incident whose cause no longer fails.
+fn recovered(inc: &Incident, now: DateTime<Utc>, settings: &Settings) -> Vec<(Actor, EventKind)> {
+    const GREEN: &str = "every signal recovered";
+    let mut events = Vec::new();
+    match (inc.recovered_at, inc.state) {
+        (None, state) => {
+            events.push(EventKind::Recovered {
+                reason: GREEN.to_string(),
+            });
+            if state != IncidentState::Monitoring {
+                events.push(EventKind::StateChanged {
+                    from: state,
+                    to: IncidentState::Monitoring,
+                    reason: GREEN.to_string(),
+                });
+            }
+        }
+        (Some(green_since), IncidentState::Monitoring) => {
+            // Green for the whole window *and* in monitoring for it: a responder who moves
+            // the incident back to monitoring restarts the wait.
+            let since = inc
+                .monitoring_since
+                .map_or(green_since, |m| m.max(green_since));
+            let stable = words::between(since, now).is_some_and(|d| d >= settings.stability_window);
+            if stable {
+                events.push(EventKind::StateChanged {
+                    from: IncidentState::Monitoring,
+                    to: IncidentState::Resolved,
+                    reason: format!("stable for {}", words::duration(settings.stability_window)),
+                });
+            }
+        }
+        // A responder moved it out of monitoring while green: their call stands.
+        (Some(_), _) => {}
+    }
+    system(events)
+}
+
+fn resolved_within(inc: &Incident, now: DateTime<Utc>, window: Duration) -> bool {
+    inc.resolved_at
+        .is_some_and(|at| words::between(at, now).is_none_or(|d| d <= window))
+}
+
+/// A responder resolved the incident while the failure Keel sees now was already going on.
+fn resolved_during_this_failure(inc: &Incident, cause: &Cause) -> bool {
+    inc.recovered_at.is_none() && inc.resolved_at.is_some_and(|at| cause.since <= at)
+}
+
+fn system(events: impl IntoIterator<Item = EventKind>) -> Vec<(Actor, EventKind)> {
+    events.into_iter().map(|e| (Actor::System, e)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::decide::Command;
+    use crate::incident::testkit::{cause, seeing, set, settings, t, Book, TestJudge};
+    use crate::Health;
+    use IncidentState::*;
+
+    fn db(since: DateTime<Utc>) -> Cause {
+        cause("db", NodeKind::Component, &["db", "api"], since)
+    }
+
+    fn plan(book: &Book, assessment: &Assessment, now: DateTime<Utc>) -> Vec<Planned> {
+        correlate(
+            &book.incidents,
+            assessment,
+            now,
+            &settings(),
+            &TestJudge::new(),
+        )
+    }
+
+    fn quiet() -> Assessment {
+        seeing(Vec::new())
+    }
+
+    /// Runs the engine and checks that running it again at once plans nothing more.
+    fn step(book: &mut Book, assessment: &Assessment, now: DateTime<Utc>) -> Vec<IncidentId> {
+        let touched = book.run(assessment, now);
+        assert_eq!(
+            plan(book, assessment, now),
+            Vec::new(),
+            "not idempotent at {now}"
+        );
+        touched
+    }
+
+    #[test]
+    fn a_new_cause_opens_an_incident_with_severity_eta_and_checklist() {
+        let mut book = Book::default();
+        let plans = plan(&book, &seeing(vec![db(t(-1))]), t(0));
+        let [Planned::Open { events }] = plans.as_slice() else {
+            panic!("expected one new incident, got {plans:?}");
+        };
+        assert!(events.iter().all(|(actor, _)| *actor == Actor::System));
+        let kinds: Vec<&EventKind> = events.iter().map(|(_, k)| k).collect();
+        assert_eq!(
+            kinds[0],
+            &EventKind::Opened {
+                title: "db is down".into(),
+                origin: Origin::Detected,
+                cause: Some("db".into()),
+                cause_kind: "component".into(),
+                failure_kind: "tcp".into(),
+                impacted: set(&["api", "db"]),
+                affected_users: 6000,
+                reason: "db-check: connection refused".into(),
+                failing_since: t(-1),
+            }
+        );
+        assert_eq!(
+            kinds[1],
+            &EventKind::SeverityChanged {
+                from: None,
+                to: Severity::Sev1,
+                reason: "57% of users".into()
+            }
+        );
+        assert_eq!(
+            kinds[2],
+            &EventKind::EtaChanged {
+                eta: Eta::NoHistory
+            }
+        );
+        assert!(matches!(kinds[3], EventKind::Checklist { steps } if steps.len() == 3));
+        assert_eq!(kinds.len(), 4, "no vendor prompt for an own component");
+        step(&mut book, &seeing(vec![db(t(-1))]), t(0));
+        let inc = book.get(1);
+        assert_eq!(inc.severity, Some(Severity::Sev1));
+        assert_eq!(inc.judged_severity, Some(Severity::Sev1));
+        assert!(!inc.severity_by_hand);
+    }
+
+    #[test]
+    fn a_vendor_cause_prompts_to_chase_the_vendor_and_tracks_its_words() {
+        let mut book = Book::default();
+        let mut pay = cause("pay", NodeKind::Vendor, &["pay", "api"], t(0));
+        pay.reasons = vec!["major outage".into()];
+        step(&mut book, &seeing(vec![pay.clone()]), t(1));
+        let inc = book.get(1);
+        assert_eq!(inc.cause_kind, "vendor");
+        assert_eq!(
+            inc.eta,
+            Some(Eta::Vendor {
+                vendor: "pay".into(),
+                status: "major outage".into()
+            })
+        );
+        let prompt = book.events[&1]
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::Prompt { text } => Some(text.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(prompt.starts_with("Ask pay for a timeline: "), "{prompt}");
+        // The vendor posts an update: the ETA follows it, nothing else changes.
+        pay.reasons = vec!["partial outage: fix deployed".into()];
+        step(&mut book, &seeing(vec![pay]), t(5));
+        assert_eq!(&book.kinds(1)[book.kinds(1).len() - 1..], &["eta_changed"]);
+    }
+
+    #[test]
+    fn a_widening_cause_updates_its_incident_and_never_duplicates_it() {
+        let mut book = Book::default();
+        step(
+            &mut book,
+            &seeing(vec![cause("db", NodeKind::Component, &["db"], t(0))]),
+            t(1),
+        );
+        assert_eq!(book.get(1).severity, Some(Severity::Sev4));
+        step(
+            &mut book,
+            &seeing(vec![cause("db", NodeKind::Component, &["db", "web"], t(0))]),
+            t(2),
+        );
+        assert_eq!(book.incidents.len(), 1);
+        let inc = book.get(1);
+        assert_eq!(inc.impacted, set(&["db", "web"]));
+        assert_eq!(inc.affected_users, 4000);
+        assert_eq!(inc.severity, Some(Severity::Sev2));
+        let last = &book.events[&1][book.events[&1].len() - 2..];
+        assert_eq!(
+            last[0].kind,
+            EventKind::ImpactChanged {
+                impacted: set(&["db", "web"]),
+                affected_users: 4000
+            }
+        );
+        assert_eq!(
+            last[1].kind,
+            EventKind::SeverityChanged {
+                from: Some(Severity::Sev4),
+                to: Severity::Sev2,
+                reason: "38% of users".into()
+            }
+        );
+    }
+
+    #[test]
+    fn independent_causes_open_their_own_incidents() {
+        let mut book = Book::default();
+        let mail = cause("mail", NodeKind::Component, &["mail"], t(0));
+        step(&mut book, &seeing(vec![db(t(0)), mail.clone()]), t(1));
+        assert_eq!(book.incidents.len(), 2);
+        assert_eq!(book.get(1).cause.as_deref(), Some("db"));
+        assert_eq!(book.get(2).cause.as_deref(), Some("mail"));
+        // A duplicate cause in the assessment is one cause.
+        step(&mut book, &seeing(vec![db(t(0)), db(t(0)), mail]), t(2));
+        assert_eq!(book.incidents.len(), 2);
+    }
+
+    #[test]
+    fn recovery_moves_to_monitoring_and_resolves_after_the_stability_window() {
+        let mut book = Book::default();
+        step(&mut book, &seeing(vec![db(t(0))]), t(1));
+        step(&mut book, &quiet(), t(10));
+        let inc = book.get(1);
+        assert_eq!(inc.state, Monitoring);
+        assert_eq!(inc.recovered_at, Some(t(10)));
+        assert_eq!(
+            &book.kinds(1)[book.kinds(1).len() - 2..],
+            &["recovered", "state_changed"]
+        );
+        assert_eq!(step(&mut book, &quiet(), t(14)), Vec::<IncidentId>::new());
+        assert_eq!(book.get(1).state, Monitoring, "4 minutes is not 5");
+        step(&mut book, &quiet(), t(15));
+        let inc = book.get(1);
+        assert_eq!(inc.state, Resolved);
+        assert_eq!(inc.resolved_at, Some(t(15)));
+        assert_eq!(
+            book.events[&1].last().unwrap().kind,
+            EventKind::StateChanged {
+                from: Monitoring,
+                to: Resolved,
+                reason: "stable for 5m".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_relapse_during_monitoring_returns_to_investigating() {
+        let mut book = Book::default();
+        step(&mut book, &seeing(vec![db(t(0))]), t(1));
+        step(&mut book, &quiet(), t(10));
+        step(&mut book, &seeing(vec![db(t(12))]), t(12));
+        let inc = book.get(1);
+        assert_eq!(inc.state, Investigating);
+        assert_eq!(inc.recovered_at, None);
+        assert!(
+            !inc.recurring,
+            "a relapse before resolution is not a recurrence"
+        );
+        let last = book.events[&1].last().unwrap();
+        assert!(
+            matches!(&last.kind, EventKind::StateChanged { from: Monitoring, to: Investigating, reason } if reason.starts_with("relapse: db is down again")),
+            "{last:?}"
+        );
+        // Green again: the stability window starts over.
+        step(&mut book, &quiet(), t(13));
+        step(&mut book, &quiet(), t(17));
+        assert_eq!(book.get(1).state, Monitoring);
+        step(&mut book, &quiet(), t(18));
+        assert_eq!(book.get(1).state, Resolved);
+    }
+
+    #[test]
+    fn a_relapse_within_the_recurrence_window_reopens_as_recurring() {
+        let mut book = Book::default();
+        step(&mut book, &seeing(vec![db(t(0))]), t(1));
+        step(&mut book, &quiet(), t(2));
+        step(&mut book, &quiet(), t(7));
+        assert_eq!(book.get(1).state, Resolved);
+        step(&mut book, &seeing(vec![db(t(60))]), t(60));
+        assert_eq!(book.incidents.len(), 1);
+        let inc = book.get(1);
+        assert_eq!(inc.state, Investigating);
+        assert!(inc.recurring);
+        assert_eq!(inc.recurrences, 1);
+        let reopened = book.events[&1]
+            .iter()
+            .find(|e| matches!(e.kind, EventKind::Reopened { .. }))
+            .unwrap();
+        assert_eq!(
+            reopened.kind,
+            EventKind::Reopened {
+                recurrences: 1,
+                reason: "db is down again 53m after it was resolved: db-check: connection refused"
+                    .into()
+            }
+        );
+        // And again: counted.
+        step(&mut book, &quiet(), t(61));
+        step(&mut book, &quiet(), t(66));
+        step(&mut book, &seeing(vec![db(t(70))]), t(70));
+        assert_eq!(book.get(1).recurrences, 2);
+    }
+
+    #[test]
+    fn a_relapse_beyond_the_recurrence_window_is_a_new_incident() {
+        let mut book = Book::default();
+        step(&mut book, &seeing(vec![db(t(0))]), t(1));
+        step(&mut book, &quiet(), t(2));
+        step(&mut book, &quiet(), t(7));
+        step(&mut book, &seeing(vec![db(t(68))]), t(68));
+        assert_eq!(book.incidents.len(), 2);
+        assert_eq!(book.get(1).state, Resolved);
+        assert!(!book.get(2).recurring);
+        // The newest incident of a cause is the one that reopens.
+        step(&mut book, &quiet(), t(69));
+        step(&mut book, &quiet(), t(75));
+        step(&mut book, &seeing(vec![db(t(80))]), t(80));
+        assert_eq!(book.incidents.len(), 2);
+        assert_eq!(book.get(2).recurrences, 1);
+        assert_eq!(book.get(1).recurrences, 0);
+    }
+
+    #[test]
+    fn when_keel_is_blind_nothing_opens_moves_or_resolves() {
+        let mut book = Book::default();
+        step(&mut book, &seeing(vec![db(t(0))]), t(1));
+        let mut blind = seeing(vec![cause("mail", NodeKind::Component, &["mail"], t(2))]);
+        blind.blind = Some("internet is down: Keel cannot see".into());
+        assert_eq!(plan(&book, &blind, t(3)), Vec::new());
+        blind.causes.clear();
+        assert_eq!(plan(&book, &blind, t(30)), Vec::new());
+        step(&mut book, &quiet(), t(10));
+        assert_eq!(
+            plan(&book, &blind, t(60)),
+            Vec::new(),
+            "no resolution while blind"
+        );
+    }
+
+    #[test]
+    fn declared_incidents_are_never_moved_by_the_engine() {
+        let mut book = Book::default();
+        let events = declare(
+            "Power cut in the office",
+            &set(&["db"]),
+            &TestJudge::new(),
+            t(0),
+            Actor::User("alice".into()),
+        )
+        .unwrap();
+        book.apply(vec![Planned::Open { events }], t(0));
+        assert_eq!(plan(&book, &quiet(), t(60)), Vec::new());
+        // A detected failure of the same component opens its own incident.
+        step(&mut book, &seeing(vec![db(t(1))]), t(2));
+        assert_eq!(book.incidents.len(), 2);
+        assert_eq!(book.get(1).state, Investigating);
+    }
+
+    #[test]
+    fn declaring_records_who_and_what_with_keels_severity_and_the_runbook() {
+        let events = declare(
+            "  Power cut ",
+            &set(&["db", "web"]),
+            &TestJudge::new(),
+            t(0),
+            Actor::User("alice".into()),
+        )
+        .unwrap();
+        assert_eq!(events[0].0, Actor::User("alice".into()));
+        let EventKind::Opened {
+            title,
+            origin,
+            cause,
+            cause_kind,
+            failure_kind,
+            impacted,
+            affected_users,
+            reason,
+            failing_since,
+        } = &events[0].1
+        else {
+            panic!("{events:?}");
+        };
+        assert_eq!(title, "Power cut");
+        assert_eq!(*origin, Origin::Declared);
+        assert_eq!(*cause, None);
+        assert_eq!(
+            (cause_kind.as_str(), failure_kind.as_str()),
+            ("manual", "manual")
+        );
+        assert_eq!(impacted, &set(&["db", "web"]));
+        assert_eq!(*affected_users, 4000);
+        assert_eq!(reason, "declared by alice");
+        assert_eq!(*failing_since, t(0));
+        assert!(matches!(
+            events[1],
+            (
+                Actor::System,
+                EventKind::SeverityChanged {
+                    from: None,
+                    to: Severity::Sev2,
+                    ..
+                }
+            )
+        ));
+        assert!(matches!(&events[3].1, EventKind::Checklist { steps } if steps.len() == 3));
+        let inc = Incident::replay(&crate::incident::stamp(1, 1, t(0), events)).unwrap();
+        assert_eq!(inc.origin, Origin::Declared);
+
+        for (title, reason) in [
+            (" ", "must not be empty".to_string()),
+            (
+                &*"t".repeat(201),
+                "must be at most 200 characters (it has 201)".to_string(),
+            ),
+        ] {
+            let err =
+                declare(title, &set(&["db"]), &TestJudge::new(), t(0), Actor::System).unwrap_err();
+            assert_eq!((err.field, err.reason), ("title", reason));
+        }
+    }
+
+    #[test]
+    fn monitoring_by_hand_while_red_waits_for_green_then_the_window() {
+        let mut book = Book::default();
+        step(&mut book, &seeing(vec![db(t(0))]), t(1));
+        book.command(
+            1,
+            "alice",
+            Command::ChangeState {
+                to: Monitoring,
+                reason: "fix deployed".into(),
+            },
+            t(5),
+        )
+        .unwrap();
+        // Still red from before the fix: no relapse, no resolution.
+        assert_eq!(
+            step(&mut book, &seeing(vec![db(t(0))]), t(6)),
+            Vec::<IncidentId>::new()
+        );
+        assert_eq!(book.get(1).state, Monitoring);
+        // Green at 20: recorded; the window counts from there, not from 5.
+        step(&mut book, &quiet(), t(20));
+        assert_eq!(book.kinds(1).last(), Some(&"recovered"));
+        assert_eq!(book.get(1).state, Monitoring);
+        step(&mut book, &quiet(), t(24));
+        assert_eq!(book.get(1).state, Monitoring);
+        step(&mut book, &quiet(), t(25));
+        assert_eq!(book.get(1).state, Resolved);
+    }
+
+    #[test]
+    fn a_responder_holding_an_incident_out_of_monitoring_keeps_it_there() {
+        let mut book = Book::default();
+        step(&mut book, &seeing(vec![db(t(0))]), t(1));
+        step(&mut book, &quiet(), t(2));
+        book.command(
+            1,
+            "alice",
+            Command::ChangeState {
+                to: Identified,
+                reason: "customers still see errors".into(),
+            },
+            t(3),
+        )
+        .unwrap();
+        assert_eq!(step(&mut book, &quiet(), t(30)), Vec::<IncidentId>::new());
+        assert_eq!(book.get(1).state, Identified);
+        // Back to monitoring by hand: the window runs from then.
+        book.command(
+            1,
+            "alice",
+            Command::ChangeState {
+                to: Monitoring,
+                reason: String::new(),
+            },
+            t(31),
+        )
+        .unwrap();
+        step(&mut book, &quiet(), t(35));
+        assert_eq!(book.get(1).state, Monitoring);
+        step(&mut book, &quiet(), t(36));
+        assert_eq!(book.get(1).state, Resolved);
+    }
+
+    #[test]
+    fn resolved_by_hand_during_the_failure_stands_until_a_new_failure() {
+        let mut book = Book::default();
+        step(&mut book, &seeing(vec![db(t(0))]), t(1));
+        book.command(
+            1,
+            "alice",
+            Command::Resolve {
+                reason: "false alarm".into(),
+            },
+            t(2),
+        )
+        .unwrap();
+        assert_eq!(
+            step(&mut book, &seeing(vec![db(t(0))]), t(3)),
+            Vec::<IncidentId>::new()
+        );
+        assert_eq!(
+            step(&mut book, &seeing(vec![db(t(0))]), t(300)),
+            Vec::<IncidentId>::new()
+        );
+        assert_eq!(book.incidents.len(), 1);
+        // A failure that starts after the resolution is a relapse.
+        step(&mut book, &seeing(vec![db(t(10))]), t(10));
+        assert_eq!(book.get(1).recurrences, 1);
+        assert_eq!(book.get(1).state, Investigating);
+    }
+
+    #[test]
+    fn a_resolved_incident_seen_green_reopens_on_any_failure() {
+        let mut book = Book::default();
+        step(&mut book, &seeing(vec![db(t(0))]), t(1));
+        step(&mut book, &quiet(), t(2));
+        book.command(
+            1,
+            "alice",
+            Command::Resolve {
+                reason: String::new(),
+            },
+            t(3),
+        )
+        .unwrap();
+        // The failure's start is reported from before the resolution (a late alert), but
+        // Keel saw the cause green in between: it is a relapse.
+        step(&mut book, &seeing(vec![db(t(1))]), t(4));
+        assert_eq!(book.get(1).recurrences, 1);
+    }
+
+    #[test]
+    fn a_cause_now_explained_by_another_holds_its_incident_open() {
+        let mut book = Book::default();
+        step(&mut book, &seeing(vec![db(t(0))]), t(1));
+        let mut network = cause("net", NodeKind::Infra, &["net", "db", "api"], t(2));
+        network.explained = set(&["db", "api"]);
+        step(&mut book, &seeing(vec![network.clone()]), t(3));
+        assert_eq!(book.incidents.len(), 2);
+        assert_eq!(
+            book.get(1).state,
+            Investigating,
+            "db still fails: no recovery"
+        );
+        assert_eq!(book.get(2).cause_kind, "infra");
+        // db recovers, then fails again under the network failure: a relapse.
+        step(&mut book, &seeing(vec![]), t(10));
+        assert_eq!(book.get(1).state, Monitoring);
+        step(&mut book, &seeing(vec![network]), t(11));
+        let inc = book.get(1);
+        assert_eq!(inc.state, Investigating);
+        assert_eq!(inc.recovered_at, None);
+        assert!(book.events[&1].iter().any(|e| matches!(&e.kind, EventKind::Relapsed { reason, .. } if reason == "db fails again, explained by net")));
+    }
+
+    #[test]
+    fn a_severity_set_by_hand_holds_until_the_impact_gets_worse() {
+        let mut book = Book::default();
+        let only_db = cause("db", NodeKind::Component, &["db", "mail"], t(0));
+        step(&mut book, &seeing(vec![only_db.clone()]), t(1));
+        assert_eq!(book.get(1).severity, Some(Severity::Sev3));
+        book.command(
+            1,
+            "alice",
+            Command::SetSeverity {
+                severity: Severity::Sev2,
+                reason: "VIP customer".into(),
+            },
+            t(2),
+        )
+        .unwrap();
+        step(&mut book, &seeing(vec![only_db]), t(3));
+        assert_eq!(
+            book.get(1).severity,
+            Some(Severity::Sev2),
+            "the responder's call holds"
+        );
+        // Worse than Keel judged, but not worse than the responder's SEV2: still holds.
+        let wider = cause("db", NodeKind::Component, &["db", "web"], t(0));
+        step(&mut book, &seeing(vec![wider]), t(4));
+        assert_eq!(book.get(1).severity, Some(Severity::Sev2));
+        // Worse than both: Keel raises it.
+        step(&mut book, &seeing(vec![db(t(0))]), t(5));
+        let inc = book.get(1);
+        assert_eq!(inc.severity, Some(Severity::Sev1));
+        assert!(!inc.severity_by_hand);
+        // Lowered by hand below Keel's judgment: holds too.
+        book.command(
+            1,
+            "alice",
+            Command::SetSeverity {
+                severity: Severity::Sev3,
+                reason: "mostly retries".into(),
+            },
+            t(6),
+        )
+        .unwrap();
+        step(&mut book, &seeing(vec![db(t(0))]), t(7));
+        assert_eq!(book.get(1).severity, Some(Severity::Sev3));
+    }
+
+    #[test]
+    fn an_unhealthy_but_unchanged_world_plans_nothing() {
+        let mut book = Book::default();
+        step(&mut book, &seeing(vec![db(t(0))]), t(1));
+        for minute in 2..30 {
+            assert_eq!(plan(&book, &seeing(vec![db(t(0))]), t(minute)), Vec::new());
+        }
+    }
+
+    #[test]
+    fn health_shows_in_reasons_when_the_checks_say_nothing() {
+        let mut book = Book::default();
+        let mut silent = cause("mail", NodeKind::Component, &["mail"], t(0));
+        silent.reasons.clear();
+        silent.health = Health::Degraded;
+        step(&mut book, &seeing(vec![silent]), t(1));
+        assert_eq!(book.get(1).opened_reason, "mail is degraded");
+    }
+
+    #[test]
+    fn settings_come_from_the_incidents_config() {
+        let config = IncidentsConfig::default();
+        let s = Settings::from(&config);
+        assert_eq!(s.stability_window, Duration::from_secs(300));
+        assert_eq!(s.recurrence_window, Duration::from_secs(86_400));
+    }
+}

@@ -1,0 +1,486 @@
+//! The postmortem: what happened, to whom, how fast the team saw and fixed it, and what will
+//! keep it from happening again — generated from the timeline, as Markdown for people and
+//! JSON for tools.
+//!
+//! Everything in it is a fact from the events, except the root-cause section, which only
+//! people can write: until they do, the postmortem says so instead of guessing.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::model::{IncidentEvent, Origin};
+use super::state::Incident;
+use super::words;
+
+/// A generated postmortem in both forms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Postmortem {
+    pub json: Value,
+    pub markdown: String,
+}
+
+/// Until responders write one.
+const ROOT_CAUSE_PLACEHOLDER: &str = "Not written yet. Responders: say what failed, why it \
+failed, and why it was not caught sooner, then add action items to prevent it.";
+
+/// Not recorded yet: public updates arrive with the status page.
+const NOT_TRACKED: &str = "not yet tracked";
+
+/// Builds the postmortem of `inc` from its `events` (its full timeline, in order).
+/// `history` holds earlier incidents with the same cause, for the recurrence history; `now`
+/// stands in for the end of an incident that is not resolved yet.
+pub fn postmortem(
+    inc: &Incident,
+    events: &[IncidentEvent],
+    history: &[Incident],
+    now: DateTime<Utc>,
+) -> Postmortem {
+    let facts = Facts::gather(inc, events, history, now);
+    Postmortem {
+        json: facts.json(),
+        markdown: facts.markdown(),
+    }
+}
+
+/// One of the five timings: a duration, or why there is none.
+struct Timing {
+    label: &'static str,
+    key: &'static str,
+    value: Result<Duration, &'static str>,
+}
+
+impl Timing {
+    fn text(&self) -> String {
+        match self.value {
+            Ok(d) => words::duration(d),
+            Err(why) => why.to_string(),
+        }
+    }
+}
+
+struct Line {
+    seq: u32,
+    at: DateTime<Utc>,
+    actor: String,
+    kind: &'static str,
+    what: String,
+}
+
+struct Reopening {
+    at: DateTime<Utc>,
+    recurrence: u32,
+    reason: String,
+}
+
+struct Facts<'a> {
+    inc: &'a Incident,
+    now: DateTime<Utc>,
+    user_minutes: u64,
+    timings: Vec<Timing>,
+    timeline: Vec<Line>,
+    reopenings: Vec<Reopening>,
+    earlier: Vec<&'a Incident>,
+}
+
+impl<'a> Facts<'a> {
+    fn gather(
+        inc: &'a Incident,
+        events: &[IncidentEvent],
+        history: &'a [Incident],
+        now: DateTime<Utc>,
+    ) -> Self {
+        let since_start = |at: Option<DateTime<Utc>>, missing: &'static str| {
+            at.map_or(Err(missing), |at| {
+                Ok(words::between(inc.started_at, at).unwrap_or_default())
+            })
+        };
+        let detect = if inc.origin == Origin::Declared {
+            Err("declared by hand")
+        } else {
+            Ok(words::between(inc.failing_since, inc.started_at).unwrap_or_default())
+        };
+        let timings = vec![
+            Timing {
+                label: "Time to detect",
+                key: "time_to_detect",
+                value: detect,
+            },
+            Timing {
+                label: "Time to acknowledge",
+                key: "time_to_acknowledge",
+                value: since_start(inc.acknowledged_at, "not acknowledged"),
+            },
+            Timing {
+                label: "Time to first public update",
+                key: "time_to_first_public_update",
+                value: Err(NOT_TRACKED),
+            },
+            Timing {
+                label: "Time to mitigate",
+                key: "time_to_mitigate",
+                value: since_start(inc.mitigated_at, "not mitigated yet"),
+            },
+            Timing {
+                label: "Time to resolve",
+                key: "time_to_resolve",
+                value: since_start(inc.resolved_at, "not resolved yet"),
+            },
+        ];
+        let timeline = events
+            .iter()
+            .map(|e| Line {
+                seq: e.seq,
+                at: e.at,
+                actor: e.actor.to_string(),
+                kind: e.kind.name(),
+                what: words::describe(&e.kind, inc),
+            })
+            .collect();
+        let reopenings = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                super::model::EventKind::Reopened {
+                    recurrences,
+                    reason,
+                } => Some(Reopening {
+                    at: e.at,
+                    recurrence: *recurrences,
+                    reason: reason.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut earlier: Vec<&Incident> = history
+            .iter()
+            .filter(|h| h.id != inc.id && h.started_at <= inc.started_at)
+            .collect();
+        earlier.sort_by_key(|h| (h.started_at, h.id));
+        Facts {
+            inc,
+            now,
+            user_minutes: inc.user_minutes(now),
+            timings,
+            timeline,
+            reopenings,
+            earlier,
+        }
+    }
+
+    fn lasted(&self) -> Duration {
+        let end = self.inc.resolved_at.unwrap_or(self.now);
+        words::between(self.inc.started_at, end).unwrap_or_default()
+    }
+
+    fn cause_words(&self) -> String {
+        let inc = self.inc;
+        match (&inc.cause, inc.origin) {
+            (Some(cause), _) => format!(
+                "caused by {cause} ({}, {} failure)",
+                inc.cause_kind, inc.failure_kind
+            ),
+            (None, Origin::Declared) => "declared by hand".to_string(),
+            (None, Origin::Detected) => "cause unknown".to_string(),
+        }
+    }
+
+    fn summary(&self) -> String {
+        let inc = self.inc;
+        let severity = inc
+            .severity
+            .map_or("Unrated".to_string(), |s| s.to_string());
+        let lasted = words::duration(self.lasted());
+        let how_long = if inc.is_resolved() {
+            format!("It lasted {lasted} and is resolved.")
+        } else {
+            format!("It has lasted {lasted} so far and is {}.", inc.state)
+        };
+        let mut text = format!(
+            "{severity} incident #{} \"{}\", {}. It impacted {} and about {} users \
+             ({} user-minutes). {how_long}",
+            inc.id,
+            inc.title,
+            self.cause_words(),
+            join_or(&inc.impacted, "no component"),
+            words::thousands(inc.affected_users),
+            words::thousands(self.user_minutes),
+        );
+        match inc.recurrences {
+            0 => {}
+            1 => text.push_str(" It came back once after being resolved."),
+            n => text.push_str(&format!(" It came back {n} times after being resolved.")),
+        }
+        if !self.earlier.is_empty() {
+            text.push_str(&format!(
+                " The same cause led to {} earlier incident{}.",
+                self.earlier.len(),
+                if self.earlier.len() == 1 { "" } else { "s" }
+            ));
+        }
+        text
+    }
+
+    fn json(&self) -> Value {
+        let inc = self.inc;
+        let timings: serde_json::Map<String, Value> = self
+            .timings
+            .iter()
+            .map(|t| {
+                (
+                    t.key.to_string(),
+                    json!({
+                        "secs": t.value.ok().map(|d| d.as_secs()),
+                        "text": t.text(),
+                    }),
+                )
+            })
+            .collect();
+        json!({
+            "incident": inc.id,
+            "title": inc.title,
+            "state": inc.state,
+            "severity": inc.severity,
+            "origin": inc.origin,
+            "cause": inc.cause,
+            "cause_kind": inc.cause_kind,
+            "failure_kind": inc.failure_kind,
+            "recurring": inc.recurring,
+            "recurrences": inc.recurrences,
+            "summary": self.summary(),
+            "impact": {
+                "components": inc.impacted,
+                "affected_users": inc.affected_users,
+                "user_minutes": self.user_minutes,
+            },
+            "times": {
+                "failing_since": inc.failing_since,
+                "started_at": inc.started_at,
+                "acknowledged_at": inc.acknowledged_at,
+                "first_public_update_at": Value::Null,
+                "mitigated_at": inc.mitigated_at,
+                "resolved_at": inc.resolved_at,
+            },
+            "timings": timings,
+            "timeline": self.timeline.iter().map(|l| json!({
+                "seq": l.seq,
+                "at": l.at,
+                "actor": l.actor,
+                "type": l.kind,
+                "what": l.what,
+            })).collect::<Vec<_>>(),
+            "recurrence_history": {
+                "reopenings": self.reopenings.iter().map(|r| json!({
+                    "at": r.at,
+                    "recurrence": r.recurrence,
+                    "reason": r.reason,
+                })).collect::<Vec<_>>(),
+                "earlier_incidents": self.earlier.iter().map(|h| json!({
+                    "incident": h.id,
+                    "title": h.title,
+                    "started_at": h.started_at,
+                    "resolved_at": h.resolved_at,
+                    "duration_secs": h.resolved_at
+                        .and_then(|at| words::between(h.started_at, at))
+                        .map(|d| d.as_secs()),
+                    "recurrences": h.recurrences,
+                })).collect::<Vec<_>>(),
+            },
+            "root_cause": {
+                "text": inc.root_cause,
+                "placeholder": inc.root_cause.is_none().then_some(ROOT_CAUSE_PLACEHOLDER),
+            },
+            "checklist": inc.checklist.iter().enumerate().map(|(i, s)| json!({
+                "step": i + 1,
+                "text": s.text,
+                "done_at": s.done_at,
+                "done_by": s.done_by,
+            })).collect::<Vec<_>>(),
+            "roles": inc.roles,
+            "action_items": inc.action_items.iter().map(|a| json!({
+                "id": a.id,
+                "text": a.text,
+                "owner": a.owner,
+                "status": if a.closed_at.is_some() { "closed" } else { "open" },
+                "created_at": a.created_at,
+                "closed_at": a.closed_at,
+            })).collect::<Vec<_>>(),
+            "generated_at": self.now,
+        })
+    }
+
+    fn markdown(&self) -> String {
+        let inc = self.inc;
+        let mut md = String::new();
+        let mut line = |s: &str| {
+            md.push_str(s);
+            md.push('\n');
+        };
+        line(&format!(
+            "# Postmortem: #{} {}",
+            inc.id,
+            one_line(&inc.title)
+        ));
+        line("");
+        let severity = inc
+            .severity
+            .map_or("unrated".to_string(), |s| s.to_string());
+        let mut status = format!("**{severity}** · {} · {}", inc.state, self.cause_words());
+        if inc.recurring {
+            status.push_str(&format!(" · recurring ({} recurrences)", inc.recurrences));
+        }
+        line(&status);
+        line("");
+        line("## Summary");
+        line("");
+        line(&one_line(&self.summary()));
+        line("");
+        line("## Impact");
+        line("");
+        line(&format!(
+            "- Components: {}",
+            join_or(&inc.impacted, "none recorded")
+        ));
+        line(&format!(
+            "- Users affected: about {}",
+            words::thousands(inc.affected_users)
+        ));
+        line(&format!(
+            "- User-minutes: {}",
+            words::thousands(self.user_minutes)
+        ));
+        line("");
+        line("## Timings");
+        line("");
+        line("| | |");
+        line("|---|---|");
+        for t in &self.timings {
+            line(&format!("| {} | {} |", t.label, t.text()));
+        }
+        line("");
+        line(&format!(
+            "Cause failing since {}; incident opened {}; {}.",
+            stamp(inc.failing_since),
+            stamp(inc.started_at),
+            inc.resolved_at
+                .map_or("not resolved yet".to_string(), |at| format!(
+                    "resolved {}",
+                    stamp(at)
+                ))
+        ));
+        line("");
+        line("## Timeline");
+        line("");
+        line("| Time (UTC) | Who | What |");
+        line("|---|---|---|");
+        for l in &self.timeline {
+            line(&format!(
+                "| {} | {} | {} |",
+                stamp(l.at),
+                cell(&l.actor),
+                cell(&l.what)
+            ));
+        }
+        line("");
+        line("## Recurrence history");
+        line("");
+        if self.reopenings.is_empty() && self.earlier.is_empty() {
+            line("No recurrence: this cause has not caused an incident before, and this one did not come back.");
+        }
+        for r in &self.reopenings {
+            line(&format!(
+                "- {}: reopened (recurrence {}): {}",
+                stamp(r.at),
+                r.recurrence,
+                one_line(&r.reason)
+            ));
+        }
+        for h in &self.earlier {
+            let lasted = h
+                .resolved_at
+                .and_then(|at| words::between(h.started_at, at))
+                .map_or("not resolved".to_string(), |d| {
+                    format!("lasted {}", words::duration(d))
+                });
+            line(&format!(
+                "- Earlier incident #{} \"{}\", {}, {lasted}{}",
+                h.id,
+                one_line(&h.title),
+                stamp(h.started_at),
+                if h.recurrences > 0 {
+                    format!(", came back {} times", h.recurrences)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        line("");
+        line("## Root cause");
+        line("");
+        line(inc.root_cause.as_deref().unwrap_or(ROOT_CAUSE_PLACEHOLDER));
+        line("");
+        if !inc.checklist.is_empty() {
+            line("## Runbook checklist");
+            line("");
+            for (i, s) in inc.checklist.iter().enumerate() {
+                let done = match (&s.done_at, &s.done_by) {
+                    (Some(at), by) => format!(
+                        " — done by {} at {}",
+                        by.as_deref().unwrap_or("someone"),
+                        stamp(*at)
+                    ),
+                    (None, _) => String::new(),
+                };
+                let mark = if s.done_at.is_some() { "x" } else { " " };
+                line(&format!(
+                    "- [{mark}] {}. {}{done}",
+                    i + 1,
+                    one_line(&s.text)
+                ));
+            }
+            line("");
+        }
+        line("## Action items");
+        line("");
+        if inc.action_items.is_empty() {
+            line("None yet. Add what would prevent this from happening again.");
+        } else {
+            line("| # | Action | Owner | Status |");
+            line("|---|---|---|---|");
+            for a in &inc.action_items {
+                let status = a
+                    .closed_at
+                    .map_or("open".to_string(), |at| format!("closed {}", stamp(at)));
+                line(&format!(
+                    "| {} | {} | {} | {status} |",
+                    a.id,
+                    cell(&a.text),
+                    cell(a.owner.as_deref().unwrap_or("unassigned"))
+                ));
+            }
+        }
+        md
+    }
+}
+
+fn stamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// Free text inside a Markdown table cell: a `|` or a line break would end the cell.
+fn cell(text: &str) -> String {
+    one_line(text).replace('|', "\\|")
+}
+
+/// Free text on one Markdown line: a line break could start a heading or a list.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn join_or(items: &std::collections::BTreeSet<String>, none: &str) -> String {
+    if items.is_empty() {
+        none.to_string()
+    } else {
+        items.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}

@@ -1,0 +1,877 @@
+//! The folded incident: what one incident is right now, rebuilt from its events alone.
+//!
+//! Nothing about an incident is stored except its timeline. `Incident::replay` folds the
+//! events in order and refuses a timeline that could not have been written by Keel (a gap in
+//! the sequence, a state change from a state the incident was not in, a tick of a step that
+//! does not exist), so a corrupted store is noticed instead of shown. Everything derived —
+//! durations, user-minutes, the stability window — comes from the event times, never from a
+//! clock, so replaying yields exactly the incident that was built incrementally.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::{
+    Actor, EventKind, IncidentEvent, IncidentId, IncidentRole, IncidentState, Origin,
+};
+use crate::assess::{Eta, Severity};
+
+/// One runbook step on the incident's checklist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChecklistStep {
+    pub text: String,
+    pub done_at: Option<DateTime<Utc>>,
+    pub done_by: Option<String>,
+}
+
+/// Something to do so that the incident does not happen again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionItem {
+    /// 1-based, in order of creation.
+    pub id: u32,
+    pub text: String,
+    pub owner: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// An incident as its events describe it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub title: String,
+    pub origin: Origin,
+    pub state: IncidentState,
+    pub severity: Option<Severity>,
+    /// Why the current severity was chosen.
+    pub severity_reason: Option<String>,
+    /// Whether a responder set the current severity. Keel then leaves it alone unless the
+    /// impact gets worse than both it and Keel's own last judgment.
+    pub severity_by_hand: bool,
+    /// The last severity Keel itself judged (a responder may since have changed it).
+    pub judged_severity: Option<Severity>,
+    /// The root-cause node; `None` for a declared incident.
+    pub cause: Option<String>,
+    /// "component", "vendor", "infra" or "manual".
+    pub cause_kind: String,
+    pub failure_kind: String,
+    /// Why it was opened (the failing checks' reasons, or who declared it).
+    pub opened_reason: String,
+    pub impacted: BTreeSet<String>,
+    pub affected_users: u64,
+    pub eta: Option<Eta>,
+    /// Reopened at least once after resolution.
+    pub recurring: bool,
+    pub recurrences: u32,
+    /// When the incident was opened.
+    pub started_at: DateTime<Utc>,
+    /// When its cause started failing, as far as Keel knows.
+    pub failing_since: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    /// The latest entry into monitoring; set exactly while the state is monitoring.
+    pub monitoring_since: Option<DateTime<Utc>>,
+    /// The first entry into monitoring (for time to mitigate).
+    pub mitigated_at: Option<DateTime<Utc>>,
+    /// Set exactly while the state is resolved (a reopening clears it).
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// When Keel last saw every signal of the cause green; `None` while it fails (or has
+    /// not been seen green since it last failed).
+    pub recovered_at: Option<DateTime<Utc>>,
+    pub roles: BTreeMap<IncidentRole, String>,
+    pub checklist: Vec<ChecklistStep>,
+    pub action_items: Vec<ActionItem>,
+    pub root_cause: Option<String>,
+    /// How many internal notes are on the timeline.
+    pub notes: u32,
+    /// Seq of the latest event: the next event gets `last_seq + 1`.
+    pub last_seq: u32,
+    pub last_event_at: DateTime<Utc>,
+    /// Affected users × seconds accumulated up to `accruing_since` (or for good, when not
+    /// accruing).
+    pub user_seconds: u64,
+    /// While the incident is investigating or identified, the time from which the current
+    /// `affected_users` accrue; `None` in monitoring and resolved.
+    pub accruing_since: Option<DateTime<Utc>>,
+}
+
+/// A timeline that no valid sequence of decisions could have produced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("no events: an incident starts with its `opened` event")]
+    Empty,
+    #[error("incident {incident}: event {seq} is `{kind}`, but an incident starts with `opened`")]
+    NotOpened {
+        incident: IncidentId,
+        seq: u32,
+        kind: &'static str,
+    },
+    #[error("event {seq} belongs to incident {found}, not to incident {expected}")]
+    WrongIncident {
+        expected: IncidentId,
+        found: IncidentId,
+        seq: u32,
+    },
+    #[error("incident {incident}: expected event {expected} next, found event {found}")]
+    OutOfSequence {
+        incident: IncidentId,
+        expected: u32,
+        found: u32,
+    },
+    #[error("incident {incident}: event {seq} (`{kind}`): {problem}")]
+    Invalid {
+        incident: IncidentId,
+        seq: u32,
+        kind: &'static str,
+        problem: String,
+    },
+}
+
+impl Incident {
+    /// Rebuilds an incident from its complete timeline, in seq order.
+    pub fn replay(events: &[IncidentEvent]) -> Result<Incident, ReplayError> {
+        let (first, rest) = events.split_first().ok_or(ReplayError::Empty)?;
+        let mut incident = Incident::open(first)?;
+        for event in rest {
+            incident.apply(event)?;
+        }
+        Ok(incident)
+    }
+
+    /// Starts an incident from its `Opened` event, which must be event 1.
+    pub fn open(event: &IncidentEvent) -> Result<Incident, ReplayError> {
+        let EventKind::Opened {
+            title,
+            origin,
+            cause,
+            cause_kind,
+            failure_kind,
+            impacted,
+            affected_users,
+            reason,
+            failing_since,
+        } = &event.kind
+        else {
+            return Err(ReplayError::NotOpened {
+                incident: event.incident,
+                seq: event.seq,
+                kind: event.kind.name(),
+            });
+        };
+        if event.seq != 1 {
+            return Err(ReplayError::OutOfSequence {
+                incident: event.incident,
+                expected: 1,
+                found: event.seq,
+            });
+        }
+        Ok(Incident {
+            id: event.incident,
+            title: title.clone(),
+            origin: *origin,
+            state: IncidentState::Investigating,
+            severity: None,
+            severity_reason: None,
+            severity_by_hand: false,
+            judged_severity: None,
+            cause: cause.clone(),
+            cause_kind: cause_kind.clone(),
+            failure_kind: failure_kind.clone(),
+            opened_reason: reason.clone(),
+            impacted: impacted.clone(),
+            affected_users: *affected_users,
+            eta: None,
+            recurring: false,
+            recurrences: 0,
+            started_at: event.at,
+            failing_since: *failing_since,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            monitoring_since: None,
+            mitigated_at: None,
+            resolved_at: None,
+            recovered_at: None,
+            roles: BTreeMap::new(),
+            checklist: Vec::new(),
+            action_items: Vec::new(),
+            root_cause: None,
+            notes: 0,
+            last_seq: 1,
+            last_event_at: event.at,
+            user_seconds: 0,
+            accruing_since: Some(event.at),
+        })
+    }
+
+    /// Folds the next event in. On error the incident is left unchanged.
+    pub fn apply(&mut self, event: &IncidentEvent) -> Result<(), ReplayError> {
+        if event.incident != self.id {
+            return Err(ReplayError::WrongIncident {
+                expected: self.id,
+                found: event.incident,
+                seq: event.seq,
+            });
+        }
+        if event.seq != self.last_seq + 1 {
+            return Err(ReplayError::OutOfSequence {
+                incident: self.id,
+                expected: self.last_seq + 1,
+                found: event.seq,
+            });
+        }
+        let invalid = |problem: String| ReplayError::Invalid {
+            incident: self.id,
+            seq: event.seq,
+            kind: event.kind.name(),
+            problem,
+        };
+        let at = event.at;
+        // Every check comes before the first change, so a refused event changes nothing.
+        match &event.kind {
+            EventKind::Opened { .. } => {
+                return Err(invalid("the incident is already open".to_string()));
+            }
+            // Facts for the timeline only: they change nothing in the folded incident.
+            EventKind::Signal { .. } | EventKind::Prompt { .. } => {}
+            EventKind::ImpactChanged {
+                impacted,
+                affected_users,
+            } => {
+                self.accrue(at);
+                self.impacted = impacted.clone();
+                self.affected_users = *affected_users;
+            }
+            EventKind::SeverityChanged { from, to, reason } => {
+                if *from != self.severity {
+                    return Err(invalid(format!(
+                        "it changes the severity from {}, but the severity is {}",
+                        severity_words(*from),
+                        severity_words(self.severity)
+                    )));
+                }
+                self.severity = Some(*to);
+                self.severity_reason = Some(reason.clone());
+                match event.actor {
+                    Actor::System => {
+                        self.severity_by_hand = false;
+                        self.judged_severity = Some(*to);
+                    }
+                    Actor::User(_) => self.severity_by_hand = true,
+                }
+            }
+            EventKind::StateChanged { from, to, .. } => {
+                if *from != self.state {
+                    return Err(invalid(format!(
+                        "it moves the incident from {from}, but the incident is {}",
+                        self.state
+                    )));
+                }
+                if from == to {
+                    return Err(invalid(format!(
+                        "it moves the incident from {from} to itself"
+                    )));
+                }
+                self.enter(*to, at);
+            }
+            EventKind::Reopened { recurrences, .. } => {
+                if self.state != IncidentState::Resolved {
+                    return Err(invalid(format!(
+                        "only a resolved incident can reopen, and this one is {}",
+                        self.state
+                    )));
+                }
+                if *recurrences != self.recurrences + 1 {
+                    return Err(invalid(format!(
+                        "it counts recurrence {recurrences}, but this would be recurrence {}",
+                        self.recurrences + 1
+                    )));
+                }
+                self.recurrences = *recurrences;
+                self.recurring = true;
+                self.recovered_at = None;
+            }
+            EventKind::EtaChanged { eta } => self.eta = Some(eta.clone()),
+            EventKind::Note { .. } => self.notes += 1,
+            EventKind::Acknowledged => {
+                if let Some(when) = self.acknowledged_at {
+                    return Err(invalid(format!(
+                        "the incident was already acknowledged at {when}"
+                    )));
+                }
+                self.acknowledged_at = Some(at);
+                self.acknowledged_by = Some(event.actor.to_string());
+            }
+            EventKind::RoleAssigned { role, person } => {
+                self.roles.insert(*role, person.clone());
+            }
+            EventKind::Checklist { steps } => {
+                if !self.checklist.is_empty() {
+                    return Err(invalid("the incident already has a checklist".to_string()));
+                }
+                self.checklist = steps
+                    .iter()
+                    .map(|text| ChecklistStep {
+                        text: text.clone(),
+                        done_at: None,
+                        done_by: None,
+                    })
+                    .collect();
+            }
+            EventKind::StepTicked { step } => {
+                let len = self.checklist.len();
+                let Some(entry) = step
+                    .checked_sub(1)
+                    .and_then(|index| self.checklist.get_mut(index))
+                else {
+                    return Err(invalid(format!(
+                        "step {step} does not exist: the checklist has {len} steps"
+                    )));
+                };
+                if entry.done_at.is_some() {
+                    return Err(invalid(format!("step {step} is already ticked")));
+                }
+                entry.done_at = Some(at);
+                entry.done_by = Some(event.actor.to_string());
+            }
+            EventKind::ActionItemAdded { item, text, owner } => {
+                let next = self.action_items.len() as u32 + 1;
+                if *item != next {
+                    return Err(invalid(format!(
+                        "it adds action item {item}, but the next one is {next}"
+                    )));
+                }
+                self.action_items.push(ActionItem {
+                    id: *item,
+                    text: text.clone(),
+                    owner: owner.clone(),
+                    created_at: at,
+                    closed_at: None,
+                });
+            }
+            EventKind::ActionItemClosed { item } => {
+                let Some(entry) = self.action_items.iter_mut().find(|a| a.id == *item) else {
+                    return Err(invalid(format!("action item {item} does not exist")));
+                };
+                if entry.closed_at.is_some() {
+                    return Err(invalid(format!("action item {item} is already closed")));
+                }
+                entry.closed_at = Some(at);
+            }
+            EventKind::RootCause { text } => self.root_cause = Some(text.clone()),
+            EventKind::Recovered { .. } => {
+                // Keep the first sighting: the stability window counts from it.
+                self.recovered_at.get_or_insert(at);
+            }
+            EventKind::Relapsed { .. } => self.recovered_at = None,
+        }
+        self.last_seq = event.seq;
+        self.last_event_at = at;
+        Ok(())
+    }
+
+    /// Affected users × minutes so far: counted while the incident is investigating or
+    /// identified, piecewise as the number of affected users changes, and paused while it is
+    /// in monitoring or resolved.
+    pub fn user_minutes(&self, now: DateTime<Utc>) -> u64 {
+        let running = match self.accruing_since {
+            Some(since) => self
+                .affected_users
+                .saturating_mul(seconds_between(since, now)),
+            None => 0,
+        };
+        self.user_seconds.saturating_add(running) / 60
+    }
+
+    pub fn is_resolved(&self) -> bool {
+        self.state == IncidentState::Resolved
+    }
+
+    /// Whether the incident was opened by the engine from signals.
+    pub fn is_detected(&self) -> bool {
+        self.origin == Origin::Detected
+    }
+
+    /// Wraps new events for this incident with the next seqs, ready to store and `apply`.
+    pub fn stamp(
+        &self,
+        at: DateTime<Utc>,
+        events: impl IntoIterator<Item = (Actor, EventKind)>,
+    ) -> Vec<IncidentEvent> {
+        stamp(self.id, self.last_seq + 1, at, events)
+    }
+
+    fn accrue(&mut self, at: DateTime<Utc>) {
+        if let Some(since) = self.accruing_since {
+            let piece = self
+                .affected_users
+                .saturating_mul(seconds_between(since, at));
+            self.user_seconds = self.user_seconds.saturating_add(piece);
+            // A clock a little behind on another instance must not count time twice.
+            self.accruing_since = Some(since.max(at));
+        }
+    }
+
+    fn enter(&mut self, to: IncidentState, at: DateTime<Utc>) {
+        self.accrue(at);
+        match to {
+            IncidentState::Investigating | IncidentState::Identified => {
+                self.monitoring_since = None;
+                self.resolved_at = None;
+                if self.accruing_since.is_none() {
+                    self.accruing_since = Some(at);
+                }
+            }
+            IncidentState::Monitoring => {
+                self.monitoring_since = Some(at);
+                self.mitigated_at.get_or_insert(at);
+                self.resolved_at = None;
+                self.accruing_since = None;
+            }
+            IncidentState::Resolved => {
+                self.monitoring_since = None;
+                self.resolved_at = Some(at);
+                self.accruing_since = None;
+            }
+        }
+        self.state = to;
+    }
+}
+
+/// Wraps events for incident `incident` with consecutive seqs from `first_seq`, all at `at`.
+pub fn stamp(
+    incident: IncidentId,
+    first_seq: u32,
+    at: DateTime<Utc>,
+    events: impl IntoIterator<Item = (Actor, EventKind)>,
+) -> Vec<IncidentEvent> {
+    events
+        .into_iter()
+        .zip(first_seq..)
+        .map(|((actor, kind), seq)| IncidentEvent {
+            incident,
+            seq,
+            at,
+            actor,
+            kind,
+        })
+        .collect()
+}
+
+fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
+    u64::try_from((to - from).num_seconds()).unwrap_or(0)
+}
+
+fn severity_words(severity: Option<Severity>) -> String {
+    severity.map_or_else(|| "not set".to_string(), |s| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::testkit::{set, t};
+
+    fn opened(id: IncidentId, users: u64) -> IncidentEvent {
+        IncidentEvent {
+            incident: id,
+            seq: 1,
+            at: t(0),
+            actor: Actor::System,
+            kind: EventKind::Opened {
+                title: "db is down".into(),
+                origin: Origin::Detected,
+                cause: Some("db".into()),
+                cause_kind: "component".into(),
+                failure_kind: "tcp".into(),
+                impacted: set(&["db", "api"]),
+                affected_users: users,
+                reason: "db-port: connection refused".into(),
+                failing_since: t(-1),
+            },
+        }
+    }
+
+    fn ev(seq: u32, minute: i64, kind: EventKind) -> IncidentEvent {
+        IncidentEvent {
+            incident: 7,
+            seq,
+            at: t(minute),
+            actor: Actor::System,
+            kind,
+        }
+    }
+
+    fn to(from: IncidentState, to: IncidentState) -> EventKind {
+        EventKind::StateChanged {
+            from,
+            to,
+            reason: "test".into(),
+        }
+    }
+
+    fn problem(err: ReplayError) -> String {
+        match err {
+            ReplayError::Invalid { problem, .. } => problem,
+            other => panic!("expected an invalid event, got {other:?}"),
+        }
+    }
+
+    use IncidentState::*;
+
+    #[test]
+    fn opened_starts_investigating_with_its_facts() {
+        let inc = Incident::replay(&[opened(7, 100)]).unwrap();
+        assert_eq!(inc.id, 7);
+        assert_eq!(inc.state, Investigating);
+        assert_eq!(inc.cause.as_deref(), Some("db"));
+        assert_eq!(inc.started_at, t(0));
+        assert_eq!(inc.failing_since, t(-1));
+        assert_eq!(inc.last_seq, 1);
+        assert!(!inc.recurring);
+    }
+
+    #[test]
+    fn a_timeline_must_start_with_opened_as_event_one() {
+        assert_eq!(Incident::replay(&[]), Err(ReplayError::Empty));
+        let err = Incident::replay(&[ev(1, 0, EventKind::Acknowledged)]).unwrap_err();
+        assert!(matches!(
+            err,
+            ReplayError::NotOpened {
+                kind: "acknowledged",
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("starts with `opened`"), "{err}");
+        let mut second = opened(7, 1);
+        second.seq = 2;
+        assert!(matches!(
+            Incident::replay(&[second]),
+            Err(ReplayError::OutOfSequence {
+                expected: 1,
+                found: 2,
+                ..
+            })
+        ));
+        let err = Incident::replay(&[
+            opened(7, 1),
+            IncidentEvent {
+                seq: 2,
+                ..opened(7, 1)
+            },
+        ])
+        .unwrap_err();
+        assert_eq!(problem(err), "the incident is already open");
+    }
+
+    #[test]
+    fn seqs_must_be_contiguous_and_of_one_incident() {
+        let events = [opened(7, 1), ev(3, 1, EventKind::Acknowledged)];
+        assert_eq!(
+            Incident::replay(&events),
+            Err(ReplayError::OutOfSequence {
+                incident: 7,
+                expected: 2,
+                found: 3
+            })
+        );
+        let mut other = ev(2, 1, EventKind::Acknowledged);
+        other.incident = 8;
+        let err = Incident::replay(&[opened(7, 1), other]).unwrap_err();
+        assert_eq!(
+            err,
+            ReplayError::WrongIncident {
+                expected: 7,
+                found: 8,
+                seq: 2
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "event 2 belongs to incident 8, not to incident 7"
+        );
+    }
+
+    #[test]
+    fn state_changes_must_start_from_the_current_state() {
+        let err =
+            Incident::replay(&[opened(7, 1), ev(2, 1, to(Monitoring, Resolved))]).unwrap_err();
+        assert_eq!(
+            problem(err),
+            "it moves the incident from monitoring, but the incident is investigating"
+        );
+        let err = Incident::replay(&[opened(7, 1), ev(2, 1, to(Investigating, Investigating))])
+            .unwrap_err();
+        assert_eq!(
+            problem(err),
+            "it moves the incident from investigating to itself"
+        );
+    }
+
+    #[test]
+    fn a_refused_event_leaves_the_incident_as_it_was() {
+        let mut inc = Incident::replay(&[opened(7, 1)]).unwrap();
+        let before = inc.clone();
+        assert!(inc.apply(&ev(2, 1, to(Monitoring, Resolved))).is_err());
+        assert!(inc
+            .apply(&ev(2, 1, EventKind::StepTicked { step: 1 }))
+            .is_err());
+        assert_eq!(inc, before);
+    }
+
+    #[test]
+    fn monitoring_and_resolution_times_follow_the_state() {
+        let inc = Incident::replay(&[
+            opened(7, 1),
+            ev(2, 10, to(Investigating, Monitoring)),
+            ev(3, 12, to(Monitoring, Investigating)),
+            ev(4, 20, to(Investigating, Monitoring)),
+            ev(5, 30, to(Monitoring, Resolved)),
+        ])
+        .unwrap();
+        assert_eq!(inc.state, Resolved);
+        assert_eq!(
+            inc.mitigated_at,
+            Some(t(10)),
+            "the first entry into monitoring"
+        );
+        assert_eq!(inc.monitoring_since, None, "cleared on leaving monitoring");
+        assert_eq!(inc.resolved_at, Some(t(30)));
+    }
+
+    #[test]
+    fn reopening_needs_a_resolved_incident_and_the_next_count() {
+        let err = Incident::replay(&[
+            opened(7, 1),
+            ev(
+                2,
+                1,
+                EventKind::Reopened {
+                    recurrences: 1,
+                    reason: "x".into(),
+                },
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            problem(err),
+            "only a resolved incident can reopen, and this one is investigating"
+        );
+        let resolved = [opened(7, 1), ev(2, 5, to(Investigating, Resolved))];
+        let mut events = resolved.to_vec();
+        events.push(ev(
+            3,
+            6,
+            EventKind::Reopened {
+                recurrences: 2,
+                reason: "x".into(),
+            },
+        ));
+        let err = Incident::replay(&events).unwrap_err();
+        assert_eq!(
+            problem(err),
+            "it counts recurrence 2, but this would be recurrence 1"
+        );
+        let mut events = resolved.to_vec();
+        events.push(ev(
+            3,
+            6,
+            EventKind::Reopened {
+                recurrences: 1,
+                reason: "x".into(),
+            },
+        ));
+        events.push(ev(4, 6, to(Resolved, Investigating)));
+        let inc = Incident::replay(&events).unwrap();
+        assert!(inc.recurring);
+        assert_eq!(inc.recurrences, 1);
+        assert_eq!(inc.state, Investigating);
+        assert_eq!(inc.resolved_at, None);
+    }
+
+    #[test]
+    fn severity_changes_must_start_from_the_current_severity() {
+        let sev = |from, to| EventKind::SeverityChanged {
+            from,
+            to,
+            reason: "r".into(),
+        };
+        let err = Incident::replay(&[
+            opened(7, 1),
+            ev(2, 0, sev(Some(Severity::Sev2), Severity::Sev1)),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            problem(err),
+            "it changes the severity from SEV2, but the severity is not set"
+        );
+        let mut by_hand = ev(3, 1, sev(Some(Severity::Sev2), Severity::Sev1));
+        by_hand.actor = Actor::User("alice".into());
+        let inc = Incident::replay(&[opened(7, 1), ev(2, 0, sev(None, Severity::Sev2)), by_hand])
+            .unwrap();
+        assert_eq!(inc.severity, Some(Severity::Sev1));
+        assert!(inc.severity_by_hand);
+        assert_eq!(inc.judged_severity, Some(Severity::Sev2));
+    }
+
+    #[test]
+    fn checklist_steps_and_action_items_must_exist_once() {
+        let checklist = ev(
+            2,
+            0,
+            EventKind::Checklist {
+                steps: vec!["a".into(), "b".into()],
+            },
+        );
+        let base = [opened(7, 1), checklist.clone()];
+        let with = |extra: Vec<IncidentEvent>| {
+            let mut events = base.to_vec();
+            events.extend(extra);
+            Incident::replay(&events)
+        };
+        let tick = |seq, step| {
+            let mut e = ev(seq, 1, EventKind::StepTicked { step });
+            e.actor = Actor::User("bob".into());
+            e
+        };
+        let inc = with(vec![tick(3, 2)]).unwrap();
+        assert_eq!(inc.checklist[1].done_by.as_deref(), Some("bob"));
+        assert_eq!(inc.checklist[1].done_at, Some(t(1)));
+        assert_eq!(
+            problem(with(vec![tick(3, 3)]).unwrap_err()),
+            "step 3 does not exist: the checklist has 2 steps"
+        );
+        assert_eq!(
+            problem(with(vec![tick(3, 0)]).unwrap_err()),
+            "step 0 does not exist: the checklist has 2 steps"
+        );
+        assert_eq!(
+            problem(with(vec![tick(3, 1), tick(4, 1)]).unwrap_err()),
+            "step 1 is already ticked"
+        );
+        assert_eq!(
+            problem(
+                with(vec![IncidentEvent {
+                    seq: 3,
+                    ..checklist.clone()
+                }])
+                .unwrap_err()
+            ),
+            "the incident already has a checklist"
+        );
+        let add = |seq, item| {
+            ev(
+                seq,
+                2,
+                EventKind::ActionItemAdded {
+                    item,
+                    text: "add a replica".into(),
+                    owner: None,
+                },
+            )
+        };
+        let close = |seq, item| ev(seq, 3, EventKind::ActionItemClosed { item });
+        assert_eq!(
+            problem(with(vec![add(3, 2)]).unwrap_err()),
+            "it adds action item 2, but the next one is 1"
+        );
+        assert_eq!(
+            problem(with(vec![close(3, 1)]).unwrap_err()),
+            "action item 1 does not exist"
+        );
+        assert_eq!(
+            problem(with(vec![add(3, 1), close(4, 1), close(5, 1)]).unwrap_err()),
+            "action item 1 is already closed"
+        );
+        let inc = with(vec![add(3, 1), close(4, 1)]).unwrap();
+        assert_eq!(inc.action_items[0].created_at, t(2));
+        assert_eq!(inc.action_items[0].closed_at, Some(t(3)));
+    }
+
+    #[test]
+    fn acknowledging_twice_is_not_a_timeline_keel_writes() {
+        let mut ack = ev(2, 3, EventKind::Acknowledged);
+        ack.actor = Actor::User("carol".into());
+        let inc = Incident::replay(&[opened(7, 1), ack.clone()]).unwrap();
+        assert_eq!(inc.acknowledged_at, Some(t(3)));
+        assert_eq!(inc.acknowledged_by.as_deref(), Some("carol"));
+        let err = Incident::replay(&[opened(7, 1), ack.clone(), IncidentEvent { seq: 3, ..ack }])
+            .unwrap_err();
+        assert!(problem(err).starts_with("the incident was already acknowledged at"));
+    }
+
+    #[test]
+    fn user_minutes_accrue_piecewise_and_pause_outside_the_outage() {
+        let impact = |users| EventKind::ImpactChanged {
+            impacted: set(&["db"]),
+            affected_users: users,
+        };
+        let events = [
+            opened(7, 100),                           // 100 users from minute 0
+            ev(2, 10, impact(300)),                   // 10 × 100 = 1000
+            ev(3, 20, to(Investigating, Monitoring)), // 10 × 300 = 3000, pause
+            ev(4, 50, impact(50)),                    // paused: nothing
+            ev(5, 60, to(Monitoring, Identified)),    // resume with 50 users
+            ev(6, 70, to(Identified, Resolved)),      // 10 × 50 = 500
+        ];
+        let inc = Incident::replay(&events).unwrap();
+        assert_eq!(inc.user_minutes(t(70)), 4500);
+        assert_eq!(
+            inc.user_minutes(t(500)),
+            4500,
+            "resolved: nothing more accrues"
+        );
+        let running = Incident::replay(&events[..2]).unwrap();
+        assert_eq!(running.user_minutes(t(15)), 1000 + 5 * 300);
+        assert_eq!(
+            running.user_minutes(t(5)),
+            1000,
+            "a `now` in the past adds nothing"
+        );
+    }
+
+    #[test]
+    fn recovery_is_kept_from_its_first_sighting_until_a_relapse() {
+        let green = |seq, m| {
+            ev(
+                seq,
+                m,
+                EventKind::Recovered {
+                    reason: "green".into(),
+                },
+            )
+        };
+        let inc = Incident::replay(&[opened(7, 1), green(2, 5), green(3, 6)]).unwrap();
+        assert_eq!(inc.recovered_at, Some(t(5)));
+        let inc = Incident::replay(&[
+            opened(7, 1),
+            green(2, 5),
+            ev(
+                3,
+                6,
+                EventKind::Relapsed {
+                    health: crate::Health::Down,
+                    reason: "red".into(),
+                },
+            ),
+        ])
+        .unwrap();
+        assert_eq!(inc.recovered_at, None);
+    }
+
+    #[test]
+    fn stamp_numbers_events_after_the_last_one() {
+        let inc = Incident::replay(&[opened(7, 1)]).unwrap();
+        let events = inc.stamp(
+            t(4),
+            vec![
+                (Actor::System, EventKind::Acknowledged),
+                (
+                    Actor::User("x".into()),
+                    EventKind::Note { text: "n".into() },
+                ),
+            ],
+        );
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
+        assert!(events.iter().all(|e| e.incident == 7 && e.at == t(4)));
+    }
+}

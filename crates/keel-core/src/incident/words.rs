@@ -1,0 +1,214 @@
+//! Incident facts in readable English: durations ("4m 12s"), user counts ("15,000"), ETAs
+//! and one line per timeline event.
+//!
+//! The postmortem, the CLI and the API's timeline all show events the same way, so the
+//! wording lives in one place. These words are for responders (internal): they may name
+//! vendors and hosts. Public texts are drafted elsewhere and pass the disclosure check.
+
+use std::time::Duration;
+
+use super::model::{EventKind, Origin};
+use super::state::Incident;
+use crate::assess::Eta;
+
+/// "42s", "4m 12s", "2h 5m", "3d 4h": precise where it matters, short where it does not.
+pub fn duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours, mins, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    let parts: Vec<String> = if days > 0 {
+        vec![format!("{days}d"), format!("{hours}h")]
+    } else if hours > 0 {
+        vec![format!("{hours}h"), format!("{mins}m")]
+    } else if mins > 0 {
+        vec![format!("{mins}m"), format!("{s}s")]
+    } else {
+        vec![format!("{s}s")]
+    };
+    // "5m" reads better than "5m 0s"; the leading part always stays.
+    let mut parts: Vec<String> = parts;
+    if parts.len() == 2 && parts[1].starts_with('0') {
+        parts.pop();
+    }
+    parts.join(" ")
+}
+
+/// The duration between two times, or `None` when `to` is before `from`.
+pub fn between(
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    (to - from).to_std().ok()
+}
+
+/// 15000 → "15,000".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An ETA with its basis: "similar incidents: 6, usually 12–40 min", "no history yet",
+/// "payments says: major outage — investigating".
+pub fn eta(eta: &Eta) -> String {
+    match eta {
+        Eta::Vendor { vendor, status } => format!("{vendor} says: {status}"),
+        Eta::History {
+            samples,
+            p50_minutes,
+            p90_minutes,
+        } => {
+            let range = if p50_minutes == p90_minutes {
+                format!("{p50_minutes} min")
+            } else {
+                format!("{p50_minutes}–{p90_minutes} min")
+            };
+            format!("similar incidents: {samples}, usually {range}")
+        }
+        Eta::NoHistory => "no history yet".to_string(),
+    }
+}
+
+/// One line for a timeline event. `inc` is the incident the event belongs to (for the
+/// text of a ticked step); the wording does not depend on when `inc` was folded.
+pub fn describe(kind: &EventKind, inc: &Incident) -> String {
+    match kind {
+        EventKind::Opened {
+            title,
+            origin,
+            cause,
+            reason,
+            impacted,
+            affected_users,
+            ..
+        } => {
+            let how = match (origin, cause) {
+                (Origin::Detected, Some(cause)) => format!("detected, caused by {cause}"),
+                (Origin::Detected, None) => "detected".to_string(),
+                (Origin::Declared, _) => "declared by hand".to_string(),
+            };
+            format!(
+                "Opened \"{title}\" ({how}): {reason}. Impacted: {}; about {} users",
+                list(impacted.iter()),
+                thousands(*affected_users)
+            )
+        }
+        EventKind::Signal {
+            source,
+            component,
+            health,
+            reason,
+        } => format!("Signal: {source} ({component}) is {health}: {reason}"),
+        EventKind::ImpactChanged {
+            impacted,
+            affected_users,
+        } => format!(
+            "Impact changed: {} impacted, about {} users",
+            list(impacted.iter()),
+            thousands(*affected_users)
+        ),
+        EventKind::SeverityChanged { from, to, reason } => match from {
+            Some(from) => format!("Severity {from} → {to}: {reason}"),
+            None => format!("Severity set to {to}: {reason}"),
+        },
+        EventKind::StateChanged { from, to, reason } => format!("{from} → {to}: {reason}"),
+        EventKind::Reopened {
+            recurrences,
+            reason,
+        } => format!("Reopened (recurrence {recurrences}): {reason}"),
+        EventKind::EtaChanged { eta: e } => format!("ETA: {}", eta(e)),
+        EventKind::Prompt { text } => format!("Reminder: {text}"),
+        EventKind::Note { text } => format!("Note: {text}"),
+        EventKind::Acknowledged => "Acknowledged".to_string(),
+        EventKind::RoleAssigned { role, person } => format!("{person} is now {role}"),
+        EventKind::Checklist { steps } => match steps.len() {
+            1 => "Runbook checklist attached: 1 step".to_string(),
+            n => format!("Runbook checklist attached: {n} steps"),
+        },
+        EventKind::StepTicked { step } => {
+            match step.checked_sub(1).and_then(|i| inc.checklist.get(i)) {
+                Some(entry) => format!("Step {step} done: {}", entry.text),
+                None => format!("Step {step} done"),
+            }
+        }
+        EventKind::ActionItemAdded { item, text, owner } => match owner {
+            Some(owner) => format!("Action item {item} added for {owner}: {text}"),
+            None => format!("Action item {item} added: {text}"),
+        },
+        EventKind::ActionItemClosed { item } => {
+            match inc.action_items.iter().find(|a| a.id == *item) {
+                Some(entry) => format!("Action item {item} closed: {}", entry.text),
+                None => format!("Action item {item} closed"),
+            }
+        }
+        EventKind::RootCause { text } => format!("Root cause written: {text}"),
+        EventKind::Recovered { reason } => format!("Recovered: {reason}"),
+        EventKind::Relapsed { health, reason } => format!("Relapsed ({health}): {reason}"),
+    }
+}
+
+fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {
+    let items: Vec<&str> = items.map(String::as_str).collect();
+    if items.is_empty() {
+        "nothing".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_wrote_them() {
+        let d = |s| duration(Duration::from_secs(s));
+        assert_eq!(d(0), "0s");
+        assert_eq!(d(42), "42s");
+        assert_eq!(d(252), "4m 12s");
+        assert_eq!(d(300), "5m");
+        assert_eq!(d(3600 + 5 * 60 + 7), "1h 5m");
+        assert_eq!(d(7200), "2h");
+        assert_eq!(d(3 * 86_400 + 4 * 3600), "3d 4h");
+        assert_eq!(d(86_400), "1d");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(15_000), "15,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn etas_state_their_basis() {
+        assert_eq!(
+            eta(&Eta::History {
+                samples: 6,
+                p50_minutes: 12,
+                p90_minutes: 40
+            }),
+            "similar incidents: 6, usually 12–40 min"
+        );
+        assert_eq!(eta(&Eta::NoHistory), "no history yet");
+        assert_eq!(
+            eta(&Eta::Vendor {
+                vendor: "payments".into(),
+                status: "major outage".into()
+            }),
+            "payments says: major outage"
+        );
+    }
+}
