@@ -160,7 +160,7 @@ pub fn correlate(
         let events = if let Some(root) = explained_by.get(node) {
             explained_failing(inc, node, root)
         } else {
-            recovered(inc, now, settings)
+            recovered(inc, node, now, settings)
         };
         if !events.is_empty() {
             plans.push(Planned::Append {
@@ -427,13 +427,18 @@ fn explained_failing(inc: &Incident, node: &str, root: &Cause) -> Vec<(Actor, Ev
 }
 
 /// An unresolved incident whose cause no longer fails.
-fn recovered(inc: &Incident, now: DateTime<Utc>, settings: &Settings) -> Vec<(Actor, EventKind)> {
+fn recovered(
+    inc: &Incident,
+    node: &str,
+    now: DateTime<Utc>,
+    settings: &Settings,
+) -> Vec<(Actor, EventKind)> {
     const GREEN: &str = "every signal recovered";
     let mut events = Vec::new();
     match (inc.recovered_at, inc.state) {
         (None, state) => {
             events.push(EventKind::Recovered {
-                reason: GREEN.to_string(),
+                reason: format!("every signal of {node} is green"),
             });
             if state != IncidentState::Monitoring {
                 events.push(EventKind::StateChanged {

@@ -69,3 +69,88 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, n) = values.fold((0.0, 0u32), |(sum, n), v| (sum + v, n + 1));
     (n > 0).then(|| sum / f64::from(n))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assess::NodeKind;
+    use crate::incident::decide::Command;
+    use crate::incident::testkit::{cause, seeing, set, t, Book, TestJudge};
+    use crate::incident::{declare, Actor, Planned};
+
+    /// Incident 1: db (impacts api) failing at 0, opened at 1, acknowledged at 3, resolved
+    /// at 11 (green at 6, stable 5m). Incident 2: mail failing at 100, opened at 104, never
+    /// acknowledged nor resolved. Incident 3: declared on web at 200, acknowledged at 210.
+    fn book() -> Book {
+        let mut book = Book::default();
+        book.run(
+            &seeing(vec![cause("db", NodeKind::Component, &["db", "api"], t(0))]),
+            t(1),
+        );
+        book.command(1, "a", Command::Acknowledge, t(3)).unwrap();
+        book.run(&seeing(vec![]), t(6));
+        book.run(&seeing(vec![]), t(11));
+        book.run(
+            &seeing(vec![cause("mail", NodeKind::Component, &["mail"], t(100))]),
+            t(104),
+        );
+        let events = declare(
+            "Power cut",
+            &set(&["web"]),
+            &TestJudge::new(),
+            t(200),
+            Actor::User("a".into()),
+        )
+        .unwrap();
+        book.apply(vec![Planned::Open { events }], t(200));
+        book.command(3, "a", Command::Acknowledge, t(210)).unwrap();
+        book
+    }
+
+    #[test]
+    fn means_are_taken_over_incidents_that_have_the_moment() {
+        let book = book();
+        let m = mttx(&book.incidents, None, t(0), t(1000));
+        assert_eq!(
+            m,
+            Mttx {
+                count: 3,
+                // Detected only: (60 + 240) / 2; the declared one has no detection.
+                mttd_secs: Some(150.0),
+                // (120 + 600) / 2.
+                mtta_secs: Some(360.0),
+                mttr_secs: Some(600.0),
+            }
+        );
+    }
+
+    #[test]
+    fn a_component_counts_incidents_that_impacted_it() {
+        let book = book();
+        let api = mttx(&book.incidents, Some("api"), t(0), t(1000));
+        assert_eq!(api.count, 1);
+        assert_eq!(api.mttr_secs, Some(600.0));
+        let web = mttx(&book.incidents, Some("web"), t(0), t(1000));
+        assert_eq!(
+            web,
+            Mttx {
+                count: 1,
+                mttd_secs: None,
+                mtta_secs: Some(600.0),
+                mttr_secs: None
+            }
+        );
+        let nothing = mttx(&book.incidents, Some("nope"), t(0), t(1000));
+        assert_eq!(nothing.count, 0);
+        assert_eq!(nothing.mttd_secs, None);
+    }
+
+    #[test]
+    fn the_period_is_half_open_on_the_start_time() {
+        let book = book();
+        assert_eq!(mttx(&book.incidents, None, t(1), t(104)).count, 1);
+        assert_eq!(mttx(&book.incidents, None, t(2), t(105)).count, 1);
+        assert_eq!(mttx(&book.incidents, None, t(104), t(200)).count, 1);
+        assert_eq!(mttx(&book.incidents, None, t(300), t(400)).count, 0);
+    }
+}

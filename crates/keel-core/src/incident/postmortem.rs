@@ -197,8 +197,8 @@ impl<'a> Facts<'a> {
             format!("It has lasted {lasted} so far and is {}.", inc.state)
         };
         let mut text = format!(
-            "{severity} incident #{} \"{}\", {}. It impacted {} and about {} users \
-             ({} user-minutes). {how_long}",
+            "{severity} incident #{} \"{}\", {}. Impacted: {}; about {} users, {} \
+             user-minutes. {how_long}",
             inc.id,
             inc.title,
             self.cause_words(),
@@ -327,7 +327,11 @@ impl<'a> Facts<'a> {
             .map_or("unrated".to_string(), |s| s.to_string());
         let mut status = format!("**{severity}** · {} · {}", inc.state, self.cause_words());
         if inc.recurring {
-            status.push_str(&format!(" · recurring ({} recurrences)", inc.recurrences));
+            let times = match inc.recurrences {
+                1 => "once".to_string(),
+                n => format!("{n} times"),
+            };
+            status.push_str(&format!(" · recurring (came back {times})"));
         }
         line(&status);
         line("");
@@ -482,5 +486,212 @@ fn join_or(items: &std::collections::BTreeSet<String>, none: &str) -> String {
         none.to_string()
     } else {
         items.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assess::NodeKind;
+    use crate::incident::decide::Command;
+    use crate::incident::testkit::{cause, seeing, t, Book};
+    use crate::incident::{IncidentRole, IncidentState};
+
+    /// db fails at -2, opened at 0, acknowledged at 3, green at 10, resolved at 15, reopened
+    /// at 40, green at 45, resolved at 50.
+    fn story() -> Book {
+        let mut book = Book::default();
+        let db = |since| cause("db", NodeKind::Component, &["db", "api"], since);
+        book.run(&seeing(vec![db(t(-2))]), t(0));
+        book.command(1, "alice", Command::Acknowledge, t(3))
+            .unwrap();
+        book.command(
+            1,
+            "alice",
+            Command::AssignRole {
+                role: IncidentRole::Commander,
+                person: "alice".into(),
+            },
+            t(3),
+        )
+        .unwrap();
+        book.command(1, "bob", Command::TickStep { step: 1 }, t(4))
+            .unwrap();
+        book.command(
+            1,
+            "bob",
+            Command::Note {
+                text: "primary | disk\nfull".into(),
+            },
+            t(5),
+        )
+        .unwrap();
+        book.run(&seeing(vec![]), t(10));
+        book.run(&seeing(vec![]), t(15));
+        book.run(&seeing(vec![db(t(40))]), t(40));
+        book.run(&seeing(vec![]), t(45));
+        book.run(&seeing(vec![]), t(50));
+        book.command(
+            1,
+            "alice",
+            Command::AddActionItem {
+                text: "Alert on disk usage".into(),
+                owner: Some("bob".into()),
+            },
+            t(60),
+        )
+        .unwrap();
+        book.command(
+            1,
+            "alice",
+            Command::AddActionItem {
+                text: "Grow the volume".into(),
+                owner: None,
+            },
+            t(60),
+        )
+        .unwrap();
+        book.command(1, "bob", Command::CloseActionItem { item: 2 }, t(70))
+            .unwrap();
+        book
+    }
+
+    #[test]
+    fn the_postmortem_holds_every_fact_in_json() {
+        let book = story();
+        let inc = book.get(1);
+        assert_eq!(inc.state, IncidentState::Resolved);
+        let pm = postmortem(inc, &book.events[&1], &[], t(80));
+        let j = &pm.json;
+        assert_eq!(j["incident"], 1);
+        assert_eq!(j["severity"], "SEV1");
+        assert_eq!(j["state"], "resolved");
+        assert_eq!(j["recurrences"], 1);
+        assert_eq!(j["impact"]["components"], json!(["api", "db"]));
+        assert_eq!(j["impact"]["affected_users"], 6000);
+        // Investigating 0–10 and 40–45: 15 minutes × 6000 users.
+        assert_eq!(j["impact"]["user_minutes"], 90_000);
+        let timing = |k: &str| {
+            (
+                j["timings"][k]["secs"].clone(),
+                j["timings"][k]["text"].clone(),
+            )
+        };
+        assert_eq!(timing("time_to_detect"), (json!(120), json!("2m")));
+        assert_eq!(timing("time_to_acknowledge"), (json!(180), json!("3m")));
+        assert_eq!(
+            timing("time_to_first_public_update"),
+            (Value::Null, json!("not yet tracked"))
+        );
+        assert_eq!(timing("time_to_mitigate"), (json!(600), json!("10m")));
+        assert_eq!(timing("time_to_resolve"), (json!(3000), json!("50m")));
+        let timeline = j["timeline"].as_array().unwrap();
+        assert_eq!(timeline.len(), book.events[&1].len());
+        assert_eq!(timeline[0]["type"], "opened");
+        assert_eq!(timeline[0]["actor"], "keel");
+        assert!(timeline
+            .iter()
+            .any(|l| l["what"] == "Step 1 done: Check the primary" && l["actor"] == "bob"));
+        let reopenings = j["recurrence_history"]["reopenings"].as_array().unwrap();
+        assert_eq!(reopenings.len(), 1);
+        assert_eq!(reopenings[0]["recurrence"], 1);
+        assert_eq!(j["root_cause"]["text"], Value::Null);
+        assert!(j["root_cause"]["placeholder"]
+            .as_str()
+            .unwrap()
+            .starts_with("Not written yet"));
+        let items = j["action_items"].as_array().unwrap();
+        assert_eq!(items[0]["owner"], "bob");
+        assert_eq!(items[0]["status"], "open");
+        assert_eq!(items[1]["owner"], Value::Null);
+        assert_eq!(items[1]["status"], "closed");
+        assert_eq!(j["roles"]["commander"], "alice");
+        assert_eq!(j["checklist"][0]["done_by"], "bob");
+    }
+
+    #[test]
+    fn the_markdown_reads_as_a_report() {
+        let book = story();
+        let inc = book.get(1);
+        let earlier = {
+            let mut old = Book::default();
+            old.run(
+                &seeing(vec![cause("db", NodeKind::Component, &["db"], t(-500))]),
+                t(-500),
+            );
+            old.run(&seeing(vec![]), t(-480));
+            old.run(&seeing(vec![]), t(-470));
+            let mut inc = old.get(1).clone();
+            inc.id = 0;
+            inc
+        };
+        let md = postmortem(inc, &book.events[&1], &[earlier], t(80)).markdown;
+        for expected in [
+            "# Postmortem: #1 db is down",
+            "**SEV1** · resolved · caused by db (component, tcp failure) · recurring (came back once)",
+            "## Summary",
+            "Impacted: api, db; about 6,000 users, 90,000 user-minutes. It lasted 50m and is resolved. It came back once after being resolved. The same cause led to 1 earlier incident.",
+            "- User-minutes: 90,000",
+            "| Time to detect | 2m |",
+            "| Time to acknowledge | 3m |",
+            "| Time to first public update | not yet tracked |",
+            "| Time to mitigate | 10m |",
+            "| Time to resolve | 50m |",
+            "| 2026-03-01 09:05:00 | bob | Note: primary \\| disk full |",
+            "reopened (recurrence 1): db is down again 25m after it was resolved",
+            "- Earlier incident #0 \"db is down\", 2026-03-01 00:40:00, lasted 30m",
+            "## Root cause\n\nNot written yet.",
+            "- [x] 1. Check the primary — done by bob at 2026-03-01 09:04:00",
+            "- [ ] 2. Fail over to the replica",
+            "| 1 | Alert on disk usage | bob | open |",
+            "| 2 | Grow the volume | unassigned | closed 2026-03-01 10:10:00 |",
+        ] {
+            assert!(md.contains(expected), "missing {expected:?} in:\n{md}");
+        }
+    }
+
+    #[test]
+    fn an_open_declared_incident_says_what_is_not_known_yet() {
+        let mut book = Book::default();
+        let events = crate::incident::declare(
+            "Power cut",
+            &crate::incident::testkit::set(&["web"]),
+            &crate::incident::testkit::TestJudge::new(),
+            t(0),
+            crate::incident::Actor::User("alice".into()),
+        )
+        .unwrap();
+        book.apply(vec![crate::incident::Planned::Open { events }], t(0));
+        book.command(
+            1,
+            "alice",
+            Command::SetRootCause {
+                text: "The UPS failed its self-test.".into(),
+            },
+            t(1),
+        )
+        .unwrap();
+        let pm = postmortem(book.get(1), &book.events[&1], &[], t(20));
+        let j = &pm.json;
+        assert_eq!(j["timings"]["time_to_detect"]["text"], "declared by hand");
+        assert_eq!(
+            j["timings"]["time_to_acknowledge"]["text"],
+            "not acknowledged"
+        );
+        assert_eq!(j["timings"]["time_to_resolve"]["secs"], Value::Null);
+        assert_eq!(j["impact"]["user_minutes"], 80_000);
+        assert_eq!(j["root_cause"]["placeholder"], Value::Null);
+        let md = &pm.markdown;
+        assert!(md.contains("declared by hand"), "{md}");
+        assert!(
+            md.contains("It has lasted 20m so far and is investigating."),
+            "{md}"
+        );
+        assert!(
+            md.contains("## Root cause\n\nThe UPS failed its self-test."),
+            "{md}"
+        );
+        assert!(md.contains("No recurrence"), "{md}");
+        assert!(md.contains("None yet. Add what would prevent"), "{md}");
     }
 }
