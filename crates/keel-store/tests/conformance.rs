@@ -713,9 +713,9 @@ fn expected(incident: IncidentId, first_seq: u32, events: &[NewEvent]) -> Vec<In
         .collect()
 }
 
-async fn incident_timeline_round_trips_every_event_kind(store: Arc<dyn Store>) {
-    // Sub-millisecond parts of `at` are dropped; times inside the event JSON keep everything.
-    let t0 = at(2026, 3, 1, 12, 0) + TimeDelta::nanoseconds(987_654_321);
+/// A timeline with every event kind (and Eta basis) at least once, split into the events
+/// that open an incident and the rest. Keep it complete when `EventKind` grows.
+fn timeline_of_every_kind(t0: DateTime<Utc>) -> (Vec<NewEvent>, Vec<NewEvent>) {
     let t = |s: i64| t0 + TimeDelta::seconds(s);
     let opening: Vec<NewEvent> = vec![
         (
@@ -743,7 +743,6 @@ async fn incident_timeline_round_trips_every_event_kind(store: Arc<dyn Store>) {
             },
         ),
     ];
-    let id = store.create_incident(&opening).await.expect("create");
 
     let rest: Vec<NewEvent> = vec![
         (
@@ -883,7 +882,31 @@ async fn incident_timeline_round_trips_every_event_kind(store: Arc<dyn Store>) {
                 reason: "by hand".into(),
             },
         ),
+        (
+            Actor::System,
+            t(16),
+            EventKind::Recovered {
+                reason: "every signal of db is green".into(),
+            },
+        ),
+        (
+            Actor::System,
+            t(17),
+            EventKind::Relapsed {
+                health: Health::Degraded,
+                reason: "db-tcp: slow handshake".into(),
+            },
+        ),
     ];
+    (opening, rest)
+}
+
+async fn incident_timeline_round_trips_every_event_kind(store: Arc<dyn Store>) {
+    // Sub-millisecond parts of `at` are dropped; times inside the event JSON keep everything.
+    let t0 = at(2026, 3, 1, 12, 0) + TimeDelta::nanoseconds(987_654_321);
+    let (opening, rest) = timeline_of_every_kind(t0);
+    let id = store.create_incident(&opening).await.expect("create");
+
     // Two appends, the second from where the first left off.
     let (a, b) = rest.split_at(5);
     let stored_a = store
@@ -1420,6 +1443,40 @@ async fn sqlite_incident_rows_keel_did_not_write_are_reported_not_panicked_on() 
     assert!(err.to_string().contains("event is not JSON"), "{err}");
 }
 
+/// Stores the whole every-kind timeline and returns the `type` column's values to compare
+/// with `EventKind::name`, what queries and the API call each event.
+async fn store_every_kind(store: &dyn Store) -> (IncidentId, Vec<&'static str>) {
+    let (opening, rest) = timeline_of_every_kind(at(2026, 3, 1, 12, 0));
+    let id = store.create_incident(&opening).await.unwrap();
+    store
+        .append_incident_events(id, opening.len() as u32, &rest)
+        .await
+        .unwrap();
+    let names = opening
+        .iter()
+        .chain(&rest)
+        .map(|(_, _, k)| k.name())
+        .collect();
+    (id, names)
+}
+
+#[tokio::test]
+async fn sqlite_type_column_is_the_event_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in_dir(dir.path()).await.unwrap();
+    let (id, names) = store_every_kind(&store).await;
+    let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{}", store.path().display()))
+        .await
+        .unwrap();
+    let tags: Vec<(String,)> =
+        sqlx::query_as("SELECT type FROM incident_events WHERE incident = ? ORDER BY seq")
+            .bind(id)
+            .fetch_all(&mut raw)
+            .await
+            .unwrap();
+    assert_eq!(tags.into_iter().map(|(t,)| t).collect::<Vec<_>>(), names);
+}
+
 #[tokio::test]
 async fn sqlite_incidents_survive_a_restart_and_ids_are_not_reused() {
     let dir = tempfile::tempdir().unwrap();
@@ -1654,6 +1711,33 @@ async fn postgres_instances_share_incident_ids_and_one_append_wins() {
         assert_eq!(tags, vec![("opened".to_string(),), ("note".to_string(),)]);
         a.close().await;
         b.close().await;
+    })
+    .catch_unwind()
+    .await;
+    schema.drop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[tokio::test]
+async fn postgres_type_column_is_the_event_name() {
+    let Some(mut schema) = TestSchema::create().await else {
+        return;
+    };
+    let outcome = AssertUnwindSafe(async {
+        let store = PgStore::open(&schema.url).await.unwrap();
+        let (id, names) = store_every_kind(&store).await;
+        store.close().await;
+        let tags: Vec<(String,)> = sqlx::query_as(&format!(
+            "SELECT type FROM {}.incident_events WHERE incident = $1 ORDER BY seq",
+            schema.name
+        ))
+        .bind(id)
+        .fetch_all(&mut schema.admin)
+        .await
+        .unwrap();
+        assert_eq!(tags.into_iter().map(|(t,)| t).collect::<Vec<_>>(), names);
     })
     .catch_unwind()
     .await;
