@@ -22,8 +22,11 @@ use super::decide::Refusal;
 use super::model::{Actor, EventKind, IncidentId, IncidentState, Origin};
 use super::state::Incident;
 use super::words;
-use crate::assess::{Assessment, Cause, Eta, Impact, NodeKind, Severity, SeverityDecision};
+use crate::assess::{
+    Assessment, Cause, Eta, HealthMap, Impact, NodeKind, Severity, SeverityDecision,
+};
 use crate::config::IncidentsConfig;
+use crate::Health;
 
 /// The judgments correlation needs from the config and the history. Implementations must be
 /// deterministic (same input, same answer), or `correlate` would not be idempotent.
@@ -93,6 +96,27 @@ pub fn correlate(
     settings: &Settings,
     judge: &dyn Judge,
 ) -> Vec<Planned> {
+    correlate_with_unknown(
+        incidents,
+        assessment,
+        &BTreeSet::new(),
+        now,
+        settings,
+        judge,
+    )
+}
+
+/// [`correlate`], told which nodes Keel cannot judge right now (every source `Unknown`: a
+/// vendor page that stopped answering). An incident whose cause is unknown is neither failing
+/// nor green: it does not recover, move to monitoring or resolve until Keel can see again.
+pub fn correlate_with_unknown(
+    incidents: &[Incident],
+    assessment: &Assessment,
+    unknown: &BTreeSet<String>,
+    now: DateTime<Utc>,
+    settings: &Settings,
+    judge: &dyn Judge,
+) -> Vec<Planned> {
     if assessment.blind.is_some() {
         // Keel cannot see: what looks like recovery or failure is its own network.
         return Vec::new();
@@ -114,35 +138,68 @@ pub fn correlate(
         }
     }
 
+    let unresolved: Vec<&Incident> = detected
+        .iter()
+        .copied()
+        .filter(|i| !i.is_resolved())
+        .collect();
+    let cause_of = |i: &Incident| i.cause.clone().unwrap_or_default();
+
     let mut plans = Vec::new();
+    // Incidents that follow a current cause in this pass (their own, or one they moved to).
+    let mut rooted: BTreeSet<IncidentId> = BTreeSet::new();
+    // Incidents holding dependents that still fail after their own cause recovered.
+    let mut claims: BTreeMap<IncidentId, (&Incident, Vec<&Cause>)> = BTreeMap::new();
     for cause in causes.values() {
-        let with_cause = |i: &&&Incident| i.cause.as_deref() == Some(cause.node.as_str());
-        let unresolved = detected
+        let node = cause.node.as_str();
+        // Its own incident.
+        let own = unresolved
             .iter()
-            .filter(with_cause)
-            .filter(|i| !i.is_resolved())
+            .filter(|i| cause_of(i) == node)
             .max_by_key(|i| (i.started_at, i.id));
-        if let Some(inc) = unresolved {
-            let events = still_failing(inc, cause, judge);
-            if !events.is_empty() {
-                plans.push(Planned::Append {
-                    incident: inc.id,
-                    events,
-                });
-            }
+        if let Some(inc) = own {
+            rooted.insert(inc.id);
+            append(&mut plans, inc.id, still_failing(inc, cause, judge));
+            continue;
+        }
+        // The cause moved down: an incident about a node this cause explains follows it
+        // (the API was seen failing first, now the database behind it fails too).
+        let below = unresolved
+            .iter()
+            .filter(|i| !rooted.contains(&i.id) && cause.explained.contains(&cause_of(i)))
+            .min_by_key(|i| (i.started_at, i.id));
+        if let Some(inc) = below {
+            rooted.insert(inc.id);
+            append(&mut plans, inc.id, moved_down(inc, cause, judge));
+            continue;
+        }
+        // The cause moved up: a dependent of an incident's cause still fails after that
+        // cause recovered — usually its checks lag behind — so it belongs to that incident
+        // rather than opening one of its own.
+        let above = unresolved
+            .iter()
+            .filter(|i| {
+                !rooted.contains(&i.id)
+                    && !causes.contains_key(cause_of(i).as_str())
+                    && i.impacted.contains(node)
+            })
+            .min_by_key(|i| (i.started_at, i.id));
+        if let Some(inc) = above {
+            claims
+                .entry(inc.id)
+                .or_insert((inc, Vec::new()))
+                .1
+                .push(cause);
             continue;
         }
         let latest = detected
             .iter()
-            .filter(with_cause)
+            .filter(|i| cause_of(i) == node)
             .max_by_key(|i| (i.started_at, i.id));
         match latest {
             Some(inc) if resolved_during_this_failure(inc, cause) => {}
             Some(inc) if resolved_within(inc, now, settings.recurrence_window) => {
-                plans.push(Planned::Append {
-                    incident: inc.id,
-                    events: reopen(inc, cause, now, judge),
-                });
+                append(&mut plans, inc.id, reopen(inc, cause, now, judge));
             }
             _ => plans.push(Planned::Open {
                 events: open(cause, judge),
@@ -150,26 +207,41 @@ pub fn correlate(
         }
     }
 
-    for inc in detected.iter().filter(|i| !i.is_resolved()) {
-        let Some(node) = inc.cause.as_deref() else {
-            continue;
-        };
-        if causes.contains_key(node) {
+    for (id, (inc, dependents)) in &claims {
+        append(&mut plans, *id, dependents_failing(inc, dependents));
+    }
+
+    for inc in &unresolved {
+        if rooted.contains(&inc.id) || claims.contains_key(&inc.id) {
             continue;
         }
-        let events = if let Some(root) = explained_by.get(node) {
-            explained_failing(inc, node, root)
-        } else {
-            recovered(inc, node, now, settings)
-        };
-        if !events.is_empty() {
-            plans.push(Planned::Append {
-                incident: inc.id,
-                events,
-            });
+        let node = cause_of(inc);
+        if causes.contains_key(node.as_str()) || unknown.contains(&node) {
+            // An older duplicate of a cause's incident, or a cause Keel cannot judge: hold.
+            continue;
         }
+        let events = match explained_by.get(node.as_str()) {
+            Some(root) => explained_failing(inc, &node, root),
+            None => recovered(inc, &node, now, settings),
+        };
+        append(&mut plans, inc.id, events);
     }
     plans
+}
+
+fn append(plans: &mut Vec<Planned>, incident: IncidentId, events: Vec<(Actor, EventKind)>) {
+    if !events.is_empty() {
+        plans.push(Planned::Append { incident, events });
+    }
+}
+
+/// The nodes whose health Keel cannot tell, for [`correlate_with_unknown`].
+pub fn unknown_nodes(health: &HealthMap) -> BTreeSet<String> {
+    health
+        .iter()
+        .filter(|(_, h)| h.health == Health::Unknown)
+        .map(|(node, _)| node.clone())
+        .collect()
 }
 
 /// The events of an incident declared by hand for what no monitor sees (a power cut, a
@@ -306,17 +378,7 @@ fn still_failing(inc: &Incident, cause: &Cause, judge: &dyn Judge) -> Vec<(Actor
             cause.health,
             reasons(cause)
         );
-        events.push(EventKind::Relapsed {
-            health: cause.health,
-            reason: reason.clone(),
-        });
-        if inc.state == IncidentState::Monitoring {
-            events.push(EventKind::StateChanged {
-                from: IncidentState::Monitoring,
-                to: IncidentState::Investigating,
-                reason: format!("relapse: {reason}"),
-            });
-        }
+        events.extend(relapse(inc, cause.health, reason));
     }
     events.extend(refresh(inc, cause, judge));
     system(events)
@@ -405,15 +467,66 @@ fn vendor_prompt(cause: &Cause) -> Option<EventKind> {
     })
 }
 
-/// An incident whose cause node now fails only as a dependent of another cause: no update
-/// (the other incident holds the impact), but a relapse if Keel had seen it green.
-fn explained_failing(inc: &Incident, node: &str, root: &Cause) -> Vec<(Actor, EventKind)> {
+/// The incident's cause fails because a deeper node fails: the incident follows the deeper
+/// cause, with its impact, severity, ETA, runbook steps and, for a vendor, the prompt.
+fn moved_down(inc: &Incident, cause: &Cause, judge: &dyn Judge) -> Vec<(Actor, EventKind)> {
+    let old = inc.cause.as_deref().unwrap_or("the old cause");
+    let mut events = Vec::new();
+    if inc.recovered_at.is_some() {
+        events.extend(relapse(
+            inc,
+            cause.health,
+            format!("{old} fails again, because {} fails", cause.node),
+        ));
+    }
+    events.push(EventKind::CauseChanged {
+        title: judge.title(cause),
+        cause: cause.node.clone(),
+        cause_kind: cause_kind(cause.kind).to_string(),
+        failure_kind: cause.failure_kind.clone(),
+        reason: format!(
+            "{old} fails because {} fails: {}",
+            cause.node,
+            reasons(cause)
+        ),
+    });
+    events.extend(refresh(inc, cause, judge));
+    let steps: Vec<String> = judge
+        .runbook(&cause.node, &cause.failure_kind)
+        .into_iter()
+        .filter(|step| !inc.checklist.iter().any(|s| s.text == *step))
+        .collect();
+    if !steps.is_empty() {
+        events.push(EventKind::Checklist { steps });
+    }
+    events.extend(vendor_prompt(cause));
+    system(events)
+}
+
+/// Dependents of the incident's recovered cause still fail on their own: the incident holds
+/// (no recovery), and if Keel had already seen it green, that is a relapse.
+fn dependents_failing(inc: &Incident, dependents: &[&Cause]) -> Vec<(Actor, EventKind)> {
     if inc.recovered_at.is_none() {
         return Vec::new();
     }
-    let reason = format!("{node} fails again, explained by {}", root.node);
+    let nodes: Vec<&str> = dependents.iter().map(|c| c.node.as_str()).collect();
+    let worst = dependents
+        .iter()
+        .map(|c| c.health)
+        .find(|h| *h == Health::Down)
+        .unwrap_or(Health::Degraded);
+    let old = inc.cause.as_deref().unwrap_or("its cause");
+    system(relapse(
+        inc,
+        worst,
+        format!("{} fails, and depends on {old}", nodes.join(", ")),
+    ))
+}
+
+/// `Relapsed`, and back to investigating when the incident was in monitoring.
+fn relapse(inc: &Incident, health: Health, reason: String) -> Vec<EventKind> {
     let mut events = vec![EventKind::Relapsed {
-        health: root.health,
+        health,
         reason: reason.clone(),
     }];
     if inc.state == IncidentState::Monitoring {
@@ -423,7 +536,17 @@ fn explained_failing(inc: &Incident, node: &str, root: &Cause) -> Vec<(Actor, Ev
             reason: format!("relapse: {reason}"),
         });
     }
-    system(events)
+    events
+}
+
+/// An incident whose cause node now fails only as a dependent of another cause: no update
+/// (the other incident holds the impact), but a relapse if Keel had seen it green.
+fn explained_failing(inc: &Incident, node: &str, root: &Cause) -> Vec<(Actor, EventKind)> {
+    if inc.recovered_at.is_none() {
+        return Vec::new();
+    }
+    let reason = format!("{node} fails again, explained by {}", root.node);
+    system(relapse(inc, root.health, reason))
 }
 
 /// An unresolved incident whose cause no longer fails.
@@ -488,7 +611,6 @@ mod tests {
     use super::*;
     use crate::incident::decide::Command;
     use crate::incident::testkit::{cause, seeing, set, settings, t, Book, TestJudge};
-    use crate::Health;
     use IncidentState::*;
 
     fn db(since: DateTime<Utc>) -> Cause {
@@ -963,27 +1085,144 @@ mod tests {
     }
 
     #[test]
-    fn a_cause_now_explained_by_another_holds_its_incident_open() {
+    fn a_cause_found_deeper_takes_its_incident_along() {
         let mut book = Book::default();
-        step(&mut book, &seeing(vec![db(t(0))]), t(1));
-        let mut network = cause("net", NodeKind::Infra, &["net", "db", "api"], t(2));
-        network.explained = set(&["db", "api"]);
+        // The API's checks confirm first…
+        step(
+            &mut book,
+            &seeing(vec![cause(
+                "api",
+                NodeKind::Component,
+                &["api", "web"],
+                t(0),
+            )]),
+            t(1),
+        );
+        assert_eq!(book.get(1).severity, Some(Severity::Sev1));
+        // …then the database behind it: one incident, now about the database.
+        let mut deeper = db(t(0));
+        deeper.impacted = set(&["db", "api", "web"]);
+        deeper.explained = set(&["api", "web"]);
+        step(&mut book, &seeing(vec![deeper.clone()]), t(2));
+        assert_eq!(book.incidents.len(), 1);
+        let inc = book.get(1);
+        assert_eq!(inc.cause.as_deref(), Some("db"));
+        assert_eq!(inc.title, "db is down");
+        assert_eq!(inc.impacted, set(&["db", "api", "web"]));
+        assert_eq!(
+            inc.checklist.len(),
+            3,
+            "the database's runbook joins the checklist"
+        );
+        assert_eq!(
+            &book.kinds(1)[book.kinds(1).len() - 3..],
+            &["cause_changed", "impact_changed", "checklist"]
+        );
+        let EventKind::CauseChanged { reason, .. } =
+            &book.events[&1][book.events[&1].len() - 3].kind
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            reason,
+            "api fails because db fails: db-check: connection refused"
+        );
+        // Everything recovers: the one incident goes to monitoring.
+        step(&mut book, &quiet(), t(5));
+        assert_eq!(book.get(1).state, Monitoring);
+    }
+
+    #[test]
+    fn of_two_incidents_a_deeper_cause_explains_the_oldest_follows_it() {
+        let mut book = Book::default();
+        step(
+            &mut book,
+            &seeing(vec![cause("api", NodeKind::Component, &["api"], t(0))]),
+            t(1),
+        );
+        step(
+            &mut book,
+            &seeing(vec![
+                cause("api", NodeKind::Component, &["api"], t(0)),
+                cause("mail", NodeKind::Component, &["mail"], t(2)),
+            ]),
+            t(2),
+        );
+        let mut network = cause("net", NodeKind::Infra, &["net", "api", "mail"], t(3));
+        network.explained = set(&["api", "mail"]);
         step(&mut book, &seeing(vec![network.clone()]), t(3));
         assert_eq!(book.incidents.len(), 2);
+        assert_eq!(book.get(1).cause.as_deref(), Some("net"));
+        assert_eq!(book.get(1).cause_kind, "infra");
+        assert_eq!(
+            book.get(2).cause.as_deref(),
+            Some("mail"),
+            "held, not moved"
+        );
+        assert_eq!(
+            book.get(2).state,
+            Investigating,
+            "mail still fails: no recovery"
+        );
+        // mail recovers, then fails again under the network: a relapse of its incident.
+        let mut only_api = network.clone();
+        only_api.explained = set(&["api"]);
+        step(&mut book, &seeing(vec![only_api]), t(10));
+        assert_eq!(book.get(2).state, Monitoring);
+        step(&mut book, &seeing(vec![network]), t(11));
+        let inc = book.get(2);
+        assert_eq!(inc.state, Investigating);
+        assert_eq!(inc.recovered_at, None);
+        assert!(book.events[&2].iter().any(|e| matches!(&e.kind,
+            EventKind::Relapsed { reason, .. } if reason == "mail fails again, explained by net")));
+    }
+
+    #[test]
+    fn dependents_lagging_behind_a_recovered_cause_stay_with_its_incident() {
+        let mut book = Book::default();
+        let mut deep = db(t(0));
+        deep.impacted = set(&["db", "api", "web"]);
+        deep.explained = set(&["api", "web"]);
+        step(&mut book, &seeing(vec![deep]), t(1));
+        // The database is back, the API's checks have not caught up yet.
+        let api = cause("api", NodeKind::Component, &["api", "web"], t(0));
+        assert_eq!(
+            step(&mut book, &seeing(vec![api.clone()]), t(5)),
+            Vec::<IncidentId>::new()
+        );
+        assert_eq!(
+            book.incidents.len(),
+            1,
+            "no incident of its own for the API"
+        );
         assert_eq!(
             book.get(1).state,
             Investigating,
-            "db still fails: no recovery"
+            "not green while the API fails"
         );
-        assert_eq!(book.get(2).cause_kind, "infra");
-        // db recovers, then fails again under the network failure: a relapse.
-        step(&mut book, &seeing(vec![]), t(10));
+        step(&mut book, &quiet(), t(6));
         assert_eq!(book.get(1).state, Monitoring);
-        step(&mut book, &seeing(vec![network]), t(11));
+        // A dependent failing during monitoring is a relapse of the incident.
+        step(&mut book, &seeing(vec![api]), t(7));
         let inc = book.get(1);
         assert_eq!(inc.state, Investigating);
-        assert_eq!(inc.recovered_at, None);
-        assert!(book.events[&1].iter().any(|e| matches!(&e.kind, EventKind::Relapsed { reason, .. } if reason == "db fails again, explained by net")));
+        assert!(book.events[&1].iter().any(|e| matches!(&e.kind,
+            EventKind::Relapsed { reason, .. } if reason == "api fails, and depends on db")));
+        // A responder who judges it a separate problem resolves the old incident: the API
+        // then gets its own.
+        book.command(
+            1,
+            "alice",
+            Command::Resolve {
+                reason: "db is fine".into(),
+            },
+            t(8),
+        )
+        .unwrap();
+        let api = cause("api", NodeKind::Component, &["api", "web"], t(0));
+        step(&mut book, &seeing(vec![api]), t(9));
+        assert_eq!(book.incidents.len(), 2);
+        assert_eq!(book.get(2).cause.as_deref(), Some("api"));
     }
 
     #[test]
@@ -1049,6 +1288,44 @@ mod tests {
         silent.health = Health::Degraded;
         step(&mut book, &seeing(vec![silent]), t(1));
         assert_eq!(book.get(1).opened_reason, "mail is degraded");
+    }
+
+    #[test]
+    fn a_cause_keel_cannot_judge_neither_recovers_nor_resolves() {
+        let mut book = Book::default();
+        step(&mut book, &seeing(vec![db(t(0))]), t(1));
+        let unknown = set(&["db"]);
+        let run = |book: &Book, now| {
+            correlate_with_unknown(
+                &book.incidents,
+                &quiet(),
+                &unknown,
+                now,
+                &settings(),
+                &TestJudge::new(),
+            )
+        };
+        assert_eq!(run(&book, t(10)), Vec::new(), "unknown is not green");
+        step(&mut book, &quiet(), t(10));
+        assert_eq!(book.get(1).state, Monitoring);
+        assert_eq!(run(&book, t(30)), Vec::new(), "no resolution while unknown");
+        let health: HealthMap = [
+            ("db".to_string(), node_health(Health::Unknown)),
+            ("api".to_string(), node_health(Health::Down)),
+            ("web".to_string(), node_health(Health::Up)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(unknown_nodes(&health), set(&["db"]));
+    }
+
+    fn node_health(health: Health) -> crate::assess::NodeHealth {
+        crate::assess::NodeHealth {
+            health,
+            since: t(0),
+            reasons: Vec::new(),
+            failure_kind: String::new(),
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod decide;
 mod engine;
+mod judge;
 mod metrics;
 mod model;
 mod postmortem;
@@ -16,7 +17,11 @@ mod testkit;
 pub mod words;
 
 pub use decide::{allowed_by_hand, decide, Command, Refusal, NAME_MAX_CHARS, TEXT_MAX_CHARS};
-pub use engine::{correlate, declare, Judge, Planned, Settings, TITLE_MAX_CHARS};
+pub use engine::{
+    correlate, correlate_with_unknown, declare, unknown_nodes, Judge, Planned, Settings,
+    TITLE_MAX_CHARS,
+};
+pub use judge::{past_incidents, ConfigJudge};
 pub use metrics::{mttx, Mttx};
 pub use model::*;
 pub use postmortem::{postmortem, Postmortem};

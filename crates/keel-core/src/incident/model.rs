@@ -180,7 +180,8 @@ pub enum EventKind {
         role: IncidentRole,
         person: String,
     },
-    /// The checklist from the runbook (set once when the incident opens).
+    /// The checklist from the runbook, when the incident opens; when its cause moves, the
+    /// new cause's steps that are not on it yet are added at the end.
     Checklist {
         steps: Vec<String>,
     },
@@ -209,6 +210,16 @@ pub enum EventKind {
     /// The cause failed again after `Recovered`: a relapse, whatever the state.
     Relapsed {
         health: Health,
+        reason: String,
+    },
+    /// The root cause turned out to be deeper: a dependent's failure was seen first (the API)
+    /// and now its own dependency fails too (the database behind it). The incident follows
+    /// the cause instead of a second incident opening.
+    CauseChanged {
+        title: String,
+        cause: String,
+        cause_kind: String,
+        failure_kind: String,
         reason: String,
     },
 }
@@ -247,6 +258,7 @@ impl EventKind {
             EventKind::RootCause { .. } => "root_cause",
             EventKind::Recovered { .. } => "recovered",
             EventKind::Relapsed { .. } => "relapsed",
+            EventKind::CauseChanged { .. } => "cause_changed",
         }
     }
 }

@@ -306,17 +306,17 @@ impl Incident {
                 self.roles.insert(*role, person.clone());
             }
             EventKind::Checklist { steps } => {
-                if !self.checklist.is_empty() {
-                    return Err(invalid("the incident already has a checklist".to_string()));
+                // Step numbers responders already use must keep their meaning: new steps
+                // only ever go at the end.
+                for text in steps {
+                    if !self.checklist.iter().any(|s| s.text == *text) {
+                        self.checklist.push(ChecklistStep {
+                            text: text.clone(),
+                            done_at: None,
+                            done_by: None,
+                        });
+                    }
                 }
-                self.checklist = steps
-                    .iter()
-                    .map(|text| ChecklistStep {
-                        text: text.clone(),
-                        done_at: None,
-                        done_by: None,
-                    })
-                    .collect();
             }
             EventKind::StepTicked { step } => {
                 let len = self.checklist.len();
@@ -364,6 +364,18 @@ impl Incident {
                 self.recovered_at.get_or_insert(at);
             }
             EventKind::Relapsed { .. } => self.recovered_at = None,
+            EventKind::CauseChanged {
+                title,
+                cause,
+                cause_kind,
+                failure_kind,
+                ..
+            } => {
+                self.title = title.clone();
+                self.cause = Some(cause.clone());
+                self.cause_kind = cause_kind.clone();
+                self.failure_kind = failure_kind.clone();
+            }
         }
         self.last_seq = event.seq;
         self.last_event_at = at;
@@ -748,16 +760,21 @@ mod tests {
             problem(with(vec![tick(3, 1), tick(4, 1)]).unwrap_err()),
             "step 1 is already ticked"
         );
-        assert_eq!(
-            problem(
-                with(vec![IncidentEvent {
-                    seq: 3,
-                    ..checklist.clone()
-                }])
-                .unwrap_err()
-            ),
-            "the incident already has a checklist"
+        // A second checklist adds only the steps not on it yet, at the end.
+        let more = ev(
+            3,
+            0,
+            EventKind::Checklist {
+                steps: vec!["b".into(), "c".into()],
+            },
         );
+        let texts: Vec<String> = with(vec![more])
+            .unwrap()
+            .checklist
+            .into_iter()
+            .map(|s| s.text)
+            .collect();
+        assert_eq!(texts, ["a", "b", "c"]);
         let add = |seq, item| {
             ev(
                 seq,

@@ -58,25 +58,10 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// An ETA with its basis: "similar incidents: 6, usually 12–40 min", "no history yet",
-/// "payments says: major outage — investigating".
+/// An ETA with its basis, in English: "similar incidents: 6, usually 12–40 min",
+/// "no history yet", "payments says: major outage".
 pub fn eta(eta: &Eta) -> String {
-    match eta {
-        Eta::Vendor { vendor, status } => format!("{vendor} says: {status}"),
-        Eta::History {
-            samples,
-            p50_minutes,
-            p90_minutes,
-        } => {
-            let range = if p50_minutes == p90_minutes {
-                format!("{p50_minutes} min")
-            } else {
-                format!("{p50_minutes}–{p90_minutes} min")
-            };
-            format!("similar incidents: {samples}, usually {range}")
-        }
-        Eta::NoHistory => "no history yet".to_string(),
-    }
+    crate::assess::describe_eta(eta, "en")
 }
 
 /// One line for a timeline event. `inc` is the incident the event belongs to (for the
@@ -132,8 +117,8 @@ pub fn describe(kind: &EventKind, inc: &Incident) -> String {
         EventKind::Acknowledged => "Acknowledged".to_string(),
         EventKind::RoleAssigned { role, person } => format!("{person} is now {role}"),
         EventKind::Checklist { steps } => match steps.len() {
-            1 => "Runbook checklist attached: 1 step".to_string(),
-            n => format!("Runbook checklist attached: {n} steps"),
+            1 => "Runbook checklist: 1 step".to_string(),
+            n => format!("Runbook checklist: {n} steps"),
         },
         EventKind::StepTicked { step } => {
             match step.checked_sub(1).and_then(|i| inc.checklist.get(i)) {
@@ -154,6 +139,9 @@ pub fn describe(kind: &EventKind, inc: &Incident) -> String {
         EventKind::RootCause { text } => format!("Root cause written: {text}"),
         EventKind::Recovered { reason } => format!("Recovered: {reason}"),
         EventKind::Relapsed { health, reason } => format!("Relapsed ({health}): {reason}"),
+        EventKind::CauseChanged { cause, reason, .. } => {
+            format!("The cause is now {cause}: {reason}")
+        }
     }
 }
 
