@@ -31,11 +31,17 @@ use crate::Health;
 /// The judgments correlation needs from the config and the history. Implementations must be
 /// deterministic (same input, same answer), or `correlate` would not be idempotent.
 pub trait Judge {
+    /// The nodes and every node that depends on them, directly or not (for a declared
+    /// incident, whose responder names only what broke).
+    fn with_dependents(&self, nodes: &BTreeSet<String>) -> BTreeSet<String>;
     /// Who is affected when these nodes are impacted.
     fn impact(&self, impacted: &BTreeSet<String>) -> Impact;
     /// The severity rules over an impact, for a cause of this kind.
     fn severity(&self, impact: &Impact, cause_kind: NodeKind) -> SeverityDecision;
     /// The vendor's word for a vendor cause, else an estimate from similar past incidents.
+    /// An own cause's estimate is taken when the incident opens, reopens or changes cause
+    /// (the history it rests on includes the incident itself while it is resolved, so
+    /// following it continuously would flap); a vendor's words are followed as they change.
     fn eta(&self, cause: &Cause) -> Eta;
     /// Runbook steps for a failing node and failure kind, in order; empty when none applies.
     fn runbook(&self, node: &str, failure_kind: &str) -> Vec<String>;
@@ -265,9 +271,8 @@ pub fn declare(
             format!("must be at most {TITLE_MAX_CHARS} characters (it has {chars})"),
         ));
     }
-    let impact = judge.impact(components);
-    let mut impacted = components.clone();
-    impacted.extend(impact.impacted.iter().cloned());
+    let impacted = judge.with_dependents(components);
+    let impact = judge.impact(&impacted);
     // Declared incidents are about the team's own service until someone says otherwise.
     let decision = judge.severity(&impact, NodeKind::Component);
     let mut steps: Vec<String> = Vec::new();
@@ -380,7 +385,7 @@ fn still_failing(inc: &Incident, cause: &Cause, judge: &dyn Judge) -> Vec<(Actor
         );
         events.extend(relapse(inc, cause.health, reason));
     }
-    events.extend(refresh(inc, cause, judge));
+    events.extend(refresh(inc, cause, judge, EtaUpdate::VendorOnly));
     system(events)
 }
 
@@ -413,13 +418,22 @@ fn reopen(
             reason: format!("relapse: {reason}"),
         },
     ];
-    events.extend(refresh(inc, cause, judge));
+    events.extend(refresh(inc, cause, judge, EtaUpdate::Estimate));
     events.extend(vendor_prompt(cause));
     system(events)
 }
 
+/// When an own cause's ETA is taken (see [`Judge::eta`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EtaUpdate {
+    /// Opening, reopening, a new cause: estimate afresh.
+    Estimate,
+    /// Keep the estimate; follow only a vendor's words.
+    VendorOnly,
+}
+
 /// Impact, severity and ETA as the judge sees them now, where they differ from the incident.
-fn refresh(inc: &Incident, cause: &Cause, judge: &dyn Judge) -> Vec<EventKind> {
+fn refresh(inc: &Incident, cause: &Cause, judge: &dyn Judge, eta: EtaUpdate) -> Vec<EventKind> {
     let mut events = Vec::new();
     let impact = judge.impact(&cause.impacted);
     if cause.impacted != inc.impacted || impact.affected_users != inc.affected_users {
@@ -436,9 +450,11 @@ fn refresh(inc: &Incident, cause: &Cause, judge: &dyn Judge) -> Vec<EventKind> {
             reason: decision.reason,
         });
     }
-    let eta = judge.eta(cause);
-    if inc.eta.as_ref() != Some(&eta) {
-        events.push(EventKind::EtaChanged { eta });
+    if eta == EtaUpdate::Estimate || cause.kind == NodeKind::Vendor {
+        let eta = judge.eta(cause);
+        if inc.eta.as_ref() != Some(&eta) {
+            events.push(EventKind::EtaChanged { eta });
+        }
     }
     events
 }
@@ -490,7 +506,7 @@ fn moved_down(inc: &Incident, cause: &Cause, judge: &dyn Judge) -> Vec<(Actor, E
             reasons(cause)
         ),
     });
-    events.extend(refresh(inc, cause, judge));
+    events.extend(refresh(inc, cause, judge, EtaUpdate::Estimate));
     let steps: Vec<String> = judge
         .runbook(&cause.node, &cause.failure_kind)
         .into_iter()

@@ -24,6 +24,14 @@ pub struct ConfigJudge<'a> {
 }
 
 impl Judge for ConfigJudge<'_> {
+    fn with_dependents(&self, nodes: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut all = nodes.clone();
+        for node in nodes {
+            all.extend(self.graph.dependents_transitive(node));
+        }
+        all
+    }
+
     fn impact(&self, impacted: &BTreeSet<String>) -> Impact {
         impact(self.graph, impacted)
     }

@@ -46,6 +46,11 @@ impl TestJudge {
 }
 
 impl Judge for TestJudge {
+    /// A flat world: nothing depends on anything.
+    fn with_dependents(&self, nodes: &BTreeSet<String>) -> BTreeSet<String> {
+        nodes.clone()
+    }
+
     fn impact(&self, impacted: &BTreeSet<String>) -> Impact {
         let total: u64 = self.users.values().sum();
         let affected: u64 = impacted.iter().filter_map(|n| self.users.get(n)).sum();
