@@ -84,7 +84,8 @@ pub fn decide(inc: &Incident, cmd: Command) -> Result<Vec<EventKind>, Refusal> {
     let resolved = inc.state == IncidentState::Resolved;
     let event = match cmd {
         Command::Acknowledge => {
-            if let (Some(at), Some(by)) = (inc.acknowledged_at, &inc.acknowledged_by) {
+            if let Some(at) = inc.acknowledged_at {
+                let by = inc.acknowledged_by.as_deref().unwrap_or("someone");
                 return Err(Refusal::new(
                     "incident",
                     format!(
@@ -137,11 +138,11 @@ pub fn decide(inc: &Incident, cmd: Command) -> Result<Vec<EventKind>, Refusal> {
         }
         Command::ChangeState { to, reason } => {
             let reason = optional_reason(&reason, "changed by a responder")?;
-            transition(inc, to, reason)?
+            transition(inc, to, reason, "to")?
         }
         Command::Resolve { reason } => {
             let reason = optional_reason(&reason, "resolved by a responder")?;
-            transition(inc, IncidentState::Resolved, reason)?
+            transition(inc, IncidentState::Resolved, reason, "state")?
         }
         Command::AddActionItem { text, owner } => {
             let text = text_field("text", &text, TEXT_MAX_CHARS)?;
@@ -205,10 +206,17 @@ pub fn allowed_by_hand(from: IncidentState, to: IncidentState) -> bool {
     from != to && from != IncidentState::Resolved
 }
 
-fn transition(inc: &Incident, to: IncidentState, reason: String) -> Result<EventKind, Refusal> {
+/// `field` is the request field that named the target state ("to"), or "state" when the
+/// verb itself did (resolve).
+fn transition(
+    inc: &Incident,
+    to: IncidentState,
+    reason: String,
+    field: &'static str,
+) -> Result<EventKind, Refusal> {
     let from = inc.state;
     if from == to {
-        return Err(Refusal::new("to", format!("the incident is already {to}")));
+        return Err(Refusal::new(field, format!("the incident is already {to}")));
     }
     if !allowed_by_hand(from, to) {
         return Err(Refusal::new(
@@ -346,7 +354,7 @@ mod tests {
                     reason: String::new()
                 }
             ),
-            pair("to", "the incident is already resolved")
+            pair("state", "the incident is already resolved")
         );
         assert_eq!(
             refusal(&book, id, Command::Acknowledge),

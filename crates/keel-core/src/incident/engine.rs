@@ -81,9 +81,15 @@ pub enum Planned {
 
 /// Plans the events that make the incidents agree with `assessment` at `now`.
 ///
-/// - A cause with an unresolved detected incident updates it (impact, severity, ETA); if Keel
-///   had seen the cause green since, it is a relapse, and an incident in monitoring returns
-///   to investigating.
+/// - A cause with an unresolved detected incident updates it (impact, severity, a vendor's
+///   ETA); if Keel had seen the cause green since, it is a relapse, and an incident in
+///   monitoring returns to investigating.
+/// - Else, when the cause explains the cause of an unresolved incident (the API's checks
+///   failed first, now the database behind it), the oldest such incident follows the deeper
+///   cause (`CauseChanged`) instead of a second one opening.
+/// - Else, when the cause is a dependent of an unresolved incident's recovered cause (the
+///   database is back, the API's checks have not caught up), it belongs to that incident:
+///   the incident does not count as green, and if it already did, that is a relapse.
 /// - Else, a cause whose latest detected incident was resolved within the recurrence window
 ///   reopens that incident — unless a responder resolved it while this very failure was
 ///   going on (the cause failing since before the resolution and never seen green): then the
@@ -1342,6 +1348,60 @@ mod tests {
             reasons: Vec::new(),
             failure_kind: String::new(),
         }
+    }
+
+    /// The test judge, with an own-cause ETA resting on `samples` past incidents.
+    struct Shifting(usize);
+
+    impl Judge for Shifting {
+        fn with_dependents(&self, nodes: &BTreeSet<String>) -> BTreeSet<String> {
+            TestJudge::new().with_dependents(nodes)
+        }
+        fn impact(&self, impacted: &BTreeSet<String>) -> Impact {
+            TestJudge::new().impact(impacted)
+        }
+        fn severity(&self, impact: &Impact, kind: NodeKind) -> SeverityDecision {
+            TestJudge::new().severity(impact, kind)
+        }
+        fn eta(&self, _cause: &Cause) -> Eta {
+            Eta::History {
+                samples: self.0,
+                p50_minutes: 10,
+                p90_minutes: 30,
+            }
+        }
+        fn runbook(&self, node: &str, failure_kind: &str) -> Vec<String> {
+            TestJudge::new().runbook(node, failure_kind)
+        }
+        fn title(&self, cause: &Cause) -> String {
+            TestJudge::new().title(cause)
+        }
+    }
+
+    #[test]
+    fn an_own_cause_eta_is_estimated_when_the_incident_opens_or_reopens_only() {
+        let mut book = Book::default();
+        let run = |book: &mut Book, a: &Assessment, now, samples| {
+            let plans = correlate(&book.incidents, a, now, &settings(), &Shifting(samples));
+            book.apply(plans, now)
+        };
+        let eta = |book: &Book| match book.get(1).eta {
+            Some(Eta::History { samples, .. }) => samples,
+            ref other => panic!("{other:?}"),
+        };
+        run(&mut book, &seeing(vec![db(t(0))]), t(1), 1);
+        assert_eq!(eta(&book), 1);
+        // The history grows while the incident runs: its estimate stays put.
+        assert_eq!(
+            run(&mut book, &seeing(vec![db(t(0))]), t(2), 2),
+            Vec::<IncidentId>::new()
+        );
+        run(&mut book, &quiet(), t(3), 2);
+        run(&mut book, &quiet(), t(8), 2);
+        assert_eq!(book.get(1).state, Resolved);
+        // Reopened: estimated afresh.
+        run(&mut book, &seeing(vec![db(t(9))]), t(9), 3);
+        assert_eq!(eta(&book), 3);
     }
 
     #[test]

@@ -20,21 +20,21 @@ pub fn duration(d: Duration) -> String {
         secs % 3600 / 60,
         secs % 60,
     );
-    let parts: Vec<String> = if days > 0 {
-        vec![format!("{days}d"), format!("{hours}h")]
+    // The largest unit and the next one down; "5m" reads better than "5m 0s".
+    let (big, small) = if days > 0 {
+        ((days, "d"), (hours, "h"))
     } else if hours > 0 {
-        vec![format!("{hours}h"), format!("{mins}m")]
+        ((hours, "h"), (mins, "m"))
     } else if mins > 0 {
-        vec![format!("{mins}m"), format!("{s}s")]
+        ((mins, "m"), (s, "s"))
     } else {
-        vec![format!("{s}s")]
+        return format!("{s}s");
     };
-    // "5m" reads better than "5m 0s"; the leading part always stays.
-    let mut parts: Vec<String> = parts;
-    if parts.len() == 2 && parts[1].starts_with('0') {
-        parts.pop();
+    if small.0 == 0 {
+        format!("{}{}", big.0, big.1)
+    } else {
+        format!("{}{} {}{}", big.0, big.1, small.0, small.1)
     }
-    parts.join(" ")
 }
 
 /// The duration between two times, or `None` when `to` is before `from`.
