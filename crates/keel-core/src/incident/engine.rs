@@ -81,6 +81,10 @@ pub enum Planned {
 
 /// Plans the events that make the incidents agree with `assessment` at `now`.
 ///
+/// `incidents` must hold at least every unresolved incident and every incident resolved
+/// within the recurrence window (older ones only matter for a responder's resolution of a
+/// failure that still goes on).
+///
 /// - A cause with an unresolved detected incident updates it (impact, severity, a vendor's
 ///   ETA); if Keel had seen the cause green since, it is a relapse, and an incident in
 ///   monitoring returns to investigating.
@@ -155,7 +159,6 @@ pub fn correlate_with_unknown(
         .copied()
         .filter(|i| !i.is_resolved())
         .collect();
-    let cause_of = |i: &Incident| i.cause.clone().unwrap_or_default();
 
     let mut plans = Vec::new();
     // Incidents that follow a current cause in this pass (their own, or one they moved to).
@@ -178,7 +181,7 @@ pub fn correlate_with_unknown(
         // (the API was seen failing first, now the database behind it fails too).
         let below = unresolved
             .iter()
-            .filter(|i| !rooted.contains(&i.id) && cause.explained.contains(&cause_of(i)))
+            .filter(|i| !rooted.contains(&i.id) && cause.explained.contains(cause_of(i)))
             .min_by_key(|i| (i.started_at, i.id));
         if let Some(inc) = below {
             rooted.insert(inc.id);
@@ -192,7 +195,7 @@ pub fn correlate_with_unknown(
             .iter()
             .filter(|i| {
                 !rooted.contains(&i.id)
-                    && !causes.contains_key(cause_of(i).as_str())
+                    && !causes.contains_key(cause_of(i))
                     && i.impacted.contains(node)
             })
             .min_by_key(|i| (i.started_at, i.id));
@@ -228,17 +231,21 @@ pub fn correlate_with_unknown(
             continue;
         }
         let node = cause_of(inc);
-        if causes.contains_key(node.as_str()) || unknown.contains(&node) {
+        if causes.contains_key(node) || unknown.contains(node) {
             // An older duplicate of a cause's incident, or a cause Keel cannot judge: hold.
             continue;
         }
-        let events = match explained_by.get(node.as_str()) {
-            Some(root) => explained_failing(inc, &node, root),
-            None => recovered(inc, &node, now, settings),
+        let events = match explained_by.get(node) {
+            Some(root) => explained_failing(inc, node, root),
+            None => recovered(inc, node, now, settings),
         };
         append(&mut plans, inc.id, events);
     }
     plans
+}
+
+fn cause_of(inc: &Incident) -> &str {
+    inc.cause.as_deref().unwrap_or_default()
 }
 
 fn append(plans: &mut Vec<Planned>, incident: IncidentId, events: Vec<(Actor, EventKind)>) {
