@@ -897,6 +897,17 @@ fn timeline_of_every_kind(t0: DateTime<Utc>) -> (Vec<NewEvent>, Vec<NewEvent>) {
                 reason: "db-tcp: slow handshake".into(),
             },
         ),
+        (
+            Actor::System,
+            t(18),
+            EventKind::CauseChanged {
+                title: "Storage unreachable".into(),
+                cause: "storage".into(),
+                cause_kind: "infra".into(),
+                failure_kind: "tcp".into(),
+                reason: "db's own dependency storage fails too".into(),
+            },
+        ),
     ];
     (opening, rest)
 }
