@@ -69,12 +69,23 @@ impl fmt::Display for Connections {
     }
 }
 
+/// How requests are paced.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pace {
+    /// This many requests a second, evenly spread, each its own task: Keel's regime.
+    Rate(f64),
+    /// This many loops making requests back to back as fast as they can: the floor of a
+    /// request's cost, with wake-ups and timers amortised away.
+    FlatOut(u32),
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Requests go to `{url_base}/m/{i}`.
     pub url_base: String,
-    pub requests_per_sec: f64,
+    pub pace: Pace,
     /// Distinct paths cycled through (one per simulated monitor).
     pub paths: u64,
     pub warmup: Duration,
@@ -89,6 +100,7 @@ pub struct Plan {
 pub struct Report {
     pub client: ClientKind,
     pub connections: Connections,
+    pub pace: Pace,
     pub requests: u64,
     pub failures: u64,
     pub elapsed_secs: f64,
@@ -182,76 +194,80 @@ struct Tally {
     first_failure: std::sync::Mutex<Option<String>>,
 }
 
+/// What every request task shares.
+struct Shared {
+    client: Client,
+    base: String,
+    paths: u64,
+    timeout: Duration,
+    tally: Tally,
+    next: AtomicU64,
+}
+
+impl Shared {
+    /// One request to the next path, counted.
+    async fn request(&self) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        let url = format!("{}/m/{}", self.base, i % self.paths);
+        let result = match tokio::time::timeout(self.timeout, self.client.get(&url)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("timed out after {:?}", self.timeout)),
+        };
+        if let Err(reason) = result {
+            self.tally.failed.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut first) = self.tally.first_failure.lock() {
+                first.get_or_insert(format!("{url}: {reason}"));
+            }
+        }
+        self.tally.done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn mark(&self) -> anyhow::Result<Mark> {
+        Ok(Mark {
+            at: Instant::now(),
+            cpu: procfs::self_cpu(),
+            machine: procfs::machine_ticks()?,
+            done: self.tally.done.load(Ordering::Relaxed),
+            failed: self.tally.failed.load(Ordering::Relaxed),
+        })
+    }
+}
+
 /// Runs the plan: warm-up, then the measured window. Must run inside a Tokio runtime.
 pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let clk_tck = procfs::clk_tck();
-    anyhow::ensure!(
-        plan.requests_per_sec.is_finite() && plan.requests_per_sec > 0.0,
-        "--requests-per-sec must be a positive number, not {}",
-        plan.requests_per_sec
-    );
+    match plan.pace {
+        Pace::Rate(r) => anyhow::ensure!(
+            r.is_finite() && r > 0.0,
+            "--requests-per-sec must be a positive number, not {r}"
+        ),
+        Pace::FlatOut(n) => anyhow::ensure!(n > 0, "--flat-out needs at least 1 loop"),
+    }
     anyhow::ensure!(plan.paths > 0, "--paths must be at least 1");
     anyhow::ensure!(
         !plan.duration.is_zero(),
         "--duration must be longer than zero"
     );
-    let base = plan.url_base.trim_end_matches('/').to_string();
-    let client = Client::build(plan.client, plan.connections)?;
-    let tally = Arc::new(Tally::default());
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
+    let shared = Arc::new(Shared {
+        client: Client::build(plan.client, plan.connections)?,
+        base: plan.url_base.trim_end_matches('/').to_string(),
+        paths: plan.paths,
+        timeout: plan.timeout,
+        tally: Tally::default(),
+        next: AtomicU64::new(0),
+    });
 
-    let period = Duration::from_secs_f64(1.0 / plan.requests_per_sec);
-    let mut ticker = tokio::time::interval(period);
-    // Catch up after a late wake-up, so the rate holds on average as a scheduler's would.
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
-
-    let start = Instant::now();
-    let measure_from = start + plan.warmup;
+    let measure_from = Instant::now() + plan.warmup;
     let end = measure_from + plan.duration;
-    let mut mark: Option<Mark> = None;
-    let mut i: u64 = 0;
-    loop {
-        let now = ticker.tick().await.into_std();
-        if mark.is_none() && now >= measure_from {
-            mark = Some(Mark {
-                at: Instant::now(),
-                cpu: procfs::self_cpu(),
-                machine: procfs::machine_ticks()?,
-                done: tally.done.load(Ordering::Relaxed),
-                failed: tally.failed.load(Ordering::Relaxed),
-            });
-        }
-        if now >= end {
-            break;
-        }
-        let permit = slots.clone().acquire_owned().await?;
-        let url = format!("{base}/m/{}", i % plan.paths);
-        i += 1;
-        let client = client.clone();
-        let tally = tally.clone();
-        let timeout = plan.timeout;
-        tokio::spawn(async move {
-            let result = match tokio::time::timeout(timeout, client.get(&url)).await {
-                Ok(r) => r,
-                Err(_) => Err(format!("timed out after {timeout:?}")),
-            };
-            if let Err(reason) = result {
-                tally.failed.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut first) = tally.first_failure.lock() {
-                    first.get_or_insert(format!("{url}: {reason}"));
-                }
-            }
-            tally.done.fetch_add(1, Ordering::Relaxed);
-            drop(permit);
-        });
-    }
-    // Wait for requests still in flight: they were issued inside the window.
-    let _ = tokio::time::timeout(DRAIN_LIMIT, slots.acquire_many(MAX_IN_FLIGHT)).await;
+    let m = match plan.pace {
+        Pace::Rate(rate) => paced(&shared, rate, measure_from, end).await?,
+        Pace::FlatOut(loops) => flat_out(&shared, loops, measure_from, end).await?,
+    };
     let cpu_end = procfs::self_cpu();
     let machine_end = procfs::machine_ticks()?;
     let t_end = Instant::now();
-    let m = mark.ok_or_else(|| anyhow::anyhow!("the measured window never started"))?;
 
+    let tally = &shared.tally;
     let requests = tally.done.load(Ordering::Relaxed) - m.done;
     let failures = tally.failed.load(Ordering::Relaxed) - m.failed;
     let cpu_secs = cpu_end.saturating_sub(m.cpu).as_secs_f64();
@@ -261,6 +277,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     Ok(Report {
         client: plan.client,
         connections: plan.connections,
+        pace: plan.pace,
         requests,
         failures,
         elapsed_secs,
@@ -273,6 +290,66 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         other_load_cores: ((machine_secs - cpu_secs) / elapsed_secs).max(0.0),
         first_failure,
     })
+}
+
+/// Keel's regime: `rate` requests a second, evenly spread, each its own task. Returns the mark
+/// taken when the window opened, after every request issued has finished.
+async fn paced(
+    shared: &Arc<Shared>,
+    rate: f64,
+    measure_from: Instant,
+    end: Instant,
+) -> anyhow::Result<Mark> {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    // Catch up after a late wake-up, so the rate holds on average as a scheduler's would.
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut mark = None;
+    loop {
+        let now = ticker.tick().await.into_std();
+        if mark.is_none() && now >= measure_from {
+            mark = Some(shared.mark()?);
+        }
+        if now >= end {
+            break;
+        }
+        let permit = slots.clone().acquire_owned().await?;
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            shared.request().await;
+            drop(permit);
+        });
+    }
+    // Wait for requests still in flight: they were issued inside the window.
+    let _ = tokio::time::timeout(DRAIN_LIMIT, slots.acquire_many(MAX_IN_FLIGHT)).await;
+    mark.ok_or_else(|| anyhow::anyhow!("the measured window never started"))
+}
+
+/// The floor: `loops` tasks making requests back to back until `end`.
+async fn flat_out(
+    shared: &Arc<Shared>,
+    loops: u32,
+    measure_from: Instant,
+    end: Instant,
+) -> anyhow::Result<Mark> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..loops {
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            while Instant::now() < end {
+                shared.request().await;
+            }
+        });
+    }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let mark = shared.mark()?;
+    // Each loop stops within one request (at most its timeout) after the end.
+    let _ = tokio::time::timeout(
+        end.saturating_duration_since(Instant::now()) + DRAIN_LIMIT,
+        tasks.join_all(),
+    )
+    .await;
+    Ok(mark)
 }
 
 /// The `bare` subcommand: runs the plan on a runtime shaped like Keel's (multi-threaded, one

@@ -6,8 +6,8 @@
 //! `scripts/bench` runs it at 1,000 and 10,000 monitors and writes `docs/benchmarks.md`.
 //!
 //! Subcommands: `target` (the loopback server), `bare` (the reference loop), `run` (both, with
-//! Keel) and `header` (the Markdown table header matching `run`'s row). Each measured piece runs
-//! as its own process so that one's CPU is never counted against another.
+//! Keel) and `table` (the Markdown tables for runs saved as JSON). Each measured piece runs as
+//! its own process so that one's CPU is never counted against another.
 
 mod bare;
 mod child;
@@ -26,6 +26,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use bare::{ClientKind, Connections};
+use run::BareVariant;
 
 #[derive(Parser)]
 #[command(
@@ -42,18 +43,26 @@ fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (write durations like 10s, 1m, 500ms)"))
 }
 
-/// A `client:connections` pair, e.g. `reqwest:pooled`.
-fn variant(s: &str) -> Result<(ClientKind, Connections), String> {
+/// `CLIENT:CONNECTIONS[:flat]`, e.g. `reqwest:pooled` or `hyper-util:pooled:flat`.
+fn variant(s: &str) -> Result<BareVariant, String> {
     use clap::ValueEnum;
-    let (c, k) = s
-        .split_once(':')
-        .ok_or_else(|| format!("{s:?}: expected CLIENT:CONNECTIONS, e.g. reqwest:pooled"))?;
-    Ok((
-        ClientKind::from_str(c, true)
+    let parts: Vec<&str> = s.split(':').collect();
+    let (c, k, flat) = match parts[..] {
+        [c, k] => (c, k, false),
+        [c, k, "flat"] => (c, k, true),
+        _ => {
+            return Err(format!(
+                "{s:?}: expected CLIENT:CONNECTIONS[:flat], e.g. reqwest:pooled"
+            ))
+        }
+    };
+    Ok(BareVariant {
+        client: ClientKind::from_str(c, true)
             .map_err(|_| format!("{c:?}: the client is reqwest or hyper-util"))?,
-        Connections::from_str(k, true)
+        connections: Connections::from_str(k, true)
             .map_err(|_| format!("{k:?}: connections are pooled or fresh"))?,
-    ))
+        flat,
+    })
 }
 
 #[derive(Subcommand)]
@@ -71,8 +80,16 @@ enum Cmd {
         /// Requests go to URL_BASE/m/{i}.
         #[arg(long)]
         url_base: String,
+        /// Requests a second, evenly spread, each its own task (Keel's regime).
+        #[arg(
+            long,
+            required_unless_present = "flat_out",
+            conflicts_with = "flat_out"
+        )]
+        requests_per_sec: Option<f64>,
+        /// Instead of a rate: this many loops making requests back to back (the floor).
         #[arg(long)]
-        requests_per_sec: f64,
+        flat_out: Option<u32>,
         #[arg(long, value_parser = duration)]
         duration: Duration,
         #[arg(long, value_enum, default_value_t = Connections::Pooled)]
@@ -110,30 +127,36 @@ enum Cmd {
         /// Warm-up of each bare loop before its window.
         #[arg(long, value_parser = duration, default_value = "2s")]
         bare_warmup: Duration,
-        /// Reference loops to run, in order (CLIENT:CONNECTIONS, comma-separated); the first
-        /// reqwest:pooled one is what the ratio is taken against.
+        /// Reference loops to run, in order (CLIENT:CONNECTIONS[:flat], comma-separated); the
+        /// ratio is taken against reqwest:pooled, the second ratio against reqwest:pooled:flat.
         #[arg(
             long,
             value_parser = variant,
             value_delimiter = ',',
-            default_value = "reqwest:pooled,hyper-util:pooled,reqwest:fresh"
+            default_value = "reqwest:pooled,hyper-util:pooled,reqwest:fresh,reqwest:pooled:flat,hyper-util:pooled:flat"
         )]
-        bare: Vec<(ClientKind, Connections)>,
+        bare: Vec<BareVariant>,
+        /// Concurrent loops of a flat-out reference.
+        #[arg(long, default_value_t = 8)]
+        flat_loops: u32,
+        /// Window of a flat-out reference (at most --duration).
+        #[arg(long, value_parser = duration, default_value = "10s")]
+        flat_duration: Duration,
         /// Keel's `[scheduler] max_concurrency`.
         #[arg(long, default_value_t = 512)]
         max_concurrency: u32,
         /// Where the temporary config and data directory go [default: the system temp dir].
         #[arg(long)]
         work_dir: Option<PathBuf>,
-        /// Also write every figure as JSON to this file.
+        /// Also write every figure as JSON to this file (read back by `table`).
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Print the table header before the row.
-        #[arg(long)]
-        header: bool,
     },
-    /// Print the Markdown table header matching `run`'s rows.
-    Header,
+    /// Print the Markdown tables for runs saved with `run --json`.
+    Table {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -155,6 +178,7 @@ fn real_main() -> anyhow::Result<()> {
         Cmd::Bare {
             url_base,
             requests_per_sec,
+            flat_out,
             duration,
             connections,
             client,
@@ -162,9 +186,15 @@ fn real_main() -> anyhow::Result<()> {
             warmup,
             timeout,
         } => bare::main(bare::Plan {
-            paths: paths.unwrap_or_else(|| (requests_per_sec * 10.0).round().max(1.0) as u64),
+            paths: paths.unwrap_or_else(|| {
+                (requests_per_sec.unwrap_or(100.0) * 10.0).round().max(1.0) as u64
+            }),
             url_base,
-            requests_per_sec,
+            pace: match (requests_per_sec, flat_out) {
+                (_, Some(loops)) => bare::Pace::FlatOut(loops),
+                (Some(rate), None) => bare::Pace::Rate(rate),
+                (None, None) => anyhow::bail!("give --requests-per-sec or --flat-out"),
+            },
             warmup,
             duration,
             timeout,
@@ -180,10 +210,11 @@ fn real_main() -> anyhow::Result<()> {
             startup_limit,
             bare_warmup,
             bare,
+            flat_loops,
+            flat_duration,
             max_concurrency,
             work_dir,
             json,
-            header,
         } => {
             let plan = run::RunPlan {
                 monitors,
@@ -194,6 +225,8 @@ fn real_main() -> anyhow::Result<()> {
                 startup_limit,
                 bare_warmup,
                 bare,
+                flat_loops,
+                flat_duration,
                 max_concurrency,
                 work_dir,
             };
@@ -215,14 +248,21 @@ fn real_main() -> anyhow::Result<()> {
                 std::fs::write(&path, serde_json::to_string_pretty(&result)?)
                     .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             }
-            if header {
-                println!("{}", table::header());
-            }
-            println!("{}", result.row());
+            print!("{}", table::render(&[result]));
             Ok(())
         }
-        Cmd::Header => {
-            println!("{}", table::header());
+        Cmd::Table { files } => {
+            let runs = files
+                .iter()
+                .map(|path| {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                    serde_json::from_str::<table::RunResult>(&text).map_err(|e| {
+                        anyhow::anyhow!("{} is not a keel-bench run result: {e}", path.display())
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            print!("{}", table::render(&runs));
             Ok(())
         }
     }

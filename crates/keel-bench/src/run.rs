@@ -15,6 +15,15 @@ use anyhow::{bail, Context};
 use tokio::process::Command;
 
 use crate::bare::{self, ClientKind, Connections};
+
+/// One reference loop to run after Keel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BareVariant {
+    pub client: ClientKind,
+    pub connections: Connections,
+    /// Flat out (back to back) rather than at Keel's rate.
+    pub flat: bool,
+}
 use crate::child::{wait_for_line, Proc};
 use crate::config::{self, BenchConfig};
 use crate::metrics;
@@ -38,7 +47,11 @@ pub struct RunPlan {
     pub keel: PathBuf,
     pub startup_limit: Duration,
     pub bare_warmup: Duration,
-    pub bare: Vec<(ClientKind, Connections)>,
+    pub bare: Vec<BareVariant>,
+    /// Loops of a flat-out reference, and its window (it keeps both cores busy, so it is kept
+    /// short; its per-request figure settles within seconds).
+    pub flat_loops: u32,
+    pub flat_duration: Duration,
     pub max_concurrency: u32,
     pub work_dir: Option<PathBuf>,
 }
@@ -227,19 +240,30 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<RunResult> {
     // The references, one after the other, against the same target.
     let rate = plan.monitors as f64 / plan.interval.as_secs_f64();
     let mut reports = Vec::new();
-    for &(client_kind, connections) in &plan.bare {
+    for v in &plan.bare {
+        let window = if v.flat {
+            plan.flat_duration.min(plan.duration)
+        } else {
+            plan.duration
+        };
+        let pace = if v.flat {
+            format!("flat out with {} loops", plan.flat_loops)
+        } else {
+            format!("{rate:.1} requests/s")
+        };
         eprintln!(
-            "keel-bench: bare {client_kind} loop, {connections} connections, {rate:.1} requests/s for {}",
-            humantime::format_duration(plan.duration)
+            "keel-bench: bare {} loop, {} connections, {pace} for {}",
+            v.client,
+            v.connections,
+            humantime::format_duration(window)
         );
         let mut cmd = Command::new(&exe);
         cmd.arg("bare")
             .args(["--url-base", &base])
-            .args(["--requests-per-sec", &rate.to_string()])
             .args(["--paths", &plan.monitors.to_string()])
             .args([
                 "--duration",
-                &humantime::format_duration(plan.duration).to_string(),
+                &humantime::format_duration(window).to_string(),
             ])
             .args([
                 "--warmup",
@@ -249,8 +273,13 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<RunResult> {
                 "--timeout",
                 &humantime::format_duration(plan.timeout).to_string(),
             ])
-            .args(["--connections", &connections.to_string()])
-            .args(["--client", &client_kind.to_string()]);
+            .args(["--connections", &v.connections.to_string()])
+            .args(["--client", &v.client.to_string()]);
+        if v.flat {
+            cmd.args(["--flat-out", &plan.flat_loops.to_string()]);
+        } else {
+            cmd.args(["--requests-per-sec", &rate.to_string()]);
+        }
         let (mut proc, mut out, _) = Proc::spawn("bare loop", cmd)?;
         let limit = plan.bare_warmup + plan.duration + BARE_SLACK;
         let report = wait_for_line(&mut out, limit, |l| {

@@ -1,12 +1,13 @@
-//! The result of one run and its Markdown table row, as `docs/benchmarks.md` shows it.
+//! The result of one run and the two Markdown tables `docs/benchmarks.md` shows: one row per
+//! run for Keel (against the reference loops), and one row per reference loop.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bare;
+use crate::bare::{self, ClientKind, Connections, Pace};
 
-/// Everything one `run` measured.
+/// Everything one `run` measured. Written as JSON by `run --json`, read back by `table`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
     pub monitors: u64,
@@ -23,6 +24,17 @@ pub struct RunResult {
     /// CPU used on the machine beside Keel during its window (the target included), in cores.
     pub other_load_cores: f64,
     pub bare: Vec<bare::Report>,
+}
+
+fn fixed(v: Option<f64>, digits: usize) -> String {
+    match v {
+        Some(v) => format!("{v:.digits$}"),
+        None => "–".to_string(),
+    }
+}
+
+fn human(secs: f64) -> String {
+    humantime::format_duration(Duration::from_secs_f64(secs.max(0.0).round())).to_string()
 }
 
 impl RunResult {
@@ -44,117 +56,164 @@ impl RunResult {
         })
     }
 
-    fn bare_us(&self, client: bare::ClientKind, conn: bare::Connections) -> Option<f64> {
+    /// The first report of that kind with requests in it.
+    fn bare_us(&self, client: ClientKind, conn: Connections, flat: bool) -> Option<f64> {
         self.bare
             .iter()
-            .find(|r| r.client == client && r.connections == conn && r.requests > 0)
+            .find(|r| {
+                r.client == client
+                    && r.connections == conn
+                    && matches!(r.pace, Pace::FlatOut(_)) == flat
+                    && r.requests > 0
+            })
             .map(|r| r.cpu_us_per_request)
     }
 
-    /// The reference Keel is held to: reqwest, pooled, as Keel makes its requests.
+    /// The reference Keel is held to: reqwest, pooled, at Keel's rate.
     pub fn reference_us(&self) -> Option<f64> {
-        self.bare_us(bare::ClientKind::Reqwest, bare::Connections::Pooled)
+        self.bare_us(ClientKind::Reqwest, Connections::Pooled, false)
     }
 
-    pub fn ratio(&self) -> Option<f64> {
+    /// The floor: reqwest, pooled, flat out.
+    pub fn floor_us(&self) -> Option<f64> {
+        self.bare_us(ClientKind::Reqwest, Connections::Pooled, true)
+    }
+
+    /// Keel's CPU per check divided by `us`.
+    fn keel_over(&self, us: Option<f64>) -> Option<f64> {
         let (keel, _) = self.keel_us_per_check()?;
-        let reference = self.reference_us()?;
-        (reference > 0.0).then(|| keel / reference)
+        us.filter(|&u| u > 0.0).map(|u| keel / u)
     }
 
-    /// The Markdown row; columns as in [`header`].
-    pub fn row(&self) -> String {
-        let opt = |v: Option<f64>, digits: usize| match v {
-            Some(v) => format!("{v:.digits$}"),
-            None => "–".to_string(),
-        };
+    /// The row of the Keel table; columns as in [`KEEL_COLUMNS`].
+    pub fn keel_row(&self) -> String {
         let keel_us = match self.keel_us_per_check() {
             Some((v, e)) => format!("{v:.1} ± {e:.1}"),
             None => "–".to_string(),
         };
-        let bare_load = self
-            .bare
-            .iter()
-            .map(|r| format!("{:.2}", r.other_load_cores))
-            .collect::<Vec<_>>()
-            .join(" / ");
-        let minutes = self.elapsed_secs / 60.0;
         let cells = [
             self.monitors.to_string(),
-            humantime::format_duration(Duration::from_secs_f64(self.interval_secs)).to_string(),
-            humantime::format_duration(Duration::from_secs_f64(self.duration_secs.round()))
-                .to_string(),
+            human(self.interval_secs),
+            human(self.duration_secs),
             format!("{:.1}", self.checks_per_sec()),
             format!("{:.0}", self.failures),
             keel_us,
-            opt(self.reference_us(), 1),
-            opt(self.ratio(), 2),
-            opt(
-                self.bare_us(bare::ClientKind::HyperUtil, bare::Connections::Pooled),
-                1,
-            ),
-            opt(
-                self.bare_us(bare::ClientKind::Reqwest, bare::Connections::Fresh),
-                1,
-            ),
+            fixed(self.reference_us(), 1),
+            fixed(self.keel_over(self.reference_us()), 2),
+            fixed(self.floor_us(), 1),
+            fixed(self.keel_over(self.floor_us()), 2),
             format!("{:.1}", self.keel_cpu_secs() / self.elapsed_secs * 100.0),
             format!("{:.1}", self.peak_rss_kib as f64 / 1024.0),
-            format!("{:.0}", self.storage_growth_bytes as f64 / 1024.0 / minutes),
             format!(
-                "{:.2} / {}",
-                self.other_load_cores,
-                if bare_load.is_empty() {
-                    "–".into()
-                } else {
-                    bare_load
-                }
+                "{:.0}",
+                self.storage_growth_bytes as f64 / 1024.0 / (self.elapsed_secs / 60.0)
             ),
+            format!("{:.2}", self.other_load_cores),
         ];
         format!("| {} |", cells.join(" | "))
     }
+
+    /// The rows of the reference table, one per bare loop; columns as in [`BARE_COLUMNS`].
+    pub fn bare_rows(&self) -> Vec<String> {
+        self.bare
+            .iter()
+            .map(|r| {
+                let pace = match r.pace {
+                    Pace::Rate(_) => "Keel's rate".to_string(),
+                    Pace::FlatOut(n) => format!("flat out, {n} loops"),
+                };
+                let per_sec = (r.elapsed_secs > 0.0).then(|| r.requests as f64 / r.elapsed_secs);
+                let us = (r.requests > 0).then_some(r.cpu_us_per_request);
+                let cells = [
+                    self.monitors.to_string(),
+                    r.client.to_string(),
+                    r.connections.to_string(),
+                    pace,
+                    fixed(per_sec, 1),
+                    r.failures.to_string(),
+                    fixed(us, 1),
+                    fixed(self.keel_over(us), 2),
+                    format!("{:.2}", r.other_load_cores),
+                ];
+                format!("| {} |", cells.join(" | "))
+            })
+            .collect()
+    }
 }
 
-/// The table header (two lines) matching [`RunResult::row`].
-pub fn header() -> String {
-    let names = [
-        "monitors",
-        "interval",
-        "duration",
-        "checks/s",
-        "failures",
-        "Keel CPU µs/check",
-        "bare reqwest pooled µs/req",
-        "ratio",
-        "bare hyper-util pooled µs/req",
-        "bare reqwest fresh µs/req",
-        "Keel CPU % of one core",
-        "Keel peak RSS MiB",
-        "storage growth KiB/min",
-        "other load, cores (Keel / bare runs)",
-    ];
-    let rule: Vec<&str> = names.iter().map(|_| "---:").collect();
-    format!("| {} |\n|{}|", names.join(" | "), rule.join("|"))
+/// Columns of the Keel table.
+pub const KEEL_COLUMNS: [&str; 14] = [
+    "monitors",
+    "interval",
+    "window",
+    "checks/s",
+    "failures",
+    "Keel CPU µs/check",
+    "bare reqwest µs/req at Keel's rate",
+    "ratio",
+    "bare reqwest µs/req flat out",
+    "ratio to flat out",
+    "Keel CPU % of one core",
+    "Keel peak RSS MiB",
+    "storage growth KiB/min",
+    "other load (cores)",
+];
+
+/// Columns of the reference table.
+pub const BARE_COLUMNS: [&str; 9] = [
+    "monitors",
+    "client",
+    "connections",
+    "pace",
+    "requests/s",
+    "failures",
+    "CPU µs/request",
+    "Keel ÷ this",
+    "other load (cores)",
+];
+
+fn header(columns: &[&str]) -> String {
+    let rule: Vec<&str> = columns.iter().map(|_| "---:").collect();
+    format!("| {} |\n|{}|", columns.join(" | "), rule.join("|"))
+}
+
+/// Both tables for a set of runs, ready to paste into Markdown.
+pub fn render(runs: &[RunResult]) -> String {
+    let mut out = String::new();
+    out.push_str(&header(&KEEL_COLUMNS));
+    out.push('\n');
+    for r in runs {
+        out.push_str(&r.keel_row());
+        out.push('\n');
+    }
+    out.push_str("\nReference loops, run in the same invocation right after Keel was stopped:\n\n");
+    out.push_str(&header(&BARE_COLUMNS));
+    out.push('\n');
+    for r in runs {
+        for row in r.bare_rows() {
+            out.push_str(&row);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bare::{ClientKind, Connections, Report};
+    use bare::Report;
 
-    fn report(client: ClientKind, connections: Connections, us: f64) -> Report {
+    fn report(client: ClientKind, connections: Connections, pace: Pace, us: f64) -> Report {
         Report {
             client,
             connections,
+            pace,
             requests: 60_000,
             failures: 0,
             elapsed_secs: 60.0,
             cpu_secs: us * 60_000.0 / 1e6,
             cpu_us_per_request: us,
-            other_load_cores: if connections == Connections::Fresh {
-                0.1
-            } else {
-                0.04
-            },
+            other_load_cores: 0.04,
             first_failure: None,
         }
     }
@@ -173,26 +232,54 @@ mod tests {
             storage_growth_bytes: 600 * 1024,
             other_load_cores: 0.05,
             bare: vec![
-                report(ClientKind::Reqwest, Connections::Pooled, 15.0),
-                report(ClientKind::HyperUtil, Connections::Pooled, 11.0),
-                report(ClientKind::Reqwest, Connections::Fresh, 95.0),
+                report(
+                    ClientKind::Reqwest,
+                    Connections::Pooled,
+                    Pace::Rate(1000.0),
+                    15.0,
+                ),
+                report(
+                    ClientKind::HyperUtil,
+                    Connections::Pooled,
+                    Pace::Rate(1000.0),
+                    11.0,
+                ),
+                report(
+                    ClientKind::Reqwest,
+                    Connections::Pooled,
+                    Pace::FlatOut(8),
+                    10.0,
+                ),
             ],
         }
     }
 
     #[test]
-    fn row_has_one_cell_per_header_column() {
-        let header = header();
-        let columns = header.lines().next().unwrap().matches(" | ").count();
-        assert_eq!(result().row().matches(" | ").count(), columns);
+    fn rows_have_one_cell_per_column() {
+        let r = result();
+        assert_eq!(r.keel_row().matches(" | ").count(), KEEL_COLUMNS.len() - 1);
+        for row in r.bare_rows() {
+            assert_eq!(row.matches(" | ").count(), BARE_COLUMNS.len() - 1, "{row}");
+        }
     }
 
     #[test]
-    fn row_figures() {
-        let row = result().row();
-        // 1.8 s over 60,000 checks = 30 µs, ratio 2.0 against 15 µs, 3% of a core.
-        assert!(row.starts_with("| 10000 | 10s | 1m | 1000.0 | 0 | 30.0 ± 0.3 | 15.0 | 2.00 | 11.0 | 95.0 | 3.0 | 40.0 | 600 |"), "{row}");
-        assert!(row.ends_with("| 0.05 / 0.04 / 0.04 / 0.10 |"), "{row}");
+    fn keel_row_figures() {
+        // 1.8 s over 60,000 checks = 30 µs: 2.0× the paced loop, 3.0× the flat-out one.
+        assert_eq!(
+            result().keel_row(),
+            "| 10000 | 10s | 1m | 1000.0 | 0 | 30.0 ± 0.3 | 15.0 | 2.00 | 10.0 | 3.00 | 3.0 | 40.0 | 600 | 0.05 |"
+        );
+    }
+
+    #[test]
+    fn bare_rows_name_client_mode_and_pace() {
+        let rows = result().bare_rows();
+        assert_eq!(
+            rows[1],
+            "| 10000 | hyper-util | pooled | Keel's rate | 1000.0 | 0 | 11.0 | 2.73 | 0.04 |"
+        );
+        assert!(rows[2].contains("| flat out, 8 loops |"), "{}", rows[2]);
     }
 
     #[test]
@@ -200,7 +287,15 @@ mod tests {
         let mut r = result();
         r.bare.clear();
         r.checks = 0.0;
-        let row = r.row();
-        assert!(row.contains("| – | – | – |"), "{row}");
+        let row = r.keel_row();
+        assert!(row.contains("| – | – | – | – | – |"), "{row}");
+    }
+
+    #[test]
+    fn render_holds_both_tables() {
+        let text = render(&[result(), result()]);
+        assert_eq!(text.matches("| 10000 | 10s |").count(), 2);
+        assert_eq!(text.matches("| 10000 | reqwest |").count(), 4);
+        assert!(text.contains("| monitors | client |"));
     }
 }

@@ -160,15 +160,26 @@ fn bad_input_is_refused_with_a_reason() {
 }
 
 #[test]
-fn header_has_the_documented_columns() {
-    let out = bench().arg("header").output().expect("run header");
-    let text = String::from_utf8(out.stdout).unwrap();
-    for column in [
-        "monitors",
-        "Keel CPU µs/check",
-        "ratio",
-        "Keel peak RSS MiB",
-    ] {
-        assert!(text.contains(column), "{text}");
-    }
+fn table_refuses_files_that_are_not_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"monitors": "many"}"#).unwrap();
+    let e = stderr_of(&["table", bad.to_str().unwrap()]);
+    assert!(e.contains("is not a keel-bench run result"), "{e}");
+    let e = stderr_of(&["table", "/nonexistent/run.json"]);
+    assert!(e.contains("cannot read /nonexistent/run.json"), "{e}");
+}
+
+#[test]
+fn flat_out_loop_reports_its_pace() {
+    let t = target();
+    let out = bench()
+        .args(["bare", "--url-base", &t.base, "--flat-out", "2"])
+        .args(["--duration", "500ms", "--warmup", "100ms"])
+        .output()
+        .expect("run bare");
+    let r = report(&out);
+    assert_eq!(r["pace"]["flat-out"], 2, "{r}");
+    assert!(r["requests"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["failures"], 0, "{r}");
 }
