@@ -1092,7 +1092,7 @@ fn dag_config(n: usize, edges: &[(usize, usize)], kinds: &[u8], users: &[u64]) -
             _ => text.push_str(&format!(
                 "[[component]]\nid = \"n{i}\"\nusers = {}\npublic = {}\ndepends_on = [{deps}]\n",
                 users[i],
-                users[i] % 2 == 0
+                users[i].is_multiple_of(2)
             )),
         }
     }

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::hash_token;
 use crate::http::{router, AppState};
 use crate::hub::SignalHub;
+use crate::incidents::{self, IncidentBook};
 use crate::metrics::Metrics;
 use crate::persist::{self, PersistEvent};
 
@@ -130,6 +131,7 @@ impl Application {
         let port = listener.local_addr()?.port();
 
         let config = Arc::new(config);
+        let incidents = Arc::new(IncidentBook::load(store.clone(), config.clone()).await?);
         let scheduler = Scheduler {
             monitors: config.monitors.clone(),
             vendors: config.vendors.clone(),
@@ -146,6 +148,7 @@ impl Application {
             metrics,
             heartbeats,
             heartbeat_sources: Arc::new(heartbeat_sources),
+            incidents,
             admin_token_hash: options.admin_token.map(|t| hash_token(t.expose())),
         };
         Ok(Application {
@@ -162,9 +165,14 @@ impl Application {
         self.port
     }
 
-    /// The hub, for subscribing to signals (tests, step 2's assessment).
+    /// The hub, for subscribing to signals.
     pub fn hub(&self) -> Arc<SignalHub> {
         self.state.hub.clone()
+    }
+
+    /// The incident book, for subscribing to incident changes.
+    pub fn incidents(&self) -> Arc<IncidentBook> {
+        self.state.incidents.clone()
     }
 
     /// Serves and runs every job until `shutdown` completes, then stops gracefully: checks in
@@ -189,6 +197,11 @@ impl Application {
         ));
         let scheduler_job = tokio::spawn(scheduler.run(stop.clone()));
         let housekeeping_job = tokio::spawn(housekeeping(state.clone(), stop.clone()));
+        let incidents_job = tokio::spawn(incidents::run(
+            state.incidents.clone(),
+            state.hub.clone(),
+            stop.clone(),
+        ));
 
         let app = router(state.clone());
         let server_stop = stop.clone();
@@ -206,6 +219,7 @@ impl Application {
         stop.cancel();
         let _ = scheduler_job.await;
         let _ = housekeeping_job.await;
+        let _ = incidents_job.await;
         state.hub.flush_rollups(Utc::now(), true);
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let _ = persist_tx.send(PersistEvent::Barrier(done_tx));

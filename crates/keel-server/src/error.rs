@@ -19,6 +19,12 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("not found")]
     NotFound,
+    /// The request was understood but the resource's state refuses it.
+    #[error("{reason}")]
+    Conflict {
+        field: Option<String>,
+        reason: String,
+    },
     #[error("{0}")]
     Unprocessable(serde_json::Value),
     #[error("internal error")]
@@ -52,6 +58,10 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,
                 json!({"error": "not_found", "reason": "no such resource"}),
+            ),
+            ApiError::Conflict { field, reason } => (
+                StatusCode::CONFLICT,
+                json!({"error": "conflict", "field": field, "reason": reason}),
             ),
             ApiError::Unprocessable(body) => (StatusCode::UNPROCESSABLE_ENTITY, body.clone()),
             ApiError::Internal(cause) => {

@@ -10,7 +10,9 @@ pub mod auth;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod incidents;
 pub mod metrics;
 pub mod persist;
+pub mod views;
 
 pub use app::{Application, Options};

@@ -154,3 +154,24 @@ fn escape(s: &str) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
+
+/// `keel_open_incidents{severity}`: every severity listed, zero included, so alerts on it
+/// have a series to watch from the start.
+pub fn render_open_incidents(severities: &[Option<keel_core::assess::Severity>]) -> String {
+    use keel_core::assess::Severity;
+    let mut out = String::from(
+        "# HELP keel_open_incidents Incidents not yet resolved, by severity.\n# TYPE keel_open_incidents gauge\n",
+    );
+    for s in [
+        Severity::Sev1,
+        Severity::Sev2,
+        Severity::Sev3,
+        Severity::Sev4,
+    ] {
+        let n = severities.iter().filter(|x| **x == Some(s)).count();
+        let _ = writeln!(out, "keel_open_incidents{{severity=\"{s}\"}} {n}");
+    }
+    let n = severities.iter().filter(|x| x.is_none()).count();
+    let _ = writeln!(out, "keel_open_incidents{{severity=\"none\"}} {n}");
+    out
+}

@@ -39,6 +39,22 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Manage incidents on a running Keel (through its API).
+    Incident {
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+        #[command(subcommand)]
+        command: crate::remote::IncidentCommand,
+    },
+    /// Print an incident's postmortem.
+    Postmortem {
+        id: i64,
+        /// md or json.
+        #[arg(long, default_value = "md")]
+        format: String,
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -67,6 +83,12 @@ pub fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Init { output, force } => report(init(&output, force)),
         Command::Serve { config } => report(runtime().and_then(|rt| rt.block_on(serve(&config)))),
+        Command::Incident { remote, command } => {
+            report(runtime().and_then(|rt| rt.block_on(crate::remote::incident(remote, command))))
+        }
+        Command::Postmortem { id, format, remote } => report(
+            runtime().and_then(|rt| rt.block_on(crate::remote::postmortem(remote, id, &format))),
+        ),
         Command::Token {
             command: TokenCommand::Create { config, role, name },
         } => report(runtime().and_then(|rt| rt.block_on(token_create(&config, &role, name)))),

@@ -249,3 +249,68 @@ fn serve_stops_gracefully_on_sigterm() {
     let status = status.expect("keel exited after SIGTERM");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn incident_verbs_from_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keel.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\n[[component]]\nid = \"api\"\nname = \"Public API\"\nusers = 1200\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let admin = "cli-admin-token-0123456789";
+    let served = serve(&path, Some(admin));
+    let cli = |args: &[&str]| {
+        run(keel()
+            .args(args)
+            .args(["--url", &served.base])
+            .env("KEEL_TOKEN", admin))
+    };
+    let (code, out, err) = cli(&[
+        "incident",
+        "declare",
+        "--title",
+        "Power cut",
+        "--component",
+        "api",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("#1 Power cut"), "{out}");
+    let (code, out, _) = cli(&["incident", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Power cut") && out.contains("1200 users"),
+        "{out}"
+    );
+    let (code, _, err) = cli(&["incident", "ack", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(&["incident", "note", "1", "Generator starting"]);
+    assert_eq!(code, 0, "{err}");
+    // A refused command says why and exits non-zero.
+    let (code, _, err) = cli(&["incident", "ack", "1"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("409") && err.to_lowercase().contains("already"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["incident", "state", "1", "sideways"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("state"), "{err}");
+    let (code, _, err) = cli(&["incident", "resolve", "1", "--reason", "power back"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = cli(&["postmortem", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Power cut"), "{out}");
+    let (code, out, _) = cli(&["incident", "show", "1", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["state"], "resolved");
+    // Without a token: a clear error.
+    let (code, _, err) = run(keel().args(["incident", "list", "--url", &served.base]));
+    assert_eq!(code, 1);
+    assert!(err.contains("token"), "{err}");
+}

@@ -1,5 +1,6 @@
 //! The HTTP surface: routes and the state they share.
 
+mod incidents;
 mod intake;
 mod ops;
 mod push;
@@ -15,6 +16,7 @@ use keel_probe::scheduler::{Heartbeats, Source};
 use keel_store::Store;
 
 use crate::hub::SignalHub;
+use crate::incidents::IncidentBook;
 use crate::metrics::Metrics;
 
 /// Everything a handler may need; cheap to clone.
@@ -27,6 +29,7 @@ pub struct AppState {
     pub heartbeats: Arc<Heartbeats>,
     /// Heartbeat monitors by id, to confirm pushes with their own thresholds.
     pub heartbeat_sources: Arc<HashMap<String, Source>>,
+    pub incidents: Arc<IncidentBook>,
     /// SHA-256 (hex) of the bootstrap admin token, if one was given.
     pub admin_token_hash: Option<String>,
 }
@@ -34,8 +37,7 @@ pub struct AppState {
 impl AppState {
     /// Whether `id` names a node of the dependency graph (component or vendor).
     pub fn is_node(&self, id: &str) -> bool {
-        self.config.components.iter().any(|c| c.id.as_str() == id)
-            || self.config.vendors.iter().any(|v| v.id.as_str() == id)
+        self.incidents.graph().node(id).is_some()
     }
 }
 
@@ -50,6 +52,21 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/monitors", get(ops::monitors))
         .route("/api/v1/push/{token}", get(push::push).post(push::push))
+        .route(
+            "/api/v1/incidents",
+            get(incidents::list).post(incidents::declare),
+        )
+        .route("/api/v1/incidents/{id}", get(incidents::get))
+        .route(
+            "/api/v1/incidents/{id}/postmortem",
+            get(incidents::postmortem),
+        )
+        .route("/api/v1/incidents/{id}/{verb}", post(incidents::act))
+        .route(
+            "/api/v1/incidents/{id}/{what}/{n}/{verb}",
+            post(incidents::act_on_item),
+        )
+        .route("/api/v1/reports/mttx", get(incidents::mttx))
         .merge(intake)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)

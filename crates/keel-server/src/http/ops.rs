@@ -33,7 +33,16 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state.metrics.render(&state.hub.snapshot());
+    let mut body = state.metrics.render(&state.hub.snapshot());
+    let open: Vec<_> = state
+        .incidents
+        .list()
+        .await
+        .into_iter()
+        .filter(|e| e.incident.state != keel_core::incident::IncidentState::Resolved)
+        .map(|e| e.incident.severity)
+        .collect();
+    body.push_str(&crate::metrics::render_open_incidents(&open));
     (
         [(
             header::CONTENT_TYPE,
@@ -49,5 +58,9 @@ pub async fn monitors(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(Json(json!({ "monitors": state.hub.snapshot() })))
+    Ok(Json(json!({
+        "monitors": state.hub.snapshot(),
+        // Set while a canary fails: Keel cannot see, and declares nothing down.
+        "blind": state.incidents.blind(),
+    })))
 }

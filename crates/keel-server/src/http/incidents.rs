@@ -1,0 +1,414 @@
+//! The incident management API under `/api/v1/incidents`.
+//!
+//! Every body is parsed into a typed command at the edge; a bad one gets 400 naming the field
+//! and the reason, and a command the incident refuses (an invalid transition, a step that does
+//! not exist) gets 409 or 422 with the reason, leaving the incident as it was.
+
+use std::collections::BTreeSet;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use keel_core::incident::{Actor, Command, IncidentId, IncidentRole, IncidentState};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::incidents::{BookError, Entry};
+use crate::views;
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    state: Option<String>,
+}
+
+/// `GET /api/v1/incidents?state=open|investigating|identified|monitoring|resolved`
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let filter = match q.state.as_deref() {
+        None | Some("all") => None,
+        Some("open") => Some(None),
+        Some(s) => Some(Some(s.parse::<IncidentState>().map_err(|e| {
+            ApiError::bad(Some("state"), format!("{e}, or open/all"))
+        })?)),
+    };
+    let now = Utc::now();
+    let mut out: Vec<Value> = state
+        .incidents
+        .list()
+        .await
+        .iter()
+        .filter(|e| match filter {
+            None => true,
+            Some(None) => e.incident.state != IncidentState::Resolved,
+            Some(Some(s)) => e.incident.state == s,
+        })
+        .map(|e| views::incident(&e.incident, now))
+        .collect();
+    out.reverse(); // newest first
+    Ok(Json(json!({ "incidents": out })))
+}
+
+fn parse_id(raw: &str) -> Result<IncidentId, ApiError> {
+    raw.parse::<IncidentId>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::bad(Some("id"), "an incident id is a positive whole number"))
+}
+
+/// `GET /api/v1/incidents/{id}`: the incident with its timeline.
+pub async fn get(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let id = parse_id(&id)?;
+    let entry = state.incidents.get(id).await.ok_or(ApiError::NotFound)?;
+    Ok(Json(views::incident_full(&entry, Utc::now())))
+}
+
+/// Parses a JSON body into `T`, naming the field and reason on failure.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad(None, "empty body: expected a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = e.into_inner().to_string();
+        // serde names a missing field only in its message; the path is then the parent.
+        let missing = reason
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+            .map(str::to_string);
+        let field = missing.or((path != "." && path != "?").then_some(path));
+        ApiError::BadRequest { field, reason }
+    })
+}
+
+fn non_empty(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(ApiError::bad(Some(field), "must not be empty"));
+    }
+    if t.chars().count() > max {
+        return Err(ApiError::bad(
+            Some(field),
+            format!("at most {max} characters"),
+        ));
+    }
+    Ok(t.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeclareBody {
+    title: String,
+    components: Vec<String>,
+}
+
+/// `POST /api/v1/incidents`: declare an incident no monitor sees.
+pub async fn declare(
+    caller: Caller,
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Responder)?;
+    let b: DeclareBody = body(&bytes)?;
+    let title = non_empty("title", &b.title, 200)?;
+    if b.components.is_empty() {
+        return Err(ApiError::bad(
+            Some("components"),
+            "name at least one affected component",
+        ));
+    }
+    let mut components = BTreeSet::new();
+    for (i, c) in b.components.iter().enumerate() {
+        if !state.is_node(c) {
+            return Err(ApiError::bad(
+                Some(&format!("components[{i}]")),
+                format!("no component, vendor or infrastructure node has the id {c:?}"),
+            ));
+        }
+        components.insert(c.clone());
+    }
+    let entry = state
+        .incidents
+        .declare(title, components, Actor::User(caller.name), Utc::now())
+        .await
+        .map_err(book_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(views::incident_full(&entry, Utc::now())),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextBody {
+    text: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role: IncidentRole,
+    person: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateBody {
+    state: IncidentState,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    text: String,
+    #[serde(default)]
+    owner: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeverityBody {
+    severity: keel_core::assess::Severity,
+    reason: String,
+}
+
+/// `POST /api/v1/incidents/{id}/{verb}`: acknowledge, notes, roles, state, resolve,
+/// action-items, root-cause, severity.
+pub async fn act(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((id, verb)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Responder)?;
+    let id = parse_id(&id)?;
+    let cmd = match verb.as_str() {
+        "acknowledge" => Command::Acknowledge,
+        "notes" => {
+            let b: TextBody = body(&bytes)?;
+            Command::Note {
+                text: non_empty("text", &b.text, 10_000)?,
+            }
+        }
+        "roles" => {
+            let b: RoleBody = body(&bytes)?;
+            Command::AssignRole {
+                role: b.role,
+                person: non_empty("person", &b.person, 200)?,
+            }
+        }
+        "state" => {
+            let b: StateBody = body(&bytes)?;
+            Command::ChangeState {
+                to: b.state,
+                reason: b.reason.unwrap_or_default(),
+            }
+        }
+        "resolve" => {
+            let b: ReasonBody = if bytes.is_empty() {
+                ReasonBody { reason: None }
+            } else {
+                body(&bytes)?
+            };
+            Command::Resolve {
+                reason: b.reason.unwrap_or_else(|| "resolved by a responder".into()),
+            }
+        }
+        "action-items" => {
+            let b: ActionBody = body(&bytes)?;
+            Command::AddActionItem {
+                text: non_empty("text", &b.text, 2_000)?,
+                owner: b.owner.filter(|o| !o.trim().is_empty()),
+            }
+        }
+        "root-cause" => {
+            let b: TextBody = body(&bytes)?;
+            Command::SetRootCause {
+                text: non_empty("text", &b.text, 20_000)?,
+            }
+        }
+        "severity" => {
+            let b: SeverityBody = body(&bytes)?;
+            Command::SetSeverity {
+                severity: b.severity,
+                reason: non_empty("reason", &b.reason, 2_000)?,
+            }
+        }
+        _ => return Err(ApiError::NotFound),
+    };
+    run(&state, id, cmd, caller).await
+}
+
+/// `POST /api/v1/incidents/{id}/steps/{n}/tick` and `/action-items/{n}/close`.
+pub async fn act_on_item(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((id, what, n, verb)): Path<(String, String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Responder)?;
+    let id = parse_id(&id)?;
+    let n: u32 = n
+        .parse()
+        .map_err(|_| ApiError::bad(Some(&what), "expected a whole number"))?;
+    let cmd = match (what.as_str(), verb.as_str()) {
+        ("steps", "tick") => Command::TickStep { step: n as usize },
+        ("action-items", "close") => Command::CloseActionItem { item: n },
+        _ => return Err(ApiError::NotFound),
+    };
+    run(&state, id, cmd, caller).await
+}
+
+async fn run(
+    state: &AppState,
+    id: IncidentId,
+    cmd: Command,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let entry: Entry = state
+        .incidents
+        .command(id, cmd, Actor::User(caller.name), Utc::now())
+        .await
+        .map_err(book_error)?;
+    Ok(Json(views::incident_full(&entry, Utc::now())))
+}
+
+fn book_error(e: BookError) -> ApiError {
+    match e {
+        BookError::NotFound(_) => ApiError::NotFound,
+        BookError::Refused { field, reason } => ApiError::Conflict {
+            field: Some(field),
+            reason,
+        },
+        BookError::Store(keel_store::StoreError::Conflict(reason)) => ApiError::Conflict {
+            field: None,
+            reason: format!("the incident changed meanwhile, try again: {reason}"),
+        },
+        other => ApiError::Internal(anyhow::anyhow!(other)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PostmortemQuery {
+    format: Option<String>,
+}
+
+/// `GET /api/v1/incidents/{id}/postmortem?format=md|json`
+pub async fn postmortem(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<PostmortemQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let id = parse_id(&id)?;
+    let entry = state.incidents.get(id).await.ok_or(ApiError::NotFound)?;
+    let history: Vec<_> = state
+        .incidents
+        .list()
+        .await
+        .into_iter()
+        .filter(|e| {
+            e.incident.id != id
+                && e.incident.cause.is_some()
+                && e.incident.cause == entry.incident.cause
+        })
+        .map(|e| e.incident)
+        .collect();
+    let pm = keel_core::incident::postmortem(&entry.incident, &entry.events, &history, Utc::now());
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(pm.json).into_response()),
+        Some("md" | "markdown") => Ok((
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            pm.markdown,
+        )
+            .into_response()),
+        Some(_) => Err(ApiError::bad(Some("format"), "expected md or json")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MttxQuery {
+    component: Option<String>,
+    /// RFC 3339; default 30 days ago.
+    from: Option<String>,
+    /// RFC 3339; default now.
+    to: Option<String>,
+}
+
+/// `GET /api/v1/reports/mttx?component=&from=&to=`: MTTD, MTTA, MTTR over a period.
+pub async fn mttx(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<MttxQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let now = Utc::now();
+    let parse = |field: &str, v: &Option<String>, default| -> Result<_, ApiError> {
+        match v {
+            None => Ok(default),
+            Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|d| d.with_timezone(&Utc))
+                .map_err(|e| {
+                    ApiError::bad(
+                        Some(field),
+                        format!("expected an RFC 3339 time such as 2026-11-01T00:00:00Z: {e}"),
+                    )
+                }),
+        }
+    };
+    let from = parse("from", &q.from, now - chrono::TimeDelta::days(30))?;
+    let to = parse("to", &q.to, now)?;
+    if from >= to {
+        return Err(ApiError::bad(Some("from"), "must be before `to`"));
+    }
+    if let Some(c) = &q.component {
+        if !state.is_node(c) {
+            return Err(ApiError::bad(
+                Some("component"),
+                format!("no node has the id {c:?}"),
+            ));
+        }
+    }
+    let incidents: Vec<_> = state
+        .incidents
+        .list()
+        .await
+        .into_iter()
+        .map(|e| e.incident)
+        .collect();
+    let m = keel_core::incident::mttx(&incidents, q.component.as_deref(), from, to);
+    Ok(Json(json!({
+        "component": q.component,
+        "from": from,
+        "to": to,
+        "incidents": m.count,
+        "mttd_seconds": m.mttd_secs,
+        "mtta_seconds": m.mtta_secs,
+        "mttr_seconds": m.mttr_secs,
+    })))
+}

@@ -1,0 +1,347 @@
+//! The incident book and the correlation job.
+//!
+//! The book is the in-memory projection of every incident, rebuilt from the stored events at
+//! start and kept current by appending through the store first (events are the truth; the
+//! book only folds them). The job re-assesses the graph whenever a signal arrives and once a
+//! second (stability windows end without any signal), and stores whatever the pure engine
+//! plans.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use keel_core::assess::{self, Assessment, Graph, PastIncident, SourceHealth};
+use keel_core::config::Config;
+use keel_core::incident::{
+    correlate_with_unknown, decide, past_incidents, unknown_nodes, Actor, Command, ConfigJudge,
+    EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Planned, Settings,
+};
+use keel_core::Signal;
+use keel_store::{Store, StoreError};
+use tokio::sync::{broadcast, Mutex};
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::SignalHub;
+
+/// One incident with its timeline.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub incident: Incident,
+    pub events: Vec<IncidentEvent>,
+}
+
+/// Every incident, folded from its events.
+pub struct IncidentBook {
+    entries: Mutex<BTreeMap<IncidentId, Entry>>,
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    graph: Graph,
+    changes: broadcast::Sender<IncidentId>,
+    blind: std::sync::Mutex<Option<String>>,
+}
+
+/// Why a command on an incident was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum BookError {
+    #[error("no incident {0}")]
+    NotFound(IncidentId),
+    #[error("{field}: {reason}")]
+    Refused { field: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored events do not replay: {0}")]
+    Replay(String),
+}
+
+impl IncidentBook {
+    /// Rebuilds the book from every stored event.
+    pub async fn load(store: Arc<dyn Store>, config: Arc<Config>) -> anyhow::Result<Self> {
+        let events = store
+            .all_incident_events()
+            .await
+            .context("cannot load incidents from the store")?;
+        let mut grouped: BTreeMap<IncidentId, Vec<IncidentEvent>> = BTreeMap::new();
+        for e in events {
+            grouped.entry(e.incident).or_default().push(e);
+        }
+        let mut entries = BTreeMap::new();
+        for (id, events) in grouped {
+            let incident = Incident::replay(&events)
+                .map_err(|e| anyhow::anyhow!("incident {id} does not replay: {e}"))?;
+            entries.insert(id, Entry { incident, events });
+        }
+        let (changes, _) = broadcast::channel(1024);
+        Ok(IncidentBook {
+            entries: Mutex::new(entries),
+            graph: Graph::from_config(&config),
+            store,
+            config,
+            changes,
+            blind: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Incident ids as they change (opened, appended to).
+    pub fn subscribe(&self) -> broadcast::Receiver<IncidentId> {
+        self.changes.subscribe()
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub async fn list(&self) -> Vec<Entry> {
+        self.entries.lock().await.values().cloned().collect()
+    }
+
+    pub async fn get(&self, id: IncidentId) -> Option<Entry> {
+        self.entries.lock().await.get(&id).cloned()
+    }
+
+    /// Applies a responder's command: decided on the current incident, stored, then folded.
+    pub async fn command(
+        &self,
+        id: IncidentId,
+        cmd: Command,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Entry, BookError> {
+        let mut entries = self.entries.lock().await;
+        let entry = entries.get_mut(&id).ok_or(BookError::NotFound(id))?;
+        let kinds = decide(&entry.incident, cmd).map_err(|r| BookError::Refused {
+            field: r.field.to_string(),
+            reason: r.reason,
+        })?;
+        let events: Vec<_> = kinds.into_iter().map(|k| (actor.clone(), at, k)).collect();
+        append(self.store.as_ref(), entry, &events).await?;
+        let out = entry.clone();
+        drop(entries);
+        let _ = self.changes.send(id);
+        Ok(out)
+    }
+
+    /// Declares an incident by hand.
+    pub async fn declare(
+        &self,
+        title: String,
+        components: BTreeSet<String>,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Entry, BookError> {
+        let mut entries = self.entries.lock().await;
+        let history = history(&entries);
+        let judge = self.judge(&history);
+        let events: Vec<_> = keel_core::incident::declare(&title, &components, &judge, at, actor)
+            .map_err(|r| BookError::Refused {
+                field: r.field.to_string(),
+                reason: r.reason,
+            })?
+            .into_iter()
+            .map(|(a, k)| (a, at, k))
+            .collect();
+        let entry = create(self.store.as_ref(), &events).await?;
+        let id = entry.incident.id;
+        entries.insert(id, entry.clone());
+        drop(entries);
+        let _ = self.changes.send(id);
+        Ok(entry)
+    }
+
+    /// Re-assesses and stores what the engine plans. Returns the ids that changed.
+    pub async fn reassess(
+        &self,
+        sources: &[SourceHealth],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IncidentId>, BookError> {
+        let health = assess::fold_health(sources);
+        let assessment = assess::assess(&self.graph, &health);
+        let unknown = unknown_nodes(&health);
+        let mut entries = self.entries.lock().await;
+        let settings = Settings::from(&self.config.incidents);
+        // The engine needs every unresolved incident and those that may still reopen.
+        let reopen_horizon = now
+            - chrono::TimeDelta::from_std(settings.recurrence_window)
+                .unwrap_or(chrono::TimeDelta::days(1));
+        let incidents: Vec<Incident> = entries
+            .values()
+            .map(|e| &e.incident)
+            .filter(|i| !i.is_resolved() || i.resolved_at.is_some_and(|r| r >= reopen_horizon))
+            .cloned()
+            .collect();
+        let history = history(&entries);
+        let judge = self.judge(&history);
+        let plans =
+            correlate_with_unknown(&incidents, &assessment, &unknown, now, &settings, &judge);
+        let mut changed = Vec::new();
+        for plan in plans {
+            match plan {
+                Planned::Open { events } => {
+                    let events: Vec<_> = events.into_iter().map(|(a, k)| (a, now, k)).collect();
+                    let entry = create(self.store.as_ref(), &events).await?;
+                    tracing::warn!(
+                        incident = entry.incident.id, title = %entry.incident.title,
+                        severity = ?entry.incident.severity, "incident opened"
+                    );
+                    changed.push(entry.incident.id);
+                    entries.insert(entry.incident.id, entry);
+                }
+                Planned::Append { incident, events } => {
+                    let Some(entry) = entries.get_mut(&incident) else {
+                        continue;
+                    };
+                    let events: Vec<_> = events.into_iter().map(|(a, k)| (a, now, k)).collect();
+                    append(self.store.as_ref(), entry, &events).await?;
+                    changed.push(incident);
+                }
+            }
+        }
+        self.log_blind(&assessment);
+        drop(entries);
+        for id in &changed {
+            let _ = self.changes.send(*id);
+        }
+        Ok(changed)
+    }
+
+    /// Adds the signal to the timeline of every unresolved incident it concerns.
+    pub async fn record_signal(&self, signal: &Signal) -> Result<(), BookError> {
+        let mut entries = self.entries.lock().await;
+        let mut changed = Vec::new();
+        for entry in entries.values_mut() {
+            let inc = &entry.incident;
+            if inc.state == IncidentState::Resolved || !inc.impacted.contains(&signal.component) {
+                continue;
+            }
+            let event = (
+                Actor::System,
+                signal.at,
+                EventKind::Signal {
+                    source: signal.source_id.clone(),
+                    component: signal.component.clone(),
+                    health: signal.health,
+                    reason: signal.reason.clone(),
+                },
+            );
+            append(self.store.as_ref(), entry, &[event]).await?;
+            changed.push(entry.incident.id);
+        }
+        drop(entries);
+        for id in changed {
+            let _ = self.changes.send(id);
+        }
+        Ok(())
+    }
+
+    /// Says so once when Keel goes blind (a canary fails) and once when it sees again.
+    fn log_blind(&self, assessment: &Assessment) {
+        let mut last = self.blind.lock().unwrap_or_else(|e| e.into_inner());
+        if *last == assessment.blind {
+            return;
+        }
+        match &assessment.blind {
+            Some(why) => {
+                tracing::warn!(reason = %why, "no incident is opened or moved while Keel cannot see")
+            }
+            None => tracing::info!("the canaries are healthy again: assessing as usual"),
+        }
+        *last = assessment.blind.clone();
+    }
+
+    /// Why Keel cannot see right now, if it cannot.
+    pub fn blind(&self) -> Option<String> {
+        self.blind.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn judge<'a>(&'a self, history: &'a [PastIncident]) -> ConfigJudge<'a> {
+        ConfigJudge {
+            config: &self.config,
+            graph: &self.graph,
+            history,
+        }
+    }
+}
+
+/// How long resolved incidents lasted, for ETAs.
+fn history(entries: &BTreeMap<IncidentId, Entry>) -> Vec<PastIncident> {
+    let all: Vec<Incident> = entries.values().map(|e| e.incident.clone()).collect();
+    past_incidents(&all)
+}
+
+async fn create(
+    store: &dyn Store,
+    events: &[(Actor, DateTime<Utc>, EventKind)],
+) -> Result<Entry, BookError> {
+    let id = store.create_incident(events).await?;
+    let stored = store.incident_events(id).await?;
+    let incident = Incident::replay(&stored).map_err(|e| BookError::Replay(e.to_string()))?;
+    Ok(Entry {
+        incident,
+        events: stored,
+    })
+}
+
+async fn append(
+    store: &dyn Store,
+    entry: &mut Entry,
+    events: &[(Actor, DateTime<Utc>, EventKind)],
+) -> Result<(), BookError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let stored = store
+        .append_incident_events(entry.incident.id, entry.incident.last_seq, events)
+        .await?;
+    for e in &stored {
+        entry
+            .incident
+            .apply(e)
+            .map_err(|err| BookError::Replay(err.to_string()))?;
+    }
+    entry.events.extend(stored);
+    Ok(())
+}
+
+/// The sources the hub knows, as the assessment reads them.
+pub fn sources_from_hub(hub: &SignalHub) -> Vec<SourceHealth> {
+    hub.snapshot()
+        .into_iter()
+        .filter(|s| !s.component.is_empty())
+        .map(|s| SourceHealth {
+            source: s.id,
+            label: s.check,
+            node: s.component,
+            health: s.state,
+            since: s.since,
+            reason: s.reason,
+        })
+        .collect()
+}
+
+/// Re-assesses on every signal and once a second, until stopped.
+pub async fn run(book: Arc<IncidentBook>, hub: Arc<SignalHub>, stop: CancellationToken) {
+    let mut signals = hub.subscribe();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+            got = signals.recv() => match got {
+                Ok(signal) => {
+                    if let Err(e) = book.record_signal(&signal).await {
+                        tracing::error!(error = %e, "cannot add a signal to an incident timeline");
+                    }
+                }
+                // Missed signals are not lost: the snapshot below holds the current state.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+        let sources = sources_from_hub(&hub);
+        if let Err(e) = book.reassess(&sources, Utc::now()).await {
+            tracing::error!(error = %e, "cannot store the assessment's incident changes; will retry");
+        }
+    }
+}

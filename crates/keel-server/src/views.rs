@@ -1,0 +1,58 @@
+//! JSON views of incidents for the API: the fields responders and tools rely on, named once.
+
+use chrono::{DateTime, Utc};
+use keel_core::incident::{EventKind, Incident, IncidentEvent};
+use serde_json::{json, Value};
+
+use crate::incidents::Entry;
+
+/// The summary every listing shows.
+pub fn incident(i: &Incident, now: DateTime<Utc>) -> Value {
+    json!({
+        "id": i.id,
+        "title": i.title,
+        "state": i.state,
+        "severity": i.severity,
+        "severity_reason": i.severity_reason,
+        "origin": i.origin,
+        "cause": i.cause,
+        "cause_kind": i.cause_kind,
+        "failure_kind": i.failure_kind,
+        "impacted": i.impacted,
+        "affected_users": i.affected_users,
+        "affected_users_text": keel_core::assess::about_users(i.affected_users, "en"),
+        "user_minutes": i.user_minutes(now),
+        "eta": i.eta,
+        "recurring": i.recurring,
+        "recurrences": i.recurrences,
+        "started_at": i.started_at,
+        "acknowledged_at": i.acknowledged_at,
+        "mitigated_at": i.mitigated_at,
+        "resolved_at": i.resolved_at,
+    })
+}
+
+/// The single view: the summary plus roles, checklist, action items and the timeline.
+pub fn incident_full(e: &Entry, now: DateTime<Utc>) -> Value {
+    let i = &e.incident;
+    let mut v = incident(i, now);
+    v["roles"] = json!(i.roles);
+    v["checklist"] = json!(i
+        .checklist
+        .iter()
+        .enumerate()
+        .map(|(n, s)| json!({"step": n + 1, "text": s.text, "done_at": s.done_at, "done_by": s.done_by}))
+        .collect::<Vec<_>>());
+    v["action_items"] = json!(i.action_items);
+    v["root_cause"] = json!(i.root_cause);
+    v["timeline"] = json!(e.events.iter().map(event).collect::<Vec<_>>());
+    v
+}
+
+fn event(e: &IncidentEvent) -> Value {
+    let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+    if let EventKind::StepTicked { step } = &e.kind {
+        v["step"] = json!(step + 1);
+    }
+    v
+}
