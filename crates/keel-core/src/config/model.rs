@@ -67,7 +67,7 @@ pub struct PageConfig {
 }
 
 /// Text given once, or per locale: `name = "API"` or `name = { en = "API", ja = "API" }`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LocalizedText {
     /// Locale → text. A plain string is stored under the empty locale `""`, which is the
     /// fallback for every locale.
