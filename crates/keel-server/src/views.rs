@@ -1,7 +1,7 @@
 //! JSON views of incidents for the API: the fields responders and tools rely on, named once.
 
 use chrono::{DateTime, Utc};
-use keel_core::incident::{EventKind, Incident, IncidentEvent};
+use keel_core::incident::{Incident, IncidentEvent};
 use serde_json::{json, Value};
 
 use crate::incidents::Entry;
@@ -23,6 +23,7 @@ pub fn incident(i: &Incident, now: DateTime<Utc>) -> Value {
         "affected_users_text": keel_core::assess::about_users(i.affected_users, "en"),
         "user_minutes": i.user_minutes(now),
         "eta": i.eta,
+        "eta_text": i.eta.as_ref().map(keel_core::incident::words::eta),
         "recurring": i.recurring,
         "recurrences": i.recurrences,
         "started_at": i.started_at,
@@ -45,14 +46,12 @@ pub fn incident_full(e: &Entry, now: DateTime<Utc>) -> Value {
         .collect::<Vec<_>>());
     v["action_items"] = json!(i.action_items);
     v["root_cause"] = json!(i.root_cause);
-    v["timeline"] = json!(e.events.iter().map(event).collect::<Vec<_>>());
+    v["timeline"] = json!(e.events.iter().map(|ev| event(ev, i)).collect::<Vec<_>>());
     v
 }
 
-fn event(e: &IncidentEvent) -> Value {
+fn event(e: &IncidentEvent, i: &Incident) -> Value {
     let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
-    if let EventKind::StepTicked { step } = &e.kind {
-        v["step"] = json!(step + 1);
-    }
+    v["text"] = json!(keel_core::incident::words::describe(&e.kind, i));
     v
 }
