@@ -12,6 +12,7 @@ pub mod http;
 pub mod hub;
 pub mod incidents;
 pub mod metrics;
+pub mod page;
 pub mod persist;
 pub mod views;
 

@@ -2,6 +2,10 @@
 //! the feeds, the badges and the static export all render from), the drafted customer updates,
 //! and the disclosure check that guards every public text.
 
+pub mod badge;
+pub mod feed;
+pub mod i18n;
 mod model;
+pub mod statuspage;
 
 pub use model::*;

@@ -1,0 +1,526 @@
+//! The public status page (`/`): one self-contained HTML document rendered from a
+//! [`Snapshot`], readable without JavaScript, in the reader's language.
+//!
+//! Rendering is plain string building rather than a template engine, for three reasons: the
+//! page is rebuilt on every change and with many components it holds tens of thousands of
+//! uptime bars, which a `push_str` loop writes several times faster than an interpreted
+//! template; every piece of snapshot text goes through one escaping function
+//! ([`keel_core::public::feed::escape_into`]) at the exact place it is written, which is
+//! easy to audit; and it adds no dependency. The stylesheet lives in `templates/page.css`,
+//! compiled in and inlined so the page needs no other request.
+//!
+//! Links are relative (`history.atom`, `subscribe`, `?lang=ja`) so the same bytes work at
+//! `/` and from a static export hosted under any path.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use keel_core::public::feed::escape_into;
+use keel_core::public::i18n::{self, Key};
+use keel_core::public::{
+    DayUptime, Indicator, Maintenance, MaintenanceStatus, PublicComponent, PublicEta, PublicImpact,
+    PublicIncident, PublicStatus, Snapshot,
+};
+
+const CSS: &str = include_str!("../../templates/page.css");
+
+/// The name of a language in that language, for the language links.
+fn endonym(locale: &str) -> &str {
+    match i18n::Lang::of(locale) {
+        i18n::Lang::Ja => "日本語",
+        i18n::Lang::En if locale.to_ascii_lowercase().starts_with("en") => "English",
+        i18n::Lang::En => locale,
+    }
+}
+
+/// Renders the whole page in `locale`. `lang_links` adds the `?lang=` links between the
+/// configured locales (a static export served without query strings turns them off).
+pub fn render(snapshot: &Snapshot, locale: &str, lang_links: bool) -> String {
+    let bars: usize = snapshot.components.iter().map(|c| c.uptime.len()).sum();
+    let mut p = Page {
+        out: String::with_capacity(
+            16 * 1024 + CSS.len() + bars * 64 + snapshot.components.len() * 512,
+        ),
+        s: snapshot,
+        l: locale,
+        by_id: snapshot
+            .components
+            .iter()
+            .map(|c| (c.id.as_str(), c))
+            .collect(),
+    };
+    p.document(lang_links);
+    p.out
+}
+
+struct Page<'a> {
+    out: String,
+    s: &'a Snapshot,
+    l: &'a str,
+    by_id: HashMap<&'a str, &'a PublicComponent>,
+}
+
+impl<'a> Page<'a> {
+    /// Escaped snapshot text.
+    fn text(&mut self, s: &str) {
+        escape_into(&mut self.out, s);
+    }
+
+    /// A fixed string (ours, but escaped all the same: it costs nothing and survives edits).
+    fn key(&mut self, k: Key) {
+        escape_into(&mut self.out, i18n::t(self.l, k));
+    }
+
+    fn raw(&mut self, s: &str) {
+        self.out.push_str(s);
+    }
+
+    fn time(&mut self, at: DateTime<Utc>) {
+        let _ = write!(
+            self.out,
+            "<time datetime=\"{}\">",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        let shown = i18n::format_time(self.l, at);
+        self.text(&shown);
+        self.raw("</time>");
+    }
+
+    /// Plain text with its line breaks kept.
+    fn paragraph(&mut self, text: &str) {
+        self.raw("<p>");
+        for (n, line) in text.trim().split('\n').enumerate() {
+            if n > 0 {
+                self.raw("<br>");
+            }
+            escape_into(&mut self.out, line.trim_end_matches('\r'));
+        }
+        self.raw("</p>");
+    }
+
+    /// The public names of `ids`; ids that are not public components are skipped, never shown.
+    fn names(&self, ids: &[String]) -> Vec<&'a str> {
+        ids.iter()
+            .filter_map(|id| self.by_id.get(id.as_str()))
+            .map(|c| c.name.get(self.l))
+            .collect()
+    }
+
+    fn document(&mut self, lang_links: bool) {
+        self.raw("<!doctype html>\n<html lang=\"");
+        self.text(self.l);
+        self.raw("\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"color-scheme\" content=\"light dark\">\n<title>");
+        self.text(&self.s.title);
+        self.raw(" - ");
+        self.text(i18n::overall(self.l, self.s.indicator));
+        self.raw("</title>\n");
+        let feed_title = i18n::feed_title(self.l, &self.s.title);
+        for (ty, href) in [
+            ("application/atom+xml", "history.atom"),
+            ("application/rss+xml", "history.rss"),
+        ] {
+            let _ = write!(
+                self.out,
+                "<link rel=\"alternate\" type=\"{ty}\" href=\"{href}\" title=\""
+            );
+            self.text(&feed_title);
+            self.raw("\">\n");
+        }
+        if lang_links {
+            for loc in &self.s.locales {
+                self.raw("<link rel=\"alternate\" hreflang=\"");
+                self.text(loc);
+                self.raw("\" href=\"?lang=");
+                self.text(loc);
+                self.raw("\">\n");
+            }
+        }
+        self.raw("<style>\n");
+        self.raw(CSS);
+        self.raw("</style>\n</head>\n<body>\n<a class=\"skip\" href=\"#main\">");
+        self.key(Key::SkipToContent);
+        self.raw("</a>\n<header class=\"top\"><div class=\"wrap\">\n<h1>");
+        self.text(&self.s.title);
+        self.raw("</h1>\n");
+        if lang_links && self.s.locales.len() > 1 {
+            self.languages();
+        }
+        self.raw("</div></header>\n<main id=\"main\" class=\"wrap\">\n");
+        self.banner();
+        self.active_incidents();
+        self.maintenances();
+        self.components();
+        self.history();
+        self.subscribe();
+        self.raw("</main>\n<footer><div class=\"wrap\">\n<p>");
+        self.key(Key::Feeds);
+        self.raw(": <a href=\"history.atom\">Atom</a> · <a href=\"history.rss\">RSS</a></p>\n<p>");
+        self.key(Key::PoweredBy);
+        self.raw("</p>\n</div></footer>\n</body>\n</html>\n");
+    }
+
+    fn languages(&mut self) {
+        self.raw("<nav aria-label=\"");
+        self.key(Key::Language);
+        self.raw("\"><ul class=\"langs\">");
+        for loc in &self.s.locales {
+            self.raw("<li><a href=\"?lang=");
+            self.text(loc);
+            self.raw("\" hreflang=\"");
+            self.text(loc);
+            self.raw("\" lang=\"");
+            self.text(loc);
+            self.raw("\"");
+            if loc == self.l {
+                self.raw(" aria-current=\"true\"");
+            }
+            self.raw(">");
+            self.text(endonym(loc));
+            self.raw("</a></li>");
+        }
+        self.raw("</ul></nav>\n");
+    }
+
+    fn banner(&mut self) {
+        let class = match self.s.indicator {
+            Indicator::None => "ind-none",
+            Indicator::Minor => "ind-minor",
+            Indicator::Major => "ind-major",
+            Indicator::Critical => "ind-critical",
+            Indicator::Maintenance => "ind-maintenance",
+        };
+        let _ = write!(self.out, "<section class=\"banner {class}\" aria-label=\"");
+        self.text(i18n::overall(self.l, self.s.indicator));
+        self.raw("\">\n<p class=\"headline\">");
+        self.text(i18n::overall(self.l, self.s.indicator));
+        self.raw("</p>\n<p class=\"updated\">");
+        self.key(Key::LastUpdated);
+        self.raw(": ");
+        self.time(self.s.generated_at);
+        self.raw("</p>\n</section>\n");
+    }
+
+    fn active_incidents(&mut self) {
+        let s = self.s;
+        let mut active = s
+            .incidents
+            .iter()
+            .filter(|i| i.status != PublicStatus::Resolved)
+            .peekable();
+        if active.peek().is_none() {
+            return;
+        }
+        self.raw("<section aria-labelledby=\"h-active\">\n<h2 id=\"h-active\">");
+        self.key(Key::ActiveIncidents);
+        self.raw("</h2>\n");
+        for i in active {
+            self.incident(i);
+        }
+        self.raw("</section>\n");
+    }
+
+    fn incident(&mut self, i: &PublicIncident) {
+        let impact = match i.impact {
+            PublicImpact::None => "impact-none",
+            PublicImpact::Minor => "impact-minor",
+            PublicImpact::Major => "impact-major",
+            PublicImpact::Critical => "impact-critical",
+        };
+        let _ = write!(
+            self.out,
+            "<article class=\"card incident {impact}\" id=\"incident-"
+        );
+        self.text(&i.id);
+        self.raw("\" aria-labelledby=\"incident-");
+        self.text(&i.id);
+        self.raw("-title\">\n<h3 id=\"incident-");
+        self.text(&i.id);
+        self.raw("-title\">");
+        self.text(i.name.get(self.l));
+        self.raw("</h3>\n<p><span class=\"pill\">");
+        self.text(i18n::incident_status(self.l, i.status));
+        self.raw("</span> <span class=\"when\">");
+        self.time(i.updated_at);
+        self.raw("</span></p>\n");
+        if let Some(users) = i18n::users_affected(self.l, i.affected_users) {
+            self.raw("<p class=\"users\">");
+            self.text(&users);
+            self.raw("</p>\n");
+        }
+        if i.eta == PublicEta::ThirdParty {
+            self.raw("<p class=\"third-party\">");
+            self.key(Key::ThirdParty);
+            self.raw("</p>\n");
+        }
+        self.raw("<dl class=\"facts\">\n");
+        let names = self.names(&i.components);
+        if !names.is_empty() {
+            self.raw("<div><dt>");
+            self.key(Key::AffectedComponents);
+            self.raw("</dt><dd>");
+            self.text(&names.join(", "));
+            self.raw("</dd></div>\n");
+        }
+        self.raw("<div><dt>");
+        self.key(Key::EstimatedRecovery);
+        self.raw("</dt><dd>");
+        let eta = i18n::eta(self.l, &i.eta);
+        self.text(&eta);
+        self.raw("</dd></div>\n<div><dt>");
+        self.key(Key::Workaround);
+        self.raw("</dt><dd>");
+        let workarounds: Vec<_> = i
+            .workarounds
+            .iter()
+            .map(|(id, w)| {
+                (
+                    self.by_id.get(id.as_str()).map(|c| c.name.get(self.l)),
+                    w.get(self.l),
+                )
+            })
+            .filter(|(_, w)| !w.trim().is_empty())
+            .collect();
+        if workarounds.is_empty() {
+            self.key(Key::NoWorkaround);
+        } else {
+            self.raw("<ul>");
+            for (name, w) in workarounds {
+                self.raw("<li>");
+                if let Some(name) = name {
+                    self.raw("<strong>");
+                    self.text(name);
+                    self.raw("</strong>: ");
+                }
+                self.text(w);
+                self.raw("</li>");
+            }
+            self.raw("</ul>");
+        }
+        self.raw("</dd></div>\n</dl>\n");
+        self.updates(i);
+        self.raw("</article>\n");
+    }
+
+    fn updates(&mut self, i: &PublicIncident) {
+        if i.updates.is_empty() {
+            return;
+        }
+        self.raw("<ol class=\"updates\">\n");
+        for u in &i.updates {
+            self.raw("<li><p><strong>");
+            self.text(i18n::incident_status(self.l, u.status));
+            self.raw("</strong> <span class=\"when\">");
+            self.time(u.created_at);
+            self.raw("</span></p>");
+            self.paragraph(u.body.get(self.l));
+            self.raw("</li>\n");
+        }
+        self.raw("</ol>\n");
+    }
+
+    fn maintenances(&mut self) {
+        let s = self.s;
+        let mut open = s
+            .maintenances
+            .iter()
+            .filter(|m| m.status != MaintenanceStatus::Completed)
+            .peekable();
+        if open.peek().is_none() {
+            return;
+        }
+        self.raw("<section aria-labelledby=\"h-maintenance\">\n<h2 id=\"h-maintenance\">");
+        self.key(Key::ScheduledMaintenance);
+        self.raw("</h2>\n");
+        for m in open {
+            self.maintenance(m);
+        }
+        self.raw("</section>\n");
+    }
+
+    fn maintenance(&mut self, m: &Maintenance) {
+        self.raw("<article class=\"card maintenance\" id=\"maintenance-");
+        self.text(&m.id);
+        self.raw("\">\n<h3>");
+        self.text(m.name.get(self.l));
+        self.raw("</h3>\n<p><span class=\"pill\">");
+        self.text(i18n::maintenance_status(self.l, m.status));
+        self.raw("</span></p>\n<dl class=\"facts\">\n<div><dt>");
+        self.key(Key::MaintenanceWindow);
+        self.raw("</dt><dd>");
+        self.time(m.scheduled_for);
+        self.raw(" – ");
+        self.time(m.scheduled_until);
+        self.raw("</dd></div>\n");
+        let names = self.names(&m.components);
+        if !names.is_empty() {
+            self.raw("<div><dt>");
+            self.key(Key::AffectedComponents);
+            self.raw("</dt><dd>");
+            self.text(&names.join(", "));
+            self.raw("</dd></div>\n");
+        }
+        self.raw("</dl>\n");
+        let body = m.body.get(self.l);
+        if !body.trim().is_empty() {
+            self.paragraph(body);
+        }
+        self.raw("</article>\n");
+    }
+
+    fn components(&mut self) {
+        if self.s.components.is_empty() {
+            return;
+        }
+        let mut comps: Vec<&PublicComponent> = self.s.components.iter().collect();
+        comps.sort_by_key(|c| c.position);
+        self.raw("<section aria-labelledby=\"h-components\">\n<h2 id=\"h-components\">");
+        self.key(Key::Components);
+        self.raw("</h2>\n<ul class=\"components\">\n");
+        for c in comps {
+            self.component(c);
+        }
+        self.raw("</ul>\n</section>\n");
+    }
+
+    fn component(&mut self, c: &PublicComponent) {
+        self.raw("<li class=\"component\" id=\"component-");
+        self.text(&c.id);
+        self.raw("\">\n<div class=\"crow\"><h3>");
+        self.text(c.name.get(self.l));
+        let status = match c.status {
+            keel_core::public::ComponentStatus::Operational => "s-operational",
+            keel_core::public::ComponentStatus::DegradedPerformance => "s-degraded_performance",
+            keel_core::public::ComponentStatus::PartialOutage => "s-partial_outage",
+            keel_core::public::ComponentStatus::MajorOutage => "s-major_outage",
+            keel_core::public::ComponentStatus::UnderMaintenance => "s-under_maintenance",
+        };
+        let _ = write!(self.out, "</h3><span class=\"st {status}\">");
+        self.text(i18n::component_status(self.l, c.status));
+        self.raw("</span></div>\n");
+        if !c.uptime.is_empty() {
+            let summary = i18n::uptime_text(self.l, c.uptime_ratio);
+            // The bars are one image to assistive technology, described by the summary; each
+            // bar's title is the per-day detail for pointer users.
+            self.raw("<ol class=\"bars\" role=\"img\" aria-label=\"");
+            self.key(Key::UptimeLast90Days);
+            self.raw(": ");
+            self.text(&summary);
+            self.raw("\">");
+            for d in &c.uptime {
+                self.bar(d);
+            }
+            self.raw("</ol>\n<p class=\"legend\"><span>");
+            let ago = i18n::days_ago(self.l, c.uptime.len().saturating_sub(1));
+            self.text(&ago);
+            self.raw("</span><span>");
+            self.text(&summary);
+            self.raw("</span><span>");
+            self.key(Key::Today);
+            self.raw("</span></p>\n");
+        }
+        self.raw("</li>\n");
+    }
+
+    fn bar(&mut self, d: &DayUptime) {
+        let class = match d.ratio.filter(|r| r.is_finite()) {
+            None => "nd",
+            Some(r) if r >= 0.999 => "ok",
+            Some(r) if r >= 0.99 => "mi",
+            Some(r) if r >= 0.95 => "pa",
+            Some(_) => "ma",
+        };
+        let _ = write!(self.out, "<li class=\"{class}\" title=\"");
+        let date = i18n::format_date(self.l, d.day);
+        self.text(&date);
+        self.raw(if i18n::Lang::of(self.l) == i18n::Lang::Ja {
+            "："
+        } else {
+            ": "
+        });
+        let value = i18n::uptime_text(self.l, d.ratio);
+        self.text(&value);
+        self.raw("\"></li>");
+    }
+
+    fn history(&mut self) {
+        self.raw("<section aria-labelledby=\"h-history\">\n<h2 id=\"h-history\">");
+        self.key(Key::IncidentHistory);
+        self.raw("</h2>\n");
+        let s = self.s;
+        let mut past = s
+            .incidents
+            .iter()
+            .filter(|i| i.status == PublicStatus::Resolved)
+            .peekable();
+        if past.peek().is_none() {
+            self.raw("<p class=\"empty\">");
+            self.key(Key::NoIncidents);
+            self.raw("</p>\n");
+        } else {
+            self.raw("<ul class=\"history\">\n");
+            for i in past {
+                self.raw("<li id=\"incident-");
+                self.text(&i.id);
+                self.raw("\"><details><summary><span class=\"hname\">");
+                self.text(i.name.get(self.l));
+                self.raw("</span> <span class=\"when\">");
+                self.time(i.created_at);
+                if let Some(r) = i.resolved_at {
+                    self.raw(" – ");
+                    self.time(r);
+                }
+                self.raw("</span></summary>\n");
+                let names = self.names(&i.components);
+                if !names.is_empty() {
+                    self.raw("<p>");
+                    self.key(Key::AffectedComponents);
+                    self.raw(": ");
+                    self.text(&names.join(", "));
+                    self.raw("</p>\n");
+                }
+                self.updates(i);
+                self.raw("</details></li>\n");
+            }
+            self.raw("</ul>\n");
+        }
+        self.raw("</section>\n");
+    }
+
+    fn subscribe(&mut self) {
+        self.raw("<section aria-labelledby=\"h-subscribe\">\n<h2 id=\"h-subscribe\">");
+        self.key(Key::SubscribeToUpdates);
+        self.raw("</h2>\n<form method=\"post\" action=\"subscribe\">\n<input type=\"hidden\" name=\"locale\" value=\"");
+        self.text(self.l);
+        self.raw("\">\n<fieldset><legend>");
+        self.key(Key::SubscribeHow);
+        self.raw("</legend>\n<p class=\"hint\" id=\"sub-hint\">");
+        self.key(Key::SubscribeHint);
+        self.raw("</p>\n<div class=\"field\"><label for=\"sub-email\">");
+        self.key(Key::EmailAddress);
+        self.raw("</label><input id=\"sub-email\" name=\"email\" type=\"email\" autocomplete=\"email\" aria-describedby=\"sub-hint\"></div>\n<div class=\"field\"><label for=\"sub-webhook\">");
+        self.key(Key::WebhookUrl);
+        self.raw("</label><input id=\"sub-webhook\" name=\"webhook\" type=\"url\" inputmode=\"url\" aria-describedby=\"sub-hint\"></div>\n</fieldset>\n");
+        if !self.s.components.is_empty() {
+            self.raw("<fieldset><legend>");
+            self.key(Key::SubscribeComponents);
+            self.raw("</legend>\n<div class=\"checks\">\n");
+            let s = self.s;
+            for (n, c) in s.components.iter().enumerate() {
+                // Ids by position, not by component id, so any id makes a valid HTML id.
+                let _ = write!(
+                    self.out,
+                    "<div><input type=\"checkbox\" id=\"sub-c{n}\" name=\"components\" value=\""
+                );
+                self.text(&c.id);
+                let _ = write!(self.out, "\"> <label for=\"sub-c{n}\">");
+                self.text(c.name.get(self.l));
+                self.raw("</label></div>\n");
+            }
+            self.raw("</div>\n</fieldset>\n");
+        }
+        self.raw("<button type=\"submit\">");
+        self.key(Key::SubscribeButton);
+        self.raw("</button>\n</form>\n</section>\n");
+    }
+}
