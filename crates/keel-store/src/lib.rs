@@ -8,14 +8,20 @@
 //! What is stored grows with state changes and rollups, never with every check. Incidents
 //! are stored as their append-only timelines (event sourcing): the in-memory incident is a
 //! fold of its events, so the store only needs to append safely and read back in order.
+//!
+//! Subscribers, the notification outbox and scheduled maintenances (their types live in
+//! [`comms`]) are plain rows; the outbox is claimed under leases so several workers, or several
+//! Keel instances on one PostgreSQL, never send one row at the same time.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::confirm::Tracker;
 use keel_core::incident::{Actor, EventKind, IncidentEvent, IncidentId};
+use keel_core::public::{Maintenance, MaintenanceStatus};
 use keel_core::rollup::MinuteRollup;
 use keel_core::{Signal, SourceKind};
 
+pub mod comms;
 pub mod postgres;
 mod shared;
 pub mod sqlite;
@@ -86,6 +92,11 @@ pub struct ApiToken {
 pub type NewEvent = (Actor, DateTime<Utc>, EventKind);
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub use comms::{
+    hash_token, NewMaintenance, NewOutboxItem, NewSubscriber, OutboxCounts, OutboxItem,
+    OutboxStatus, Subscriber, SubscriberKind,
+};
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -172,6 +183,96 @@ pub trait Store: Send + Sync + 'static {
     /// Every incident's timeline, ordered by (incident, seq): what a start-up replays to
     /// rebuild the incidents in memory.
     async fn all_incident_events(&self) -> Result<Vec<IncidentEvent>>;
+
+    // --- Subscribers ------------------------------------------------------------------------
+
+    /// Stores a subscriber (email trimmed and lower-cased). `Conflict` when the same kind and
+    /// address is already subscribed (confirmed or not) or a token hash is already in use;
+    /// `Invalid` for a webhook without a secret, an unconfirmed subscriber without a confirm
+    /// token, a token hash that is not SHA-256 hex, an empty address or a NUL character.
+    async fn create_subscriber(&self, new: &NewSubscriber) -> Result<Subscriber>;
+
+    /// One subscriber by id; `NotFound` if there is none (e.g. it unsubscribed).
+    async fn subscriber(&self, id: i64) -> Result<Subscriber>;
+
+    /// Confirms the subscriber whose confirm token hashes to `token_hash`, at `now`.
+    /// Confirming again is harmless (the first `confirmed_at` stays). `NotFound` if unknown.
+    async fn confirm_subscriber(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Subscriber>;
+
+    /// Deletes the subscriber whose unsubscribe token hashes to `token_hash` and returns what
+    /// it was. `NotFound` if unknown (also on a second click of the same link). Outbox items
+    /// already queued for it stay; see [`NewOutboxItem::subscriber_id`].
+    async fn unsubscribe(&self, token_hash: &str) -> Result<Subscriber>;
+
+    /// Every subscriber (only the confirmed ones if `confirmed_only`), oldest first.
+    async fn subscribers(&self, confirmed_only: bool) -> Result<Vec<Subscriber>>;
+
+    // --- Outbox -----------------------------------------------------------------------------
+
+    /// Stores notifications as `pending`, in one transaction. An item whose idempotency key is
+    /// already stored (or repeated in the batch) is ignored; returns how many were inserted,
+    /// so `items.len() - inserted` were duplicates.
+    async fn enqueue(&self, items: &[NewOutboxItem]) -> Result<u64>;
+
+    /// Claims up to `limit` due items for `worker` until `now + lease`, oldest due first, and
+    /// returns them as `sending` with `attempts` counted up. Due means `pending` with
+    /// `next_attempt_at <= now`, or `sending` whose lease ended at or before `now` (its worker
+    /// died mid-send). Concurrent claims — other tasks, other instances on one PostgreSQL
+    /// (`FOR UPDATE SKIP LOCKED`) — never get the same item while its lease runs. A zero
+    /// lease is `Invalid`.
+    async fn claim_outbox(
+        &self,
+        worker: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+    ) -> Result<Vec<OutboxItem>>;
+
+    /// Marks an item sent at `now` (from any status: a worker whose lease ran out may still
+    /// have delivered it). Already sent: nothing changes. `NotFound` if unknown.
+    async fn outbox_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()>;
+
+    /// Puts a `pending`/`sending` item back to `pending` until `next_attempt_at`, recording
+    /// `error` (capped to a few KB) and releasing the lease. On a `sent` or `dead` item it does
+    /// nothing (another worker finished it meanwhile). `NotFound` if unknown.
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Gives up on a `pending`/`sending` item at `now`: it becomes `dead` with `error` and is
+    /// listed by [`Store::dead_letters`]. On a `sent` or `dead` item it does nothing.
+    /// `NotFound` if unknown.
+    async fn outbox_dead(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()>;
+
+    /// Dead items, most recently given up first, at most `limit`.
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<OutboxItem>>;
+
+    /// How many items are in each status.
+    async fn outbox_counts(&self) -> Result<OutboxCounts>;
+
+    // --- Scheduled maintenance --------------------------------------------------------------
+
+    /// Stores a maintenance created at `now`; its id is a decimal string. `Invalid` when it
+    /// ends before it starts.
+    async fn create_maintenance(
+        &self,
+        new: &NewMaintenance,
+        now: DateTime<Utc>,
+    ) -> Result<Maintenance>;
+
+    /// Every maintenance, by `scheduled_for` then id.
+    async fn maintenances(&self) -> Result<Vec<Maintenance>>;
+
+    /// Sets a maintenance's status, `updated_at = now`. `NotFound` for an unknown id.
+    async fn set_maintenance_status(
+        &self,
+        id: &str,
+        status: MaintenanceStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Maintenance>;
 }
 
 /// Opens the store a URL names (`sqlite://path` or `postgres://…`), creating the SQLite file

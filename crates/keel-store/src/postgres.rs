@@ -7,7 +7,10 @@
 //! order, so two writers cannot deadlock; incident ids come from an identity (never handed out
 //! twice) under a lock of their own, so they also become visible in order; an append to an
 //! incident locks its row (`FOR UPDATE`) before comparing the expected seq, so of two
-//! instances appending at the same seq exactly one wins. Tables live in the connection's `search_path`, so a
+//! instances appending at the same seq exactly one wins; outbox claims lock the rows they take
+//! with `FOR UPDATE SKIP LOCKED`, so instances claiming at once pass over each other's rows
+//! instead of queueing on them, and never send one row together; enqueues insert in key order,
+//! so overlapping fan-outs cannot deadlock. Tables live in the connection's `search_path`, so a
 //! URL with `options[search_path]=NAME` puts a deployment (or a test) in its own schema.
 //! Migrations in `migrations/postgres` are compiled into the binary.
 
@@ -24,14 +27,22 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 
+use crate::comms::{
+    clean_error, counts_from, decode_maintenance, decode_outbox, decode_subscriber,
+    encode_maintenance, encode_outbox, encode_subscriber, lease_end, maintenance_id,
+    maintenance_status_str, no_nul, subscriber_conflict, unknown_maintenance, unknown_outbox_item,
+    unknown_subscriber, unknown_token_hash, OutboxRead,
+};
 use crate::shared::{
     decode_event, describe_migrate_error, encode_events, fold_batch, incident_changed,
     latency_to_sql, now, parse_health, parse_kind, redact_url, to_u32, to_u64, token_conflict,
     truncate_to_millis, unknown_incident, unknown_token, EventRow,
 };
 use crate::{
-    ApiToken, DailyUptime, NewEvent, Result, SourceState, Store, StoreError, StoredSignal,
+    ApiToken, DailyUptime, NewEvent, NewMaintenance, NewOutboxItem, NewSubscriber, OutboxCounts,
+    OutboxItem, Result, SourceState, Store, StoreError, StoredSignal, Subscriber,
 };
+use keel_core::public::{Maintenance, MaintenanceStatus};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -173,6 +184,135 @@ fn decode_rows(rows: Vec<EventRowRead>) -> Result<Vec<IncidentEvent>> {
             decode_event(incident, seq, at, &actor_type, actor_name, &kind)
         })
         .collect()
+}
+
+type SubscriberRowRead = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    Option<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+const SUBSCRIBER_COLUMNS: &str =
+    "id, kind, address, components, locale, confirmed, secret, created_at, confirmed_at";
+
+fn decode_subscriber_row(row: SubscriberRowRead) -> Result<Subscriber> {
+    let (id, kind, address, components, locale, confirmed, secret, created_at, confirmed_at) = row;
+    decode_subscriber(
+        id,
+        &kind,
+        address,
+        &components,
+        locale,
+        confirmed,
+        secret,
+        created_at,
+        confirmed_at,
+    )
+}
+
+type OutboxRowRead = (
+    i64,
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    String,
+    i64,
+    DateTime<Utc>,
+    Option<String>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+const OUTBOX_COLUMNS: &str = "id, idempotency_key, channel, target, subscriber_id, payload, \
+     status, attempts, next_attempt_at, last_error, claimed_by, lease_until, created_at, \
+     finished_at";
+
+fn decode_outbox_row(row: OutboxRowRead) -> Result<OutboxItem> {
+    let (
+        id,
+        key,
+        channel,
+        target,
+        subscriber_id,
+        payload,
+        status,
+        attempts,
+        next_attempt_at,
+        last_error,
+        claimed_by,
+        lease_until,
+        created_at,
+        finished_at,
+    ) = row;
+    decode_outbox(OutboxRead {
+        id,
+        key,
+        channel,
+        target,
+        subscriber_id,
+        payload,
+        status,
+        attempts,
+        next_attempt_at,
+        last_error,
+        claimed_by,
+        lease_until,
+        created_at,
+        finished_at,
+    })
+}
+
+type MaintenanceRowRead = (
+    i64,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
+const MAINTENANCE_COLUMNS: &str = "id, name, body, status, scheduled_for, scheduled_until, \
+     components, created_at, updated_at";
+
+fn decode_maintenance_row(row: MaintenanceRowRead) -> Result<Maintenance> {
+    let (id, name, body, status, from, until, components, created_at, updated_at) = row;
+    decode_maintenance(
+        id,
+        &name,
+        &body,
+        &status,
+        from,
+        until,
+        &components,
+        created_at,
+        updated_at,
+    )
+}
+
+impl PgStore {
+    /// `NotFound` unless an outbox row with `id` exists: what an update that changed nothing
+    /// tells apart from "already finished".
+    async fn outbox_exists(&self, id: i64) -> Result<()> {
+        let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        found.map(|_| ()).ok_or_else(|| unknown_outbox_item(id))
+    }
 }
 
 async fn insert_events(
@@ -640,5 +780,294 @@ impl Store for PgStore {
         .await
         .map_err(map_err)?;
         decode_rows(rows)
+    }
+    async fn create_subscriber(&self, new: &NewSubscriber) -> Result<Subscriber> {
+        let row = encode_subscriber(new)?;
+        let found: SubscriberRowRead = sqlx::query_as(&format!(
+            "INSERT INTO subscribers (kind, address, components, locale, secret, confirmed,
+                 confirm_hash, unsubscribe_hash, created_at, confirmed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {SUBSCRIBER_COLUMNS}"
+        ))
+        .bind(row.kind)
+        .bind(&row.address)
+        .bind(&row.components_json)
+        .bind(&row.locale)
+        .bind(&row.secret)
+        .bind(row.confirmed)
+        .bind(&row.confirm_hash)
+        .bind(&row.unsubscribe_hash)
+        .bind(row.created_at)
+        .bind(row.confirmed_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                subscriber_conflict(&row, db.constraint().unwrap_or_else(|| db.message()))
+            }
+            _ => map_err(e),
+        })?;
+        decode_subscriber_row(found)
+    }
+
+    async fn subscriber(&self, id: i64) -> Result<Subscriber> {
+        let found: Option<SubscriberRowRead> = sqlx::query_as(&format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode_subscriber_row(found.ok_or_else(|| unknown_subscriber(id))?)
+    }
+
+    async fn confirm_subscriber(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Subscriber> {
+        let found: Option<SubscriberRowRead> = sqlx::query_as(&format!(
+            "UPDATE subscribers SET confirmed = TRUE, confirmed_at = COALESCE(confirmed_at, $1)
+             WHERE confirm_hash = $2 RETURNING {SUBSCRIBER_COLUMNS}"
+        ))
+        .bind(truncate_to_millis(now))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode_subscriber_row(found.ok_or_else(|| unknown_token_hash("confirm"))?)
+    }
+
+    async fn unsubscribe(&self, token_hash: &str) -> Result<Subscriber> {
+        let found: Option<SubscriberRowRead> = sqlx::query_as(&format!(
+            "DELETE FROM subscribers WHERE unsubscribe_hash = $1 RETURNING {SUBSCRIBER_COLUMNS}"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode_subscriber_row(found.ok_or_else(|| unknown_token_hash("unsubscribe"))?)
+    }
+
+    async fn subscribers(&self, confirmed_only: bool) -> Result<Vec<Subscriber>> {
+        let rows: Vec<SubscriberRowRead> = sqlx::query_as(&format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers
+             WHERE confirmed OR NOT $1 ORDER BY id"
+        ))
+        .bind(confirmed_only)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(decode_subscriber_row).collect()
+    }
+
+    async fn enqueue(&self, items: &[NewOutboxItem]) -> Result<u64> {
+        let rows = encode_outbox(items)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // One statement over arrays, whatever the fan-out; `rows` is sorted by key, so two
+        // instances enqueueing overlapping batches wait on each other in one order.
+        let keys: Vec<&str> = rows.iter().map(|r| r.key).collect();
+        let channels: Vec<&str> = rows.iter().map(|r| r.channel).collect();
+        let targets: Vec<&str> = rows.iter().map(|r| r.target).collect();
+        let subscriber_ids: Vec<Option<i64>> = rows.iter().map(|r| r.subscriber_id).collect();
+        let payloads: Vec<&str> = rows.iter().map(|r| r.payload.as_str()).collect();
+        let due: Vec<DateTime<Utc>> = rows.iter().map(|r| r.next_attempt_at).collect();
+        let done = sqlx::query(
+            "INSERT INTO outbox (idempotency_key, channel, target, subscriber_id, payload,
+                 status, attempts, next_attempt_at, created_at)
+             SELECT k, c, t, s, p, 'pending', 0, d, $7
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                         $6::timestamptz[]) AS u (k, c, t, s, p, d)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&keys)
+        .bind(&channels)
+        .bind(&targets)
+        .bind(&subscriber_ids)
+        .bind(&payloads)
+        .bind(&due)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn claim_outbox(
+        &self,
+        worker: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Vec<OutboxItem>> {
+        no_nul("worker name", worker)?;
+        let until = lease_end(now, lease)?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // SKIP LOCKED passes over rows another claim holds instead of waiting for it; a row
+        // that claim committed meanwhile is re-checked against the WHERE (READ COMMITTED
+        // re-evaluates it on the new version) and dropped, since it is now sending with a
+        // lease in the future. So no row goes to two claimers while its lease runs. The pick
+        // is a CTE because a CTE that locks rows is always run exactly once, whatever plan
+        // the UPDATE gets.
+        let rows: Vec<OutboxRowRead> = sqlx::query_as(&format!(
+            "WITH picked AS (
+                 SELECT id AS picked_id FROM outbox
+                 WHERE (status = 'pending' AND next_attempt_at <= $3)
+                    OR (status = 'sending' AND lease_until <= $3)
+                 ORDER BY next_attempt_at, id
+                 LIMIT $4
+                 FOR UPDATE SKIP LOCKED)
+             UPDATE outbox
+             SET status = 'sending', claimed_by = $1, lease_until = $2, attempts = attempts + 1
+             FROM picked WHERE id = picked_id
+             RETURNING {OUTBOX_COLUMNS}"
+        ))
+        .bind(worker)
+        .bind(until)
+        .bind(truncate_to_millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut items = rows
+            .into_iter()
+            .map(decode_outbox_row)
+            .collect::<Result<Vec<_>>>()?;
+        // RETURNING follows no ORDER BY; hand them out oldest due first as promised.
+        items.sort_by_key(|i| (i.next_attempt_at, i.id));
+        Ok(items)
+    }
+
+    async fn outbox_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'sent', finished_at = $1, lease_until = NULL
+             WHERE id = $2 AND status <> 'sent'",
+        )
+        .bind(truncate_to_millis(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            self.outbox_exists(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $2,
+                 lease_until = NULL
+             WHERE id = $3 AND status IN ('pending', 'sending')",
+        )
+        .bind(truncate_to_millis(next_attempt_at))
+        .bind(clean_error(error))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            self.outbox_exists(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn outbox_dead(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'dead', finished_at = $1, last_error = $2,
+                 lease_until = NULL
+             WHERE id = $3 AND status IN ('pending', 'sending')",
+        )
+        .bind(truncate_to_millis(now))
+        .bind(clean_error(error))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            self.outbox_exists(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<OutboxItem>> {
+        let rows: Vec<OutboxRowRead> = sqlx::query_as(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'dead'
+             ORDER BY finished_at DESC, id DESC LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(decode_outbox_row).collect()
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        counts_from(rows)
+    }
+
+    async fn create_maintenance(
+        &self,
+        new: &NewMaintenance,
+        now: DateTime<Utc>,
+    ) -> Result<Maintenance> {
+        let row = encode_maintenance(new)?;
+        let at = truncate_to_millis(now);
+        let found: MaintenanceRowRead = sqlx::query_as(&format!(
+            "INSERT INTO maintenances (name, body, status, scheduled_for, scheduled_until,
+                 components, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {MAINTENANCE_COLUMNS}"
+        ))
+        .bind(&row.name_json)
+        .bind(&row.body_json)
+        .bind(row.status)
+        .bind(row.scheduled_for)
+        .bind(row.scheduled_until)
+        .bind(&row.components_json)
+        .bind(at)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode_maintenance_row(found)
+    }
+
+    async fn maintenances(&self) -> Result<Vec<Maintenance>> {
+        let rows: Vec<MaintenanceRowRead> = sqlx::query_as(&format!(
+            "SELECT {MAINTENANCE_COLUMNS} FROM maintenances ORDER BY scheduled_for, id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(decode_maintenance_row).collect()
+    }
+
+    async fn set_maintenance_status(
+        &self,
+        id: &str,
+        status: MaintenanceStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Maintenance> {
+        let id = maintenance_id(id)?;
+        let found: Option<MaintenanceRowRead> = sqlx::query_as(&format!(
+            "UPDATE maintenances SET status = $1, updated_at = $2 WHERE id = $3
+             RETURNING {MAINTENANCE_COLUMNS}"
+        ))
+        .bind(maintenance_status_str(status))
+        .bind(truncate_to_millis(now))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode_maintenance_row(found.ok_or_else(|| unknown_maintenance(id))?)
     }
 }

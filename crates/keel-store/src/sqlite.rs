@@ -2,7 +2,8 @@
 //!
 //! WAL mode lets the status page read while checks write; writes that span several statements
 //! start with `BEGIN IMMEDIATE` so two writers queue on the busy timeout instead of failing
-//! with a lock upgrade error. Timestamps are unix milliseconds in INTEGER columns, which sort
+//! with a lock upgrade error; an outbox claim does the same, so two claimers cannot pick the
+//! same rows. Timestamps are unix milliseconds in INTEGER columns, which sort
 //! and compare as numbers. Migrations in `migrations/sqlite` are compiled into the binary.
 
 use std::fmt::Display;
@@ -20,14 +21,22 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::comms::{
+    clean_error, counts_from, decode_maintenance, decode_outbox, decode_subscriber,
+    encode_maintenance, encode_outbox, encode_subscriber, lease_end, maintenance_id,
+    maintenance_status_str, no_nul, subscriber_conflict, unknown_maintenance, unknown_outbox_item,
+    unknown_subscriber, unknown_token_hash, OutboxRead,
+};
 use crate::shared::{
     decode_event, describe_migrate_error, encode_events, fold_batch, from_millis, incident_changed,
     latency_to_sql, now, parse_health, parse_kind, to_millis, to_u32, to_u64, token_conflict,
     unknown_incident, unknown_token, EventRow,
 };
 use crate::{
-    ApiToken, DailyUptime, NewEvent, Result, SourceState, Store, StoreError, StoredSignal,
+    ApiToken, DailyUptime, NewEvent, NewMaintenance, NewOutboxItem, NewSubscriber, OutboxCounts,
+    OutboxItem, Result, SourceState, Store, StoreError, StoredSignal, Subscriber,
 };
+use keel_core::public::{Maintenance, MaintenanceStatus};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -207,6 +216,125 @@ fn decode_rows(rows: Vec<EventRowRead>) -> Result<Vec<IncidentEvent>> {
             )
         })
         .collect()
+}
+
+type SubscriberRowRead = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    Option<String>,
+    i64,
+    Option<i64>,
+);
+
+const SUBSCRIBER_COLUMNS: &str =
+    "id, kind, address, components, locale, confirmed, secret, created_at, confirmed_at";
+
+fn decode_subscriber_row(row: SubscriberRowRead) -> Result<Subscriber> {
+    let (id, kind, address, components, locale, confirmed, secret, created_at, confirmed_at) = row;
+    decode_subscriber(
+        id,
+        &kind,
+        address,
+        &components,
+        locale,
+        confirmed,
+        secret,
+        from_millis(created_at)?,
+        confirmed_at.map(from_millis).transpose()?,
+    )
+}
+
+type OutboxRowRead = (
+    i64,
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+    Option<i64>,
+);
+
+const OUTBOX_COLUMNS: &str = "id, idempotency_key, channel, target, subscriber_id, payload, \
+     status, attempts, next_attempt_at, last_error, claimed_by, lease_until, created_at, \
+     finished_at";
+
+fn decode_outbox_row(row: OutboxRowRead) -> Result<OutboxItem> {
+    let (
+        id,
+        key,
+        channel,
+        target,
+        subscriber_id,
+        payload,
+        status,
+        attempts,
+        next_attempt_at,
+        last_error,
+        claimed_by,
+        lease_until,
+        created_at,
+        finished_at,
+    ) = row;
+    decode_outbox(OutboxRead {
+        id,
+        key,
+        channel,
+        target,
+        subscriber_id,
+        payload,
+        status,
+        attempts,
+        next_attempt_at: from_millis(next_attempt_at)?,
+        last_error,
+        claimed_by,
+        lease_until: lease_until.map(from_millis).transpose()?,
+        created_at: from_millis(created_at)?,
+        finished_at: finished_at.map(from_millis).transpose()?,
+    })
+}
+
+type MaintenanceRowRead = (i64, String, String, String, i64, i64, String, i64, i64);
+
+const MAINTENANCE_COLUMNS: &str = "id, name, body, status, scheduled_for, scheduled_until, \
+     components, created_at, updated_at";
+
+fn decode_maintenance_row(row: MaintenanceRowRead) -> Result<Maintenance> {
+    let (id, name, body, status, from, until, components, created_at, updated_at) = row;
+    decode_maintenance(
+        id,
+        &name,
+        &body,
+        &status,
+        from_millis(from)?,
+        from_millis(until)?,
+        &components,
+        from_millis(created_at)?,
+        from_millis(updated_at)?,
+    )
+}
+
+impl SqliteStore {
+    /// `NotFound` unless an outbox row with `id` exists: what an update that changed nothing
+    /// tells apart from "already finished".
+    async fn outbox_exists(&self, id: i64) -> Result<()> {
+        let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM outbox WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        found.map(|_| ()).ok_or_else(|| unknown_outbox_item(id))
+    }
 }
 
 async fn insert_events(
@@ -657,5 +785,296 @@ impl Store for SqliteStore {
         .await
         .map_err(map_err)?;
         decode_rows(rows)
+    }
+    async fn create_subscriber(&self, new: &NewSubscriber) -> Result<Subscriber> {
+        let row = encode_subscriber(new)?;
+        let found: SubscriberRowRead = sqlx::query_as(&format!(
+            "INSERT INTO subscribers (kind, address, components, locale, secret, confirmed,
+                 confirm_hash, unsubscribe_hash, created_at, confirmed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {SUBSCRIBER_COLUMNS}"
+        ))
+        .bind(row.kind)
+        .bind(&row.address)
+        .bind(&row.components_json)
+        .bind(&row.locale)
+        .bind(&row.secret)
+        .bind(row.confirmed)
+        .bind(&row.confirm_hash)
+        .bind(&row.unsubscribe_hash)
+        .bind(to_millis(row.created_at))
+        .bind(row.confirmed_at.map(to_millis))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            // SQLite names the columns: "UNIQUE constraint failed: subscribers.kind, subscribers.address".
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                subscriber_conflict(&row, db.message())
+            }
+            _ => map_err(e),
+        })?;
+        decode_subscriber_row(found)
+    }
+
+    async fn subscriber(&self, id: i64) -> Result<Subscriber> {
+        let found: Option<SubscriberRowRead> = sqlx::query_as(&format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode_subscriber_row(found.ok_or_else(|| unknown_subscriber(id))?)
+    }
+
+    async fn confirm_subscriber(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Subscriber> {
+        let found: Option<SubscriberRowRead> = sqlx::query_as(&format!(
+            "UPDATE subscribers SET confirmed = 1, confirmed_at = COALESCE(confirmed_at, ?)
+             WHERE confirm_hash = ? RETURNING {SUBSCRIBER_COLUMNS}"
+        ))
+        .bind(to_millis(now))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode_subscriber_row(found.ok_or_else(|| unknown_token_hash("confirm"))?)
+    }
+
+    async fn unsubscribe(&self, token_hash: &str) -> Result<Subscriber> {
+        let found: Option<SubscriberRowRead> = sqlx::query_as(&format!(
+            "DELETE FROM subscribers WHERE unsubscribe_hash = ? RETURNING {SUBSCRIBER_COLUMNS}"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode_subscriber_row(found.ok_or_else(|| unknown_token_hash("unsubscribe"))?)
+    }
+
+    async fn subscribers(&self, confirmed_only: bool) -> Result<Vec<Subscriber>> {
+        let rows: Vec<SubscriberRowRead> = sqlx::query_as(&format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers
+             WHERE confirmed = 1 OR NOT ? ORDER BY id"
+        ))
+        .bind(confirmed_only)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(decode_subscriber_row).collect()
+    }
+
+    async fn enqueue(&self, items: &[NewOutboxItem]) -> Result<u64> {
+        let rows = encode_outbox(items)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let created_at = to_millis(now());
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let mut inserted = 0;
+        for r in &rows {
+            let done = sqlx::query(
+                "INSERT INTO outbox (idempotency_key, channel, target, subscriber_id, payload,
+                     status, attempts, next_attempt_at, created_at)
+                 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind(r.key)
+            .bind(r.channel)
+            .bind(r.target)
+            .bind(r.subscriber_id)
+            .bind(&r.payload)
+            .bind(to_millis(r.next_attempt_at))
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            inserted += done.rows_affected();
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(inserted)
+    }
+
+    async fn claim_outbox(
+        &self,
+        worker: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Vec<OutboxItem>> {
+        no_nul("worker name", worker)?;
+        let until = lease_end(now, lease)?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // BEGIN IMMEDIATE takes the write lock before the select inside the update reads, so
+        // two claimers queue on it and the second sees the first one's claims.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let rows: Vec<OutboxRowRead> = sqlx::query_as(&format!(
+            "UPDATE outbox
+             SET status = 'sending', claimed_by = ?1, lease_until = ?2, attempts = attempts + 1
+             WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE (status = 'pending' AND next_attempt_at <= ?3)
+                    OR (status = 'sending' AND lease_until <= ?3)
+                 ORDER BY next_attempt_at, id
+                 LIMIT ?4)
+             RETURNING {OUTBOX_COLUMNS}"
+        ))
+        .bind(worker)
+        .bind(to_millis(until))
+        .bind(to_millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        let mut items = rows
+            .into_iter()
+            .map(decode_outbox_row)
+            .collect::<Result<Vec<_>>>()?;
+        // RETURNING follows no ORDER BY; hand them out oldest due first as promised.
+        items.sort_by_key(|i| (i.next_attempt_at, i.id));
+        Ok(items)
+    }
+
+    async fn outbox_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'sent', finished_at = ?, lease_until = NULL
+             WHERE id = ? AND status <> 'sent'",
+        )
+        .bind(to_millis(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            self.outbox_exists(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ?,
+                 lease_until = NULL
+             WHERE id = ? AND status IN ('pending', 'sending')",
+        )
+        .bind(to_millis(next_attempt_at))
+        .bind(clean_error(error))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            self.outbox_exists(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn outbox_dead(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'dead', finished_at = ?, last_error = ?,
+                 lease_until = NULL
+             WHERE id = ? AND status IN ('pending', 'sending')",
+        )
+        .bind(to_millis(now))
+        .bind(clean_error(error))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            self.outbox_exists(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<OutboxItem>> {
+        let rows: Vec<OutboxRowRead> = sqlx::query_as(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'dead'
+             ORDER BY finished_at DESC, id DESC LIMIT ?"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(decode_outbox_row).collect()
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        counts_from(rows)
+    }
+
+    async fn create_maintenance(
+        &self,
+        new: &NewMaintenance,
+        now: DateTime<Utc>,
+    ) -> Result<Maintenance> {
+        let row = encode_maintenance(new)?;
+        let at = to_millis(now);
+        let found: MaintenanceRowRead = sqlx::query_as(&format!(
+            "INSERT INTO maintenances (name, body, status, scheduled_for, scheduled_until,
+                 components, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {MAINTENANCE_COLUMNS}"
+        ))
+        .bind(&row.name_json)
+        .bind(&row.body_json)
+        .bind(row.status)
+        .bind(to_millis(row.scheduled_for))
+        .bind(to_millis(row.scheduled_until))
+        .bind(&row.components_json)
+        .bind(at)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode_maintenance_row(found)
+    }
+
+    async fn maintenances(&self) -> Result<Vec<Maintenance>> {
+        let rows: Vec<MaintenanceRowRead> = sqlx::query_as(&format!(
+            "SELECT {MAINTENANCE_COLUMNS} FROM maintenances ORDER BY scheduled_for, id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(decode_maintenance_row).collect()
+    }
+
+    async fn set_maintenance_status(
+        &self,
+        id: &str,
+        status: MaintenanceStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Maintenance> {
+        let id = maintenance_id(id)?;
+        let found: Option<MaintenanceRowRead> = sqlx::query_as(&format!(
+            "UPDATE maintenances SET status = ?, updated_at = ? WHERE id = ?
+             RETURNING {MAINTENANCE_COLUMNS}"
+        ))
+        .bind(maintenance_status_str(status))
+        .bind(to_millis(now))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode_maintenance_row(found.ok_or_else(|| unknown_maintenance(id))?)
     }
 }
