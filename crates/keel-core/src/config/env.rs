@@ -65,7 +65,7 @@ impl EnvLayer {
                     var.clone(),
                     Bad::new(
                         format!("{var}: `{table}.{key}` cannot be set from the environment"),
-                        format!("write [[{table}.{key}]] tables in the config file"),
+                        format!("write {} in the config file", keys::file_syntax(table, key)),
                     ),
                 ));
                 continue;

@@ -19,13 +19,27 @@ pub(crate) const TOP: &[&str] = &[
     "intake",
     "storage",
     "scheduler",
+    "disclosure",
+    "templates",
 ];
 
 /// The top-level entries written as `[[name]]`.
 pub(crate) const ARRAYS: &[&str] = &["component", "vendor", "infra", "monitor", "runbook"];
 
 pub(crate) const SERVER: &[&str] = &["listen", "data_dir", "database_url"];
-pub(crate) const PAGE: &[&str] = &["title", "locales"];
+pub(crate) const PAGE: &[&str] = &["title", "locales", "base_url"];
+pub(crate) const DISCLOSURE: &[&str] = &["confidential_terms"];
+/// `next_update`, then one sub-table per situation (`[templates.opened]`).
+pub(crate) const TEMPLATES: &[&str] = &[
+    "next_update",
+    "opened",
+    "identified",
+    "monitoring",
+    "resolved",
+    "reopened",
+];
+/// The keys of one situation's template: `[templates.opened] title = … body = …`.
+pub(crate) const TEMPLATE: &[&str] = &["title", "body"];
 pub(crate) const INCIDENTS: &[&str] = &["publish_after", "stability_window", "recurrence_window"];
 pub(crate) const NOTIFY: &[&str] = &["allow_private_targets"];
 pub(crate) const INTAKE: &[&str] = &["component_label", "max_body_bytes", "route"];
@@ -119,8 +133,26 @@ pub(crate) const SINGLE_TABLES: &[(&str, &[&str])] = &[
     ("intake", INTAKE),
     ("storage", STORAGE),
     ("scheduler", SCHEDULER),
+    ("disclosure", DISCLOSURE),
+    ("templates", TEMPLATES),
 ];
 
 /// Keys of single tables that hold tables or arrays of tables, which one environment
 /// variable cannot express.
-pub(crate) const NOT_FROM_ENV: &[(&str, &str)] = &[("intake", "route")];
+pub(crate) const NOT_FROM_ENV: &[(&str, &str)] = &[
+    ("intake", "route"),
+    ("templates", "opened"),
+    ("templates", "identified"),
+    ("templates", "monitoring"),
+    ("templates", "resolved"),
+    ("templates", "reopened"),
+];
+
+/// How a key that the environment cannot set is written in the file instead.
+pub(crate) fn file_syntax(table: &str, key: &str) -> String {
+    if (table, key) == ("intake", "route") {
+        format!("[[{table}.{key}]] tables")
+    } else {
+        format!("a [{table}.{key}] table")
+    }
+}

@@ -51,6 +51,12 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
+/// The known name closest to `word`, when one is close enough to be a likely typo (for
+/// did-you-mean hints outside the config, such as template placeholders).
+pub(crate) fn closest_name<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    suggest::closest(word, candidates.iter().copied())
+}
+
 /// The `file` of diagnostics about `KEEL_` environment variables.
 pub const ENV_FILE: &str = "environment";
 
@@ -77,6 +83,7 @@ pub fn known_keys() -> Vec<String> {
     add("vendor", keys::VENDOR);
     add("infra", keys::INFRA);
     add("runbook", keys::RUNBOOK);
+    add("templates.opened", keys::TEMPLATE);
     add("monitor", keys::MONITOR_COMMON);
     for kind in keys::MONITOR_KINDS {
         add("monitor", keys::kind_keys(kind));

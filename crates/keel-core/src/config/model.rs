@@ -30,6 +30,11 @@ pub struct Config {
     pub intake: IntakeConfig,
     pub storage: StorageConfig,
     pub scheduler: SchedulerConfig,
+    /// What public text must never say, beyond what the config already marks internal
+    /// (`[disclosure]`).
+    pub disclosure: DisclosureConfig,
+    /// Operators' wording for drafted customer updates (`[templates]`).
+    pub templates: TemplatesConfig,
 }
 
 /// A secret value: never printed by `Debug`.
@@ -64,6 +69,85 @@ pub struct PageConfig {
     pub title: String,
     /// Default `["en"]`; each one of `en`, `ja`.
     pub locales: Vec<String>,
+    /// Absolute URL the page is reached at (`https://status.example.com`, no trailing
+    /// slash), for links in feeds, JSON and notifications; `None` = relative links only.
+    pub base_url: Option<String>,
+}
+
+/// Terms no public text may contain (`[disclosure]`), on top of what the config itself
+/// marks internal: confidential vendors, internal components, monitors' hosts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DisclosureConfig {
+    /// Code names, internal host names, supplier names Keel does not know as vendors.
+    pub confidential_terms: Vec<String>,
+}
+
+/// The situations Keel drafts a customer update for, one template each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Situation {
+    /// A new incident: investigating.
+    Opened,
+    /// The cause is known and being fixed.
+    Identified,
+    /// The service works again; Keel is watching it (recovering).
+    Monitoring,
+    Resolved,
+    /// The problem came back after recovering or being resolved: investigating again.
+    Reopened,
+}
+
+impl Situation {
+    pub const ALL: [Situation; 5] = [
+        Situation::Opened,
+        Situation::Identified,
+        Situation::Monitoring,
+        Situation::Resolved,
+        Situation::Reopened,
+    ];
+
+    /// The name used in config (`[templates.opened]`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Situation::Opened => "opened",
+            Situation::Identified => "identified",
+            Situation::Monitoring => "monitoring",
+            Situation::Resolved => "resolved",
+            Situation::Reopened => "reopened",
+        }
+    }
+}
+
+impl std::fmt::Display for Situation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An operator's wording for one situation; a missing part (or locale) keeps Keel's own.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TemplateOverride {
+    pub title: Option<LocalizedText>,
+    pub body: Option<LocalizedText>,
+}
+
+/// `[templates]`: how drafted updates read. Placeholders were checked when the config was
+/// read, so every template here renders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplatesConfig {
+    /// The next update the drafts promise ("We will post an update within 30 minutes").
+    /// Default 30m.
+    pub next_update: Duration,
+    /// Per situation; situations absent here use Keel's built-in wording.
+    pub overrides: BTreeMap<Situation, TemplateOverride>,
+}
+
+impl Default for TemplatesConfig {
+    fn default() -> Self {
+        TemplatesConfig {
+            next_update: Duration::from_secs(30 * 60),
+            overrides: BTreeMap::new(),
+        }
+    }
 }
 
 /// Text given once, or per locale: `name = "API"` or `name = { en = "API", ja = "API" }`.
@@ -395,6 +479,7 @@ impl Default for PageConfig {
         PageConfig {
             title: "Keel Status".to_owned(),
             locales: vec!["en".to_owned()],
+            base_url: None,
         }
     }
 }
@@ -469,6 +554,8 @@ impl Default for Config {
             intake: IntakeConfig::default(),
             storage: StorageConfig::default(),
             scheduler: SchedulerConfig::default(),
+            disclosure: DisclosureConfig::default(),
+            templates: TemplatesConfig::default(),
         }
     }
 }

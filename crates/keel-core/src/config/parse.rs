@@ -78,6 +78,10 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
     let storage = storage(&mut r, &t);
     let t = single(&mut r, root, "scheduler", &layer);
     let scheduler = scheduler(&mut r, &t);
+    let t = single(&mut r, root, "disclosure", &layer);
+    let (disclosure, term_places) = disclosure(&mut r, &t);
+    let t = single(&mut r, root, "templates", &layer);
+    let (templates, template_places) = templates(&mut r, &t);
 
     for p in validate::check(&refs) {
         r.report(p.pos, p.message, p.hint);
@@ -85,7 +89,7 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
     if r.has_errors() {
         return Err(r.finish());
     }
-    Ok(Config {
+    let config = Config {
         server,
         page,
         components,
@@ -99,7 +103,66 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
         intake,
         storage,
         scheduler,
-    })
+        disclosure,
+        templates,
+    };
+    // Drafts must never trip the disclosure check, so wording that would is refused here,
+    // where the operator can fix it, rather than when an outage needs it.
+    let places = WordingPlaces {
+        terms: &term_places,
+        templates: &template_places,
+        nodes: &refs.nodes,
+    };
+    for p in crate::public::check_wording(&config) {
+        let pos = places.of(&p);
+        r.report(pos, p.message, Some(p.hint));
+    }
+    if r.has_errors() {
+        return Err(r.finish());
+    }
+    Ok(config)
+}
+
+/// Where the things a wording problem may be blamed on were written.
+struct WordingPlaces<'a> {
+    /// `[disclosure] confidential_terms` entries.
+    terms: &'a [(String, Pos)],
+    /// (situation, "title"/"body", locale or "") → the text's place.
+    templates: &'a [((Situation, &'static str, String), Pos)],
+    nodes: &'a [Node],
+}
+
+impl WordingPlaces<'_> {
+    /// An operator's template is blamed at its text; Keel's own wording at the term that
+    /// trips it (a confidential term, or the node whose id it is), else at the file's top.
+    fn of(&self, p: &crate::public::WordingProblem) -> Pos {
+        if let Some((situation, field, locale)) = &p.template {
+            let found = self
+                .templates
+                .iter()
+                .find(|((s, f, l), _)| s == situation && f == field && l == locale)
+                .or_else(|| {
+                    self.templates
+                        .iter()
+                        .find(|((s, f, l), _)| s == situation && f == field && l.is_empty())
+                });
+            if let Some((_, pos)) = found {
+                return *pos;
+            }
+        }
+        let term = p.finding.term.to_lowercase();
+        self.terms
+            .iter()
+            .find(|(t, _)| t.trim().to_lowercase() == term)
+            .map(|(_, pos)| *pos)
+            .or_else(|| {
+                self.nodes
+                    .iter()
+                    .find(|n| n.id.to_lowercase() == term)
+                    .map(|n| n.pos)
+            })
+            .unwrap_or(Pos { line: 1, column: 1 })
+    }
 }
 
 fn syntax_error(r: &mut Reader<'_>, e: &TomlError) {
@@ -334,7 +397,118 @@ fn page(r: &mut Reader<'_>, t: &Tbl<'_>) -> PageConfig {
             locales = seen;
         }
     }
-    PageConfig { title, locales }
+    let base_url = t.get(r, "base_url").and_then(|f| {
+        r.parsed(&f, values::http_url)
+            .map(|u| u.trim_end_matches('/').to_owned())
+    });
+    PageConfig {
+        title,
+        locales,
+        base_url,
+    }
+}
+
+/// `[disclosure]`, with the place of each confidential term (to blame it when it makes
+/// Keel's own wording unpublishable).
+fn disclosure(r: &mut Reader<'_>, t: &Tbl<'_>) -> (DisclosureConfig, Vec<(String, Pos)>) {
+    r.unknown_keys(t, keys::DISCLOSURE);
+    let mut terms = Vec::new();
+    let mut places = Vec::new();
+    if let Some(f) = t.get(r, "confidential_terms") {
+        for (term, pos) in r.strings(&f).unwrap_or_default() {
+            let chars = term.trim().chars().count();
+            if chars < crate::public::MIN_TERM_CHARS {
+                r.report(
+                    pos,
+                    format!("{}: {term:?} is too short to look for", f.name),
+                    Some(format!(
+                        "terms need at least {} characters; a single letter would refuse every text",
+                        crate::public::MIN_TERM_CHARS
+                    )),
+                );
+                continue;
+            }
+            places.push((term.clone(), pos));
+            terms.push(term);
+        }
+    }
+    (
+        DisclosureConfig {
+            confidential_terms: terms,
+        },
+        places,
+    )
+}
+
+type TemplatePlaces = Vec<((Situation, &'static str, String), Pos)>;
+
+/// `[templates]`: `next_update` and one `[templates.<situation>]` per overridden situation,
+/// every placeholder checked.
+fn templates(r: &mut Reader<'_>, t: &Tbl<'_>) -> (TemplatesConfig, TemplatePlaces) {
+    r.unknown_keys(t, keys::TEMPLATES);
+    let d = TemplatesConfig::default();
+    let next_update = t
+        .get(r, "next_update")
+        .and_then(|f| r.duration(&f, false))
+        .unwrap_or(d.next_update);
+    let mut overrides = std::collections::BTreeMap::new();
+    let mut places = Vec::new();
+    for situation in Situation::ALL {
+        let Some((key, item)) = t.table.and_then(|tl| tl.get_key_value(situation.as_str())) else {
+            continue;
+        };
+        let pos = r.pos(item.span().or_else(|| key.span()), t.pos);
+        let path = format!("templates.{situation}");
+        let Some(table) = item.as_table_like() else {
+            r.report(
+                pos,
+                format!("`{path}` must be a table"),
+                Some(format!(
+                    "write [{path}] followed by title = {{ en = \"…\" }} and body = {{ en = \"…\" }}"
+                )),
+            );
+            continue;
+        };
+        let sub = Tbl {
+            path: path.clone(),
+            display: format!("[{path}]"),
+            table: Some(table),
+            pos,
+            env: None,
+        };
+        r.unknown_keys(&sub, keys::TEMPLATE);
+        let mut read = |field: &'static str| -> Option<LocalizedText> {
+            let f = sub.get(r, field)?;
+            let (text, at) = r.localized_at(&f)?;
+            let mut ok = true;
+            for (locale, place) in at {
+                let value = text.by_locale.get(&locale).map_or("", String::as_str);
+                if let Err(e) = crate::public::validate_template(value) {
+                    let name = if locale.is_empty() {
+                        format!("`{path}.{field}`")
+                    } else {
+                        format!("`{path}.{field}.{locale}`")
+                    };
+                    r.report(place, format!("{name}: {}", e.message), Some(e.hint));
+                    ok = false;
+                }
+                places.push(((situation, field, locale), place));
+            }
+            ok.then_some(text)
+        };
+        let title = read("title");
+        let body = read("body");
+        if title.is_some() || body.is_some() {
+            overrides.insert(situation, TemplateOverride { title, body });
+        }
+    }
+    (
+        TemplatesConfig {
+            next_update,
+            overrides,
+        },
+        places,
+    )
 }
 
 fn component(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Component> {

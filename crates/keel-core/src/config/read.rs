@@ -345,11 +345,17 @@ impl<'a> Reader<'a> {
 
     /// `name = "API"` or `name = { en = "API", ja = "API" }`.
     pub fn localized(&mut self, f: &Field<'_>) -> Option<LocalizedText> {
+        self.localized_at(f).map(|(text, _)| text)
+    }
+
+    /// Like [`Reader::localized`], with the place of each locale's text (the plain text's
+    /// locale is `""`), for problems found inside one of them later.
+    pub fn localized_at(&mut self, f: &Field<'_>) -> Option<(LocalizedText, Vec<(String, Pos)>)> {
         if let Some(t) = f.env_text() {
-            return Some(LocalizedText::plain(t));
+            return Some((LocalizedText::plain(t), vec![(String::new(), f.pos)]));
         }
         if let Some(s) = f.value().and_then(Value::as_str) {
-            return Some(LocalizedText::plain(s));
+            return Some((LocalizedText::plain(s), vec![(String::new(), f.pos)]));
         }
         let Some(t) = f.table_like() else {
             self.wrong_type(
@@ -360,6 +366,7 @@ impl<'a> Reader<'a> {
             return None;
         };
         let mut by_locale = BTreeMap::new();
+        let mut places = Vec::new();
         let mut ok = true;
         for (k, item) in t.iter() {
             let sub = Field::sub(self, f, t, k, item);
@@ -375,6 +382,7 @@ impl<'a> Reader<'a> {
             match self.string(&sub) {
                 Some(v) => {
                     by_locale.insert(k.to_owned(), v);
+                    places.push((k.to_owned(), sub.pos));
                 }
                 None => ok = false,
             }
@@ -387,7 +395,7 @@ impl<'a> Reader<'a> {
             );
             return None;
         }
-        ok.then_some(LocalizedText { by_locale })
+        ok.then_some((LocalizedText { by_locale }, places))
     }
 
     /// Reports every key of `t` not in `allowed`, with a did-you-mean.

@@ -9,6 +9,8 @@
 use super::model::{EventKind, IncidentRole, IncidentState};
 use super::state::Incident;
 use crate::assess::Severity;
+use crate::config::LocalizedText;
+use crate::public::{Finding, PublicStatus};
 
 /// Longest note, root cause or action item, in characters: a paragraph or a pasted log
 /// excerpt fits, an accidental file upload does not.
@@ -55,6 +57,27 @@ pub enum Command {
         severity: Severity,
         reason: String,
     },
+    /// Publish Keel's draft as it is: the responder's one action.
+    ///
+    /// This and the two below are public: decide them with
+    /// [`crate::public::Publisher::decide`], which runs the disclosure check.
+    PublishDraft {
+        draft: u32,
+    },
+    /// Keep a pending draft from being published automatically.
+    HoldDraft {
+        draft: u32,
+    },
+    /// Publish the responder's own text. Locales the body (or title) leaves out are filled
+    /// from Keel's draft for that status; no title keeps the incident's public title.
+    PublishUpdate {
+        status: PublicStatus,
+        body: LocalizedText,
+        title: Option<LocalizedText>,
+        /// Publish although the disclosure check refuses the text: an admin only, and the
+        /// reason goes on the timeline.
+        override_reason: Option<String>,
+    },
 }
 
 /// Why a command was refused: the request field at fault and a reason for the person who
@@ -64,6 +87,8 @@ pub enum Command {
 pub struct Refusal {
     pub field: &'static str,
     pub reason: String,
+    /// Set when the disclosure check refused a public text: the offending term and why.
+    pub disclosure: Option<Finding>,
 }
 
 impl Refusal {
@@ -71,6 +96,7 @@ impl Refusal {
         Refusal {
             field,
             reason: reason.into(),
+            disclosure: None,
         }
     }
 }
@@ -182,6 +208,15 @@ pub fn decide(inc: &Incident, cmd: Command) -> Result<Vec<EventKind>, Refusal> {
         Command::SetRootCause { text } => EventKind::RootCause {
             text: text_field("text", &text, TEXT_MAX_CHARS)?,
         },
+        Command::PublishDraft { .. }
+        | Command::HoldDraft { .. }
+        | Command::PublishUpdate { .. } => {
+            return Err(Refusal::new(
+                "incident",
+                "public updates are decided by keel_core::public::Publisher::decide, which \
+                 runs the disclosure check",
+            ));
+        }
         Command::SetSeverity { severity, reason } => {
             if inc.severity == Some(severity) {
                 return Err(Refusal::new(
@@ -230,7 +265,7 @@ fn transition(
 }
 
 /// A required free-text field: trimmed, not empty, not too long.
-fn text_field(field: &'static str, value: &str, max: usize) -> Result<String, Refusal> {
+pub(crate) fn text_field(field: &'static str, value: &str, max: usize) -> Result<String, Refusal> {
     let value = value.trim();
     if value.is_empty() {
         return Err(Refusal::new(field, "must not be empty"));

@@ -16,6 +16,7 @@ mod state;
 mod testkit;
 pub mod words;
 
+pub(crate) use decide::text_field;
 pub use decide::{allowed_by_hand, decide, Command, Refusal, NAME_MAX_CHARS, TEXT_MAX_CHARS};
 pub use engine::{
     correlate, correlate_with_unknown, declare, unknown_nodes, Judge, Planned, Settings,
@@ -25,4 +26,8 @@ pub use judge::{past_incidents, ConfigJudge};
 pub use metrics::{mttx, Mttx};
 pub use model::*;
 pub use postmortem::{postmortem, Postmortem};
-pub use state::{stamp, ActionItem, ChecklistStep, Incident, ReplayError};
+pub(crate) use state::fate_words;
+pub use state::{
+    stamp, ActionItem, ChecklistStep, Draft, DraftFate, Incident, PublicMark, PublishedUpdate,
+    ReplayError,
+};

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::assess::{Eta, Severity};
+use crate::config::LocalizedText;
+use crate::public::PublicStatus;
 use crate::Health;
 
 /// Incident ids are small, increasing integers assigned by the store.
@@ -222,6 +224,37 @@ pub enum EventKind {
         failure_kind: String,
         reason: String,
     },
+    /// Keel drafted the customer update for the incident's new situation, in every locale of
+    /// the page. It is published automatically at `due_at` unless a responder publishes,
+    /// holds or replaces it first. A newer draft supersedes any draft still pending.
+    DraftPrepared {
+        /// 1-based, in order of drafting.
+        draft: u32,
+        status: PublicStatus,
+        title: LocalizedText,
+        body: LocalizedText,
+        due_at: DateTime<Utc>,
+    },
+    /// A responder stopped a pending draft from being published automatically (to write
+    /// their own, or because nothing should be said yet); it may still be published by hand.
+    DraftHeld {
+        draft: u32,
+    },
+    /// A customer update went public: a draft (by a responder, or by Keel when it fell
+    /// due), or a responder's own text. Every draft still pending is superseded.
+    UpdatePublished {
+        /// 1-based, in order of publication.
+        update: u32,
+        status: PublicStatus,
+        title: LocalizedText,
+        body: LocalizedText,
+        /// The draft published, if it was one.
+        draft: Option<u32>,
+        /// Published by Keel because the draft fell due.
+        auto: bool,
+        /// An admin's reason for publishing text the disclosure check refused.
+        disclosure_override: Option<String>,
+    },
 }
 
 /// An event as stored: which incident, its position, when and by whom.
@@ -259,6 +292,9 @@ impl EventKind {
             EventKind::Recovered { .. } => "recovered",
             EventKind::Relapsed { .. } => "relapsed",
             EventKind::CauseChanged { .. } => "cause_changed",
+            EventKind::DraftPrepared { .. } => "draft_prepared",
+            EventKind::DraftHeld { .. } => "draft_held",
+            EventKind::UpdatePublished { .. } => "update_published",
         }
     }
 }

@@ -16,6 +16,8 @@ use super::model::{
     Actor, EventKind, IncidentEvent, IncidentId, IncidentRole, IncidentState, Origin,
 };
 use crate::assess::{Eta, Severity};
+use crate::config::LocalizedText;
+use crate::public::PublicStatus;
 
 /// One runbook step on the incident's checklist.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +36,58 @@ pub struct ActionItem {
     pub owner: Option<String>,
     pub created_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// What became of a drafted customer update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DraftFate {
+    /// Waiting: Keel publishes it at its due time.
+    Pending,
+    /// A responder held it: only a person publishes it now.
+    Held,
+    /// A newer draft or a published update replaced it.
+    Superseded,
+    Published,
+}
+
+/// A customer update Keel drafted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// 1-based.
+    pub id: u32,
+    pub status: PublicStatus,
+    pub title: LocalizedText,
+    pub body: LocalizedText,
+    pub prepared_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub fate: DraftFate,
+}
+
+/// A customer update that went public.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedUpdate {
+    /// 1-based.
+    pub id: u32,
+    pub status: PublicStatus,
+    pub title: LocalizedText,
+    pub body: LocalizedText,
+    pub published_at: DateTime<Utc>,
+    /// "keel" when Keel published a draft that fell due, else the responder.
+    pub published_by: String,
+    pub draft: Option<u32>,
+    pub auto: bool,
+    pub disclosure_override: Option<String>,
+    /// The incident's state and recurrence count when it was published.
+    pub during: PublicMark,
+}
+
+/// The incident's state and recurrence count at a moment, to tell whether customers have
+/// heard about the situation the incident is in now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicMark {
+    pub state: IncidentState,
+    pub recurrences: u32,
 }
 
 /// An incident as its events describe it.
@@ -94,6 +148,19 @@ pub struct Incident {
     /// While the incident is investigating or identified, the time from which the current
     /// `affected_users` accrue; `None` in monitoring and resolved.
     pub accruing_since: Option<DateTime<Utc>>,
+    /// Keel's drafts of customer updates, oldest first.
+    #[serde(default)]
+    pub drafts: Vec<Draft>,
+    /// Customer updates published, oldest first.
+    #[serde(default)]
+    pub updates: Vec<PublishedUpdate>,
+    /// When the first customer update went public (for time to inform).
+    #[serde(default)]
+    pub first_public_update_at: Option<DateTime<Utc>>,
+    /// The situation the latest draft or published update was about; Keel drafts again
+    /// when the incident moves on from it.
+    #[serde(default)]
+    pub public_mark: Option<PublicMark>,
 }
 
 /// A timeline that no valid sequence of decisions could have produced.
@@ -201,6 +268,10 @@ impl Incident {
             last_event_at: event.at,
             user_seconds: 0,
             accruing_since: Some(event.at),
+            drafts: Vec::new(),
+            updates: Vec::new(),
+            first_public_update_at: None,
+            public_mark: None,
         })
     }
 
@@ -376,6 +447,91 @@ impl Incident {
                 self.cause_kind = cause_kind.clone();
                 self.failure_kind = failure_kind.clone();
             }
+            EventKind::DraftPrepared {
+                draft,
+                status,
+                title,
+                body,
+                due_at,
+            } => {
+                let next = self.drafts.len() as u32 + 1;
+                if *draft != next {
+                    return Err(invalid(format!(
+                        "it prepares draft {draft}, but the next one is {next}"
+                    )));
+                }
+                self.supersede_drafts();
+                self.drafts.push(Draft {
+                    id: *draft,
+                    status: *status,
+                    title: title.clone(),
+                    body: body.clone(),
+                    prepared_at: at,
+                    due_at: *due_at,
+                    fate: DraftFate::Pending,
+                });
+                self.public_mark = Some(self.mark());
+            }
+            EventKind::DraftHeld { draft } => {
+                let Some(entry) = self.drafts.iter_mut().find(|d| d.id == *draft) else {
+                    return Err(invalid(format!("draft {draft} does not exist")));
+                };
+                if entry.fate != DraftFate::Pending {
+                    return Err(invalid(format!(
+                        "draft {draft} is {}, not pending",
+                        fate_words(entry.fate)
+                    )));
+                }
+                entry.fate = DraftFate::Held;
+            }
+            EventKind::UpdatePublished {
+                update,
+                status,
+                title,
+                body,
+                draft,
+                auto,
+                disclosure_override,
+            } => {
+                let next = self.updates.len() as u32 + 1;
+                if *update != next {
+                    return Err(invalid(format!(
+                        "it publishes update {update}, but the next one is {next}"
+                    )));
+                }
+                if let Some(d) = draft {
+                    match self.drafts.iter().find(|x| x.id == *d) {
+                        None => return Err(invalid(format!("draft {d} does not exist"))),
+                        Some(x) if !matches!(x.fate, DraftFate::Pending | DraftFate::Held) => {
+                            return Err(invalid(format!(
+                                "draft {d} is {}, so it cannot be published",
+                                fate_words(x.fate)
+                            )));
+                        }
+                        Some(_) => {}
+                    }
+                }
+                self.supersede_drafts();
+                if let Some(entry) = draft.and_then(|d| self.drafts.iter_mut().find(|x| x.id == d))
+                {
+                    entry.fate = DraftFate::Published;
+                }
+                let during = self.mark();
+                self.updates.push(PublishedUpdate {
+                    id: *update,
+                    status: *status,
+                    title: title.clone(),
+                    body: body.clone(),
+                    published_at: at,
+                    published_by: event.actor.to_string(),
+                    draft: *draft,
+                    auto: *auto,
+                    disclosure_override: disclosure_override.clone(),
+                    during,
+                });
+                self.first_public_update_at.get_or_insert(at);
+                self.public_mark = Some(during);
+            }
         }
         self.last_seq = event.seq;
         self.last_event_at = at;
@@ -393,6 +549,33 @@ impl Incident {
             None => 0,
         };
         self.user_seconds.saturating_add(running) / 60
+    }
+
+    /// The incident's state and recurrence count now.
+    pub fn mark(&self) -> PublicMark {
+        PublicMark {
+            state: self.state,
+            recurrences: self.recurrences,
+        }
+    }
+
+    /// The drafts Keel will publish by itself when they fall due.
+    pub fn pending_drafts(&self) -> impl Iterator<Item = &Draft> {
+        self.drafts.iter().filter(|d| d.fate == DraftFate::Pending)
+    }
+
+    /// The latest customer update, if any went public.
+    pub fn latest_update(&self) -> Option<&PublishedUpdate> {
+        self.updates.last()
+    }
+
+    /// Every draft still waiting (pending or held) is replaced by what comes now.
+    fn supersede_drafts(&mut self) {
+        for d in &mut self.drafts {
+            if matches!(d.fate, DraftFate::Pending | DraftFate::Held) {
+                d.fate = DraftFate::Superseded;
+            }
+        }
     }
 
     pub fn is_resolved(&self) -> bool {
@@ -472,6 +655,15 @@ pub fn stamp(
 
 fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
     u64::try_from((to - from).num_seconds()).unwrap_or(0)
+}
+
+pub(crate) fn fate_words(fate: DraftFate) -> &'static str {
+    match fate {
+        DraftFate::Pending => "pending",
+        DraftFate::Held => "held",
+        DraftFate::Superseded => "superseded",
+        DraftFate::Published => "already published",
+    }
 }
 
 fn severity_words(severity: Option<Severity>) -> String {

@@ -142,6 +142,57 @@ pub fn describe(kind: &EventKind, inc: &Incident) -> String {
         EventKind::CauseChanged { cause, reason, .. } => {
             format!("The cause is now {cause}: {reason}")
         }
+        EventKind::DraftPrepared {
+            draft,
+            status,
+            body,
+            due_at,
+            ..
+        } => format!(
+            "Draft {draft} ({}) prepared, published automatically at {} UTC unless a \
+             responder acts: {}",
+            public_status(*status),
+            due_at.format("%H:%M:%S"),
+            body.get("en")
+        ),
+        EventKind::DraftHeld { draft } => {
+            format!("Draft {draft} held: it will not be published automatically")
+        }
+        EventKind::UpdatePublished {
+            update,
+            status,
+            body,
+            draft,
+            auto,
+            disclosure_override,
+            ..
+        } => {
+            let how = match (draft, auto) {
+                (Some(d), true) => format!(" automatically (draft {d})"),
+                (Some(d), false) => format!(" (draft {d})"),
+                (None, _) => String::new(),
+            };
+            let overridden = disclosure_override
+                .as_ref()
+                .map(|r| format!(" [disclosure check overridden: {r}]"))
+                .unwrap_or_default();
+            format!(
+                "Update {update} ({}) published{how}{overridden}: {}",
+                public_status(*status),
+                body.get("en")
+            )
+        }
+    }
+}
+
+/// A public status as Statuspage and the page write it.
+pub fn public_status(status: crate::public::PublicStatus) -> &'static str {
+    use crate::public::PublicStatus;
+    match status {
+        PublicStatus::Investigating => "investigating",
+        PublicStatus::Identified => "identified",
+        PublicStatus::Monitoring => "monitoring",
+        PublicStatus::Resolved => "resolved",
     }
 }
 

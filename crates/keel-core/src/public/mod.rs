@@ -3,9 +3,19 @@
 //! and the disclosure check that guards every public text.
 
 pub mod badge;
+pub mod disclosure;
+pub mod draft;
 pub mod feed;
 pub mod i18n;
 mod model;
+pub mod snapshot;
 pub mod statuspage;
+pub mod templates;
 
+pub use disclosure::{check, DisclosureRules, Finding, MIN_TERM_CHARS};
+pub use draft::{
+    check_wording, draft_events, draft_for, draft_in, drafts_due, situation, status_for,
+    DraftText, Facts, Publisher, WordingProblem,
+};
 pub use model::*;
+pub use templates::validate as validate_template;

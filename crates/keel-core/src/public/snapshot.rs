@@ -1,0 +1,1 @@
+//! Placeholder while the snapshot builder is written.
