@@ -1,1 +1,31 @@
-//! Keel's notifications.
+//! Keel's notifications: telling subscribers and responders about outages.
+//!
+//! One module per channel, each with `validate` (is this target usable?), `send` (deliver one
+//! message) and a pure payload builder unit-tested against the real shapes in
+//! `fixtures/notifications/`:
+//!
+//! - [`webhook`]: Statuspage-shaped subscriber webhooks signed with HMAC-SHA256;
+//! - [`email`]: SMTP through `lettre`, confirmation and update emails in English and Japanese;
+//! - [`slack`], [`discord`], [`teams`]: responders' chat channels.
+//!
+//! [`guard`] keeps subscriber webhooks away from private and loopback addresses, also at
+//! connect time. [`delivery`] is what the outbox stores and the clients that send it;
+//! [`outbox`] is the worker that claims stored notifications and sends them with retries,
+//! backoff and a dead-letter list.
+
+pub mod delivery;
+pub mod discord;
+pub mod email;
+pub mod guard;
+pub mod http;
+mod i18n;
+pub mod responder;
+pub mod slack;
+pub mod teams;
+#[cfg(test)]
+mod testdata;
+pub mod webhook;
+
+pub use delivery::{idempotency_key, Delivery, SenderOptions, Senders};
+pub use http::{HttpOptions, SendError};
+pub use responder::{Link, ResponderMessage, Tone};
