@@ -448,16 +448,9 @@ impl Publisher {
         events
     }
 
-    /// The public title customers know the incident by: the latest published update's,
-    /// else the first draft's, else what Keel would draft now — never the internal title.
+    /// The public title customers know the incident by (see [`public_title`]).
     pub fn public_title(&self, inc: &Incident) -> LocalizedText {
-        if let Some(u) = inc.latest_update() {
-            return u.title.clone();
-        }
-        if let Some(d) = inc.drafts.first() {
-            return d.title.clone();
-        }
-        self.draft(inc, situation(inc)).title
+        public_title(inc, &self.config, &self.rules)
     }
 
     /// Decides a responder's command. Public commands (publish a draft, hold one, publish
@@ -666,6 +659,19 @@ impl Publisher {
         }
         Ok(())
     }
+}
+
+/// The public title customers know the incident by: the latest published update's, else the
+/// first draft's, else what Keel would draft now — never the internal title.
+pub fn public_title(inc: &Incident, config: &Config, rules: &DisclosureRules) -> LocalizedText {
+    if let Some(u) = inc.latest_update() {
+        return u.title.clone();
+    }
+    if let Some(d) = inc.drafts.first() {
+        return d.title.clone();
+    }
+    let facts = Facts::of(inc, config);
+    draft_in(situation(inc), &facts, config, rules, &config.page.locales).title
 }
 
 fn find_draft(inc: &Incident, draft: u32) -> Result<&crate::incident::Draft, Refusal> {

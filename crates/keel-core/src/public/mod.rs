@@ -14,8 +14,9 @@ pub mod templates;
 
 pub use disclosure::{check, DisclosureRules, Finding, MIN_TERM_CHARS};
 pub use draft::{
-    check_wording, draft_events, draft_for, draft_in, drafts_due, situation, status_for,
-    DraftText, Facts, Publisher, WordingProblem,
+    check_wording, draft_events, draft_for, draft_in, drafts_due, public_eta, public_title,
+    situation, status_for, DraftText, Facts, Publisher, WordingProblem,
 };
 pub use model::*;
+pub use snapshot::build as build_snapshot;
 pub use templates::validate as validate_template;
