@@ -19,6 +19,7 @@ pub mod email;
 pub mod guard;
 pub mod http;
 mod i18n;
+pub mod outbox;
 pub mod responder;
 pub mod slack;
 pub mod teams;
@@ -28,4 +29,5 @@ pub mod webhook;
 
 pub use delivery::{idempotency_key, Delivery, SenderOptions, Senders};
 pub use http::{HttpOptions, SendError};
+pub use outbox::{run, run_once, Outcome, WorkerOptions};
 pub use responder::{Link, ResponderMessage, Tone};

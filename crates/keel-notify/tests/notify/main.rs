@@ -4,5 +4,6 @@
 
 mod email;
 mod guard;
+mod outbox;
 mod support;
 mod webhook;

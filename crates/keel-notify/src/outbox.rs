@@ -1,0 +1,305 @@
+//! The outbox worker: claims stored notifications and delivers them, with retries.
+//!
+//! Every notification is an outbox row before anything is sent (the server enqueues rendered
+//! [`Delivery`] payloads). [`run_once`] is one step of the worker as a plain async function
+//! returning what it did, so tests call it directly with any `now`: claim a batch under a
+//! lease, send each item concurrently (bounded), and record the result — sent; retry later with
+//! exponential backoff and full jitter; or dead after the retry budget or on a permanent
+//! failure. [`run`] is the thin loop around it. A worker killed mid-batch leaves its claims to
+//! expire, and they are claimed again: delivery is at least once, and the idempotency key that
+//! travels with every message (header, Message-ID) lets receivers drop a repeat.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use keel_store::{NewOutboxItem, OutboxItem, Store, StoreError};
+use rand::Rng;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::delivery::{Delivery, Senders};
+use crate::http::SendError;
+
+/// How the worker paces itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerOptions {
+    /// Items claimed per step (default 100).
+    pub batch: u32,
+    /// Sends in flight at once (default 32).
+    pub concurrency: usize,
+    /// How long a claim holds (default 5 min). It must outlast a whole batch's sends
+    /// (`batch / concurrency` rounds of the send timeout), or items are claimed twice.
+    pub lease: Duration,
+    /// Attempts before an item is given up on (default 8).
+    pub max_attempts: u32,
+    /// First retry delay's upper bound (default 2 s); it doubles per attempt…
+    pub backoff_base: Duration,
+    /// …up to this (default 10 min).
+    pub backoff_cap: Duration,
+    /// How long [`run`] sleeps when nothing was due, unless woken (default 1 s).
+    pub idle: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            batch: 100,
+            concurrency: 32,
+            lease: Duration::from_secs(300),
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(2),
+            backoff_cap: Duration::from_secs(600),
+            idle: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What one [`run_once`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub claimed: usize,
+    pub sent: usize,
+    /// Failed this time, to be tried again later.
+    pub retried: usize,
+    /// Given up on: a permanent failure or the retry budget spent.
+    pub dead: usize,
+    /// Not sent because the subscriber unsubscribed meanwhile (recorded as finished).
+    pub skipped: usize,
+    /// Sent or failed, but the store could not record it; the lease will run out and the item
+    /// be claimed again.
+    pub unrecorded: usize,
+}
+
+impl Outcome {
+    fn add(&mut self, step: Step) {
+        match step {
+            Step::Sent => self.sent += 1,
+            Step::Retried => self.retried += 1,
+            Step::Dead => self.dead += 1,
+            Step::Skipped => self.skipped += 1,
+            Step::Unrecorded => self.unrecorded += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Sent,
+    Retried,
+    Dead,
+    Skipped,
+    Unrecorded,
+}
+
+/// The upper bound of the delay before retry number `attempt` (1 = after the first failure):
+/// `base · 2^(attempt-1)`, at most `cap`.
+pub fn backoff_ceiling(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(31));
+    base.saturating_mul(factor).min(cap)
+}
+
+/// "Full jitter": a uniformly random delay in `[0, ceiling]`, so a fan-out that failed at once
+/// (a receiver restarting) does not come back all at once.
+pub fn backoff(attempt: u32, base: Duration, cap: Duration, rng: &mut impl Rng) -> Duration {
+    let ceiling = backoff_ceiling(attempt, base, cap);
+    Duration::from_millis(rng.gen_range(0..=ceiling.as_millis() as u64))
+}
+
+/// The outbox row for a delivery.
+pub fn item(
+    delivery: &Delivery,
+    idempotency_key: String,
+    target: String,
+    subscriber_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> NewOutboxItem {
+    NewOutboxItem {
+        idempotency_key,
+        channel: delivery.channel().to_string(),
+        target,
+        subscriber_id,
+        payload: delivery.to_payload(),
+        next_attempt_at: now,
+    }
+}
+
+/// One step: claims up to `opts.batch` due items as `worker_id`, delivers them (at most
+/// `opts.concurrency` at once) and records each result. Fails only when the claim itself
+/// fails; a result the store cannot record is counted in [`Outcome::unrecorded`].
+pub async fn run_once(
+    store: &dyn Store,
+    senders: &Senders,
+    worker_id: &str,
+    now: DateTime<Utc>,
+    opts: &WorkerOptions,
+) -> Result<Outcome, StoreError> {
+    let items = store
+        .claim_outbox(worker_id, opts.batch, now, opts.lease)
+        .await?;
+    let mut outcome = Outcome {
+        claimed: items.len(),
+        ..Outcome::default()
+    };
+    let steps: Vec<Step> = stream::iter(items)
+        .map(|item| process(store, senders, item, now, opts))
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    for s in steps {
+        outcome.add(s);
+    }
+    Ok(outcome)
+}
+
+async fn process(
+    store: &dyn Store,
+    senders: &Senders,
+    item: OutboxItem,
+    now: DateTime<Utc>,
+    opts: &WorkerOptions,
+) -> Step {
+    // Someone who unsubscribed after the fan-out was queued gets nothing more.
+    if let Some(sid) = item.subscriber_id {
+        match store.subscriber(sid).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound(_)) => {
+                tracing::debug!(
+                    id = item.id,
+                    subscriber = sid,
+                    "subscriber left; not sending"
+                );
+                return record(store.outbox_sent(item.id, now).await, Step::Skipped, &item);
+            }
+            Err(e) => {
+                // Without knowing, do not send; the lease runs out and it is tried again.
+                tracing::warn!(id = item.id, error = %e, "cannot look up the subscriber of an outbox item");
+                return Step::Unrecorded;
+            }
+        }
+    }
+    let result = match Delivery::from_payload(&item.channel, &item.payload) {
+        Ok(d) => {
+            senders
+                .deliver(&item.target, &d, &item.idempotency_key, now)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => record(store.outbox_sent(item.id, now).await, Step::Sent, &item),
+        Err(SendError::Permanent(reason)) => {
+            tracing::warn!(id = item.id, channel = %item.channel, %reason, "notification failed for good");
+            record(
+                store.outbox_dead(item.id, &reason, now).await,
+                Step::Dead,
+                &item,
+            )
+        }
+        Err(SendError::Retryable {
+            reason,
+            retry_after,
+        }) => {
+            if item.attempts >= opts.max_attempts {
+                let reason = format!("gave up after {} attempts: {reason}", item.attempts);
+                tracing::warn!(id = item.id, channel = %item.channel, %reason, "notification dead-lettered");
+                return record(
+                    store.outbox_dead(item.id, &reason, now).await,
+                    Step::Dead,
+                    &item,
+                );
+            }
+            let mut delay = backoff(
+                item.attempts,
+                opts.backoff_base,
+                opts.backoff_cap,
+                &mut rand::thread_rng(),
+            );
+            // Honour what the receiver asked for, within our own cap.
+            if let Some(ra) = retry_after {
+                delay = delay.max(ra.min(opts.backoff_cap));
+            }
+            let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+            tracing::debug!(id = item.id, channel = %item.channel, %reason, attempt = item.attempts, ?delay, "notification will be retried");
+            record(
+                store.outbox_retry(item.id, &reason, next).await,
+                Step::Retried,
+                &item,
+            )
+        }
+    }
+}
+
+fn record(r: Result<(), StoreError>, step: Step, item: &OutboxItem) -> Step {
+    match r {
+        Ok(()) => step,
+        Err(e) => {
+            tracing::warn!(id = item.id, error = %e, "cannot record a notification's result");
+            Step::Unrecorded
+        }
+    }
+}
+
+/// Runs the worker until `stop` is cancelled: steps back to back while there is work, else
+/// sleeps `opts.idle` or until `wake` is notified (the server notifies after enqueueing, so a
+/// new notification goes out at once). A failing store is logged and retried after the idle
+/// sleep. A batch in progress is finished before stopping.
+pub async fn run(
+    store: Arc<dyn Store>,
+    senders: Arc<Senders>,
+    worker_id: String,
+    opts: WorkerOptions,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    while !stop.is_cancelled() {
+        match run_once(&*store, &senders, &worker_id, Utc::now(), &opts).await {
+            Ok(o) if o.claimed > 0 => {
+                if o.dead > 0 || o.retried > 0 {
+                    tracing::info!(?o, "outbox step");
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "outbox worker cannot claim work"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(opts.idle) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn ceiling_doubles_from_base_up_to_cap() {
+        let (b, c) = (Duration::from_secs(2), Duration::from_secs(600));
+        let got: Vec<u64> = (1..=10)
+            .map(|a| backoff_ceiling(a, b, c).as_secs())
+            .collect();
+        assert_eq!(got, [2, 4, 8, 16, 32, 64, 128, 256, 512, 600]);
+        assert_eq!(backoff_ceiling(0, b, c), b);
+        assert_eq!(backoff_ceiling(u32::MAX, b, c), c);
+    }
+
+    #[test]
+    fn full_jitter_stays_within_zero_and_the_ceiling_and_spreads() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (b, c) = (Duration::from_secs(2), Duration::from_secs(600));
+        for attempt in 1..=12 {
+            let ceiling = backoff_ceiling(attempt, b, c);
+            let delays: Vec<Duration> =
+                (0..200).map(|_| backoff(attempt, b, c, &mut rng)).collect();
+            assert!(delays.iter().all(|d| *d <= ceiling));
+            // Spread over the range: some in the lower and some in the upper half.
+            assert!(delays.iter().any(|d| *d < ceiling / 2));
+            assert!(delays.iter().any(|d| *d > ceiling / 2));
+        }
+    }
+}
