@@ -23,6 +23,7 @@ use crate::hub::SignalHub;
 use crate::incidents::{self, IncidentBook};
 use crate::metrics::Metrics;
 use crate::persist::{self, PersistEvent};
+use crate::snapshot::{self, SnapshotCache};
 
 /// What is not in the config file: secrets from the environment.
 #[derive(Debug, Clone, Default)]
@@ -132,6 +133,17 @@ impl Application {
 
         let config = Arc::new(config);
         let incidents = Arc::new(IncidentBook::load(store.clone(), config.clone()).await?);
+        // The first rendering is made before the listener answers, so the page never 404s.
+        let inputs = tokio::time::timeout(
+            Duration::from_secs(5),
+            snapshot::load_inputs(store.as_ref(), &config, now.date_naive()),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+        let first = snapshot::build(&config, &incidents, &hub, &inputs, now).await;
+        let snapshots = Arc::new(SnapshotCache::new(snapshot::render_all(first)));
         let scheduler = Scheduler {
             monitors: config.monitors.clone(),
             vendors: config.vendors.clone(),
@@ -149,6 +161,7 @@ impl Application {
             heartbeats,
             heartbeat_sources: Arc::new(heartbeat_sources),
             incidents,
+            snapshots,
             admin_token_hash: options.admin_token.map(|t| hash_token(t.expose())),
         };
         Ok(Application {
@@ -197,6 +210,15 @@ impl Application {
         ));
         let scheduler_job = tokio::spawn(scheduler.run(stop.clone()));
         let housekeeping_job = tokio::spawn(housekeeping(state.clone(), stop.clone()));
+        let snapshot_job = tokio::spawn(snapshot::run(
+            state.snapshots.clone(),
+            state.config.clone(),
+            state.store.clone(),
+            state.incidents.clone(),
+            state.hub.clone(),
+            stop.clone(),
+            |_| {},
+        ));
         let incidents_job = tokio::spawn(incidents::run(
             state.incidents.clone(),
             state.hub.clone(),
@@ -220,6 +242,7 @@ impl Application {
         let _ = scheduler_job.await;
         let _ = housekeeping_job.await;
         let _ = incidents_job.await;
+        let _ = snapshot_job.await;
         state.hub.flush_rollups(Utc::now(), true);
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let _ = persist_tx.send(PersistEvent::Barrier(done_tx));

@@ -15,9 +15,10 @@ use chrono::{DateTime, Utc};
 use keel_core::assess::{self, Assessment, Graph, PastIncident, SourceHealth};
 use keel_core::config::Config;
 use keel_core::incident::{
-    correlate_with_unknown, decide, past_incidents, unknown_nodes, Actor, Command, ConfigJudge,
-    EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Planned, Settings,
+    correlate_with_unknown, past_incidents, unknown_nodes, Actor, Command, ConfigJudge, EventKind,
+    Incident, IncidentEvent, IncidentId, IncidentState, Planned, Settings,
 };
+use keel_core::public::Publisher;
 use keel_core::Signal;
 use keel_store::{Store, StoreError};
 use tokio::sync::{broadcast, Mutex};
@@ -40,6 +41,17 @@ pub struct IncidentBook {
     graph: Graph,
     changes: broadcast::Sender<IncidentId>,
     blind: std::sync::Mutex<Option<String>>,
+    /// Drafts, auto-publishes and checks public text.
+    publisher: Publisher,
+    /// Published customer updates, for the notification fan-out.
+    published: broadcast::Sender<Published>,
+}
+
+/// A customer update that was just published.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub incident: IncidentId,
+    pub update: u32,
 }
 
 /// Why a command on an incident was not carried out.
@@ -73,7 +85,10 @@ impl IncidentBook {
             entries.insert(id, Entry { incident, events });
         }
         let (changes, _) = broadcast::channel(1024);
+        let (published, _) = broadcast::channel(1024);
         Ok(IncidentBook {
+            publisher: Publisher::new(&config),
+            published,
             entries: Mutex::new(entries),
             graph: Graph::from_config(&config),
             store,
@@ -81,6 +96,11 @@ impl IncidentBook {
             changes,
             blind: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Customer updates as they are published.
+    pub fn subscribe_published(&self) -> broadcast::Receiver<Published> {
+        self.published.subscribe()
     }
 
     /// Incident ids as they change (opened, appended to).
@@ -106,19 +126,27 @@ impl IncidentBook {
         id: IncidentId,
         cmd: Command,
         actor: Actor,
+        may_override: bool,
         at: DateTime<Utc>,
     ) -> Result<Entry, BookError> {
         let mut entries = self.entries.lock().await;
         let entry = entries.get_mut(&id).ok_or(BookError::NotFound(id))?;
-        let kinds = decide(&entry.incident, cmd).map_err(|r| BookError::Refused {
-            field: r.field.to_string(),
-            reason: r.reason,
-        })?;
+        let kinds = self
+            .publisher
+            .decide(&entry.incident, cmd, may_override)
+            .map_err(|r| BookError::Refused {
+                field: r.field.to_string(),
+                reason: r.reason,
+            })?;
         let events: Vec<_> = kinds.into_iter().map(|k| (actor.clone(), at, k)).collect();
-        append(self.store.as_ref(), entry, &events).await?;
+        let published = append(self.store.as_ref(), entry, &events).await?;
+        // A responder's state change gets its drafted update at once.
+        let plan = self.publisher.plan(&entry.incident, at);
+        let plan: Vec<_> = plan.into_iter().map(|k| (Actor::System, at, k)).collect();
+        let more = append(self.store.as_ref(), entry, &plan).await?;
         let out = entry.clone();
         drop(entries);
-        let _ = self.changes.send(id);
+        self.announce(id, published.into_iter().chain(more));
         Ok(out)
     }
 
@@ -141,11 +169,14 @@ impl IncidentBook {
             .into_iter()
             .map(|(a, k)| (a, at, k))
             .collect();
-        let entry = create(self.store.as_ref(), &events).await?;
+        let mut entry = create(self.store.as_ref(), &events).await?;
         let id = entry.incident.id;
+        let plan = self.publisher.plan(&entry.incident, at);
+        let plan: Vec<_> = plan.into_iter().map(|k| (Actor::System, at, k)).collect();
+        let published = append(self.store.as_ref(), &mut entry, &plan).await?;
         entries.insert(id, entry.clone());
         drop(entries);
-        let _ = self.changes.send(id);
+        self.announce(id, published);
         Ok(entry)
     }
 
@@ -197,10 +228,33 @@ impl IncidentBook {
                 }
             }
         }
+        // Drafts for what changed, and drafts that fell due, published.
+        let mut published = Vec::new();
+        for entry in entries.values_mut() {
+            let inc = &entry.incident;
+            if inc.is_resolved()
+                && !changed.contains(&inc.id)
+                && inc.pending_drafts().next().is_none()
+            {
+                continue;
+            }
+            let plan = self.publisher.plan(inc, now);
+            if plan.is_empty() {
+                continue;
+            }
+            let plan: Vec<_> = plan.into_iter().map(|k| (Actor::System, now, k)).collect();
+            published.extend(append(self.store.as_ref(), entry, &plan).await?);
+            if !changed.contains(&entry.incident.id) {
+                changed.push(entry.incident.id);
+            }
+        }
         self.log_blind(&assessment);
         drop(entries);
         for id in &changed {
             let _ = self.changes.send(*id);
+        }
+        for p in published {
+            let _ = self.published.send(p);
         }
         Ok(changed)
     }
@@ -232,6 +286,13 @@ impl IncidentBook {
             let _ = self.changes.send(id);
         }
         Ok(())
+    }
+
+    fn announce(&self, id: IncidentId, published: impl IntoIterator<Item = Published>) {
+        let _ = self.changes.send(id);
+        for p in published {
+            let _ = self.published.send(p);
+        }
     }
 
     /// Says so once when Keel goes blind (a canary fails) and once when it sees again.
@@ -286,9 +347,9 @@ async fn append(
     store: &dyn Store,
     entry: &mut Entry,
     events: &[(Actor, DateTime<Utc>, EventKind)],
-) -> Result<(), BookError> {
+) -> Result<Vec<Published>, BookError> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let stored = store
         .append_incident_events(entry.incident.id, entry.incident.last_seq, events)
@@ -299,8 +360,23 @@ async fn append(
             .apply(e)
             .map_err(|err| BookError::Replay(err.to_string()))?;
     }
+    let published = published_in(&stored);
     entry.events.extend(stored);
-    Ok(())
+    Ok(published)
+}
+
+/// The updates among `events` that were published.
+fn published_in(events: &[IncidentEvent]) -> Vec<Published> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::UpdatePublished { update, .. } => Some(Published {
+                incident: e.incident,
+                update: *update,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The sources the hub knows, as the assessment reads them.

@@ -8,12 +8,14 @@
 pub mod app;
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod hub;
 pub mod incidents;
 pub mod metrics;
 pub mod page;
 pub mod persist;
+pub mod snapshot;
 pub mod views;
 
 pub use app::{Application, Options};

@@ -584,9 +584,11 @@ async fn a_failing_canary_makes_keel_say_it_cannot_see() {
     let app = TestApp::spawn(&config(&db, &api, &web, &extra)).await;
     app.wait_state("canary", "up").await;
     app.wait_state("web-home", "up").await;
+    // The canary confirms first (as a real one should: give it fewer confirmations than the
+    // monitors it guards), then everything else fails behind it.
     canary.set(503);
-    web.set(503);
     app.wait_state("canary", "down").await;
+    web.set(503);
     app.wait_state("web-home", "down").await;
     let mut blind = Value::Null;
     for _ in 0..100 {

@@ -192,6 +192,55 @@ struct ActionBody {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct UpdateBody {
+    status: Option<keel_core::public::PublicStatus>,
+    /// One text for every locale, or `{"en": "…", "ja": "…"}`.
+    body: Value,
+    #[serde(default)]
+    title: Option<Value>,
+    #[serde(default = "yes")]
+    public: bool,
+    #[serde(default)]
+    override_reason: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A text given once or per locale, each non-empty and bounded.
+fn localized(
+    field: &str,
+    v: &Value,
+    max: usize,
+) -> Result<keel_core::config::LocalizedText, ApiError> {
+    match v {
+        Value::String(s) => Ok(keel_core::config::LocalizedText::plain(non_empty(
+            field, s, max,
+        )?)),
+        Value::Object(map) if !map.is_empty() => {
+            let mut by_locale = std::collections::BTreeMap::new();
+            for (locale, text) in map {
+                let f = format!("{field}.{locale}");
+                if !matches!(locale.as_str(), "en" | "ja") {
+                    return Err(ApiError::bad(Some(&f), "locales are en and ja"));
+                }
+                let Value::String(text) = text else {
+                    return Err(ApiError::bad(Some(&f), "expected a string"));
+                };
+                by_locale.insert(locale.clone(), non_empty(&f, text, max)?);
+            }
+            Ok(keel_core::config::LocalizedText { by_locale })
+        }
+        _ => Err(ApiError::bad(
+            Some(field),
+            "expected a string, or an object of locale to string such as {\"en\": \"…\", \"ja\": \"…\"}",
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SeverityBody {
     severity: keel_core::assess::Severity,
     reason: String,
@@ -252,6 +301,30 @@ pub async fn act(
                 text: non_empty("text", &b.text, 20_000)?,
             }
         }
+        "updates" => {
+            let b: UpdateBody = body(&bytes)?;
+            let text = localized("body", &b.body, 10_000)?;
+            if !b.public {
+                // An internal update is a note on the timeline.
+                Command::Note {
+                    text: text.get("en").to_string(),
+                }
+            } else {
+                let status = b
+                    .status
+                    .ok_or_else(|| ApiError::bad(Some("status"), "a public update needs a status: investigating, identified, monitoring or resolved"))?;
+                Command::PublishUpdate {
+                    status,
+                    body: text,
+                    title: b
+                        .title
+                        .as_ref()
+                        .map(|t| localized("title", t, 200))
+                        .transpose()?,
+                    override_reason: b.override_reason.filter(|r| !r.trim().is_empty()),
+                }
+            }
+        }
         "severity" => {
             let b: SeverityBody = body(&bytes)?;
             Command::SetSeverity {
@@ -278,6 +351,8 @@ pub async fn act_on_item(
     let cmd = match (what.as_str(), verb.as_str()) {
         ("steps", "tick") => Command::TickStep { step: n as usize },
         ("action-items", "close") => Command::CloseActionItem { item: n },
+        ("drafts", "publish") => Command::PublishDraft { draft: n },
+        ("drafts", "hold") => Command::HoldDraft { draft: n },
         _ => return Err(ApiError::NotFound),
     };
     run(&state, id, cmd, caller).await
@@ -291,7 +366,13 @@ async fn run(
 ) -> Result<Json<Value>, ApiError> {
     let entry: Entry = state
         .incidents
-        .command(id, cmd, Actor::User(caller.name), Utc::now())
+        .command(
+            id,
+            cmd,
+            Actor::User(caller.name.clone()),
+            caller.role >= Role::Admin,
+            Utc::now(),
+        )
         .await
         .map_err(book_error)?;
     Ok(Json(views::incident_full(&entry, Utc::now())))

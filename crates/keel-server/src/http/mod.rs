@@ -3,6 +3,7 @@
 mod incidents;
 mod intake;
 mod ops;
+mod public;
 mod push;
 
 use std::collections::HashMap;
@@ -30,6 +31,8 @@ pub struct AppState {
     /// Heartbeat monitors by id, to confirm pushes with their own thresholds.
     pub heartbeat_sources: Arc<HashMap<String, Source>>,
     pub incidents: Arc<IncidentBook>,
+    /// The rendered public documents.
+    pub snapshots: Arc<crate::snapshot::SnapshotCache>,
     /// SHA-256 (hex) of the bootstrap admin token, if one was given.
     pub admin_token_hash: Option<String>,
 }
@@ -48,6 +51,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/intake/generic", post(intake::generic))
         .layer(DefaultBodyLimit::max(intake_limit));
     Router::new()
+        .route("/", get(public::page))
+        .route("/index.html", get(public::page))
+        .route("/api/v2/{doc}", get(public::file))
+        .route("/api/v2/incidents/unresolved.json", get(public::file))
+        .route("/api/v2/scheduled-maintenances/{which}", get(public::file))
+        .route("/history.atom", get(public::file))
+        .route("/history.rss", get(public::file))
+        .route("/badge.svg", get(public::file))
+        .route("/badge/{component}", get(public::file))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/monitors", get(ops::monitors))

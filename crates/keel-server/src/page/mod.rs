@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::public::feed::escape_into;
 use keel_core::public::i18n::{self, Key};
 use keel_core::public::{
@@ -49,6 +49,7 @@ pub fn render(snapshot: &Snapshot, locale: &str, lang_links: bool) -> String {
             .iter()
             .map(|c| (c.id.as_str(), c))
             .collect(),
+        bar_titles: HashMap::new(),
     };
     p.document(lang_links);
     p.out
@@ -59,6 +60,8 @@ struct Page<'a> {
     s: &'a Snapshot,
     l: &'a str,
     by_id: HashMap<&'a str, &'a PublicComponent>,
+    /// Rendered uptime bars by day and value (see [`Page::bar`]).
+    bar_titles: HashMap<(NaiveDate, Option<u64>), String>,
 }
 
 impl<'a> Page<'a> {
@@ -423,24 +426,36 @@ impl<'a> Page<'a> {
     }
 
     fn bar(&mut self, d: &DayUptime) {
-        let class = match d.ratio.filter(|r| r.is_finite()) {
-            None => "nd",
-            Some(r) if r >= 0.999 => "ok",
-            Some(r) if r >= 0.99 => "mi",
-            Some(r) if r >= 0.95 => "pa",
-            Some(_) => "ma",
-        };
-        let _ = write!(self.out, "<li class=\"{class}\" title=\"");
-        let date = i18n::format_date(self.l, d.day);
-        self.text(&date);
-        self.raw(if i18n::Lang::of(self.l) == i18n::Lang::Ja {
-            "："
-        } else {
-            ": "
-        });
-        let value = i18n::uptime_text(self.l, d.ratio);
-        self.text(&value);
-        self.raw("\"></li>");
+        let ratio = d.ratio.filter(|r| r.is_finite());
+        // Most components share the same days and most days are at 100%: the escaped
+        // tooltip is made once per (day, value) instead of once per bar.
+        let key = (d.day, ratio.map(f64::to_bits));
+        if !self.bar_titles.contains_key(&key) {
+            let class = match ratio {
+                None => "nd",
+                Some(r) if r >= 0.999 => "ok",
+                Some(r) if r >= 0.99 => "mi",
+                Some(r) if r >= 0.95 => "pa",
+                Some(_) => "ma",
+            };
+            let sep = if i18n::Lang::of(self.l) == i18n::Lang::Ja {
+                "："
+            } else {
+                ": "
+            };
+            let title = format!(
+                "{}{sep}{}",
+                i18n::format_date(self.l, d.day),
+                i18n::uptime_text(self.l, ratio)
+            );
+            let mut tag = format!("<li class=\"{class}\" title=\"");
+            escape_into(&mut tag, &title);
+            tag.push_str("\"></li>");
+            self.bar_titles.insert(key, tag);
+        }
+        if let Some(tag) = self.bar_titles.get(&key) {
+            self.out.push_str(tag);
+        }
     }
 
     fn history(&mut self) {

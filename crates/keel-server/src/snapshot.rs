@@ -1,0 +1,275 @@
+//! The public snapshot, rendered once per change and served from memory.
+//!
+//! Outage traffic spikes exactly when the page matters, so a request must cost next to nothing:
+//! every public document (page per locale, Statuspage JSON, feeds, badges) is rendered when
+//! something changes, by one task, into immutable bytes with their ETag; handlers only clone a
+//! reference-counted buffer and compare an ETag. Fifty requests arriving right after a change
+//! read the previous rendering until the new one is swapped in — none of them renders.
+//! If the store stalls, the last rendering keeps being served.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use keel_core::config::Config;
+use keel_core::public::{self, DayUptime, Snapshot};
+use keel_store::Store;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::SignalHub;
+use crate::incidents::{sources_from_hub, IncidentBook};
+
+/// One rendered document.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    pub body: Bytes,
+    pub content_type: &'static str,
+    /// Strong ETag, quoted.
+    pub etag: String,
+}
+
+impl Doc {
+    fn new(body: impl Into<Bytes>, content_type: &'static str) -> Doc {
+        let body = body.into();
+        let digest = Sha256::digest(&body);
+        Doc {
+            etag: format!("\"{}\"", hex::encode(&digest[..12])),
+            body,
+            content_type,
+        }
+    }
+}
+
+/// Every public document at one moment.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub snapshot: Arc<Snapshot>,
+    /// `Last-Modified`, in HTTP date form.
+    pub last_modified: String,
+    /// The page per locale.
+    pub pages: HashMap<String, Doc>,
+    /// Everything else by path (`/api/v2/summary.json`, `/history.atom`, `/badge.svg`,
+    /// `/badge/api.svg`, and `?lang=` variants are not separate: JSON and feeds use the first
+    /// locale).
+    pub files: HashMap<String, Doc>,
+}
+
+pub const JSON: &str = "application/json; charset=utf-8";
+pub const HTML: &str = "text/html; charset=utf-8";
+pub const SVG: &str = "image/svg+xml";
+pub const ATOM: &str = "application/atom+xml; charset=utf-8";
+pub const RSS: &str = "application/rss+xml; charset=utf-8";
+
+/// Renders every public document of a snapshot. Pure apart from the renderers it calls.
+pub fn render_all(snapshot: Snapshot) -> Rendered {
+    let snapshot = Arc::new(snapshot);
+    let s = snapshot.as_ref();
+    let main_locale = s.locales.first().cloned().unwrap_or_else(|| "en".into());
+    let mut pages = HashMap::new();
+    for locale in &s.locales {
+        pages.insert(
+            locale.clone(),
+            Doc::new(crate::page::render(s, locale, s.locales.len() > 1), HTML),
+        );
+    }
+    let json = |v: serde_json::Value| Doc::new(serde_json::to_vec(&v).unwrap_or_default(), JSON);
+    use public::statuspage as sp;
+    let l = main_locale.as_str();
+    let mut files = HashMap::new();
+    files.insert("/api/v2/summary.json".to_string(), json(sp::summary(s, l)));
+    files.insert("/api/v2/status.json".to_string(), json(sp::status(s, l)));
+    files.insert(
+        "/api/v2/components.json".to_string(),
+        json(sp::components(s, l)),
+    );
+    files.insert(
+        "/api/v2/incidents.json".to_string(),
+        json(sp::incidents(s, l)),
+    );
+    files.insert(
+        "/api/v2/incidents/unresolved.json".to_string(),
+        json(sp::incidents_unresolved(s, l)),
+    );
+    files.insert(
+        "/api/v2/scheduled-maintenances.json".to_string(),
+        json(sp::scheduled_maintenances(s, l)),
+    );
+    files.insert(
+        "/api/v2/scheduled-maintenances/upcoming.json".to_string(),
+        json(sp::scheduled_maintenances_upcoming(s, l)),
+    );
+    files.insert(
+        "/api/v2/scheduled-maintenances/active.json".to_string(),
+        json(sp::scheduled_maintenances_active(s, l)),
+    );
+    files.insert(
+        "/history.atom".to_string(),
+        Doc::new(public::feed::atom(s, l), ATOM),
+    );
+    files.insert(
+        "/history.rss".to_string(),
+        Doc::new(public::feed::rss(s, l), RSS),
+    );
+    files.insert(
+        "/badge.svg".to_string(),
+        Doc::new(public::badge::overall(s, l), SVG),
+    );
+    for c in &s.components {
+        files.insert(
+            format!("/badge/{}.svg", c.id),
+            Doc::new(public::badge::component(c, l), SVG),
+        );
+    }
+    Rendered {
+        last_modified: httpdate(s.generated_at),
+        snapshot,
+        pages,
+        files,
+    }
+}
+
+fn httpdate(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// The current rendering, swapped whole on every change.
+pub struct SnapshotCache {
+    current: RwLock<Arc<Rendered>>,
+    /// Wakes the rebuild task.
+    pub changed: Notify,
+}
+
+impl SnapshotCache {
+    pub fn new(initial: Rendered) -> Self {
+        SnapshotCache {
+            current: RwLock::new(Arc::new(initial)),
+            changed: Notify::new(),
+        }
+    }
+
+    pub fn current(&self) -> Arc<Rendered> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn swap(&self, r: Rendered) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(r);
+    }
+}
+
+/// The inputs of a snapshot that come from the store, kept so a stalled store does not stop
+/// the page from reflecting incidents and health.
+#[derive(Default, Clone)]
+pub struct StoredInputs {
+    pub uptime: BTreeMap<String, Vec<DayUptime>>,
+    pub maintenances: Vec<public::Maintenance>,
+}
+
+/// Reads the 90-day uptime of every public component.
+pub async fn load_inputs(
+    store: &dyn Store,
+    config: &Config,
+    today: NaiveDate,
+) -> keel_store::Result<StoredInputs> {
+    let from = today - chrono::TimeDelta::days(89);
+    let mut uptime = BTreeMap::new();
+    for c in config.components.iter().filter(|c| c.public) {
+        let rows = store.daily_uptime(c.id.as_str(), from, today).await?;
+        let by_day: BTreeMap<NaiveDate, Option<f64>> =
+            rows.iter().map(|r| (r.day, r.ratio())).collect();
+        let days = (0..90)
+            .map(|i| {
+                let day = from + chrono::TimeDelta::days(i);
+                DayUptime {
+                    day,
+                    ratio: by_day.get(&day).copied().flatten(),
+                }
+            })
+            .collect();
+        uptime.insert(c.id.to_string(), days);
+    }
+    let maintenances = store.maintenances().await?;
+    Ok(StoredInputs {
+        uptime,
+        maintenances,
+    })
+}
+
+/// Builds the snapshot from what Keel holds in memory and the last stored inputs.
+pub async fn build(
+    config: &Config,
+    book: &IncidentBook,
+    hub: &SignalHub,
+    inputs: &StoredInputs,
+    now: DateTime<Utc>,
+) -> Snapshot {
+    let incidents: Vec<_> = book.list().await.into_iter().map(|e| e.incident).collect();
+    let health = keel_core::assess::fold_health(&sources_from_hub(hub));
+    public::snapshot::build(
+        config,
+        &incidents,
+        &health,
+        &inputs.uptime,
+        &inputs.maintenances,
+        now,
+    )
+}
+
+/// Rebuilds on every change (debounced briefly, so a burst of signals renders once) and at
+/// least once a minute (uptime bars move), until stopped.
+pub async fn run(
+    cache: Arc<SnapshotCache>,
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    book: Arc<IncidentBook>,
+    hub: Arc<SignalHub>,
+    stop: CancellationToken,
+    mut on_render: impl FnMut(&Rendered) + Send,
+) {
+    let mut signals = hub.subscribe();
+    let mut changes = book.subscribe();
+    let mut inputs = StoredInputs::default();
+    let mut last_inputs: Option<DateTime<Utc>> = None;
+    loop {
+        let now = Utc::now();
+        if last_inputs.is_none_or(|t| now - t > chrono::TimeDelta::seconds(60)) {
+            // Bounded: a stalled store must not stop the page from following incidents.
+            match tokio::time::timeout(
+                Duration::from_secs(2),
+                load_inputs(store.as_ref(), &config, now.date_naive()),
+            )
+            .await
+            {
+                Ok(Ok(i)) => {
+                    inputs = i;
+                    last_inputs = Some(now);
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot read uptime for the status page; keeping the last")
+                }
+                Err(_) => tracing::warn!(
+                    "the store did not answer within 2s; the status page keeps its last uptime"
+                ),
+            }
+        }
+        let snapshot = build(&config, &book, &hub, &inputs, now).await;
+        let rendered = render_all(snapshot);
+        on_render(&rendered);
+        cache.swap(rendered);
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = cache.changed.notified() => {}
+            _ = signals.recv() => {}
+            _ = changes.recv() => {}
+        }
+        // Let a burst settle so it renders once.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
