@@ -706,13 +706,11 @@ fn badges_are_escaped_svg_with_localized_text() {
     assert!(overall.contains("稼働状況: 一部のシステムで障害が発生しています"));
     assert!(overall.contains(badge::color::MAJOR));
 
-    let search = badge::component(&s, "search", "en").unwrap();
+    let search = badge::component(&s.components[0], "en");
     assert_well_formed("search badge", &search);
     assert!(search.contains(">Search</text>") && search.contains(">Partial outage</text>"));
-    assert!(badge::component(&s, INTERNAL_ID, "en").is_none());
-    assert!(badge::component(&s, "nope", "en").is_none());
 
-    let hostile = badge::component(&sample::hostile(), "search", "en").unwrap();
+    let hostile = badge::component(&sample::hostile().components[0], "ja");
     assert_well_formed("hostile badge", &hostile);
     assert!(!hostile.contains("<script") && !hostile.contains("<img"));
 
@@ -725,4 +723,55 @@ fn badges_are_escaped_svg_with_localized_text() {
     let ja = badge::badge("稼働状況", "パフォーマンス低下", badge::color::DEGRADED);
     assert!(width(&ok) < width(&long));
     assert!(width(&ja) > width(&badge::badge("abcd", "abcdefghi", "#000")));
+}
+
+#[test]
+fn bytes_are_the_same_documents_in_statuspages_key_order() {
+    use statuspage::Document;
+    let s = sample::snapshot();
+    for doc in Document::ALL {
+        let bytes = statuspage::document(doc, &s, "ja");
+        let back: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back, statuspage::value(doc, &s, "ja"), "{doc:?}");
+        assert!(doc.path().starts_with("/api/v2/") && doc.path().ends_with(".json"));
+    }
+    assert_eq!(
+        statuspage::summary(&s, "en"),
+        statuspage::value(Document::Summary, &s, "en")
+    );
+
+    // Keys in the order Discord's summary.json lists them, so a diff against a real page reads
+    // naturally.
+    let text = String::from_utf8(statuspage::document(Document::Summary, &s, "en")).unwrap();
+    assert!(text.starts_with("{\"page\":{\"id\":"), "{}", &text[..40]);
+    let real = String::from_utf8(fixture("statuspage/discord-summary.json")).unwrap();
+    let order = |json: &str, keys: &[&str]| -> Vec<usize> {
+        keys.iter()
+            .map(|k| json.find(&format!("\"{k}\"")).unwrap())
+            .collect()
+    };
+    let component_keys = [
+        "id",
+        "name",
+        "status",
+        "created_at",
+        "updated_at",
+        "position",
+        "description",
+        "showcase",
+        "start_date",
+        "group_id",
+        "page_id",
+        "group",
+        "only_show_if_degraded",
+    ];
+    let first = &text[text.find("\"components\":[{").unwrap()..];
+    let first = &first[..first.find('}').unwrap()];
+    let real_first = &real[real.find("\"components\": [").unwrap()..];
+    for positions in [
+        order(first, &component_keys),
+        order(real_first, &component_keys),
+    ] {
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    }
 }

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use super::feed::escape_into;
 use super::i18n::{self, Key};
-use super::model::{ComponentStatus, Indicator, Snapshot};
+use super::model::{ComponentStatus, Indicator, PublicComponent, Snapshot};
 
 /// Badge colours, dark enough for white text to meet WCAG AA (4.5:1) on every one of them.
 pub mod color {
@@ -138,15 +138,14 @@ pub fn overall(snap: &Snapshot, locale: &str) -> String {
     )
 }
 
-/// One public component's badge: "Search | Operational"; `None` for an id that is not a
-/// public component (so the server answers 404 and never hints at internal ones).
-pub fn component(snap: &Snapshot, component_id: &str, locale: &str) -> Option<String> {
-    let c = snap.components.iter().find(|c| c.id == component_id)?;
-    Some(badge(
-        c.name.get(locale),
-        i18n::component_status(locale, c.status),
-        status_color(c.status),
-    ))
+/// One public component's badge: "Search | Operational". The server renders one per public
+/// component of the snapshot, so an internal component never gets one.
+pub fn component(component: &PublicComponent, locale: &str) -> String {
+    badge(
+        component.name.get(locale),
+        i18n::component_status(locale, component.status),
+        status_color(component.status),
+    )
 }
 
 #[cfg(test)]

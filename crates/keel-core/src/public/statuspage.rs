@@ -3,224 +3,146 @@
 //! reads a vendor's status page — including Keel's own vendor poller — can read ours.
 //!
 //! Fields Keel has no fact for keep their key with the neutral value real pages use
-//! (`description: null`, `showcase: false`, `affected_components: null`, `tweet_id: null`),
-//! because consumers index by key and a missing key breaks them where `null` does not.
-//! Timestamps are UTC with milliseconds, as Statuspage writes them.
+//! (`description: null`, `affected_components: null`, `tweet_id: null`), because consumers
+//! index by key and a missing key breaks them where `null` does not. Timestamps are UTC with
+//! milliseconds, as Statuspage writes them.
+//!
+//! The documents are typed structs borrowing from the snapshot and serialized straight to
+//! bytes ([`document`]), in Statuspage's key order: with thousands of components a
+//! `serde_json::Value` tree costs several times more to build than the bytes themselves. The
+//! `Value` functions ([`summary`], …) serialize the same structs, for tests and callers that
+//! want to look inside.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Value};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use serde::ser::{SerializeSeq, Serializer};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::i18n;
 use super::model::{
-    Maintenance, MaintenanceStatus, PublicComponent, PublicIncident, PublicStatus, Snapshot,
+    ComponentStatus, Indicator, Maintenance, MaintenanceStatus, PublicComponent, PublicImpact,
+    PublicIncident, PublicStatus, Snapshot,
 };
 
-/// What every document needs: the page's id and the component index, built once per
-/// document so that incidents look components up in constant time.
-struct Ctx<'a> {
-    snap: &'a Snapshot,
-    locale: &'a str,
-    page_id: String,
-    by_id: HashMap<&'a str, &'a PublicComponent>,
+/// The documents of the Statuspage v2 API, by path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Document {
+    Summary,
+    Status,
+    Components,
+    Incidents,
+    IncidentsUnresolved,
+    ScheduledMaintenances,
+    ScheduledMaintenancesUpcoming,
+    ScheduledMaintenancesActive,
 }
 
-impl<'a> Ctx<'a> {
-    fn new(snap: &'a Snapshot, locale: &'a str) -> Self {
-        Ctx {
-            snap,
-            locale,
-            page_id: page_id(snap),
-            by_id: snap.components.iter().map(|c| (c.id.as_str(), c)).collect(),
+impl Document {
+    pub const ALL: [Document; 8] = [
+        Document::Summary,
+        Document::Status,
+        Document::Components,
+        Document::Incidents,
+        Document::IncidentsUnresolved,
+        Document::ScheduledMaintenances,
+        Document::ScheduledMaintenancesUpcoming,
+        Document::ScheduledMaintenancesActive,
+    ];
+
+    /// The path Statuspage serves it at: `/api/v2/summary.json`, …
+    pub fn path(self) -> &'static str {
+        match self {
+            Document::Summary => "/api/v2/summary.json",
+            Document::Status => "/api/v2/status.json",
+            Document::Components => "/api/v2/components.json",
+            Document::Incidents => "/api/v2/incidents.json",
+            Document::IncidentsUnresolved => "/api/v2/incidents/unresolved.json",
+            Document::ScheduledMaintenances => "/api/v2/scheduled-maintenances.json",
+            Document::ScheduledMaintenancesUpcoming => {
+                "/api/v2/scheduled-maintenances/upcoming.json"
+            }
+            Document::ScheduledMaintenancesActive => "/api/v2/scheduled-maintenances/active.json",
         }
     }
-
-    fn page(&self) -> Value {
-        json!({
-            "id": self.page_id,
-            "name": self.snap.title,
-            "url": self.snap.base_url.as_deref().unwrap_or("").trim_end_matches('/'),
-            "time_zone": "Etc/UTC",
-            "updated_at": ts(self.snap.generated_at),
-        })
-    }
-
-    fn status(&self) -> Value {
-        json!({
-            "indicator": self.snap.indicator,
-            "description": i18n::overall(self.locale, self.snap.indicator),
-        })
-    }
-
-    fn component(&self, c: &PublicComponent) -> Value {
-        json!({
-            "id": c.id,
-            "name": c.name.get(self.locale),
-            "status": c.status,
-            // The snapshot does not keep a creation time; the last change is the closest fact.
-            "created_at": ts(c.updated_at),
-            "updated_at": ts(c.updated_at),
-            "position": c.position,
-            "description": null,
-            // Statuspage's "showcase" shows uptime bars on the page, which Keel always does.
-            "showcase": true,
-            "start_date": null,
-            "group_id": null,
-            "page_id": self.page_id,
-            "group": false,
-            "only_show_if_degraded": false,
-        })
-    }
-
-    /// The public components among `ids`, in the order given; ids that are not public (which
-    /// the snapshot builder should never pass) are dropped rather than shown.
-    fn components_of(&self, ids: &[String]) -> Vec<Value> {
-        ids.iter()
-            .filter_map(|id| self.by_id.get(id.as_str()))
-            .map(|c| self.component(c))
-            .collect()
-    }
-
-    /// A link to the item's place on the page (`anchor` is "incident" or "maintenance").
-    fn shortlink(&self, anchor: &str, id: &str) -> String {
-        let base = self
-            .snap
-            .base_url
-            .as_deref()
-            .unwrap_or("")
-            .trim_end_matches('/');
-        format!("{base}/#{anchor}-{id}")
-    }
-
-    fn incident(&self, i: &PublicIncident) -> Value {
-        // Statuspage stamps monitoring_at when the incident last entered monitoring.
-        let monitoring_at = match i.status {
-            PublicStatus::Monitoring | PublicStatus::Resolved => i
-                .updates
-                .iter()
-                .find(|u| u.status == PublicStatus::Monitoring)
-                .map(|u| ts(u.created_at)),
-            _ => None,
-        };
-        let updates: Vec<Value> = i
-            .updates
-            .iter()
-            .map(|u| {
-                json!({
-                    "id": u.id,
-                    "status": u.status,
-                    "body": u.body.get(self.locale),
-                    "incident_id": i.id,
-                    "created_at": ts(u.created_at),
-                    "updated_at": ts(u.created_at),
-                    "display_at": ts(u.created_at),
-                    // Keel does not record each update's component transitions.
-                    "affected_components": null,
-                    "deliver_notifications": true,
-                    "custom_tweet": null,
-                    "tweet_id": null,
-                })
-            })
-            .collect();
-        json!({
-            "id": i.id,
-            "name": i.name.get(self.locale),
-            "status": i.status,
-            "created_at": ts(i.created_at),
-            "updated_at": ts(i.updated_at),
-            "monitoring_at": monitoring_at,
-            "resolved_at": i.resolved_at.map(ts),
-            "impact": i.impact,
-            "shortlink": self.shortlink("incident", &i.id),
-            "started_at": ts(i.created_at),
-            "page_id": self.page_id,
-            "incident_updates": updates,
-            "components": self.components_of(&i.components),
-        })
-    }
-
-    fn maintenance(&self, m: &Maintenance) -> Value {
-        let body = m.body.get(self.locale);
-        // The one update a maintenance carries is its announcement.
-        let updates = if body.is_empty() {
-            Vec::new()
-        } else {
-            vec![json!({
-                "id": format!("{}-1", m.id),
-                "status": m.status,
-                "body": body,
-                "incident_id": m.id,
-                "created_at": ts(m.created_at),
-                "updated_at": ts(m.updated_at),
-                "display_at": ts(m.created_at),
-                "affected_components": null,
-                "deliver_notifications": true,
-                "custom_tweet": null,
-                "tweet_id": null,
-            })]
-        };
-        let started = matches!(
-            m.status,
-            MaintenanceStatus::InProgress
-                | MaintenanceStatus::Verifying
-                | MaintenanceStatus::Completed
-        );
-        json!({
-            "id": m.id,
-            "name": m.name.get(self.locale),
-            "status": m.status,
-            "created_at": ts(m.created_at),
-            "updated_at": ts(m.updated_at),
-            "monitoring_at": null,
-            "resolved_at": (m.status == MaintenanceStatus::Completed).then(|| ts(m.updated_at)),
-            "impact": "maintenance",
-            "shortlink": self.shortlink("maintenance", &m.id),
-            "started_at": started.then(|| ts(m.scheduled_for)),
-            "page_id": self.page_id,
-            "incident_updates": updates,
-            "components": self.components_of(&m.components),
-            "scheduled_for": ts(m.scheduled_for),
-            "scheduled_until": ts(m.scheduled_until),
-        })
-    }
-
-    fn incidents_where(&self, keep: impl Fn(&PublicIncident) -> bool) -> Vec<Value> {
-        self.snap
-            .incidents
-            .iter()
-            .filter(|i| keep(i))
-            .map(|i| self.incident(i))
-            .collect()
-    }
-
-    fn maintenances_where(&self, keep: impl Fn(&Maintenance) -> bool) -> Vec<Value> {
-        self.snap
-            .maintenances
-            .iter()
-            .filter(|m| keep(m))
-            .map(|m| self.maintenance(m))
-            .collect()
-    }
 }
 
-fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+/// The document as JSON bytes, names and texts in `locale` (the server passes its first
+/// configured locale).
+pub fn document(doc: Document, snap: &Snapshot, locale: &str) -> Vec<u8> {
+    let cx = Ctx::new(snap, locale);
+    // Serializing borrowed structs of strings, numbers and enums into a Vec cannot fail.
+    serde_json::to_vec(&Doc { cx: &cx, doc }).unwrap_or_default()
 }
 
-fn unresolved(i: &PublicIncident) -> bool {
-    i.status != PublicStatus::Resolved
+/// The document as a `serde_json::Value` (keys then sort alphabetically).
+pub fn value(doc: Document, snap: &Snapshot, locale: &str) -> Value {
+    let cx = Ctx::new(snap, locale);
+    serde_json::to_value(Doc { cx: &cx, doc }).unwrap_or(Value::Null)
 }
 
-fn upcoming(m: &Maintenance) -> bool {
-    m.status == MaintenanceStatus::Scheduled
+/// `/api/v2/summary.json`: page, components, unresolved incidents, maintenances that are
+/// upcoming or in progress, and the overall status.
+pub fn summary(snap: &Snapshot, locale: &str) -> Value {
+    value(Document::Summary, snap, locale)
 }
 
-fn active(m: &Maintenance) -> bool {
-    matches!(
-        m.status,
-        MaintenanceStatus::InProgress | MaintenanceStatus::Verifying
-    )
+/// `/api/v2/status.json`: the page and its overall indicator.
+pub fn status(snap: &Snapshot, locale: &str) -> Value {
+    value(Document::Status, snap, locale)
+}
+
+/// `/api/v2/components.json`.
+pub fn components(snap: &Snapshot, locale: &str) -> Value {
+    value(Document::Components, snap, locale)
+}
+
+/// `/api/v2/incidents.json`: every incident in the snapshot, unresolved first.
+pub fn incidents(snap: &Snapshot, locale: &str) -> Value {
+    value(Document::Incidents, snap, locale)
+}
+
+/// `/api/v2/incidents/unresolved.json`.
+pub fn incidents_unresolved(snap: &Snapshot, locale: &str) -> Value {
+    value(Document::IncidentsUnresolved, snap, locale)
+}
+
+/// `/api/v2/scheduled-maintenances.json`: all of them, completed ones included.
+pub fn scheduled_maintenances(snap: &Snapshot, locale: &str) -> Value {
+    value(Document::ScheduledMaintenances, snap, locale)
+}
+
+/// `/api/v2/scheduled-maintenances/upcoming.json`: status `scheduled`.
+pub fn scheduled_maintenances_upcoming(snap: &Snapshot, locale: &str) -> Value {
+    value(Document::ScheduledMaintenancesUpcoming, snap, locale)
+}
+
+/// `/api/v2/scheduled-maintenances/active.json`: `in_progress` or `verifying`.
+pub fn scheduled_maintenances_active(snap: &Snapshot, locale: &str) -> Value {
+    value(Document::ScheduledMaintenancesActive, snap, locale)
+}
+
+/// One incident as Statuspage writes it inside the documents above (for webhook bodies:
+/// Statuspage's incident webhook carries this object under `incident`). Indexes the
+/// snapshot's components on each call: build documents, not loops, with it.
+pub fn incident(snap: &Snapshot, incident: &PublicIncident, locale: &str) -> Value {
+    let cx = Ctx::new(snap, locale);
+    serde_json::to_value(cx.incident(incident)).unwrap_or(Value::Null)
+}
+
+/// One component as Statuspage writes it (for component-update webhook bodies).
+pub fn component(snap: &Snapshot, component: &PublicComponent, locale: &str) -> Value {
+    // A lone component needs no index of the others.
+    let cx = Ctx {
+        snap,
+        locale,
+        page_id: page_id(snap),
+        base: base(snap),
+        by_id: HashMap::new(),
+    };
+    serde_json::to_value(cx.component(component)).unwrap_or(Value::Null)
 }
 
 /// A stable 12-character page id in Statuspage's alphabet, derived from the title and base
@@ -248,79 +170,415 @@ pub fn page_id(snap: &Snapshot) -> String {
         .collect()
 }
 
-/// `/api/v2/summary.json`: page, status, components, unresolved incidents, and maintenances
-/// that are upcoming or in progress.
-pub fn summary(snap: &Snapshot, locale: &str) -> Value {
-    let cx = Ctx::new(snap, locale);
-    json!({
-        "page": cx.page(),
-        "components": snap.components.iter().map(|c| cx.component(c)).collect::<Vec<_>>(),
-        "incidents": cx.incidents_where(unresolved),
-        "scheduled_maintenances": cx.maintenances_where(|m| upcoming(m) || active(m)),
-        "status": cx.status(),
-    })
+fn base(snap: &Snapshot) -> &str {
+    snap.base_url.as_deref().unwrap_or("").trim_end_matches('/')
 }
 
-/// `/api/v2/status.json`: the page and its overall indicator.
-pub fn status(snap: &Snapshot, locale: &str) -> Value {
-    let cx = Ctx::new(snap, locale);
-    json!({ "page": cx.page(), "status": cx.status() })
+/// A time as Statuspage writes it: `2022-11-25T15:50:04.967Z`.
+#[derive(Clone, Copy)]
+struct Ts(DateTime<Utc>);
+
+impl std::fmt::Display for Ts {
+    // By hand rather than `format("%Y-…")`, which re-reads its pattern for every one of the
+    // tens of thousands of timestamps in a large page's documents.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.0;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.timestamp_subsec_millis().min(999)
+        )
+    }
 }
 
-/// `/api/v2/components.json`.
-pub fn components(snap: &Snapshot, locale: &str) -> Value {
-    let cx = Ctx::new(snap, locale);
-    json!({
-        "page": cx.page(),
-        "components": snap.components.iter().map(|c| cx.component(c)).collect::<Vec<_>>(),
-    })
+impl Serialize for Ts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
-/// `/api/v2/incidents.json`: every incident in the snapshot, unresolved first.
-pub fn incidents(snap: &Snapshot, locale: &str) -> Value {
-    let cx = Ctx::new(snap, locale);
-    json!({ "page": cx.page(), "incidents": cx.incidents_where(|_| true) })
+/// What every document needs: the page's id and the component index, built once per
+/// document so that incidents look components up in constant time.
+struct Ctx<'a> {
+    snap: &'a Snapshot,
+    locale: &'a str,
+    page_id: String,
+    base: &'a str,
+    by_id: HashMap<&'a str, &'a PublicComponent>,
 }
 
-/// `/api/v2/incidents/unresolved.json`.
-pub fn incidents_unresolved(snap: &Snapshot, locale: &str) -> Value {
-    let cx = Ctx::new(snap, locale);
-    json!({ "page": cx.page(), "incidents": cx.incidents_where(unresolved) })
+#[derive(Serialize)]
+struct PageDoc<'a> {
+    id: &'a str,
+    name: &'a str,
+    url: &'a str,
+    time_zone: &'static str,
+    updated_at: Ts,
 }
 
-/// `/api/v2/scheduled-maintenances.json`: all of them, completed ones included.
-pub fn scheduled_maintenances(snap: &Snapshot, locale: &str) -> Value {
-    let cx = Ctx::new(snap, locale);
-    json!({ "page": cx.page(), "scheduled_maintenances": cx.maintenances_where(|_| true) })
+#[derive(Serialize)]
+struct StatusDoc {
+    indicator: Indicator,
+    description: &'static str,
 }
 
-/// `/api/v2/scheduled-maintenances/upcoming.json`: status `scheduled`.
-pub fn scheduled_maintenances_upcoming(snap: &Snapshot, locale: &str) -> Value {
-    let cx = Ctx::new(snap, locale);
-    json!({ "page": cx.page(), "scheduled_maintenances": cx.maintenances_where(upcoming) })
+#[derive(Serialize)]
+struct ComponentDoc<'a> {
+    id: &'a str,
+    name: &'a str,
+    status: ComponentStatus,
+    created_at: Ts,
+    updated_at: Ts,
+    position: u32,
+    description: Option<&'a str>,
+    showcase: bool,
+    start_date: Option<&'a str>,
+    group_id: Option<&'a str>,
+    page_id: &'a str,
+    group: bool,
+    only_show_if_degraded: bool,
 }
 
-/// `/api/v2/scheduled-maintenances/active.json`: `in_progress` or `verifying`.
-pub fn scheduled_maintenances_active(snap: &Snapshot, locale: &str) -> Value {
-    let cx = Ctx::new(snap, locale);
-    json!({ "page": cx.page(), "scheduled_maintenances": cx.maintenances_where(active) })
+#[derive(Serialize)]
+struct UpdateDoc<'a, S> {
+    id: Cow<'a, str>,
+    status: S,
+    body: &'a str,
+    incident_id: &'a str,
+    created_at: Ts,
+    updated_at: Ts,
+    display_at: Ts,
+    /// Keel does not record each update's component transitions.
+    affected_components: Option<()>,
+    deliver_notifications: bool,
+    custom_tweet: Option<()>,
+    tweet_id: Option<()>,
 }
 
-/// One incident as Statuspage writes it inside the documents above (for webhook bodies:
-/// Statuspage's incident webhook carries exactly this object under `incident`). Indexes the
-/// snapshot's components on each call: build documents, not loops, with it.
-pub fn incident(snap: &Snapshot, incident: &PublicIncident, locale: &str) -> Value {
-    Ctx::new(snap, locale).incident(incident)
+#[derive(Serialize)]
+struct IncidentDoc<'c, 'a> {
+    id: &'a str,
+    name: &'a str,
+    status: PublicStatus,
+    created_at: Ts,
+    updated_at: Ts,
+    monitoring_at: Option<Ts>,
+    resolved_at: Option<Ts>,
+    impact: PublicImpact,
+    shortlink: String,
+    started_at: Ts,
+    page_id: &'c str,
+    incident_updates: Updates<'c, 'a>,
+    components: Comps<'c, 'a>,
 }
 
-/// One component as Statuspage writes it (for component-update webhook bodies).
-pub fn component(snap: &Snapshot, component: &PublicComponent, locale: &str) -> Value {
-    // A lone component needs no index of the others.
-    let cx = Ctx {
-        snap,
-        locale,
-        page_id: page_id(snap),
-        by_id: HashMap::new(),
-    };
-    cx.component(component)
+#[derive(Serialize)]
+struct MaintenanceDoc<'c, 'a> {
+    id: &'a str,
+    name: &'a str,
+    status: MaintenanceStatus,
+    created_at: Ts,
+    updated_at: Ts,
+    monitoring_at: Option<Ts>,
+    resolved_at: Option<Ts>,
+    impact: &'static str,
+    shortlink: String,
+    started_at: Option<Ts>,
+    page_id: &'c str,
+    incident_updates: Vec<UpdateDoc<'a, MaintenanceStatus>>,
+    components: Comps<'c, 'a>,
+    scheduled_for: Ts,
+    scheduled_until: Ts,
+}
+
+/// The public components among `ids`, in the order given; ids that are not public (which
+/// the snapshot builder should never pass) are dropped rather than shown.
+struct Comps<'c, 'a> {
+    cx: &'c Ctx<'a>,
+    ids: &'a [String],
+}
+
+impl Serialize for Comps<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.ids
+                .iter()
+                .filter_map(|id| self.cx.by_id.get(id.as_str()))
+                .map(|c| self.cx.component(c)),
+        )
+    }
+}
+
+struct Updates<'c, 'a> {
+    cx: &'c Ctx<'a>,
+    incident: &'a PublicIncident,
+}
+
+impl Serialize for Updates<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let i = self.incident;
+        let mut seq = s.serialize_seq(Some(i.updates.len()))?;
+        for u in &i.updates {
+            seq.serialize_element(&UpdateDoc {
+                id: Cow::Borrowed(&u.id),
+                status: u.status,
+                body: u.body.get(self.cx.locale),
+                incident_id: &i.id,
+                created_at: Ts(u.created_at),
+                updated_at: Ts(u.created_at),
+                display_at: Ts(u.created_at),
+                affected_components: None,
+                deliver_notifications: true,
+                custom_tweet: None,
+                tweet_id: None,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// A filtered list, serialized as it is walked.
+struct List<'c, 'a, T> {
+    cx: &'c Ctx<'a>,
+    items: &'a [T],
+    keep: fn(&T) -> bool,
+}
+
+impl Serialize for List<'_, '_, PublicIncident> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.items
+                .iter()
+                .filter(|i| (self.keep)(i))
+                .map(|i| self.cx.incident(i)),
+        )
+    }
+}
+
+impl Serialize for List<'_, '_, Maintenance> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.items
+                .iter()
+                .filter(|m| (self.keep)(m))
+                .map(|m| self.cx.maintenance(m)),
+        )
+    }
+}
+
+struct AllComponents<'c, 'a>(&'c Ctx<'a>);
+
+impl Serialize for AllComponents<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.snap.components.iter().map(|c| self.0.component(c)))
+    }
+}
+
+/// One whole document, keys in Statuspage's order.
+struct Doc<'c, 'a> {
+    cx: &'c Ctx<'a>,
+    doc: Document,
+}
+
+impl Serialize for Doc<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let cx = self.cx;
+        let incidents = |keep: fn(&PublicIncident) -> bool| List {
+            cx,
+            items: &cx.snap.incidents,
+            keep,
+        };
+        let maintenances = |keep: fn(&Maintenance) -> bool| List {
+            cx,
+            items: &cx.snap.maintenances,
+            keep,
+        };
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("page", &cx.page())?;
+        match self.doc {
+            Document::Summary => {
+                m.serialize_entry("components", &AllComponents(cx))?;
+                m.serialize_entry("incidents", &incidents(unresolved))?;
+                m.serialize_entry("scheduled_maintenances", &maintenances(upcoming_or_active))?;
+                m.serialize_entry("status", &cx.status())?;
+            }
+            Document::Status => m.serialize_entry("status", &cx.status())?,
+            Document::Components => m.serialize_entry("components", &AllComponents(cx))?,
+            Document::Incidents => m.serialize_entry("incidents", &incidents(|_| true))?,
+            Document::IncidentsUnresolved => {
+                m.serialize_entry("incidents", &incidents(unresolved))?
+            }
+            Document::ScheduledMaintenances => {
+                m.serialize_entry("scheduled_maintenances", &maintenances(|_| true))?
+            }
+            Document::ScheduledMaintenancesUpcoming => {
+                m.serialize_entry("scheduled_maintenances", &maintenances(upcoming))?
+            }
+            Document::ScheduledMaintenancesActive => {
+                m.serialize_entry("scheduled_maintenances", &maintenances(active))?
+            }
+        }
+        m.end()
+    }
+}
+
+impl<'a> Ctx<'a> {
+    fn new(snap: &'a Snapshot, locale: &'a str) -> Self {
+        Ctx {
+            snap,
+            locale,
+            page_id: page_id(snap),
+            base: base(snap),
+            by_id: snap.components.iter().map(|c| (c.id.as_str(), c)).collect(),
+        }
+    }
+
+    fn page(&self) -> PageDoc<'_> {
+        PageDoc {
+            id: &self.page_id,
+            name: &self.snap.title,
+            url: self.base,
+            time_zone: "Etc/UTC",
+            updated_at: Ts(self.snap.generated_at),
+        }
+    }
+
+    fn status(&self) -> StatusDoc {
+        StatusDoc {
+            indicator: self.snap.indicator,
+            description: i18n::overall(self.locale, self.snap.indicator),
+        }
+    }
+
+    fn component(&self, c: &'a PublicComponent) -> ComponentDoc<'_> {
+        ComponentDoc {
+            id: &c.id,
+            name: c.name.get(self.locale),
+            status: c.status,
+            // The snapshot does not keep a creation time; the last change is the closest fact.
+            created_at: Ts(c.updated_at),
+            updated_at: Ts(c.updated_at),
+            position: c.position,
+            description: None,
+            // Statuspage's "showcase" shows uptime bars on the page, which Keel always does.
+            showcase: true,
+            start_date: None,
+            group_id: None,
+            page_id: &self.page_id,
+            group: false,
+            only_show_if_degraded: false,
+        }
+    }
+
+    /// A link to the item's place on the page (`anchor` is "incident" or "maintenance").
+    fn shortlink(&self, anchor: &str, id: &str) -> String {
+        format!("{}/#{anchor}-{id}", self.base)
+    }
+
+    fn incident<'c>(&'c self, i: &'a PublicIncident) -> IncidentDoc<'c, 'a> {
+        // Statuspage stamps monitoring_at when the incident last entered monitoring.
+        let monitoring_at = match i.status {
+            PublicStatus::Monitoring | PublicStatus::Resolved => i
+                .updates
+                .iter()
+                .find(|u| u.status == PublicStatus::Monitoring)
+                .map(|u| Ts(u.created_at)),
+            _ => None,
+        };
+        IncidentDoc {
+            id: &i.id,
+            name: i.name.get(self.locale),
+            status: i.status,
+            created_at: Ts(i.created_at),
+            updated_at: Ts(i.updated_at),
+            monitoring_at,
+            resolved_at: i.resolved_at.map(Ts),
+            impact: i.impact,
+            shortlink: self.shortlink("incident", &i.id),
+            started_at: Ts(i.created_at),
+            page_id: &self.page_id,
+            incident_updates: Updates {
+                cx: self,
+                incident: i,
+            },
+            components: Comps {
+                cx: self,
+                ids: &i.components,
+            },
+        }
+    }
+
+    fn maintenance<'c>(&'c self, m: &'a Maintenance) -> MaintenanceDoc<'c, 'a> {
+        let body = m.body.get(self.locale);
+        // The one update a maintenance carries is its announcement.
+        let incident_updates = if body.trim().is_empty() {
+            Vec::new()
+        } else {
+            vec![UpdateDoc {
+                id: Cow::Owned(format!("{}-1", m.id)),
+                status: m.status,
+                body,
+                incident_id: &m.id,
+                created_at: Ts(m.created_at),
+                updated_at: Ts(m.updated_at),
+                display_at: Ts(m.created_at),
+                affected_components: None,
+                deliver_notifications: true,
+                custom_tweet: None,
+                tweet_id: None,
+            }]
+        };
+        let started = matches!(
+            m.status,
+            MaintenanceStatus::InProgress
+                | MaintenanceStatus::Verifying
+                | MaintenanceStatus::Completed
+        );
+        MaintenanceDoc {
+            id: &m.id,
+            name: m.name.get(self.locale),
+            status: m.status,
+            created_at: Ts(m.created_at),
+            updated_at: Ts(m.updated_at),
+            monitoring_at: None,
+            resolved_at: (m.status == MaintenanceStatus::Completed).then_some(Ts(m.updated_at)),
+            impact: "maintenance",
+            shortlink: self.shortlink("maintenance", &m.id),
+            started_at: started.then_some(Ts(m.scheduled_for)),
+            page_id: &self.page_id,
+            incident_updates,
+            components: Comps {
+                cx: self,
+                ids: &m.components,
+            },
+            scheduled_for: Ts(m.scheduled_for),
+            scheduled_until: Ts(m.scheduled_until),
+        }
+    }
+}
+
+fn unresolved(i: &PublicIncident) -> bool {
+    i.status != PublicStatus::Resolved
+}
+
+fn upcoming(m: &Maintenance) -> bool {
+    m.status == MaintenanceStatus::Scheduled
+}
+
+fn active(m: &Maintenance) -> bool {
+    matches!(
+        m.status,
+        MaintenanceStatus::InProgress | MaintenanceStatus::Verifying
+    )
+}
+
+fn upcoming_or_active(m: &Maintenance) -> bool {
+    upcoming(m) || active(m)
 }
