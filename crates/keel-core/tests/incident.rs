@@ -729,7 +729,7 @@ fn responders_work_the_incident_and_the_postmortem_tells_the_story() {
     assert_eq!(j["timings"]["time_to_acknowledge"]["text"], "2m");
     assert_eq!(
         j["timings"]["time_to_first_public_update"]["text"],
-        "not yet tracked"
+        "no public update"
     );
     assert_eq!(j["timings"]["time_to_mitigate"]["text"], "10m");
     assert_eq!(j["timings"]["time_to_resolve"]["text"], "36m");

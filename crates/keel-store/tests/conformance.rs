@@ -21,10 +21,12 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use futures::FutureExt;
 use keel_core::assess::{Eta, Severity};
+use keel_core::config::LocalizedText;
 use keel_core::confirm::Tracker;
 use keel_core::incident::{
     Actor, EventKind, IncidentEvent, IncidentId, IncidentRole, IncidentState, Origin,
 };
+use keel_core::public::PublicStatus;
 use keel_core::rollup::MinuteRollup;
 use keel_core::{Health, Signal, SourceKind};
 use keel_store::postgres::PgStore;
@@ -906,6 +908,51 @@ fn timeline_of_every_kind(t0: DateTime<Utc>) -> (Vec<NewEvent>, Vec<NewEvent>) {
                 cause_kind: "infra".into(),
                 failure_kind: "tcp".into(),
                 reason: "db's own dependency storage fails too".into(),
+            },
+        ),
+        (
+            Actor::System,
+            t(19),
+            EventKind::DraftPrepared {
+                draft: 1,
+                status: PublicStatus::Investigating,
+                title: LocalizedText {
+                    by_locale: [
+                        ("en".to_string(), "Problem affecting Search".to_string()),
+                        ("ja".to_string(), "検索サービスに影響する障害".to_string()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                },
+                body: LocalizedText::plain("We are investigating. \"Quotes\", \\ and 約500人"),
+                due_at: t0 + TimeDelta::milliseconds(121_500),
+            },
+        ),
+        (user("ana"), t(20), EventKind::DraftHeld { draft: 1 }),
+        (
+            user("root"),
+            t(21),
+            EventKind::UpdatePublished {
+                update: 1,
+                status: PublicStatus::Identified,
+                title: LocalizedText::plain("Problem affecting Search"),
+                body: LocalizedText::plain("We found the cause."),
+                draft: None,
+                auto: false,
+                disclosure_override: Some("approved by legal".into()),
+            },
+        ),
+        (
+            Actor::System,
+            t(22),
+            EventKind::UpdatePublished {
+                update: 2,
+                status: PublicStatus::Resolved,
+                title: LocalizedText::plain("Problem affecting Search"),
+                body: LocalizedText::plain("Resolved."),
+                draft: Some(2),
+                auto: true,
+                disclosure_override: None,
             },
         ),
     ];

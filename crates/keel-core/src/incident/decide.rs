@@ -679,6 +679,14 @@ mod tests {
     }
 
     #[test]
+    fn public_commands_need_the_publisher() {
+        let (book, id) = book();
+        let (field, reason) = refusal(&book, id, Command::PublishDraft { draft: 1 });
+        assert_eq!(field, "incident");
+        assert!(reason.contains("Publisher::decide"), "{reason}");
+    }
+
+    #[test]
     fn refusals_read_as_field_and_reason() {
         assert_eq!(
             Refusal::new("text", "must not be empty").to_string(),

@@ -25,8 +25,8 @@ pub struct Postmortem {
 const ROOT_CAUSE_PLACEHOLDER: &str = "Not written yet. Responders: say what failed, why it \
 failed, and why it was not caught sooner, then add action items to prevent it.";
 
-/// Not recorded yet: public updates arrive with the status page.
-const NOT_TRACKED: &str = "not yet tracked";
+/// No customer update went public (an internal incident, or nobody published).
+const NO_PUBLIC_UPDATE: &str = "no public update";
 
 /// Builds the postmortem of `inc` from its `events` (its full timeline, in order).
 /// `history` holds earlier incidents with the same cause, for the recurrence history; `now`
@@ -115,7 +115,7 @@ impl<'a> Facts<'a> {
             Timing {
                 label: "Time to first public update",
                 key: "time_to_first_public_update",
-                value: Err(NOT_TRACKED),
+                value: since_start(inc.first_public_update_at, NO_PUBLIC_UPDATE),
             },
             Timing {
                 label: "Time to mitigate",
@@ -257,11 +257,21 @@ impl<'a> Facts<'a> {
                 "failing_since": inc.failing_since,
                 "started_at": inc.started_at,
                 "acknowledged_at": inc.acknowledged_at,
-                "first_public_update_at": Value::Null,
+                "first_public_update_at": inc.first_public_update_at,
                 "mitigated_at": inc.mitigated_at,
                 "resolved_at": inc.resolved_at,
             },
             "timings": timings,
+            "public_updates": inc.updates.iter().map(|u| json!({
+                "update": u.id,
+                "at": u.published_at,
+                "by": u.published_by,
+                "status": u.status,
+                "automatic": u.auto,
+                "title": u.title,
+                "body": u.body,
+                "disclosure_override": u.disclosure_override,
+            })).collect::<Vec<_>>(),
             "timeline": self.timeline.iter().map(|l| json!({
                 "seq": l.seq,
                 "at": l.at,
@@ -372,6 +382,30 @@ impl<'a> Facts<'a> {
                     stamp(at)
                 ))
         ));
+        line("");
+        line("## What customers were told");
+        line("");
+        if inc.updates.is_empty() {
+            line("No customer update was published.");
+        }
+        for u in &inc.updates {
+            let how = if u.auto {
+                " (published automatically)".to_string()
+            } else {
+                format!(" (published by {})", one_line(&u.published_by))
+            };
+            let overridden = u
+                .disclosure_override
+                .as_ref()
+                .map(|r| format!(" — disclosure check overridden: {}", one_line(r)))
+                .unwrap_or_default();
+            line(&format!(
+                "- {} · {}{how}{overridden}: {}",
+                stamp(u.published_at),
+                words::public_status(u.status),
+                one_line(u.body.get("en"))
+            ));
+        }
         line("");
         line("## Timeline");
         line("");
@@ -495,7 +529,7 @@ mod tests {
     use crate::assess::NodeKind;
     use crate::incident::decide::Command;
     use crate::incident::testkit::{cause, seeing, t, Book};
-    use crate::incident::{IncidentRole, IncidentState};
+    use crate::incident::{Actor, IncidentRole, IncidentState};
 
     /// db fails at -2, opened at 0, acknowledged at 3, green at 10, resolved at 15, reopened
     /// at 40, green at 45, resolved at 50.
@@ -581,7 +615,7 @@ mod tests {
         assert_eq!(timing("time_to_acknowledge"), (json!(180), json!("3m")));
         assert_eq!(
             timing("time_to_first_public_update"),
-            (Value::Null, json!("not yet tracked"))
+            (Value::Null, json!("no public update"))
         );
         assert_eq!(timing("time_to_mitigate"), (json!(600), json!("10m")));
         assert_eq!(timing("time_to_resolve"), (json!(3000), json!("50m")));
@@ -634,7 +668,7 @@ mod tests {
             "- User-minutes: 90,000",
             "| Time to detect | 2m |",
             "| Time to acknowledge | 3m |",
-            "| Time to first public update | not yet tracked |",
+            "| Time to first public update | no public update |",
             "| Time to mitigate | 10m |",
             "| Time to resolve | 50m |",
             "| 2026-03-01 09:05:00 | bob | Note: primary \\| disk full |",
@@ -647,6 +681,48 @@ mod tests {
             "| 2 | Grow the volume | unassigned | closed 2026-03-01 10:10:00 |",
         ] {
             assert!(md.contains(expected), "missing {expected:?} in:\n{md}");
+        }
+    }
+
+    #[test]
+    fn what_customers_were_told_and_how_soon() {
+        let mut book = story();
+        let update = |n: u32, by: Actor, auto: bool, minute: i64, book: &mut Book| {
+            book.append(
+                1,
+                t(minute),
+                vec![(
+                    by,
+                    crate::incident::EventKind::UpdatePublished {
+                        update: n,
+                        status: crate::public::PublicStatus::Investigating,
+                        title: crate::config::LocalizedText::plain("Problem affecting Search"),
+                        body: crate::config::LocalizedText::plain(format!("Update {n} | text")),
+                        draft: None,
+                        auto,
+                        disclosure_override: (!auto).then(|| "approved by legal".to_string()),
+                    },
+                )],
+            );
+        };
+        update(1, Actor::System, true, 90, &mut book);
+        update(2, Actor::User("ana".into()), false, 95, &mut book);
+        let inc = book.get(1);
+        let pm = postmortem(inc, &book.events[&1], &[], t(100));
+        // Opened at 0, first update at 90.
+        assert_eq!(
+            pm.json["timings"]["time_to_first_public_update"]["text"],
+            "1h 30m"
+        );
+        assert_eq!(pm.json["public_updates"].as_array().map(Vec::len), Some(2));
+        assert_eq!(pm.json["public_updates"][1]["by"], "ana");
+        for expected in [
+            "## What customers were told",
+            "| Time to first public update | 1h 30m |",
+            "- 2026-03-01 10:30:00 · investigating (published automatically): Update 1 | text",
+            "- 2026-03-01 10:35:00 · investigating (published by ana) — disclosure check overridden: approved by legal: Update 2 | text",
+        ] {
+            assert!(pm.markdown.contains(expected), "missing {expected:?} in:\n{}", pm.markdown);
         }
     }
 

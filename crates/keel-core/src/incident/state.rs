@@ -674,6 +674,7 @@ fn severity_words(severity: Option<Severity>) -> String {
 mod tests {
     use super::*;
     use crate::incident::testkit::{set, t};
+    use crate::public::PublicStatus;
 
     fn opened(id: IncidentId, users: u64) -> IncidentEvent {
         IncidentEvent {
@@ -1065,6 +1066,117 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(inc.recovered_at, None);
+    }
+
+    fn text(s: &str) -> LocalizedText {
+        LocalizedText::plain(s)
+    }
+
+    fn drafted(draft: u32, due: i64) -> EventKind {
+        EventKind::DraftPrepared {
+            draft,
+            status: PublicStatus::Investigating,
+            title: text("Problem affecting Search"),
+            body: text("We are investigating."),
+            due_at: t(due),
+        }
+    }
+
+    fn published(update: u32, draft: Option<u32>) -> EventKind {
+        EventKind::UpdatePublished {
+            update,
+            status: PublicStatus::Investigating,
+            title: text("Problem affecting Search"),
+            body: text("We are investigating."),
+            draft,
+            auto: draft.is_some(),
+            disclosure_override: None,
+        }
+    }
+
+    #[test]
+    fn drafts_are_numbered_and_a_newer_one_supersedes_the_pending() {
+        let inc = Incident::replay(&[
+            opened(7, 1),
+            ev(2, 0, drafted(1, 2)),
+            ev(3, 1, drafted(2, 3)),
+        ])
+        .unwrap();
+        let fates: Vec<DraftFate> = inc.drafts.iter().map(|d| d.fate).collect();
+        assert_eq!(fates, [DraftFate::Superseded, DraftFate::Pending]);
+        assert_eq!(inc.drafts[1].prepared_at, t(1));
+        assert_eq!(inc.pending_drafts().count(), 1);
+        assert_eq!(
+            inc.public_mark,
+            Some(PublicMark {
+                state: Investigating,
+                recurrences: 0
+            })
+        );
+        let err = Incident::replay(&[opened(7, 1), ev(2, 0, drafted(2, 2))]).unwrap_err();
+        assert_eq!(problem(err), "it prepares draft 2, but the next one is 1");
+    }
+
+    #[test]
+    fn publishing_supersedes_what_waits_and_is_counted_once() {
+        let base = [opened(7, 1), ev(2, 0, drafted(1, 2))];
+        let with = |extra: Vec<IncidentEvent>| {
+            let mut events = base.to_vec();
+            events.extend(extra);
+            Incident::replay(&events)
+        };
+        let inc = with(vec![ev(3, 2, published(1, Some(1)))]).unwrap();
+        assert_eq!(inc.drafts[0].fate, DraftFate::Published);
+        assert_eq!(inc.first_public_update_at, Some(t(2)));
+        assert_eq!(inc.updates[0].published_by, "keel");
+        assert!(inc.updates[0].auto);
+        // A responder's own text supersedes the pending draft.
+        let mut own = ev(3, 1, published(1, None));
+        own.actor = Actor::User("ana".into());
+        let inc = with(vec![own.clone(), ev(4, 5, published(2, None))]).unwrap();
+        assert_eq!(inc.drafts[0].fate, DraftFate::Superseded);
+        assert_eq!(inc.updates[0].published_by, "ana");
+        assert_eq!(
+            inc.first_public_update_at,
+            Some(t(1)),
+            "the first one counts"
+        );
+        assert_eq!(
+            problem(with(vec![own, ev(4, 2, published(2, Some(1)))]).unwrap_err()),
+            "draft 1 is superseded, so it cannot be published"
+        );
+        assert_eq!(
+            problem(with(vec![ev(3, 2, published(2, None))]).unwrap_err()),
+            "it publishes update 2, but the next one is 1"
+        );
+        assert_eq!(
+            problem(with(vec![ev(3, 2, published(1, Some(9)))]).unwrap_err()),
+            "draft 9 does not exist"
+        );
+    }
+
+    #[test]
+    fn only_a_pending_draft_is_held_and_a_held_one_may_still_be_published() {
+        let held = ev(3, 1, EventKind::DraftHeld { draft: 1 });
+        let inc = Incident::replay(&[opened(7, 1), ev(2, 0, drafted(1, 2)), held.clone()]).unwrap();
+        assert_eq!(inc.drafts[0].fate, DraftFate::Held);
+        assert_eq!(inc.pending_drafts().count(), 0);
+        let err = Incident::replay(&[
+            opened(7, 1),
+            ev(2, 0, drafted(1, 2)),
+            held.clone(),
+            ev(4, 1, EventKind::DraftHeld { draft: 1 }),
+        ])
+        .unwrap_err();
+        assert_eq!(problem(err), "draft 1 is held, not pending");
+        let inc = Incident::replay(&[
+            opened(7, 1),
+            ev(2, 0, drafted(1, 2)),
+            held,
+            ev(4, 3, published(1, Some(1))),
+        ])
+        .unwrap();
+        assert_eq!(inc.drafts[0].fate, DraftFate::Published);
     }
 
     #[test]

@@ -168,7 +168,8 @@ pub fn findings(text: &str, rules: &DisclosureRules) -> Vec<Finding> {
     find_frames(text, &mut found);
     find_source_lines(text, &mut found);
     find_exception_names(text, &mut found);
-    found.sort_by_key(|(at, _)| *at);
+    // At one place, the longest term first: "db-7.corp" says more than "db".
+    found.sort_by_key(|(at, f)| (*at, std::cmp::Reverse(f.term.len())));
     let mut out: Vec<Finding> = Vec::new();
     for (_, f) in found {
         if !out.iter().any(|o| o.term == f.term) {

@@ -281,7 +281,7 @@ fn values(
         // There is one, it just may not be quoted: saying there is none would be wrong.
         String::new()
     } else {
-        templates::workaround_sentences(&workarounds, locale)
+        templates::workaround_sentences(&workarounds, facts.components.len() > 1, locale)
     };
     BTreeMap::from([
         ("components", templates::component_list(&names, locale)),
@@ -735,11 +735,9 @@ pub fn check_wording(config: &Config) -> Vec<WordingProblem> {
             templates::component_list(&[], locale),
             templates::users_phrase(500, locale),
             templates::impact_sentence(500, locale),
-            templates::workaround_sentences(&[], locale),
-            templates::workaround_sentences(
-                &[("A".into(), "x".into()), ("B".into(), "y".into())],
-                locale,
-            ),
+            templates::workaround_sentences(&[], false, locale),
+            templates::workaround_sentences(&[("A".into(), "x".into())], false, locale),
+            templates::workaround_sentences(&[("A".into(), "x".into())], true, locale),
             templates::duration_words(config.templates.next_update, locale),
         ];
         for eta in [

@@ -284,14 +284,19 @@ pub fn eta_sentence(eta: EtaWords, locale: &str) -> String {
 }
 
 /// The workaround sentences: each (component name, text) given, or the glossary's "no
-/// workaround" when there are none. With one workaround the component is not repeated.
-pub fn workaround_sentences(workarounds: &[(String, String)], locale: &str) -> String {
+/// workaround" when there are none. `name_each` says which component each is for (several
+/// are affected); with one affected component, "Workaround: …" says enough.
+pub fn workaround_sentences(
+    workarounds: &[(String, String)],
+    name_each: bool,
+    locale: &str,
+) -> String {
     let ja = is_japanese(locale);
     match workarounds {
         [] if ja => "現在、利用可能な回避策はありません。".to_string(),
         [] => "No workaround is available at this time.".to_string(),
-        [(_, text)] if ja => format!("回避策：{}", text.trim()),
-        [(_, text)] => format!("Workaround: {}", text.trim()),
+        [(_, text)] if ja && !name_each => format!("回避策：{}", text.trim()),
+        [(_, text)] if !name_each => format!("Workaround: {}", text.trim()),
         many => many
             .iter()
             .map(|(name, text)| {
@@ -417,8 +422,12 @@ mod tests {
             "過去の同様の障害は 12〜40 分で解決しています。"
         );
         assert_eq!(
-            workaround_sentences(&[("Search".into(), "Use the app.".into())], "en"),
+            workaround_sentences(&[("Search".into(), "Use the app.".into())], false, "en"),
             "Workaround: Use the app."
+        );
+        assert_eq!(
+            workaround_sentences(&[("Search".into(), "Use the app.".into())], true, "ja"),
+            "Searchの回避策：Use the app."
         );
     }
 }
