@@ -8,7 +8,55 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::snapshot::Rendered;
+use std::sync::Arc;
+
+use chrono::Utc;
+use keel_core::assess::SourceHealth;
+use keel_core::config::Config;
+
+use crate::incidents::IncidentBook;
+use crate::snapshot::{self, Rendered};
+
+/// `keel export`: renders the public documents from what the store holds (incidents, the
+/// last known state of every source, uptime) and writes them under `dir`.
+pub async fn export(config: Config, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let config = Arc::new(config);
+    let store = crate::app::open_store(&config).await?;
+    let now = Utc::now();
+    let book = IncidentBook::load(store.clone(), config.clone()).await?;
+    let labels: std::collections::HashMap<String, &'static str> = config
+        .monitors
+        .iter()
+        .map(|m| (m.id.to_string(), m.kind()))
+        .collect();
+    let sources: Vec<SourceHealth> = store
+        .load_source_states()
+        .await
+        .context("cannot read the monitors' states")?
+        .into_iter()
+        .map(|s| SourceHealth {
+            label: match s.kind {
+                keel_core::SourceKind::Monitor => {
+                    labels.get(&s.id).copied().unwrap_or("http").to_string()
+                }
+                keel_core::SourceKind::Vendor => "vendor".into(),
+                keel_core::SourceKind::Intake => {
+                    s.id.split('/').next().unwrap_or("generic").to_string()
+                }
+            },
+            source: s.id,
+            node: s.component,
+            health: s.tracker.health,
+            since: s.tracker.since,
+            reason: s.tracker.reason,
+        })
+        .collect();
+    let inputs = snapshot::load_inputs(store.as_ref(), &config, now.date_naive())
+        .await
+        .context("cannot read uptime")?;
+    let snap = snapshot::build_from(&config, &book, &sources, &inputs, now).await;
+    write_all(&snapshot::render_all(snap), dir)
+}
 
 /// Writes every document under `dir`: `index.html` (first locale), `<locale>/index.html` for
 /// each locale, and the JSON, feeds and badges at their URL paths. Returns the files written.

@@ -209,8 +209,19 @@ pub async fn build(
     inputs: &StoredInputs,
     now: DateTime<Utc>,
 ) -> Snapshot {
+    build_from(config, book, &sources_from_hub(hub), inputs, now).await
+}
+
+/// Builds the snapshot from given source healths (the static export reads them from the store).
+pub async fn build_from(
+    config: &Config,
+    book: &IncidentBook,
+    sources: &[keel_core::assess::SourceHealth],
+    inputs: &StoredInputs,
+    now: DateTime<Utc>,
+) -> Snapshot {
     let incidents: Vec<_> = book.list().await.into_iter().map(|e| e.incident).collect();
-    let health = keel_core::assess::fold_health(&sources_from_hub(hub));
+    let health = keel_core::assess::fold_health(sources);
     public::snapshot::build(
         config,
         &incidents,

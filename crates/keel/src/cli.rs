@@ -39,6 +39,14 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Write the status page, its JSON, feeds and badges as static files.
+    Export {
+        #[arg(long, short, env = "KEEL_CONFIG", default_value = "keel.toml")]
+        config: PathBuf,
+        /// The folder to write into (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Manage incidents on a running Keel (through its API).
     Incident {
         #[command(flatten)]
@@ -83,6 +91,9 @@ pub fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Init { output, force } => report(init(&output, force)),
         Command::Serve { config } => report(runtime().and_then(|rt| rt.block_on(serve(&config)))),
+        Command::Export { config, out } => {
+            report(runtime().and_then(|rt| rt.block_on(export(&config, &out))))
+        }
         Command::Incident { remote, command } => {
             report(runtime().and_then(|rt| rt.block_on(crate::remote::incident(remote, command))))
         }
@@ -204,6 +215,13 @@ async fn serve(path: &Path) -> anyhow::Result<()> {
     }
     let app = Application::build(config, Options { admin_token }).await?;
     app.run_until_stopped(shutdown).await
+}
+
+async fn export(path: &Path, out: &Path) -> anyhow::Result<()> {
+    let config = load(path).map_err(|m| anyhow::anyhow!(m))?;
+    let files = keel_server::export::export(config, out).await?;
+    println!("wrote {} files to {}", files.len(), out.display());
+    Ok(())
 }
 
 async fn token_create(path: &Path, role: &str, name: Option<String>) -> anyhow::Result<()> {

@@ -314,3 +314,43 @@ fn incident_verbs_from_the_terminal() {
     assert_eq!(code, 1);
     assert!(err.contains("token"), "{err}");
 }
+
+#[test]
+fn export_writes_the_page_json_feeds_and_badges() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "");
+    let out = dir.path().join("site");
+    let (code, stdout, err) = run(keel()
+        .args(["export", "--config"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&out));
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("wrote"), "{stdout}");
+    for f in [
+        "index.html",
+        "en/index.html",
+        "api/v2/summary.json",
+        "api/v2/incidents/unresolved.json",
+        "api/v2/scheduled-maintenances/upcoming.json",
+        "history.atom",
+        "history.rss",
+        "badge.svg",
+        "badge/keel.svg",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("api/v2/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["components"][0]["id"], "keel");
+    // Exporting into something that is not a folder fails clearly.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let (code, _, err) = run(keel()
+        .args(["export", "--config"])
+        .arg(&path)
+        .arg("--out")
+        .arg(blocker.join("site")));
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot create"), "{err}");
+}

@@ -1,0 +1,255 @@
+//! Step 3 end to end: the public page and Statuspage JSON follow a real outage, drafts publish
+//! themselves after `publish_after`, responders' public text passes the disclosure check, and
+//! conditional requests get 304s.
+
+mod support;
+
+use std::time::Duration;
+
+use keel_core::config::VendorFormat;
+use keel_core::Health;
+use serde_json::Value;
+use support::{Target, TestApp};
+
+fn config(web: &Target) -> String {
+    format!(
+        r#"
+[page]
+title = "Acme Status"
+locales = ["en", "ja"]
+
+[incidents]
+publish_after = "1s"
+stability_window = "1s"
+
+[[vendor]]
+id = "payments"
+name = "Stripe Payments"
+status_url = "http://127.0.0.1:9/"
+interval = "1h"
+confidential = true
+
+[[component]]
+id = "search"
+name = {{ en = "Search", ja = "検索サービス" }}
+users = 500
+workaround = {{ en = "Browse the catalogue by category.", ja = "カテゴリから商品をご覧ください。" }}
+
+[[monitor]]
+id = "search-home"
+component = "search"
+kind = "http"
+url = "{url}"
+interval = "300ms"
+retry_interval = "100ms"
+timeout = "300ms"
+confirmations = 2
+"#,
+        url = web.url()
+    )
+}
+
+async fn get(app: &TestApp, path: &str, lang: Option<&str>) -> reqwest::Response {
+    let mut req = app.client.get(app.url(path));
+    if let Some(l) = lang {
+        req = req.header("accept-language", l);
+    }
+    req.send().await.expect("request")
+}
+
+async fn summary(app: &TestApp) -> Value {
+    get(app, "/api/v2/summary.json", None)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn wait_summary(app: &TestApp, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..300 {
+        let s = summary(app).await;
+        if pred(&s) {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never: {what}; last: {:#}", summary(app).await);
+}
+
+#[tokio::test]
+async fn the_page_and_json_follow_an_outage_in_both_languages() {
+    let web = Target::spawn().await;
+    let app = TestApp::spawn(&config(&web)).await;
+    app.wait_state("search-home", "up").await;
+    let s = wait_summary(&app, "operational", |s| {
+        s["components"][0]["status"] == "operational"
+    })
+    .await;
+    assert_eq!(s["status"]["indicator"], "none");
+    // Keel's own vendor poller reads Keel's summary: one Keel can watch another.
+    let bytes = serde_json::to_vec(&s).unwrap();
+    let parsed = keel_probe::vendor::parse(VendorFormat::Statuspage, &bytes, &[]).unwrap();
+    assert_eq!(parsed.health, Health::Up);
+
+    let en = get(&app, "/", Some("en-US,en;q=0.9"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(en.contains("All systems operational"), "{en}");
+    let ja = get(&app, "/", Some("ja,en;q=0.5"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        ja.contains("すべてのシステムが正常に稼働しています"),
+        "{ja}"
+    );
+    assert!(ja.contains("lang=\"ja\""));
+    let ja2 = get(&app, "/?lang=ja", Some("en"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(ja2.contains("検索サービス"));
+
+    // The outage.
+    web.set(503);
+    let s = wait_summary(&app, "an incident on the page", |s| {
+        s["incidents"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert_eq!(s["components"][0]["status"], "major_outage");
+    assert_ne!(s["status"]["indicator"], "none");
+    let parsed = keel_probe::vendor::parse(
+        VendorFormat::Statuspage,
+        &serde_json::to_vec(&s).unwrap(),
+        &[],
+    )
+    .unwrap();
+    assert_ne!(parsed.health, Health::Up);
+
+    // The drafted first update publishes itself after publish_after.
+    let s = wait_summary(&app, "a published update", |s| {
+        s["incidents"][0]["incident_updates"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    let body = s["incidents"][0]["incident_updates"][0]["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(body.contains("Search"), "{body}");
+    assert!(
+        !body.contains("search-home") && !body.contains("127.0.0.1"),
+        "{body}"
+    );
+    let en = get(&app, "/", Some("en")).await.text().await.unwrap();
+    assert!(
+        en.contains("Browse the catalogue by category."),
+        "workaround shown: {en}"
+    );
+    let ja = get(&app, "/?lang=ja", None).await.text().await.unwrap();
+    assert!(ja.contains("カテゴリから商品をご覧ください。"), "{ja}");
+    assert!(ja.contains("検索サービス"), "{ja}");
+
+    // Feeds and badges carry it too.
+    let atom = get(&app, "/history.atom", None).await.text().await.unwrap();
+    assert!(atom.contains("<feed"), "{atom}");
+    let badge = get(&app, "/badge/search.svg", None).await;
+    assert_eq!(badge.headers()["content-type"], "image/svg+xml");
+
+    // Recovery resolves it on the page.
+    web.set(200);
+    wait_summary(&app, "resolved", |s| {
+        s["components"][0]["status"] == "operational"
+            && s["incidents"]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|i| i["status"] == "resolved"))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn conditional_requests_get_304() {
+    let web = Target::spawn().await;
+    let app = TestApp::spawn(&config(&web)).await;
+    for path in ["/", "/api/v2/summary.json", "/history.rss", "/badge.svg"] {
+        let r = get(&app, path, None).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        assert!(r.headers().contains_key("last-modified"));
+        assert!(r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age"));
+        let again = app
+            .client
+            .get(app.url(path))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        // The snapshot may have been re-rendered in between (a check ran): then 200 with a
+        // new ETag, else 304.
+        if again.status() == 304 {
+            assert!(again.bytes().await.unwrap().is_empty());
+        } else {
+            assert_eq!(again.status(), 200);
+            assert_ne!(again.headers()["etag"].to_str().unwrap(), etag);
+        }
+    }
+    assert_eq!(get(&app, "/badge/nope.svg", None).await.status(), 404);
+    assert_eq!(get(&app, "/api/v2/nope.json", None).await.status(), 404);
+}
+
+#[tokio::test]
+async fn public_updates_pass_the_disclosure_check() {
+    let web = Target::spawn().await;
+    let app = TestApp::spawn(&config(&web)).await;
+    let r = app
+        .post_auth(
+            "/api/v1/incidents",
+            r#"{"title":"Search slow","components":["search"]}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let inc: Value = r.json().await.unwrap();
+    let id = inc["id"].clone();
+    let p = format!("/api/v1/incidents/{id}/updates");
+    for bad in [
+        r#"{"status":"identified","body":"Our provider Stripe Payments is down."}"#,
+        r#"{"status":"identified","body":"The host 10.1.2.3 is unreachable."}"#,
+        r#"{"status":"identified","body":"panicked at src/main.rs:12:5"}"#,
+    ] {
+        let r = app.post_auth(&p, bad).await;
+        assert_eq!(r.status(), 409, "{bad}");
+        let v: Value = r.json().await.unwrap();
+        assert!(v["reason"].as_str().unwrap().len() > 10, "{v}");
+    }
+    let r = app.post_auth(&p, r#"{"body":"x"}"#).await;
+    assert_eq!(r.status(), 400, "a public update needs a status");
+    let r = app
+        .post_auth(&p, r#"{"status":"identified","body":{"en":"We found the cause.","ja":"原因を特定しました。"}}"#)
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let s = wait_summary(&app, "the update on the page", |s| {
+        s["incidents"][0]["incident_updates"]
+            .as_array()
+            .is_some_and(|u| u.iter().any(|u| u["body"] == "We found the cause."))
+    })
+    .await;
+    assert_eq!(s["incidents"][0]["status"], "identified");
+    // An internal update stays off the page.
+    let r = app
+        .post_auth(
+            &p,
+            r#"{"body":"internal: db failover started","public":false}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let page = get(&app, "/", None).await.text().await.unwrap();
+    assert!(!page.contains("db failover"), "{page}");
+}
