@@ -348,6 +348,23 @@ body = "All good again."
 }
 
 #[test]
+fn the_documented_template_example_parses() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md"))
+        .expect("docs/config.md");
+    let start = doc
+        .find("```toml\n[templates]")
+        .expect("the [templates] example")
+        + 8;
+    let end = start + doc[start..].find("```").expect("its end");
+    let config = parse(&doc[start..end], "docs/config.md", &[]).expect("the example parses");
+    let opened = &config.templates.overrides[&Situation::Opened];
+    assert!(opened
+        .body
+        .as_ref()
+        .is_some_and(|b| b.by_locale.contains_key("ja")));
+}
+
+#[test]
 fn an_unknown_placeholder_is_refused_where_it_is_written() {
     let errs = errors(
         "[templates.opened]\ntitle = \"x\"\nbody.en = \"Hello {componets}\"\nbody.ja = \"{eta\"\n",
@@ -1295,6 +1312,106 @@ proptest! {
                 "{:?} leaked in {}", f, json
             );
         }
+    }
+}
+
+/// One thing that may happen to an incident's public side.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Minutes pass and Keel plans.
+    Wait(i64),
+    State(IncidentState),
+    PublishLatestDraft,
+    HoldLatestDraft,
+    Publish(PublicStatus, bool),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let state = prop::sample::select(vec![
+        IncidentState::Investigating,
+        IncidentState::Identified,
+        IncidentState::Monitoring,
+        IncidentState::Resolved,
+    ]);
+    let status = prop::sample::select(vec![
+        PublicStatus::Investigating,
+        PublicStatus::Identified,
+        PublicStatus::Monitoring,
+        PublicStatus::Resolved,
+    ]);
+    prop_oneof![
+        3 => (0i64..4).prop_map(Step::Wait),
+        2 => state.prop_map(Step::State),
+        1 => Just(Step::PublishLatestDraft),
+        1 => Just(Step::HoldLatestDraft),
+        1 => (status, any::<bool>()).prop_map(|(s, ja)| Step::Publish(s, ja)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_life_keeps_the_public_side_consistent(steps in prop::collection::vec(step(), 1..40)) {
+        let config = shop();
+        let rules = DisclosureRules::from_config(&config);
+        let mut s = Story::new(&config, opening("db", "component", &["db", "search"], 500, 0));
+        let mut minute = 0;
+        s.keel(minute);
+        for step in steps {
+            match step {
+                Step::Wait(m) => minute += m,
+                Step::State(to) if to != s.inc.state => s.state(to, minute),
+                Step::State(_) => {}
+                Step::PublishLatestDraft | Step::HoldLatestDraft => {
+                    let Some(draft) = s.inc.drafts.last().map(|d| d.id) else { continue };
+                    let cmd = if matches!(step, Step::HoldLatestDraft) {
+                        Command::HoldDraft { draft }
+                    } else {
+                        Command::PublishDraft { draft }
+                    };
+                    // Refused when it is not pending any more: that is fine.
+                    if let Ok(kinds) = s.publisher.decide(&s.inc, cmd, false) {
+                        s.append(Actor::User("ana".into()), minute, kinds);
+                    }
+                }
+                Step::Publish(status, ja) => {
+                    let body = if ja {
+                        LocalizedText { by_locale: BTreeMap::from([("ja".to_string(), "対応中です。".to_string())]) }
+                    } else {
+                        en("We are on it.")
+                    };
+                    let cmd = Command::PublishUpdate { status, body, title: None, override_reason: None };
+                    let kinds = s.publisher.decide(&s.inc, cmd, false).expect("clean text is accepted");
+                    s.append(Actor::User("ana".into()), minute, kinds);
+                }
+            }
+            // Keel runs after everything, as the server does (this also checks idempotence).
+            s.keel(minute);
+            prop_assert!(s.inc.pending_drafts().count() <= 1);
+            for d in s.inc.pending_drafts() {
+                prop_assert!(d.due_at <= d.prepared_at + Duration::minutes(2));
+                prop_assert!(d.due_at > t(minute), "a due draft is published at once");
+            }
+            for u in &s.inc.updates {
+                for text in u.body.by_locale.values().chain(u.title.by_locale.values()) {
+                    prop_assert_eq!(check(text, &rules), Ok(()));
+                }
+                prop_assert_eq!(u.body.by_locale.len(), 2, "every locale of the page");
+            }
+            // Nothing is left unsaid for long: the situation was drafted or published for.
+            prop_assert!(s.inc.public_mark.is_some());
+        }
+        prop_assert!(!s.publisher.may_plan(&s.inc) || s.inc.pending_drafts().next().is_some()
+            || s.publisher.plan(&s.inc, t(minute)).is_empty());
+    }
+
+    #[test]
+    fn the_check_never_panics(text in any::<String>(), extra in "[ -~\\u{3000}-\\u{30ff}\\u{ff01}-\\u{ff5e}]{0,80}") {
+        let rules = DisclosureRules::from_config(&shop());
+        let _ = findings(&text, &rules);
+        let _ = findings(&extra, &rules);
+        let _ = findings(&format!("{extra}\n    at {text}:1\n{extra}.rs:9"), &rules);
     }
 }
 

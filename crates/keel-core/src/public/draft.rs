@@ -404,11 +404,24 @@ impl Publisher {
         !said
     }
 
+    /// Whether [`Publisher::plan`] could plan anything for this incident: a cheap filter for
+    /// a server that looks at every incident on every tick. False only when there is no
+    /// pending draft and customers have heard about the incident's current situation (or
+    /// never heard of a resolved one), which is every old incident.
+    pub fn may_plan(&self, inc: &Incident) -> bool {
+        inc.pending_drafts().next().is_some()
+            || (inc.public_mark != Some(inc.mark())
+                && !(inc.is_resolved() && inc.public_mark.is_none()))
+    }
+
     /// Everything Keel does on the public side of an incident at `now`, to append as
     /// [`Actor::System`] in order: a new draft when one is needed, then the newest pending
     /// draft that has fallen due, published. A due draft that no longer passes the
     /// disclosure check (the config changed) is held instead, with a prompt for responders.
     pub fn plan(&self, inc: &Incident, now: DateTime<Utc>) -> Vec<EventKind> {
+        if !self.may_plan(inc) {
+            return Vec::new();
+        }
         let mut events = self.draft_events(inc, now);
         let mut next = inc.clone();
         for e in inc.stamp(now, events.iter().map(|k| (Actor::System, k.clone()))) {
