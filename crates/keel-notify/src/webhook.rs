@@ -64,7 +64,8 @@ pub fn validate(url: &str, allow_private_targets: bool) -> Result<Url, GuardErro
 /// What every body needs besides the snapshot: who it is for and when.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
-    /// The page id in `page.id` and each object's `page_id` (the same one the v2 JSON uses).
+    /// The page id in `page.id` and each object's `page_id`: pass
+    /// `keel_core::public::page_id(snapshot)`, the id the v2 JSON uses.
     pub page_id: &'a str,
     /// The status page's absolute URL (`[page] base_url`), for `shortlink`.
     pub base_url: Option<&'a str>,
@@ -133,13 +134,16 @@ fn incident_object(ctx: &Context<'_>, snapshot: &Snapshot, incident: &PublicInci
         .filter_map(|id| snapshot.components.iter().find(|c| &c.id == id))
         .map(|c| component_object(ctx, c))
         .collect();
-    // The first update that reached monitoring, as Statuspage's `monitoring_at`.
-    let monitoring_at = incident
-        .updates
-        .iter()
-        .filter(|u| u.status == PublicStatus::Monitoring)
-        .map(|u| u.created_at)
-        .min();
+    // As in the v2 JSON: when the incident last entered monitoring (updates are newest first),
+    // once it is monitoring or resolved.
+    let monitoring_at = match incident.status {
+        PublicStatus::Monitoring | PublicStatus::Resolved => incident
+            .updates
+            .iter()
+            .find(|u| u.status == PublicStatus::Monitoring)
+            .map(|u| u.created_at),
+        _ => None,
+    };
     json!({
         "id": incident.id,
         "page_id": ctx.page_id,
@@ -158,7 +162,8 @@ fn incident_object(ctx: &Context<'_>, snapshot: &Snapshot, incident: &PublicInci
     })
 }
 
-/// The link to one incident on the status page.
+/// The link to one incident on the status page (the same anchor as the v2 JSON's
+/// `shortlink`).
 pub fn incident_link(base_url: &str, incident_id: &str) -> String {
     format!(
         "{}/#incident-{}",
@@ -370,6 +375,40 @@ mod tests {
             body["page"]["status_description"],
             "一部のシステムで障害が発生しています"
         );
+    }
+
+    #[test]
+    fn monitoring_at_is_when_the_incident_last_entered_monitoring() {
+        use keel_core::public::PublicUpdate;
+        let mut snap = snapshot();
+        let at = |s: &str| s.parse().unwrap();
+        let upd = |id: &str, status, t: &str| PublicUpdate {
+            id: id.into(),
+            status,
+            body: keel_core::config::LocalizedText::plain("x"),
+            created_at: at(t),
+        };
+        let inc = &mut snap.incidents[0];
+        assert_eq!(
+            incident_body(&ctx(), &snapshot(), inc)["incident"]["monitoring_at"],
+            Value::Null
+        );
+        inc.status = PublicStatus::Resolved;
+        inc.resolved_at = Some(at("2024-05-01T13:00:00Z"));
+        inc.updates = vec![
+            upd("12-4", PublicStatus::Resolved, "2024-05-01T13:00:00Z"),
+            upd("12-3", PublicStatus::Monitoring, "2024-05-01T12:40:00Z"),
+            upd("12-2", PublicStatus::Monitoring, "2024-05-01T12:20:00Z"),
+            upd("12-1", PublicStatus::Investigating, "2024-05-01T12:00:00Z"),
+        ];
+        let inc = snap.incidents[0].clone();
+        let body = incident_body(&ctx(), &snap, &inc);
+        assert_eq!(
+            body["incident"]["monitoring_at"],
+            "2024-05-01T12:40:00.000Z"
+        );
+        assert_eq!(body["incident"]["resolved_at"], "2024-05-01T13:00:00.000Z");
+        assert_eq!(body["incident"]["incident_updates"][0]["id"], "12-4");
     }
 
     #[test]
