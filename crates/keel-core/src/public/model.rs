@@ -91,7 +91,10 @@ pub enum PublicEta {
     /// A third party we rely on has a problem; no name given.
     ThirdParty,
     /// "Similar incidents were resolved in X–Y minutes".
-    History { p50_minutes: u64, p90_minutes: u64 },
+    History {
+        p50_minutes: u64,
+        p90_minutes: u64,
+    },
     None,
 }
 
