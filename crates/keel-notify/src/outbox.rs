@@ -32,7 +32,9 @@ pub struct WorkerOptions {
     /// How long a claim holds (default 5 min). It must outlast a whole batch's sends
     /// (`batch / concurrency` rounds of the send timeout), or items are claimed twice.
     pub lease: Duration,
-    /// Attempts before an item is given up on (default 8).
+    /// Attempts before an item is given up on (default 12). With the default backoff the
+    /// retries span about 18 minutes on average and at most about 37: a receiver that is
+    /// down for a deploy or a short outage still gets the message.
     pub max_attempts: u32,
     /// First retry delay's upper bound (default 2 s); it doubles per attempt…
     pub backoff_base: Duration,
@@ -48,7 +50,7 @@ impl Default for WorkerOptions {
             batch: 100,
             concurrency: 32,
             lease: Duration::from_secs(300),
-            max_attempts: 8,
+            max_attempts: 12,
             backoff_base: Duration::from_secs(2),
             backoff_cap: Duration::from_secs(600),
             idle: Duration::from_secs(1),
@@ -286,6 +288,19 @@ mod tests {
         assert_eq!(got, [2, 4, 8, 16, 32, 64, 128, 256, 512, 600]);
         assert_eq!(backoff_ceiling(0, b, c), b);
         assert_eq!(backoff_ceiling(u32::MAX, b, c), c);
+    }
+
+    #[test]
+    fn the_default_budget_spans_more_than_a_short_outage() {
+        let o = WorkerOptions::default();
+        // Retries happen after attempts 1..max; the sum of their ceilings is the longest wait.
+        let longest: Duration = (1..o.max_attempts)
+            .map(|a| backoff_ceiling(a, o.backoff_base, o.backoff_cap))
+            .sum();
+        assert_eq!(
+            longest,
+            Duration::from_secs(2 + 4 + 8 + 16 + 32 + 64 + 128 + 256 + 512 + 600 + 600)
+        );
     }
 
     #[test]
