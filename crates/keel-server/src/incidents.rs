@@ -232,10 +232,7 @@ impl IncidentBook {
         let mut published = Vec::new();
         for entry in entries.values_mut() {
             let inc = &entry.incident;
-            if inc.is_resolved()
-                && !changed.contains(&inc.id)
-                && inc.pending_drafts().next().is_none()
-            {
+            if !changed.contains(&inc.id) && !self.publisher.may_plan(inc) {
                 continue;
             }
             let plan = self.publisher.plan(inc, now);
