@@ -95,9 +95,9 @@ timeout = "300ms"
     web.set(503);
     app.wait_state("search-home", "down").await;
     // Wait until the incident and its first update are on the page.
-    let mut page = String::new();
+    let mut ready = false;
     for _ in 0..100 {
-        page = app
+        let page = app
             .client
             .get(app.url("/"))
             .send()
@@ -108,10 +108,16 @@ timeout = "300ms"
             .unwrap();
         if page.contains("Browse the catalogue by category.") && page.contains("About 15,000 users")
         {
+            assert!(
+                !page.to_lowercase().contains("<script"),
+                "the page needs no JavaScript"
+            );
+            ready = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert!(ready, "the incident never reached the page");
     let artifacts: PathBuf = [
         env!("CARGO_MANIFEST_DIR"),
         "..",
