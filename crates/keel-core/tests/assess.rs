@@ -244,7 +244,7 @@ fn the_examples_new_keys_parse_when_uncommented() {
                 return l;
             };
             let head = body.split_whitespace().next().unwrap_or("");
-            let header = head.starts_with("[[") && head.ends_with("]]");
+            let header = head.starts_with('[') && head.ends_with(']') && body.trim() == head;
             let key =
                 body.contains(" = ") && head.chars().all(|c| c.is_ascii_lowercase() || c == '_');
             if header || key {

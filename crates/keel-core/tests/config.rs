@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use keel_core::config::{
-    known_keys, parse, Check, Config, Diagnostic, RecordType, StatusRange, VendorFormat, EXAMPLE,
+    known_keys, parse, ChannelKind, Check, Config, Diagnostic, NotifyConfig, RecordType,
+    SmtpTlsMode, StatusRange, TeamsCard, VendorFormat, EXAMPLE,
 };
 use proptest::prelude::*;
 
@@ -387,7 +388,8 @@ fn the_examples_commented_out_keys_parse_when_uncommented() {
     fn re_key(l: &str) -> Option<&str> {
         let body = l.strip_prefix("# ")?;
         let head = body.split_whitespace().next()?;
-        let is_header = head.starts_with("[[") && head.ends_with("]]");
+        // `# [[monitor]]` and `# [notify.smtp]`, but not prose in brackets.
+        let is_header = head.starts_with('[') && head.ends_with(']') && body.trim() == head;
         let is_key =
             body.contains(" = ") && head.chars().all(|c| c.is_ascii_lowercase() || c == '_');
         (is_header || is_key).then_some(body)
@@ -398,7 +400,12 @@ fn the_examples_commented_out_keys_parse_when_uncommented() {
         .flat_map(|l| [l, "\n"])
         .collect();
     assert!(text.contains("\n[[vendor]]\n") && text.contains("\n[[intake.route]]\n"));
+    assert!(text.contains("\n[notify.smtp]\n") && text.contains("\n[[notify.channel]]\n"));
     let c = ok(&text);
+    assert!(c.page.export_dir.is_some());
+    let smtp = c.notify.smtp.as_ref().expect("[notify.smtp]");
+    assert!(smtp.username.is_some() && smtp.password_file.is_some());
+    assert_eq!(c.notify.channels.len(), 1);
     assert_eq!(c.vendors.len(), 1);
     assert_eq!(c.monitors.len(), 6);
     assert_eq!(c.intake.routes.len(), 1);
@@ -1102,6 +1109,596 @@ fn every_key_is_documented() {
             "docs/config.md does not document `{key}`"
         );
     }
+}
+
+// --- [notify]: outbox, email, responders' channels; [page] export_dir ----------------------
+
+#[test]
+fn notify_and_export_dir_defaults() {
+    let c = ok("");
+    assert_eq!(c.notify, NotifyConfig::default());
+    assert_eq!(c.notify.timeout, Duration::from_secs(10));
+    assert_eq!(c.notify.retry_attempts, 12);
+    assert_eq!(c.notify.lease, Duration::from_secs(300));
+    assert_eq!(c.notify.workers, 1);
+    assert!(c.notify.smtp.is_none() && c.notify.channels.is_empty());
+    assert!(c.page.export_dir.is_none());
+}
+
+#[test]
+fn notify_outbox_keys_and_export_dir_parse() {
+    let c = ok("[page]\nexport_dir = \"./public\"\n\
+         [notify]\ntimeout = \"20s\"\nretry_attempts = 3\nlease = \"2m\"\nworkers = 8\n");
+    assert_eq!(
+        c.page.export_dir.as_deref(),
+        Some(std::path::Path::new("./public"))
+    );
+    assert_eq!(c.notify.timeout, Duration::from_secs(20));
+    assert_eq!(c.notify.retry_attempts, 3);
+    assert_eq!(c.notify.lease, Duration::from_secs(120));
+    assert_eq!(c.notify.workers, 8);
+}
+
+#[test]
+fn notify_outbox_values_out_of_range() {
+    one(
+        "[notify]\nretry_attempts = 0\n",
+        2,
+        "`notify.retry_attempts`: 0 is out of range",
+        "between 1 and 100",
+    );
+    one(
+        "[notify]\nretry_attempts = 101\n",
+        2,
+        "out of range",
+        "between 1 and 100",
+    );
+    one(
+        "[notify]\nworkers = 65\n",
+        2,
+        "`notify.workers`: 65 is out of range",
+        "between 1 and 64",
+    );
+    one(
+        "[notify]\nworkers = \"2\"\n",
+        2,
+        "expected an integer, found a string",
+        "without quotes",
+    );
+    one(
+        "[notify]\ntimeout = 10\n",
+        2,
+        "`notify.timeout`: expected a duration string",
+        "\"10s\"",
+    );
+    one(
+        "[notify]\nlease = \"0s\"\n",
+        2,
+        "`notify.lease`: must be longer than zero",
+        "duration",
+    );
+    one(
+        "[page]\nexport_dir = \"\"\n",
+        2,
+        "`page.export_dir`: may not be empty",
+        "",
+    );
+    one(
+        "[notify]\ntimout = \"5s\"\n",
+        2,
+        "unknown key `timout` in [notify]",
+        "did you mean `timeout`?",
+    );
+}
+
+#[test]
+fn a_lease_not_longer_than_the_timeout_is_refused_where_it_was_written() {
+    let d = one(
+        "[notify]\ntimeout = \"30s\"\nlease = \"30s\"\n",
+        3,
+        "`notify.lease` (30s) must be longer than `notify.timeout` (30s)",
+        "sent again",
+    );
+    assert_eq!(d.column, 9);
+    // Only the lease written: compared with the default timeout.
+    one(
+        "[notify]\nlease = \"5s\"\n",
+        2,
+        "`notify.lease` (5s) must be longer than the default `notify.timeout` (10s)",
+        "lease",
+    );
+    // Only the timeout written: blamed, since the default lease is fine otherwise.
+    one(
+        "[notify]\ntimeout = \"10m\"\n",
+        2,
+        "the default `notify.lease` (5m) must be longer than `notify.timeout` (10m)",
+        "lease",
+    );
+}
+
+const SMTP: &str =
+    "[notify.smtp]\nhost = \"smtp.example.com\"\nfrom = \"Keel Status <status@example.com>\"\n";
+
+#[test]
+fn smtp_parses_with_port_by_tls_and_the_password_from_the_environment() {
+    let c = ok(SMTP);
+    let s = c.notify.smtp.expect("smtp");
+    assert_eq!(s.host, "smtp.example.com");
+    assert_eq!(s.from, "Keel Status <status@example.com>");
+    assert_eq!((s.tls, s.port), (SmtpTlsMode::Starttls, 587));
+    assert_eq!(s.timeout, Duration::from_secs(10));
+    assert_eq!(s.pool_size, 4);
+    assert!(s.username.is_none() && s.password.is_none() && s.password_file.is_none());
+
+    for (tls, port) in [("none", 25), ("tls", 465), ("starttls", 587)] {
+        let c = ok(&format!("{SMTP}tls = \"{tls}\"\n"));
+        assert_eq!(c.notify.smtp.map(|s| s.port), Some(port), "{tls}");
+    }
+    let c = ok(&format!(
+        "{SMTP}tls = \"tls\"\nport = 2465\npool_size = 2\ntimeout = \"30s\"\n"
+    ));
+    let s = c.notify.smtp.expect("smtp");
+    assert_eq!((s.tls, s.port, s.pool_size), (SmtpTlsMode::Tls, 2465, 2));
+    assert_eq!(s.timeout, Duration::from_secs(30));
+
+    let text = format!("{SMTP}username = \"keel\"\n");
+    let c = parse(
+        &text,
+        "keel.toml",
+        &vars(&[("KEEL_NOTIFY_SMTP_PASSWORD", "hunter2")]),
+    )
+    .expect("password from the environment");
+    let s = c.notify.smtp.expect("smtp");
+    assert_eq!(s.username.as_deref(), Some("keel"));
+    assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("hunter2"));
+    assert!(!format!("{s:?}").contains("hunter2"));
+
+    let c = ok(&format!(
+        "{SMTP}username = \"keel\"\npassword_file = \"/run/secrets/smtp\"\n"
+    ));
+    let s = c.notify.smtp.expect("smtp");
+    assert_eq!(
+        s.password_file.as_deref(),
+        Some(std::path::Path::new("/run/secrets/smtp"))
+    );
+    assert!(s.password.is_none());
+    // Written as dotted keys under [notify], too.
+    let c = ok("[notify]\nsmtp.host = \"127.0.0.1\"\nsmtp.from = \"a@example.com\"\n");
+    assert_eq!(c.notify.smtp.map(|s| s.host), Some("127.0.0.1".to_owned()));
+}
+
+#[test]
+fn an_smtp_password_in_the_file_is_refused_without_repeating_it() {
+    let d = one(
+        &format!("{SMTP}password = \"hunter2\"\n"),
+        4,
+        "`notify.smtp.password`: secrets never live in the file: use password_file or KEEL_NOTIFY_SMTP_PASSWORD",
+        "password_file = ",
+    );
+    assert_eq!(d.column, 1);
+    assert!(!d.to_string().contains("hunter2"));
+    // As an environment variable in the config-key shape, it points at the right one.
+    let d = errs_env(SMTP, &[("KEEL_NOTIFY__SMTP__PASSWORD", "hunter2")]);
+    assert_eq!(d.len(), 1, "{}", render(&d));
+    assert_eq!((d[0].file.as_str(), d[0].line), ("environment", 0));
+    assert!(d[0]
+        .hint
+        .as_deref()
+        .unwrap_or("")
+        .contains("KEEL_NOTIFY_SMTP_PASSWORD"));
+}
+
+#[test]
+fn smtp_mistakes_are_reported_at_their_line() {
+    one(
+        &format!("{SMTP}username = \"keel\"\n"),
+        4,
+        "`notify.smtp.username`: a username is set but no password",
+        "KEEL_NOTIFY_SMTP_PASSWORD",
+    );
+    one(
+        "[notify.smtp]\nhost = \"smtp.example.com\"\nfrom = \"status.example.com\"\n",
+        3,
+        "bad sender \"status.example.com\": no `@`",
+        "Keel Status <status@example.com>",
+    );
+    one(
+        "[notify.smtp]\nhost = \"smtp.example.com\"\nfrom = \"Keel <status@example.com\"\n",
+        3,
+        "`<` must be closed",
+        "status@example.com",
+    );
+    one(
+        "[notify.smtp]\nhost = \"smtp.example.com\"\nfrom = \"Keel status@example.com\"\n",
+        3,
+        "contains a space",
+        "",
+    );
+    one(
+        &format!("{SMTP}tls = \"startls\"\n"),
+        4,
+        "unknown SMTP TLS mode \"startls\"",
+        "did you mean `starttls`?",
+    );
+    one(
+        &format!("{SMTP}port = 70000\n"),
+        4,
+        "`notify.smtp.port`: 70000 is out of range",
+        "between 1 and 65535",
+    );
+    one(
+        &format!("{SMTP}pool_size = 0\n"),
+        4,
+        "`notify.smtp.pool_size`: 0 is out of range",
+        "between 1 and 64",
+    );
+    one(
+        &format!("{SMTP}timeout = \"soon\"\n"),
+        4,
+        "`notify.smtp.timeout`: bad duration",
+        "\"30s\"",
+    );
+    one(
+        &format!("{SMTP}usrname = \"keel\"\n"),
+        4,
+        "unknown key `usrname` in [notify.smtp]",
+        "did you mean `username`?",
+    );
+    one(
+        "[notify.smtp]\nhost = \"smtp://smtp.example.com\"\nfrom = \"a@example.com\"\n",
+        2,
+        "looks like a URL",
+        "",
+    );
+    one(
+        "[notify.smtp]\nfrom = \"a@example.com\"\n",
+        1,
+        "[notify.smtp] is missing required key `host`",
+        "host = \"smtp.example.com\"",
+    );
+    one(
+        "[notify.smtp]\nhost = \"smtp.example.com\"\n",
+        1,
+        "[notify.smtp] is missing required key `from`",
+        "from = ",
+    );
+    one(
+        "[notify]\nsmtp = \"smtp.example.com\"\n",
+        2,
+        "`notify.smtp` must be a table [notify.smtp]",
+        "[notify.smtp] header",
+    );
+    one(
+        &format!("{SMTP}password_file = \"\"\n"),
+        4,
+        "`notify.smtp.password_file`: may not be empty",
+        "",
+    );
+}
+
+#[test]
+fn credentials_over_plain_smtp_only_to_loopback() {
+    let env = vars(&[("KEEL_NOTIFY_SMTP_PASSWORD", "pw")]);
+    let text = format!("{SMTP}tls = \"none\"\nusername = \"keel\"\n");
+    let d = parse(&text, "keel.toml", &env).expect_err("plain credentials");
+    assert_eq!(d.len(), 1, "{}", render(&d));
+    assert_eq!(d[0].line, 4);
+    assert!(
+        d[0].message
+            .contains("send the password in clear to smtp.example.com"),
+        "{}",
+        d[0]
+    );
+    for host in ["127.0.0.1", "localhost", "::1"] {
+        let text = format!("[notify.smtp]\nhost = \"{host}\"\nfrom = \"a@example.com\"\ntls = \"none\"\nusername = \"keel\"\n");
+        assert!(parse(&text, "keel.toml", &env).is_ok(), "{host}");
+    }
+    // Without a username, plain SMTP anywhere is the operator's call.
+    ok(&format!("{SMTP}tls = \"none\"\n"));
+}
+
+#[test]
+fn an_empty_smtp_password_variable_is_reported() {
+    let d = errs_env(SMTP, &[("KEEL_NOTIFY_SMTP_PASSWORD", "")]);
+    assert_eq!(d.len(), 1, "{}", render(&d));
+    assert_eq!((d[0].file.as_str(), d[0].line), ("environment", 0));
+    assert_eq!(d[0].message, "KEEL_NOTIFY_SMTP_PASSWORD is set but empty");
+}
+
+#[test]
+fn channels_of_every_kind_parse() {
+    let text = "\
+[[notify.channel]]
+name = \"ops\"
+kind = \"slack\"
+url_env = \"SLACK_URL\"
+
+[[notify.channel]]
+name = \"war-room\"
+kind = \"discord\"
+url = \"https://discord.com/api/webhooks/1/abc\"
+
+[[notify.channel]]
+name = \"teams-new\"
+kind = \"teams\"
+url_file = \"/run/secrets/teams\"
+
+[[notify.channel]]
+name = \"teams-old\"
+kind = \"Teams\"
+card = \"message_card\"
+url = \"https://example.webhook.office.com/webhookb2/x\"
+
+[[notify.channel]]
+name = \"pager\"
+kind = \"webhook\"
+url = \"http://127.0.0.1:9000/hook\"
+secret_env = \"PAGER_SECRET\"
+";
+    let env = vars(&[
+        ("SLACK_URL", "https://hooks.slack.com/services/T0/B0/tok"),
+        ("PAGER_SECRET", "s3cret"),
+    ]);
+    let c = match parse(text, "keel.toml", &env) {
+        Ok(c) => c,
+        Err(d) => panic!("{}", render(&d)),
+    };
+    let ch = &c.notify.channels;
+    assert_eq!(ch.len(), 5);
+    let kinds: Vec<ChannelKind> = ch.iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ChannelKind::Slack,
+            ChannelKind::Discord,
+            ChannelKind::Teams,
+            ChannelKind::Teams,
+            ChannelKind::Webhook
+        ]
+    );
+    assert_eq!(ch[0].name, "ops");
+    assert_eq!(ch[0].url_env.as_deref(), Some("SLACK_URL"));
+    assert_eq!(
+        ch[0].url.as_ref().map(|u| u.expose()),
+        Some("https://hooks.slack.com/services/T0/B0/tok")
+    );
+    assert_eq!(
+        ch[1].url.as_ref().map(|u| u.expose()),
+        Some("https://discord.com/api/webhooks/1/abc")
+    );
+    assert!(ch[1].url_env.is_none() && ch[1].url_file.is_none());
+    assert!(ch[2].url.is_none());
+    assert_eq!(
+        ch[2].url_file.as_deref(),
+        Some(std::path::Path::new("/run/secrets/teams"))
+    );
+    assert_eq!(ch[2].card, TeamsCard::Adaptive);
+    assert_eq!(ch[3].card, TeamsCard::MessageCard);
+    assert_eq!(ch[4].secret_env.as_deref(), Some("PAGER_SECRET"));
+    // The URLs carry tokens: Debug never shows them.
+    assert!(!format!("{c:?}").contains("T0/B0/tok"));
+    // Inline-table form.
+    let c = ok(
+        "[notify]\nchannel = [{ name = \"a\", kind = \"slack\", url = \"https://h.example/x\" }]\n",
+    );
+    assert_eq!(c.notify.channels.len(), 1);
+}
+
+const CH: &str = "[[notify.channel]]\nname = \"ops\"\nkind = \"slack\"\n";
+
+#[test]
+fn channel_mistakes_are_reported_at_their_line() {
+    one(
+        &format!("{CH}url_env = \"SLACK_URL\"\n"),
+        4,
+        "`notify.channel.url_env`: environment variable SLACK_URL is not set",
+        "set SLACK_URL",
+    );
+    one(
+        CH,
+        1,
+        "channel `ops` has no URL",
+        "url_env = \"SLACK_WEBHOOK_URL\"",
+    );
+    one(
+        &format!("{CH}url = \"https://h.example/x\"\nurl_file = \"/run/u\"\n"),
+        5,
+        "channel `ops`: give only one of url, url_env and url_file",
+        "one place",
+    );
+    one(
+        "[[notify.channel]]\nname = \"ops\"\nkind = \"slak\"\nurl = \"https://h.example/x\"\n",
+        3,
+        "unknown channel kind \"slak\"",
+        "did you mean `slack`?",
+    );
+    one(
+        "[[notify.channel]]\nname = \"ops\"\nkind = \"email\"\nurl = \"https://h.example/x\"\n",
+        3,
+        "unknown channel kind",
+        "`slack`, `discord`, `teams`, `webhook`",
+    );
+    one(
+        &format!("{CH}url = \"https://h.example/x\"\ncard = \"adaptive\"\n"),
+        5,
+        "channel `ops`: `card` only applies to kind = \"teams\", not \"slack\"",
+        "remove card",
+    );
+    one(
+        "[[notify.channel]]\nname = \"t\"\nkind = \"teams\"\nurl = \"https://h.example/x\"\ncard = \"messagecard\"\n",
+        5,
+        "unknown Teams card \"messagecard\"",
+        "did you mean `message_card`?",
+    );
+    one(
+        &format!("{CH}url = \"https://h.example/x\"\nsecret_env = \"S\"\n"),
+        5,
+        "`secret_env` only applies to kind = \"webhook\"",
+        "remove secret_env",
+    );
+    one(
+        "[[notify.channel]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"https://h.example/x\"\nsecret_env = \"HOOK_SECRET\"\n",
+        5,
+        "environment variable HOOK_SECRET is not set",
+        "HOOK_SECRET",
+    );
+    one(
+        &format!("{CH}url_env = \"https://hooks.slack.com/x\"\n"),
+        4,
+        "is not an environment variable name",
+        "SLACK_WEBHOOK_URL",
+    );
+    one(
+        &format!("{CH}url = \"\"\n"),
+        4,
+        "`notify.channel.url`: not a valid URL",
+        "https://",
+    );
+    one(
+        "[[notify.channel]]\nkind = \"slack\"\nurl = \"https://h.example/x\"\n",
+        1,
+        "[[notify.channel]] is missing required key `name`",
+        "name = ",
+    );
+    one(
+        "[[notify.channel]]\nname = \"ops\"\nurl = \"https://h.example/x\"\n",
+        1,
+        "[[notify.channel]] is missing required key `kind`",
+        "slack, discord, teams or webhook",
+    );
+    one(
+        &format!("{CH}url = \"https://h.example/x\"\nurl_evn = \"X\"\n"),
+        5,
+        "unknown key `url_evn` in [[notify.channel]]",
+        "did you mean `url_env`?",
+    );
+    one(
+        "[notify.channel]\nname = \"ops\"\nkind = \"slack\"\nurl = \"https://h.example/x\"\n",
+        1,
+        "`notify.channel` must be written [[notify.channel]], with double brackets",
+        "starts one more entry",
+    );
+}
+
+#[test]
+fn channel_urls_are_checked_and_never_repeated() {
+    let d = one(
+        &format!("{CH}url = \"ftp://hooks.example/T0/tok3n\"\n"),
+        4,
+        "URL has scheme `ftp`",
+        "http",
+    );
+    assert!(!d.to_string().contains("tok3n"));
+    let d = one(
+        &format!("{CH}url = \"hooks.slack.com/services/tok3n\"\n"),
+        4,
+        "not a valid URL",
+        "https://",
+    );
+    assert!(!d.to_string().contains("tok3n"));
+    let d = errs_env(
+        &format!("{CH}url_env = \"SLACK_URL\"\n"),
+        &[("SLACK_URL", "hooks.slack.com/services/tok3n")],
+    );
+    assert_eq!(d.len(), 1, "{}", render(&d));
+    assert_eq!(d[0].line, 4);
+    assert!(
+        d[0].message
+            .contains("environment variable SLACK_URL: not a valid URL"),
+        "{}",
+        d[0]
+    );
+    assert!(!d[0].to_string().contains("tok3n"));
+}
+
+#[test]
+fn duplicate_channel_names() {
+    let text = format!("{CH}url = \"https://h.example/a\"\n\n{CH}url = \"https://h.example/b\"\n");
+    one(
+        &text,
+        7,
+        "duplicate channel name `ops`: already used on line 2",
+        "different name",
+    );
+}
+
+#[test]
+fn env_layers_over_notify_and_smtp() {
+    let text = format!("[notify]\ntimeout = \"5s\"\n{SMTP}");
+    let c = parse(
+        &text,
+        "keel.toml",
+        &vars(&[
+            ("KEEL_NOTIFY__TIMEOUT", "20s"),
+            ("KEEL_NOTIFY__RETRY_ATTEMPTS", "5"),
+            ("KEEL_NOTIFY__LEASE", "10m"),
+            ("KEEL_NOTIFY__WORKERS", "4"),
+            ("KEEL_NOTIFY__SMTP__HOST", "mail.internal"),
+            ("KEEL_NOTIFY__SMTP__TLS", "tls"),
+            ("KEEL_PAGE__EXPORT_DIR", "/srv/status"),
+        ]),
+    )
+    .expect("env over file");
+    assert_eq!(c.notify.timeout, Duration::from_secs(20));
+    assert_eq!(c.notify.retry_attempts, 5);
+    assert_eq!(c.notify.lease, Duration::from_secs(600));
+    assert_eq!(c.notify.workers, 4);
+    let s = c.notify.smtp.expect("smtp");
+    assert_eq!(
+        (s.host.as_str(), s.tls, s.port),
+        ("mail.internal", SmtpTlsMode::Tls, 465)
+    );
+    assert_eq!(
+        c.page.export_dir.as_deref(),
+        Some(std::path::Path::new("/srv/status"))
+    );
+
+    // Variables alone turn email on; what they leave out is reported at line 0.
+    let c = parse(
+        "",
+        "keel.toml",
+        &vars(&[
+            ("KEEL_NOTIFY__SMTP__HOST", "127.0.0.1"),
+            ("KEEL_NOTIFY__SMTP__FROM", "status@example.com"),
+        ]),
+    )
+    .expect("env-only smtp");
+    assert_eq!(c.notify.smtp.map(|s| s.port), Some(587));
+    let d = errs_env("", &[("KEEL_NOTIFY__SMTP__HOST", "127.0.0.1")]);
+    assert_eq!(d.len(), 1, "{}", render(&d));
+    assert_eq!((d[0].file.as_str(), d[0].line), ("environment", 0));
+    assert_eq!(d[0].message, "[notify.smtp] is missing required key `from`");
+
+    let d = errs_env("", &[("KEEL_NOTIFY__LEASE", "1s")]);
+    assert_eq!(d.len(), 1, "{}", render(&d));
+    assert_eq!(d[0].line, 0);
+    assert!(
+        d[0].message
+            .starts_with("KEEL_NOTIFY__LEASE (1s) must be longer than"),
+        "{}",
+        d[0]
+    );
+    let d = errs_env("", &[("KEEL_NOTIFY__WORKERS", "many")]);
+    assert_eq!(
+        d[0].message,
+        "KEEL_NOTIFY__WORKERS: expected a whole number, found \"many\""
+    );
+    let d = errs_env("", &[("KEEL_NOTIFY__SMTP__HOTS", "x")]);
+    assert_eq!(
+        d[0].hint.as_deref(),
+        Some("did you mean `KEEL_NOTIFY__SMTP__HOST`?")
+    );
+    let d = errs_env("", &[("KEEL_NOTIFY__CHANNEL", "x")]);
+    assert!(
+        d[0].message.contains("cannot be set from the environment"),
+        "{}",
+        d[0]
+    );
+    assert!(d[0]
+        .hint
+        .as_deref()
+        .unwrap_or("")
+        .contains("[[notify.channel]]"));
 }
 
 // --- Robustness ----------------------------------------------------------------------------

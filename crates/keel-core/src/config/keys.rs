@@ -27,7 +27,7 @@ pub(crate) const TOP: &[&str] = &[
 pub(crate) const ARRAYS: &[&str] = &["component", "vendor", "infra", "monitor", "runbook"];
 
 pub(crate) const SERVER: &[&str] = &["listen", "data_dir", "database_url"];
-pub(crate) const PAGE: &[&str] = &["title", "locales", "base_url"];
+pub(crate) const PAGE: &[&str] = &["title", "locales", "base_url", "export_dir"];
 pub(crate) const DISCLOSURE: &[&str] = &["confidential_terms"];
 /// `next_update`, then one sub-table per situation (`[templates.opened]`).
 pub(crate) const TEMPLATES: &[&str] = &[
@@ -41,7 +41,36 @@ pub(crate) const TEMPLATES: &[&str] = &[
 /// The keys of one situation's template: `[templates.opened] title = … body = …`.
 pub(crate) const TEMPLATE: &[&str] = &["title", "body"];
 pub(crate) const INCIDENTS: &[&str] = &["publish_after", "stability_window", "recurrence_window"];
-pub(crate) const NOTIFY: &[&str] = &["allow_private_targets"];
+pub(crate) const NOTIFY: &[&str] = &[
+    "allow_private_targets",
+    "timeout",
+    "retry_attempts",
+    "lease",
+    "workers",
+    "smtp",
+    "channel",
+];
+/// `[notify.smtp]`. `password` is deliberately absent: it is refused with its own message.
+pub(crate) const NOTIFY_SMTP: &[&str] = &[
+    "host",
+    "port",
+    "from",
+    "tls",
+    "username",
+    "password_file",
+    "timeout",
+    "pool_size",
+];
+/// `[[notify.channel]]`.
+pub(crate) const NOTIFY_CHANNEL: &[&str] = &[
+    "name",
+    "kind",
+    "url",
+    "url_env",
+    "url_file",
+    "card",
+    "secret_env",
+];
 pub(crate) const INTAKE: &[&str] = &["component_label", "max_body_bytes", "route"];
 pub(crate) const INTAKE_ROUTE: &[&str] = &["labels", "component"];
 pub(crate) const STORAGE: &[&str] = &["rollup_retention", "daily_retention"];
@@ -130,6 +159,8 @@ pub(crate) const SINGLE_TABLES: &[(&str, &[&str])] = &[
     ("incidents", INCIDENTS),
     ("severity", SEVERITY),
     ("notify", NOTIFY),
+    // Nested: `KEEL_NOTIFY__SMTP__HOST`.
+    ("notify.smtp", NOTIFY_SMTP),
     ("intake", INTAKE),
     ("storage", STORAGE),
     ("scheduler", SCHEDULER),
@@ -141,6 +172,8 @@ pub(crate) const SINGLE_TABLES: &[(&str, &[&str])] = &[
 /// variable cannot express.
 pub(crate) const NOT_FROM_ENV: &[(&str, &str)] = &[
     ("intake", "route"),
+    ("notify", "smtp"),
+    ("notify", "channel"),
     ("templates", "opened"),
     ("templates", "identified"),
     ("templates", "monitoring"),
@@ -150,7 +183,7 @@ pub(crate) const NOT_FROM_ENV: &[(&str, &str)] = &[
 
 /// How a key that the environment cannot set is written in the file instead.
 pub(crate) fn file_syntax(table: &str, key: &str) -> String {
-    if (table, key) == ("intake", "route") {
+    if matches!((table, key), ("intake", "route") | ("notify", "channel")) {
         format!("[[{table}.{key}]] tables")
     } else {
         format!("a [{table}.{key}] table")

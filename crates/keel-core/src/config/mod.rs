@@ -79,6 +79,7 @@ pub fn known_keys() -> Vec<String> {
         add(t, ks);
     }
     add("intake.route", keys::INTAKE_ROUTE);
+    add("notify.channel", keys::NOTIFY_CHANNEL);
     add("component", keys::COMPONENT);
     add("vendor", keys::VENDOR);
     add("infra", keys::INFRA);

@@ -72,6 +72,9 @@ pub struct PageConfig {
     /// Absolute URL the page is reached at (`https://status.example.com`, no trailing
     /// slash), for links in feeds, JSON and notifications; `None` = relative links only.
     pub base_url: Option<String>,
+    /// Directory the static status page is re-exported to on every change (for serving by
+    /// a plain web server or object storage); `None` (default) = no export.
+    pub export_dir: Option<PathBuf>,
 }
 
 /// Terms no public text may contain (`[disclosure]`), on top of what the config itself
@@ -424,10 +427,148 @@ pub struct IncidentsConfig {
     pub recurrence_window: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+/// `[notify]`: how notifications leave Keel (the outbox workers), email, and responders'
+/// chat channels.
+#[derive(Debug, Clone, PartialEq)]
 pub struct NotifyConfig {
     /// Default false.
     pub allow_private_targets: bool,
+    /// One delivery attempt (an HTTP request) may take this long. Default 10s.
+    pub timeout: Duration,
+    /// Attempts per notification before it is given up. Default 12; 1..=100.
+    pub retry_attempts: u32,
+    /// How long a claimed outbox item is reserved before another worker may take it.
+    /// Default 5m; always longer than `timeout`.
+    pub lease: Duration,
+    /// Outbox workers per Keel process. Default 1; 1..=64.
+    pub workers: usize,
+    /// `[notify.smtp]`; `None` = no email.
+    pub smtp: Option<SmtpConfig>,
+    /// `[[notify.channel]]`: responders' chat channels, in config order, names unique.
+    pub channels: Vec<ChannelConfig>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            allow_private_targets: false,
+            timeout: Duration::from_secs(10),
+            retry_attempts: 12,
+            lease: Duration::from_secs(5 * 60),
+            workers: 1,
+            smtp: None,
+            channels: Vec::new(),
+        }
+    }
+}
+
+/// How the SMTP connection is secured (`[notify.smtp] tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmtpTlsMode {
+    /// Plain SMTP: for a relay on loopback or a trusted network.
+    None,
+    /// Plain connection upgraded with STARTTLS (required). The default.
+    #[default]
+    Starttls,
+    /// TLS from the first byte ("SMTPS").
+    Tls,
+}
+
+impl SmtpTlsMode {
+    /// The port used when `port` is not written: 25, 587 or 465.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTlsMode::None => 25,
+            SmtpTlsMode::Starttls => 587,
+            SmtpTlsMode::Tls => 465,
+        }
+    }
+
+    /// The name used in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpTlsMode::None => "none",
+            SmtpTlsMode::Starttls => "starttls",
+            SmtpTlsMode::Tls => "tls",
+        }
+    }
+}
+
+/// `[notify.smtp]`: the mail server subscriber emails go through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmtpConfig {
+    /// Host name or IP address (no port, no URL).
+    pub host: String,
+    /// Default by `tls`: 25, 587 or 465.
+    pub port: u16,
+    /// The sender: `Keel Status <status@example.com>` or `status@example.com` (checked to
+    /// look like one).
+    pub from: String,
+    /// Default `Starttls`.
+    pub tls: SmtpTlsMode,
+    pub username: Option<String>,
+    /// From `KEEL_NOTIFY_SMTP_PASSWORD` in the environment passed to `parse`. Secrets never
+    /// live in the file. When set it wins over `password_file`.
+    pub password: Option<Secret>,
+    /// A file holding the password, read by the binary (core does no I/O) when `password`
+    /// is `None`. When `username` is set, at least one of the two is.
+    pub password_file: Option<PathBuf>,
+    /// Per SMTP command. Default 10s.
+    pub timeout: Duration,
+    /// Connections kept open for reuse. Default 4; 1..=64.
+    pub pool_size: u32,
+}
+
+/// Which chat service a responders' channel is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelKind {
+    Slack,
+    Discord,
+    Teams,
+    /// Any HTTP endpoint of the operator's, optionally HMAC-signed (`secret_env`).
+    Webhook,
+}
+
+impl ChannelKind {
+    /// The name used in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Slack => "slack",
+            ChannelKind::Discord => "discord",
+            ChannelKind::Teams => "teams",
+            ChannelKind::Webhook => "webhook",
+        }
+    }
+}
+
+/// Which body a Teams URL expects: a Workflows URL takes an Adaptive Card, a legacy Office
+/// 365 connector a `MessageCard`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TeamsCard {
+    #[default]
+    Adaptive,
+    MessageCard,
+}
+
+/// `[[notify.channel]]`: one chat channel responders are told about incidents in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelConfig {
+    /// Unique among channels.
+    pub name: String,
+    pub kind: ChannelKind,
+    /// The webhook URL (http or https, checked), written as `url` or resolved from the
+    /// variable `url_env` names. `None` only when `url_file` is set (the binary reads it).
+    pub url: Option<Secret>,
+    /// The environment variable the URL came from, if it came from one.
+    pub url_env: Option<String>,
+    /// A file holding the URL, read by the binary. Exactly one of `url` (as written),
+    /// `url_env` and `url_file` was given.
+    pub url_file: Option<PathBuf>,
+    /// Only meaningful for `Teams`; default `Adaptive`.
+    pub card: TeamsCard,
+    /// Names the environment variable holding the HMAC secret a `Webhook` channel's
+    /// requests are signed with (checked to be set when the config was parsed).
+    pub secret_env: Option<String>,
 }
 
 /// Maps alerts whose labels all match to a component: `[[intake.route]]`.
@@ -480,6 +621,7 @@ impl Default for PageConfig {
             title: "Keel Status".to_owned(),
             locales: vec!["en".to_owned()],
             base_url: None,
+            export_dir: None,
         }
     }
 }

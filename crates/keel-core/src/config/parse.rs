@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use toml_edit::{ImDocument, Item, Table, TomlError, Value};
 
-use super::env::EnvLayer;
+use super::env::{lookup, EnvLayer, SMTP_PASSWORD_VAR};
 use super::model::*;
 use super::monitor;
 use super::position::Pos;
-use super::read::{Reader, Tbl};
+use super::read::{Field, Reader, Tbl};
 use super::validate::{self, Edge, Node, NodeKind, Ref, Refs};
 use super::values::{self, Bad};
 use super::{keys, suggest, Diagnostic};
@@ -71,7 +71,7 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
         .filter_map(|t| runbook(&mut r, t, &mut refs))
         .collect();
     let t = single(&mut r, root, "notify", &layer);
-    let notify = notify(&mut r, &t);
+    let notify = notify(&mut r, &t, &layer, env, &mut refs);
     let t = single(&mut r, root, "intake", &layer);
     let intake = intake(&mut r, &t, &mut refs);
     let t = single(&mut r, root, "storage", &layer);
@@ -235,14 +235,28 @@ fn top_level_keys(r: &mut Reader<'_>, root: &Table) {
 
 /// A single table such as `[server]`, with the environment layer. Absent is fine: defaults.
 fn single<'a>(r: &mut Reader<'_>, root: &'a Table, name: &str, env: &'a EnvLayer) -> Tbl<'a> {
+    single_in(r, Some(root), name, name, Pos { line: 1, column: 1 }, env)
+}
+
+/// A single table `key` inside `parent` (`[notify.smtp]` in `[notify]`), named `path`.
+/// Absent, it keeps `pos` (the parent's place, or [`Pos::ENV`] when only variables set it).
+fn single_in<'a>(
+    r: &mut Reader<'_>,
+    parent: Option<&'a dyn toml_edit::TableLike>,
+    key: &str,
+    path: &str,
+    pos: Pos,
+    env: &'a EnvLayer,
+) -> Tbl<'a> {
+    let name = path;
     let mut tbl = Tbl {
-        path: name.to_owned(),
-        display: header(name),
+        path: path.to_owned(),
+        display: header(path),
         table: None,
-        pos: Pos { line: 1, column: 1 },
+        pos,
         env: Some(env),
     };
-    let Some((key, item)) = root.get_key_value(name) else {
+    let Some((key, item)) = parent.and_then(|p| p.get_key_value(key)) else {
         return tbl;
     };
     tbl.pos = r.pos(item.span().or_else(|| key.span()), tbl.pos);
@@ -401,10 +415,15 @@ fn page(r: &mut Reader<'_>, t: &Tbl<'_>) -> PageConfig {
         r.parsed(&f, values::http_url)
             .map(|u| u.trim_end_matches('/').to_owned())
     });
+    let export_dir = t
+        .get(r, "export_dir")
+        .and_then(|f| r.nonempty(&f))
+        .map(PathBuf::from);
     PageConfig {
         title,
         locales,
         base_url,
+        export_dir,
     }
 }
 
@@ -809,15 +828,377 @@ fn runbook(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Runbook> 
     })
 }
 
-fn notify(r: &mut Reader<'_>, t: &Tbl<'_>) -> NotifyConfig {
+fn notify(
+    r: &mut Reader<'_>,
+    t: &Tbl<'_>,
+    layer: &EnvLayer,
+    env: &[(String, String)],
+    refs: &mut Refs,
+) -> NotifyConfig {
     r.unknown_keys(t, keys::NOTIFY);
     let d = NotifyConfig::default();
-    NotifyConfig {
-        allow_private_targets: t
-            .get(r, "allow_private_targets")
-            .and_then(|f| r.bool(&f))
-            .unwrap_or(d.allow_private_targets),
+    let allow_private_targets = t
+        .get(r, "allow_private_targets")
+        .and_then(|f| r.bool(&f))
+        .unwrap_or(d.allow_private_targets);
+    // Each duration with the name and place to blame if the lease is too short; `None` when
+    // the written value was refused (already reported).
+    let mut span = |key: &str, default: Duration| match t.get(r, key) {
+        None => Some((default, None)),
+        Some(f) => r.duration(&f, false).map(|x| (x, Some((f.name, f.pos)))),
+    };
+    let timeout = span("timeout", d.timeout);
+    let lease = span("lease", d.lease);
+    if let (Some((tm, tm_at)), Some((ls, ls_at))) = (&timeout, &lease) {
+        let blame = ls_at.as_ref().or(tm_at.as_ref());
+        if ls <= tm {
+            if let Some((_, pos)) = blame {
+                let written = |at: &Option<(String, Pos)>, key: &str| match at {
+                    Some((n, _)) => n.clone(),
+                    None => format!("the default `{key}`"),
+                };
+                r.report(
+                    *pos,
+                    format!(
+                        "{} ({}) must be longer than {} ({})",
+                        written(ls_at, "notify.lease"),
+                        humantime::format_duration(*ls),
+                        written(tm_at, "notify.timeout"),
+                        humantime::format_duration(*tm)
+                    ),
+                    Some(
+                        "a claimed notification is reserved for `lease`; a send still running \
+                         when it ends may be sent again by another worker. Keep lease well \
+                         above timeout (defaults \"5m\" and \"10s\")"
+                            .into(),
+                    ),
+                );
+            }
+        }
     }
+    let retry_attempts = t
+        .get(r, "retry_attempts")
+        .and_then(|f| r.uint(&f, 1, 100))
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(d.retry_attempts);
+    let workers = t
+        .get(r, "workers")
+        .and_then(|f| r.uint(&f, 1, 64))
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(d.workers);
+
+    let st = single_in(r, t.table, "smtp", "notify.smtp", Pos::ENV, layer);
+    let smtp = (st.table.is_some() || layer.sets_table("notify.smtp"))
+        .then(|| smtp(r, &st, env))
+        .flatten();
+
+    let mut channels = Vec::new();
+    if let Some((key, item)) = t.table.and_then(|tl| tl.get_key_value("channel")) {
+        let fallback = r.pos(key.span(), t.pos);
+        for ct in array_entries(r, item, "notify.channel", fallback) {
+            if let Some(c) = channel(r, &ct, env, refs) {
+                channels.push(c);
+            }
+        }
+    }
+
+    NotifyConfig {
+        allow_private_targets,
+        timeout: timeout.map_or(d.timeout, |(x, _)| x),
+        retry_attempts,
+        lease: lease.map_or(d.lease, |(x, _)| x),
+        workers,
+        smtp,
+        channels,
+    }
+}
+
+/// `[notify.smtp]`, given in the file or by `KEEL_NOTIFY__SMTP__*` variables.
+fn smtp(r: &mut Reader<'_>, t: &Tbl<'_>, env: &[(String, String)]) -> Option<SmtpConfig> {
+    // A password written in the file gets its own message rather than "unknown key".
+    if let Some((k, _)) = t.table.and_then(|tl| tl.get_key_value("password")) {
+        let pos = r.pos(k.span(), t.pos);
+        r.report(
+            pos,
+            format!(
+                "`notify.smtp.password`: secrets never live in the file: use password_file or \
+                 {SMTP_PASSWORD_VAR}"
+            ),
+            Some(format!(
+                "put the password in a file only Keel can read and write password_file = \
+                 \"/run/secrets/smtp-password\", or set {SMTP_PASSWORD_VAR}; then remove this line"
+            )),
+        );
+    }
+    let mut allowed = keys::NOTIFY_SMTP.to_vec();
+    allowed.push("password");
+    r.unknown_keys(t, &allowed);
+
+    let host = t
+        .require(r, "host", "host = \"smtp.example.com\"")
+        .and_then(|f| r.parsed(&f, values::host));
+    let tls_f = t.get(r, "tls");
+    let tls = match &tls_f {
+        None => Some(SmtpTlsMode::default()),
+        Some(f) => r.parsed(f, values::smtp_tls),
+    };
+    let port = match t.get(r, "port") {
+        None => Some(None),
+        Some(f) => r
+            .uint(&f, 1, u64::from(u16::MAX))
+            .and_then(|p| u16::try_from(p).ok())
+            .map(Some),
+    };
+    let from = t
+        .require(r, "from", "from = \"Keel Status <status@example.com>\"")
+        .and_then(|f| r.parsed(&f, values::sender));
+    let username_f = t.get(r, "username");
+    let username = match &username_f {
+        None => Some(None),
+        Some(f) => r.nonempty(f).map(Some),
+    };
+    let password_file = match t.get(r, "password_file") {
+        None => Some(None),
+        Some(f) => r.nonempty(&f).map(|p| Some(PathBuf::from(p))),
+    };
+    let password = match lookup(env, SMTP_PASSWORD_VAR) {
+        None => Some(None),
+        Some("") => {
+            r.report(
+                Pos::ENV,
+                format!("{SMTP_PASSWORD_VAR} is set but empty"),
+                Some("set it to the SMTP password, or unset it".into()),
+            );
+            None
+        }
+        Some(p) => Some(Some(Secret(p.to_owned()))),
+    };
+    let timeout = t
+        .get(r, "timeout")
+        .map_or(Some(Duration::from_secs(10)), |f| r.duration(&f, false));
+    let pool_size = t
+        .get(r, "pool_size")
+        .map_or(Some(4), |f| r.uint(&f, 1, 64))
+        .and_then(|n| u32::try_from(n).ok());
+
+    if let (Some(f), Some(Some(_)), Some(None), Some(None)) =
+        (&username_f, &username, &password, &password_file)
+    {
+        r.report(
+            f.pos,
+            format!("{}: a username is set but no password", f.name),
+            Some(format!(
+                "set {SMTP_PASSWORD_VAR}, or write password_file = \"/run/secrets/smtp-password\""
+            )),
+        );
+    }
+    if let (Some(SmtpTlsMode::None), Some(Some(_)), Some(h)) = (tls, &username, &host) {
+        if !is_loopback_host(h) {
+            let pos = tls_f.as_ref().map_or(t.pos, |f| f.pos);
+            r.report(
+                pos,
+                format!(
+                    "[notify.smtp] tls = \"none\" with a username would send the password in \
+                     clear to {h}"
+                ),
+                Some(
+                    "use tls = \"starttls\" or \"tls\"; plain SMTP with credentials is allowed \
+                     only to loopback"
+                        .into(),
+                ),
+            );
+        }
+    }
+
+    let tls = tls?;
+    Some(SmtpConfig {
+        host: host?,
+        port: port?.unwrap_or_else(|| tls.default_port()),
+        from: from?,
+        tls,
+        username: username?,
+        password: password?,
+        password_file: password_file?,
+        timeout: timeout?,
+        pool_size: pool_size?,
+    })
+}
+
+/// `localhost` or a loopback IP: where plain SMTP with credentials does not cross a network.
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// One `[[notify.channel]]`.
+fn channel(
+    r: &mut Reader<'_>,
+    t: &Tbl<'_>,
+    env: &[(String, String)],
+    refs: &mut Refs,
+) -> Option<ChannelConfig> {
+    r.unknown_keys(t, keys::NOTIFY_CHANNEL);
+    let name = t
+        .require(r, "name", "name = \"ops\"")
+        .and_then(|f| r.nonempty(&f).map(|n| (n, f.pos)));
+    if let Some((n, pos)) = &name {
+        refs.channels.push(Ref {
+            name: n.clone(),
+            pos: *pos,
+        });
+    }
+    let label = name.as_ref().map_or_else(
+        || "[[notify.channel]]".to_owned(),
+        |(n, _)| format!("channel `{n}`"),
+    );
+    let kind = t
+        .require(
+            r,
+            "kind",
+            "kind = \"slack\" (slack, discord, teams or webhook)",
+        )
+        .and_then(|f| r.parsed(&f, values::channel_kind));
+
+    let card_f = t.get(r, "card");
+    let card = match &card_f {
+        None => Some(TeamsCard::default()),
+        Some(f) => r.parsed(f, values::teams_card),
+    };
+    if let (Some(f), Some(k)) = (&card_f, kind) {
+        if k != ChannelKind::Teams {
+            r.report(
+                f.pos,
+                format!(
+                    "{label}: `card` only applies to kind = \"teams\", not \"{}\"",
+                    k.as_str()
+                ),
+                Some("remove card, or set kind = \"teams\"".into()),
+            );
+        }
+    }
+    let secret_f = t.get(r, "secret_env");
+    let secret_env = match &secret_f {
+        None => Some(None),
+        Some(f) => r.parsed(f, values::env_var_name).map(|var| {
+            // On another kind the key itself is the mistake (reported below).
+            if kind == Some(ChannelKind::Webhook) {
+                let state = match lookup(env, &var) {
+                    None => Some("not set"),
+                    Some("") => Some("empty"),
+                    Some(_) => None,
+                };
+                if let Some(state) = state {
+                    r.report(
+                        f.pos,
+                        format!("{}: environment variable {var} is {state}", f.name),
+                        Some(format!(
+                            "set {var} to the secret the receiver checks signatures with"
+                        )),
+                    );
+                }
+            }
+            Some(var)
+        }),
+    };
+    if let (Some(f), Some(k)) = (&secret_f, kind) {
+        if k != ChannelKind::Webhook {
+            r.report(
+                f.pos,
+                format!(
+                    "{label}: `secret_env` only applies to kind = \"webhook\", not \"{}\"",
+                    k.as_str()
+                ),
+                Some(
+                    "Slack, Discord and Teams URLs carry their own token; remove secret_env".into(),
+                ),
+            );
+        }
+    }
+
+    let url_f = t.get(r, "url");
+    let env_f = t.get(r, "url_env");
+    let file_f = t.get(r, "url_file");
+    let given: Vec<&Field<'_>> = [&url_f, &env_f, &file_f]
+        .into_iter()
+        .filter_map(Option::as_ref)
+        .collect();
+    let sources_ok = match given.as_slice() {
+        [] => {
+            r.report(
+                t.pos,
+                format!("{label} has no URL"),
+                Some(
+                    "add url_env = \"SLACK_WEBHOOK_URL\" (a variable holding the URL), url_file = \
+                     \"/run/secrets/slack-url\", or url = \"https://hooks.slack.com/services/…\""
+                        .into(),
+                ),
+            );
+            false
+        }
+        [_] => true,
+        [_, second, ..] => {
+            r.report(
+                second.pos,
+                format!("{label}: give only one of url, url_env and url_file"),
+                Some("the webhook URL must come from one place; remove the others".into()),
+            );
+            false
+        }
+    };
+    let mut url = match &url_f {
+        None => Some(None),
+        Some(f) => r.parsed(f, values::secret_url).map(|u| Some(Secret(u))),
+    };
+    let url_env = match &env_f {
+        None => Some(None),
+        Some(f) => r.parsed(f, values::env_var_name).map(Some),
+    };
+    if let (Some(f), Some(Some(var))) = (&env_f, &url_env) {
+        url = match lookup(env, var) {
+            None => {
+                r.report(
+                    f.pos,
+                    format!("{}: environment variable {var} is not set", f.name),
+                    Some(format!(
+                        "set {var} to the channel's webhook URL, or use url_file"
+                    )),
+                );
+                None
+            }
+            Some(text) => match values::secret_url(text) {
+                Ok(u) => Some(Some(Secret(u))),
+                Err(bad) => {
+                    r.report(
+                        f.pos,
+                        format!("{}: environment variable {var}: {}", f.name, bad.message),
+                        bad.hint,
+                    );
+                    None
+                }
+            },
+        };
+    }
+    let url_file = match &file_f {
+        None => Some(None),
+        Some(f) => r.nonempty(f).map(|p| Some(PathBuf::from(p))),
+    };
+
+    if !sources_ok {
+        return None;
+    }
+    Some(ChannelConfig {
+        name: name?.0,
+        kind: kind?,
+        url: url?,
+        url_env: url_env?,
+        url_file: url_file?,
+        card: card?,
+        secret_env: secret_env?,
+    })
 }
 
 fn intake(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> IntakeConfig {

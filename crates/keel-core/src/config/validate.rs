@@ -1,5 +1,6 @@
-//! Cross-reference checks over the whole config: unique ids, `depends_on`, `component` and
-//! runbook references that resolve, and a dependency graph without cycles.
+//! Cross-reference checks over the whole config: unique ids (and channel names),
+//! `depends_on`, `component` and runbook references that resolve, and a dependency graph
+//! without cycles.
 //!
 //! These need every section read first, so they run after the document walk, on a small
 //! summary ([`Refs`]) of names and places. Being pure functions of that summary, they are
@@ -66,6 +67,8 @@ pub(crate) struct Refs {
     pub runbooks: Vec<Ref>,
     /// Runbook id (may be empty when missing) → the node its `component` names.
     pub runbook_nodes: Vec<Edge>,
+    /// `[[notify.channel]]` names, unique among channels.
+    pub channels: Vec<Ref>,
 }
 
 /// One cross-reference problem.
@@ -126,6 +129,23 @@ pub(crate) fn check(refs: &Refs) -> Vec<Problem> {
                 None => {
                     seen.insert(&m.name, m.pos);
                 }
+            }
+        }
+    }
+
+    let mut channels: HashMap<&str, Pos> = HashMap::new();
+    for c in &refs.channels {
+        match channels.get(c.name.as_str()) {
+            Some(prev) => out.push(problem(
+                c.pos,
+                format!(
+                    "duplicate channel name `{}`: already used on line {}",
+                    c.name, prev.line
+                ),
+                "give each [[notify.channel]] a different name",
+            )),
+            None => {
+                channels.insert(&c.name, c.pos);
             }
         }
     }

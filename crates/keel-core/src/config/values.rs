@@ -1,6 +1,6 @@
 //! Pure parsers for the scalar values written as strings: durations, sizes, status sets,
-//! record types, vendor formats, locales, criticalities, severities, failure kinds, URLs and
-//! addresses.
+//! record types, vendor formats, locales, criticalities, severities, failure kinds, URLs,
+//! addresses, email senders, and the notification enums.
 //!
 //! They know nothing about TOML or the environment, so the same rule applies whether a value
 //! came from the file or from a `KEEL_` variable, and each rule is tested on its own.
@@ -8,7 +8,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use super::model::{RecordType, StatusRange, VendorFormat, FAILURE_KINDS};
+use super::model::{
+    ChannelKind, RecordType, SmtpTlsMode, StatusRange, TeamsCard, VendorFormat, FAILURE_KINDS,
+};
 use super::suggest;
 use crate::assess::{Criticality, Severity};
 
@@ -249,6 +251,143 @@ pub(crate) fn http_url(text: &str) -> Result<String, Bad> {
     Ok(text.trim().to_owned())
 }
 
+/// A URL that carries a token (a chat webhook): `http://` or `https://` with a host. The
+/// text is never repeated in the message, since diagnostics end up in logs and CI output.
+pub(crate) fn secret_url(text: &str) -> Result<String, Bad> {
+    let hint = "write the full webhook URL the service gave you, starting with https://";
+    let parsed = url::Url::parse(text.trim()).map_err(|e| {
+        Bad::new(
+            format!("not a valid URL ({e}); the value is not shown"),
+            hint,
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Bad::new(
+            format!("URL has scheme `{}`", parsed.scheme()),
+            "only http:// and https:// URLs can be posted to",
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(Bad::new("URL has no host; the value is not shown", hint));
+    }
+    Ok(text.trim().to_owned())
+}
+
+/// The name of an environment variable: letters, digits and `_`, not starting with a digit.
+pub(crate) fn env_var_name(text: &str) -> Result<String, Bad> {
+    let ok = text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(Bad::new(
+            format!("{text:?} is not an environment variable name"),
+            "write the variable's name, not its value, e.g. \"SLACK_WEBHOOK_URL\"",
+        ))
+    }
+}
+
+pub(crate) const SENDER_HINT: &str =
+    "write an address such as \"status@example.com\" or \"Keel Status <status@example.com>\"";
+
+/// An email sender: `a@b` or `Name <a@b>`. A light check that catches the usual slips
+/// (no `@`, a stray space, an unclosed `<`); the mail library has the last word.
+pub(crate) fn sender(text: &str) -> Result<String, Bad> {
+    let t = text.trim();
+    let bad = |why: &str| Bad::new(format!("bad sender {text:?}: {why}"), SENDER_HINT);
+    let address = match t.find('<') {
+        Some(i) => {
+            let Some(inner) = t[i + 1..].strip_suffix('>') else {
+                return Err(bad("`<` must be closed by `>` at the end"));
+            };
+            if t[..i].contains('>') {
+                return Err(bad("`>` before `<`"));
+            }
+            inner.trim()
+        }
+        None if t.contains('>') => return Err(bad("`>` without `<`")),
+        None => t,
+    };
+    if address.is_empty() {
+        return Err(bad("no address"));
+    }
+    if address
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+    {
+        return Err(bad(
+            "the address contains a space or one of `<`, `>`, `,`, `;` (a name goes before <address>)",
+        ));
+    }
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return Err(bad("no `@` in the address"));
+    };
+    if local.is_empty() || local.contains('@') {
+        return Err(bad(
+            "the address needs exactly one `@` with something before it",
+        ));
+    }
+    let labels_ok = !domain.is_empty()
+        && domain
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'));
+    if !labels_ok {
+        return Err(bad("the part after `@` is not a domain name"));
+    }
+    Ok(t.to_owned())
+}
+
+pub(crate) const SMTP_TLS_MODES: &[&str] = &["none", "starttls", "tls"];
+
+pub(crate) fn smtp_tls(text: &str) -> Result<SmtpTlsMode, Bad> {
+    Ok(match text.trim().to_ascii_lowercase().as_str() {
+        "none" => SmtpTlsMode::None,
+        "starttls" => SmtpTlsMode::Starttls,
+        "tls" => SmtpTlsMode::Tls,
+        _ => {
+            return Err(Bad::new(
+                format!("unknown SMTP TLS mode {text:?}"),
+                suggest::hint(text, SMTP_TLS_MODES, "one of"),
+            ))
+        }
+    })
+}
+
+pub(crate) const CHANNEL_KINDS: &[&str] = &["slack", "discord", "teams", "webhook"];
+
+pub(crate) fn channel_kind(text: &str) -> Result<ChannelKind, Bad> {
+    Ok(match text.trim().to_ascii_lowercase().as_str() {
+        "slack" => ChannelKind::Slack,
+        "discord" => ChannelKind::Discord,
+        "teams" => ChannelKind::Teams,
+        "webhook" => ChannelKind::Webhook,
+        _ => {
+            return Err(Bad::new(
+                format!("unknown channel kind {text:?}"),
+                suggest::hint(text, CHANNEL_KINDS, "channel kinds"),
+            ))
+        }
+    })
+}
+
+pub(crate) const TEAMS_CARDS: &[&str] = &["adaptive", "message_card"];
+
+pub(crate) fn teams_card(text: &str) -> Result<TeamsCard, Bad> {
+    Ok(match text.trim().to_ascii_lowercase().as_str() {
+        "adaptive" => TeamsCard::Adaptive,
+        "message_card" => TeamsCard::MessageCard,
+        _ => {
+            return Err(Bad::new(
+                format!("unknown Teams card {text:?}"),
+                suggest::hint(text, TEAMS_CARDS, "one of"),
+            ))
+        }
+    })
+}
+
 /// An address to listen on: "127.0.0.1:8080" or "[::1]:8080".
 pub(crate) fn socket_addr(text: &str) -> Result<SocketAddr, Bad> {
     text.trim().parse().map_err(|_| {
@@ -402,6 +541,65 @@ mod tests {
             failure_kind("vendr").unwrap_err().hint.as_deref(),
             Some("did you mean `vendor`?")
         );
+    }
+
+    #[test]
+    fn senders() {
+        assert!(sender("status@example.com").is_ok());
+        assert!(sender("Keel Status <status@example.com>").is_ok());
+        assert!(sender("\"Acme, Inc.\" <status@mail.example.co.jp>").is_ok());
+        assert!(sender("<status@example.com>").is_ok());
+        for bad in [
+            "",
+            "status",
+            "status@",
+            "@example.com",
+            "a@b@example.com",
+            "Keel status@example.com",
+            "Keel <status@example.com",
+            "Keel status@example.com>",
+            "Keel <>",
+            "a@example..com",
+        ] {
+            assert!(sender(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn secret_urls_never_echo_the_value() {
+        assert!(secret_url("https://hooks.slack.com/services/T0/B0/xyz").is_ok());
+        for bad in [
+            "hooks.slack.com/services/T0/B0/tok3n",
+            "ftp://h/tok3n",
+            "http://[tok3n/",
+        ] {
+            let e = secret_url(bad).unwrap_err();
+            assert!(!e.message.contains("tok3n"), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn notify_enums_and_variable_names() {
+        assert_eq!(smtp_tls("STARTTLS"), Ok(SmtpTlsMode::Starttls));
+        assert_eq!(
+            smtp_tls("ssl").unwrap_err().hint.as_deref(),
+            Some("one of: `none`, `starttls`, `tls`")
+        );
+        assert_eq!(channel_kind("teams"), Ok(ChannelKind::Teams));
+        assert_eq!(
+            channel_kind("slak").unwrap_err().hint.as_deref(),
+            Some("did you mean `slack`?")
+        );
+        assert_eq!(teams_card("message_card"), Ok(TeamsCard::MessageCard));
+        assert_eq!(
+            teams_card("messagecard").unwrap_err().hint.as_deref(),
+            Some("did you mean `message_card`?")
+        );
+        assert!(env_var_name("SLACK_URL_2").is_ok());
+        assert!(env_var_name("_X").is_ok());
+        assert!(env_var_name("2X").is_err());
+        assert!(env_var_name("https://x").is_err());
+        assert!(env_var_name("").is_err());
     }
 
     #[test]
