@@ -160,6 +160,8 @@ impl Application {
             metrics,
             heartbeats,
             heartbeat_sources: Arc::new(heartbeat_sources),
+            limiter: Arc::new(crate::http::limiter()),
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
             incidents,
             snapshots,
             admin_token_hash: options.admin_token.map(|t| hash_token(t.expose())),
@@ -210,6 +212,7 @@ impl Application {
         ));
         let scheduler_job = tokio::spawn(scheduler.run(stop.clone()));
         let housekeeping_job = tokio::spawn(housekeeping(state.clone(), stop.clone()));
+        let export_dir = state.config.page.export_dir.clone();
         let snapshot_job = tokio::spawn(snapshot::run(
             state.snapshots.clone(),
             state.config.clone(),
@@ -217,7 +220,39 @@ impl Application {
             state.incidents.clone(),
             state.hub.clone(),
             stop.clone(),
-            |_| {},
+            move |rendered| {
+                if let Some(dir) = &export_dir {
+                    if let Err(e) = crate::export::write_all(rendered, dir) {
+                        tracing::error!(error = %e, dir = %dir.display(), "cannot re-export the status page");
+                    }
+                }
+            },
+        ));
+        let senders = Arc::new(senders(&state.config).await?);
+        let mut outbox_jobs = Vec::new();
+        for n in 0..state.config.notify.workers.max(1) {
+            let opts = keel_notify::WorkerOptions {
+                lease: state.config.notify.lease,
+                max_attempts: state.config.notify.retry_attempts,
+                ..keel_notify::WorkerOptions::default()
+            };
+            outbox_jobs.push(tokio::spawn(keel_notify::run(
+                state.store.clone(),
+                senders.clone(),
+                format!("{}-{}-{n}", hostname(), std::process::id()),
+                opts,
+                state.outbox_wake.clone(),
+                stop.clone(),
+            )));
+        }
+        let fanout_job = tokio::spawn(crate::fanout::run(
+            state.config.clone(),
+            state.store.clone(),
+            state.incidents.clone(),
+            state.hub.clone(),
+            state.snapshots.clone(),
+            state.outbox_wake.clone(),
+            stop.clone(),
         ));
         let incidents_job = tokio::spawn(incidents::run(
             state.incidents.clone(),
@@ -229,7 +264,11 @@ impl Application {
         let server_stop = stop.clone();
         let addr = listener.local_addr()?;
         tracing::info!(%addr, store = state.store.backend(), "keel is serving on http://{addr}");
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let server = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
             server_stop.cancelled().await;
         });
         let trigger = stop.clone();
@@ -243,6 +282,10 @@ impl Application {
         let _ = housekeeping_job.await;
         let _ = incidents_job.await;
         let _ = snapshot_job.await;
+        let _ = fanout_job.await;
+        for j in outbox_jobs {
+            let _ = j.await;
+        }
         state.hub.flush_rollups(Utc::now(), true);
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let _ = persist_tx.send(PersistEvent::Barrier(done_tx));
@@ -286,4 +329,59 @@ async fn housekeeping(state: AppState, stop: CancellationToken) {
             }
         }
     }
+}
+
+/// The clients that deliver notifications: HTTP always, SMTP when `[notify.smtp]` is set.
+async fn senders(config: &Config) -> anyhow::Result<keel_notify::Senders> {
+    let email = match &config.notify.smtp {
+        None => None,
+        Some(smtp) => {
+            let password = match (&smtp.password, &smtp.password_file) {
+                (Some(p), _) => Some(p.clone()),
+                (None, Some(f)) => Some(Secret(
+                    std::fs::read_to_string(f)
+                        .with_context(|| {
+                            format!("cannot read [notify.smtp] password_file {}", f.display())
+                        })?
+                        .trim()
+                        .to_string(),
+                )),
+                (None, None) => None,
+            };
+            let settings = keel_notify::email::SmtpSettings {
+                host: smtp.host.clone(),
+                port: Some(smtp.port),
+                from: smtp.from.clone(),
+                username: smtp.username.clone(),
+                password,
+                tls: match smtp.tls {
+                    keel_core::config::SmtpTlsMode::None => keel_notify::email::SmtpTls::None,
+                    keel_core::config::SmtpTlsMode::Starttls => {
+                        keel_notify::email::SmtpTls::Starttls
+                    }
+                    keel_core::config::SmtpTlsMode::Tls => keel_notify::email::SmtpTls::Tls,
+                },
+                timeout: smtp.timeout,
+                pool_size: smtp.pool_size,
+            };
+            Some(keel_notify::email::EmailSender::new(&settings).context("cannot set up SMTP")?)
+        }
+    };
+    let opts = keel_notify::SenderOptions {
+        http: keel_notify::HttpOptions {
+            timeout: config.notify.timeout,
+            ..keel_notify::HttpOptions::default()
+        },
+        allow_private_targets: config.notify.allow_private_targets,
+    };
+    keel_notify::Senders::new(opts, email).context("cannot build the notification clients")
+}
+
+/// This machine's name, for the outbox's worker ids (which instance claimed what).
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "keel".into())
 }

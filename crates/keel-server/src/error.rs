@@ -27,6 +27,8 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unprocessable(serde_json::Value),
+    #[error("{0}")]
+    TooMany(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -64,6 +66,10 @@ impl IntoResponse for ApiError {
                 json!({"error": "conflict", "field": field, "reason": reason}),
             ),
             ApiError::Unprocessable(body) => (StatusCode::UNPROCESSABLE_ENTITY, body.clone()),
+            ApiError::TooMany(reason) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"error": "rate_limited", "reason": reason}),
+            ),
             ApiError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error answering a request");
                 (

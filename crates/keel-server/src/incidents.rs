@@ -98,6 +98,30 @@ impl IncidentBook {
         })
     }
 
+    /// Updates published since `since`, oldest first: queued again at start, so an update
+    /// published just before a crash is not lost between its event and its outbox rows (the
+    /// rows' idempotency keys make queueing twice harmless).
+    pub async fn published_since(&self, since: DateTime<Utc>) -> Vec<Published> {
+        let entries = self.entries.lock().await;
+        let mut out: Vec<(DateTime<Utc>, Published)> = entries
+            .values()
+            .flat_map(|e| e.events.iter())
+            .filter(|e| e.at >= since)
+            .filter_map(|e| match &e.kind {
+                EventKind::UpdatePublished { update, .. } => Some((
+                    e.at,
+                    Published {
+                        incident: e.incident,
+                        update: *update,
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
+        out.sort_by_key(|(at, _)| *at);
+        out.into_iter().map(|(_, p)| p).collect()
+    }
+
     /// Customer updates as they are published.
     pub fn subscribe_published(&self) -> broadcast::Receiver<Published> {
         self.published.subscribe()

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod export;
+pub mod fanout;
 pub mod http;
 pub mod hub;
 pub mod incidents;

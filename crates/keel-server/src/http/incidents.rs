@@ -79,7 +79,7 @@ pub async fn get(
 }
 
 /// Parses a JSON body into `T`, naming the field and reason on failure.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad(None, "empty body: expected a JSON object"));
     }

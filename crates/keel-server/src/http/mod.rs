@@ -1,10 +1,11 @@
 //! The HTTP surface: routes and the state they share.
 
-mod incidents;
+pub(crate) mod incidents;
 mod intake;
 mod ops;
 mod public;
 mod push;
+mod subscribe;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +32,10 @@ pub struct AppState {
     /// Heartbeat monitors by id, to confirm pushes with their own thresholds.
     pub heartbeat_sources: Arc<HashMap<String, Source>>,
     pub incidents: Arc<IncidentBook>,
+    /// Per-address limiter of the public subscription endpoints.
+    pub limiter: Arc<subscribe::Limiter>,
+    /// Wakes the outbox worker when something was queued.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
     /// The rendered public documents.
     pub snapshots: Arc<crate::snapshot::SnapshotCache>,
     /// SHA-256 (hex) of the bootstrap admin token, if one was given.
@@ -42,6 +47,11 @@ impl AppState {
     pub fn is_node(&self, id: &str) -> bool {
         self.incidents.graph().node(id).is_some()
     }
+}
+
+/// A new limiter for [`AppState::limiter`].
+pub fn limiter() -> subscribe::Limiter {
+    subscribe::limiter()
 }
 
 pub fn router(state: AppState) -> Router {
@@ -60,6 +70,17 @@ pub fn router(state: AppState) -> Router {
         .route("/history.rss", get(public::file))
         .route("/badge.svg", get(public::file))
         .route("/badge/{component}", get(public::file))
+        .route("/subscribe", post(subscribe::form))
+        .route("/subscribe/confirm/{token}", get(subscribe::confirm))
+        .route(
+            "/unsubscribe/{token}",
+            get(subscribe::unsubscribe).post(subscribe::unsubscribe),
+        )
+        .route(
+            "/api/v1/subscribers",
+            get(subscribe::list).post(subscribe::create),
+        )
+        .route("/api/v1/outbox", get(subscribe::outbox))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/monitors", get(ops::monitors))

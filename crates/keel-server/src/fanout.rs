@@ -1,0 +1,275 @@
+//! Fan-out: every published customer update becomes one stored outbox row per recipient
+//! before anything is sent.
+//!
+//! The rows carry fully rendered, signed notifications and an idempotency key per (update,
+//! recipient), so a crash between queueing and sending loses nothing and a second queueing of
+//! the same update sends nothing twice. The outbox worker (keel-notify) does the sending.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use keel_core::config::{ChannelKind, Config, TeamsCard};
+use keel_core::public::{PublicIncident, Snapshot};
+use keel_notify::email::{self, EmailMessage, UpdateLinks};
+use keel_notify::webhook::{self, Context, SignedBody};
+use keel_notify::{idempotency_key, Delivery, Link, ResponderMessage, Tone};
+use keel_store::{NewOutboxItem, Store, Subscriber, SubscriberKind};
+use sha2::Sha256;
+use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::SignalHub;
+use crate::incidents::{sources_from_hub, IncidentBook, Published};
+use crate::snapshot::SnapshotCache;
+
+/// The unsubscribe token of a subscriber, derived from its secret so the link can be rebuilt
+/// for every email without storing the token itself (the store keeps only its hash).
+pub fn unsubscribe_token(secret: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(b"keel unsubscribe");
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The page's absolute base for links in notifications: `[page] base_url`, else the listener.
+pub fn base_url(config: &Config) -> String {
+    config
+        .page
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.server.listen))
+}
+
+/// The outbox rows for one published update.
+pub fn rows_for_update(
+    config: &Config,
+    snapshot: &Snapshot,
+    incident: &PublicIncident,
+    update_no: u32,
+    subscribers: &[Subscriber],
+    now: DateTime<Utc>,
+) -> Vec<NewOutboxItem> {
+    let Some(update) = incident
+        .updates
+        .iter()
+        .find(|u| u.id.ends_with(&format!("-{update_no}")))
+        .or_else(|| incident.updates.first())
+    else {
+        return Vec::new();
+    };
+    let base = base_url(config);
+    let page_id = keel_core::public::statuspage::page_id(snapshot);
+    let event = format!("incident:{}:update:{}", incident.id, update_no);
+    let mut rows = Vec::new();
+    for s in subscribers
+        .iter()
+        .filter(|s| s.confirmed && (s.components.is_empty() || s.follows_any(&incident.components)))
+    {
+        let Some(secret) = s.secret.as_deref() else {
+            continue;
+        };
+        let unsubscribe = format!("{base}/unsubscribe/{}", unsubscribe_token(secret));
+        let delivery = match s.kind {
+            SubscriberKind::Webhook => {
+                let ctx = Context {
+                    page_id: &page_id,
+                    base_url: Some(&base),
+                    locale: &s.locale,
+                    unsubscribe_url: Some(&unsubscribe),
+                    generated_at: now,
+                };
+                let body = webhook::incident_body(&ctx, snapshot, incident);
+                Delivery::Webhook(SignedBody::new(&body, Some(secret)))
+            }
+            SubscriberKind::Email => Delivery::Email(EmailMessage {
+                content: email::incident_update(
+                    &s.locale,
+                    snapshot,
+                    incident,
+                    update,
+                    UpdateLinks {
+                        page_url: Some(&base),
+                        unsubscribe_url: &unsubscribe,
+                    },
+                ),
+                list_unsubscribe: Some(unsubscribe.clone()),
+            }),
+        };
+        let key = idempotency_key(&event, &format!("subscriber:{}", s.id));
+        rows.push(keel_notify::outbox::item(
+            &delivery,
+            key,
+            s.address.clone(),
+            Some(s.id),
+            now,
+        ));
+    }
+    // The responders' own channels hear of every public update too.
+    for ch in &config.notify.channels {
+        let url = match (&ch.url, &ch.url_file) {
+            (Some(u), _) => u.expose().to_string(),
+            (None, Some(f)) => match std::fs::read_to_string(f) {
+                Ok(u) => u.trim().to_string(),
+                Err(e) => {
+                    tracing::error!(channel = %ch.name, error = %e, "cannot read the channel's url_file");
+                    continue;
+                }
+            },
+            (None, None) => continue,
+        };
+        let msg = ResponderMessage {
+            title: format!("#{} {}", incident.id, incident.name.get("en")),
+            text: update.body.get("en").to_string(),
+            tone: if incident.resolved_at.is_some() {
+                Tone::Good
+            } else {
+                Tone::Danger
+            },
+            facts: vec![
+                (
+                    "Status".into(),
+                    format!("{:?}", update.status).to_lowercase(),
+                ),
+                (
+                    "Users".into(),
+                    keel_core::assess::about_users(incident.affected_users, "en"),
+                ),
+            ],
+            link: Some(Link {
+                label: "Status page".into(),
+                url: base.clone(),
+            }),
+            at: update.created_at,
+        };
+        let delivery = match ch.kind {
+            ChannelKind::Slack => Delivery::Slack {
+                body: keel_notify::slack::payload(&msg),
+            },
+            ChannelKind::Discord => Delivery::Discord {
+                body: keel_notify::discord::payload(&msg),
+            },
+            ChannelKind::Teams => Delivery::Teams {
+                body: keel_notify::teams::payload(
+                    match ch.card {
+                        TeamsCard::Adaptive => keel_notify::teams::CardKind::Adaptive,
+                        TeamsCard::MessageCard => keel_notify::teams::CardKind::MessageCard,
+                    },
+                    &msg,
+                ),
+            },
+            ChannelKind::Webhook => {
+                let ctx = Context {
+                    page_id: &page_id,
+                    base_url: Some(&base),
+                    locale: "en",
+                    unsubscribe_url: None,
+                    generated_at: now,
+                };
+                let secret = ch.secret_env.as_ref().and_then(|v| std::env::var(v).ok());
+                Delivery::OpsWebhook(SignedBody::new(
+                    &webhook::incident_body(&ctx, snapshot, incident),
+                    secret.as_deref(),
+                ))
+            }
+        };
+        let key = idempotency_key(&event, &format!("channel:{}", ch.name));
+        rows.push(keel_notify::outbox::item(&delivery, key, url, None, now));
+    }
+    rows
+}
+
+/// Queues every published update, until stopped. A store failure is retried: the update is
+/// not forgotten.
+pub async fn run(
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    book: Arc<IncidentBook>,
+    hub: Arc<SignalHub>,
+    snapshots: Arc<SnapshotCache>,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    let mut published = book.subscribe_published();
+    // Whatever was published in the last hour is queued again: if Keel died between storing
+    // an update and queueing its notifications, they go out now; if not, the idempotency
+    // keys make this a no-op.
+    let mut backlog = book
+        .published_since(Utc::now() - chrono::TimeDelta::hours(1))
+        .await;
+    loop {
+        let p: Published = if !backlog.is_empty() {
+            backlog.remove(0)
+        } else {
+            tokio::select! {
+            _ = stop.cancelled() => return,
+            got = published.recv() => match got {
+                Ok(p) => p,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::error!(missed = n, "the fan-out fell behind; some updates were not queued");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            }
+        };
+        let mut backoff = std::time::Duration::from_millis(100);
+        loop {
+            match queue(&config, store.as_ref(), &book, &hub, &snapshots, &p).await {
+                Ok(n) => {
+                    tracing::info!(
+                        incident = p.incident,
+                        update = p.update,
+                        queued = n,
+                        "update queued for subscribers"
+                    );
+                    wake.notify_one();
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot queue notifications; will retry");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+async fn queue(
+    config: &Config,
+    store: &dyn Store,
+    book: &IncidentBook,
+    hub: &SignalHub,
+    snapshots: &SnapshotCache,
+    p: &Published,
+) -> anyhow::Result<u64> {
+    let now = Utc::now();
+    // A fresh snapshot holds the update just published.
+    let inputs = crate::snapshot::StoredInputs {
+        uptime: snapshots
+            .current()
+            .snapshot
+            .components
+            .iter()
+            .map(|c| (c.id.clone(), c.uptime.clone()))
+            .collect(),
+        maintenances: snapshots.current().snapshot.maintenances.clone(),
+    };
+    let sources = sources_from_hub(hub);
+    let snap = crate::snapshot::build_from(config, book, &sources, &inputs, now).await;
+    let Some(incident) = snap
+        .incidents
+        .iter()
+        .find(|i| i.id == p.incident.to_string())
+    else {
+        // No public component impacted: nothing for subscribers.
+        return Ok(0);
+    };
+    let subscribers = store.subscribers(true).await?;
+    let rows = rows_for_update(config, &snap, incident, p.update, &subscribers, now);
+    Ok(store.enqueue(&rows).await?)
+}

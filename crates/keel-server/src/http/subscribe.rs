@@ -1,0 +1,478 @@
+//! Subscriptions: the public JSON endpoint, the page's form, double opt-in confirmation and
+//! one-click unsubscribe.
+//!
+//! These are the only writes the public can make, so they are rate-limited per client address,
+//! every input is checked at the edge, subscriber webhooks may not point at private or loopback
+//! addresses (unless the operator allows it), and email addresses get nothing but a
+//! confirmation until their owner clicks the link.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use keel_core::public::i18n::{self, Key};
+use keel_notify::email::{self, EmailMessage};
+use keel_notify::{idempotency_key, Delivery};
+use keel_store::{hash_token, NewSubscriber, StoreError, SubscriberKind};
+use rand::RngCore;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::fanout::{base_url, unsubscribe_token};
+use crate::http::AppState;
+
+/// Per-address limiter for the public write endpoints.
+pub type Limiter = DefaultKeyedRateLimiter<IpAddr>;
+
+/// Ten subscriptions a minute per client address, bursts of five.
+pub fn limiter() -> Limiter {
+    RateLimiter::keyed(
+        Quota::per_minute(NonZeroU32::new(10).expect("non-zero"))
+            .allow_burst(NonZeroU32::new(5).expect("non-zero")),
+    )
+}
+
+/// What a subscription request asks for, already checked.
+struct Request {
+    kind: SubscriberKind,
+    address: String,
+    components: Vec<String>,
+    locale: String,
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn rate_limited(state: &AppState, peer: SocketAddr) -> Result<(), ApiError> {
+    state.limiter.check_key(&peer.ip()).map_err(|_| {
+        ApiError::TooMany(
+            "too many subscription requests from this address; try again in a minute".into(),
+        )
+    })
+}
+
+fn check(
+    state: &AppState,
+    email: Option<String>,
+    webhook: Option<String>,
+    components: Vec<String>,
+    locale: Option<String>,
+) -> Result<Request, ApiError> {
+    let email = email
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty());
+    let webhook = webhook
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty());
+    let (kind, address) = match (email, webhook) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad(
+                Some("email"),
+                "give an email address or a webhook URL, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::bad(
+                Some("email"),
+                "give an email address or a webhook URL",
+            ))
+        }
+        (Some(e), None) => {
+            email::validate(&e).map_err(|err| ApiError::bad(Some("email"), err.to_string()))?;
+            if state.config.notify.smtp.is_none() {
+                return Err(ApiError::bad(
+                    Some("email"),
+                    "this status page does not send email; subscribe with a webhook or the feeds",
+                ));
+            }
+            (SubscriberKind::Email, e)
+        }
+        (None, Some(w)) => {
+            keel_notify::guard::check_url(&w, state.config.notify.allow_private_targets)
+                .map_err(|err| ApiError::bad(Some("webhook"), err.to_string()))?;
+            (SubscriberKind::Webhook, w)
+        }
+    };
+    let public: Vec<&str> = state
+        .config
+        .components
+        .iter()
+        .filter(|c| c.public)
+        .map(|c| c.id.as_str())
+        .collect();
+    for (i, c) in components.iter().enumerate() {
+        if !public.contains(&c.as_str()) {
+            return Err(ApiError::bad(
+                Some(&format!("components[{i}]")),
+                format!("no public component has the id {c:?}"),
+            ));
+        }
+    }
+    let locale = match locale {
+        None => state
+            .config
+            .page
+            .locales
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "en".into()),
+        Some(l) if state.config.page.locales.contains(&l) => l,
+        Some(l) => {
+            return Err(ApiError::bad(
+                Some("locale"),
+                format!(
+                    "{l:?} is not offered here: {}",
+                    state.config.page.locales.join(", ")
+                ),
+            ))
+        }
+    };
+    Ok(Request {
+        kind,
+        address,
+        components,
+        locale,
+    })
+}
+
+/// Stores the subscriber; for email, queues the confirmation. Returns the subscriber's answer.
+async fn subscribe(state: &AppState, req: Request) -> Result<Value, ApiError> {
+    // A webhook address is vetted again now, with DNS: a name may point inside.
+    if req.kind == SubscriberKind::Webhook {
+        keel_notify::guard::Guard::new(state.config.notify.allow_private_targets)
+            .vet(&req.address)
+            .await
+            .map_err(|e| ApiError::bad(Some("webhook"), e.to_string()))?;
+    }
+    let secret = random_hex(32);
+    let confirm_token = random_hex(32);
+    let now = Utc::now();
+    let is_email = req.kind == SubscriberKind::Email;
+    let new = NewSubscriber {
+        kind: req.kind,
+        address: req.address.clone(),
+        components: req.components.clone(),
+        locale: req.locale.clone(),
+        secret: Some(secret.clone()),
+        confirmed: !is_email,
+        confirm_token_hash: is_email.then(|| hash_token(&confirm_token)),
+        unsubscribe_token_hash: hash_token(&unsubscribe_token(&secret)),
+        created_at: now,
+    };
+    let sub = state
+        .store
+        .create_subscriber(&new)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::Conflict {
+                field: Some(if is_email { "email" } else { "webhook" }.into()),
+                reason: "already subscribed".into(),
+            },
+            StoreError::Invalid(r) => ApiError::bad(None, r),
+            other => ApiError::Internal(other.into()),
+        })?;
+    let base = base_url(&state.config);
+    let unsubscribe_url = format!("{base}/unsubscribe/{}", unsubscribe_token(&secret));
+    if is_email {
+        let confirm_url = format!("{base}/subscribe/confirm/{confirm_token}");
+        let delivery = Delivery::Email(EmailMessage {
+            content: email::confirmation(&req.locale, &state.config.page.title, &confirm_url),
+            list_unsubscribe: None,
+        });
+        let key = idempotency_key(&format!("confirm:{}", sub.id), &sub.address);
+        let row = keel_notify::outbox::item(&delivery, key, sub.address.clone(), Some(sub.id), now);
+        state
+            .store
+            .enqueue(&[row])
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        state.outbox_wake.notify_one();
+        return Ok(json!({
+            "id": sub.id, "kind": "email", "address": sub.address, "confirmed": false,
+            "message": "check your inbox to confirm the subscription",
+        }));
+    }
+    Ok(json!({
+        "id": sub.id, "kind": "webhook", "address": sub.address, "confirmed": true,
+        "components": sub.components, "locale": sub.locale,
+        // Shown once: the receiver verifies X-Keel-Signature with it.
+        "secret": secret,
+        "unsubscribe_url": unsubscribe_url,
+    }))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonBody {
+    email: Option<String>,
+    webhook: Option<String>,
+    #[serde(default)]
+    components: Vec<String>,
+    locale: Option<String>,
+}
+
+/// `POST /api/v1/subscribers`: `{"webhook": url}` or `{"email": address}`, optional
+/// `components` and `locale`.
+pub async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    rate_limited(&state, peer)?;
+    let b: JsonBody = crate::http::incidents::body(&bytes)?;
+    let req = check(&state, b.email, b.webhook, b.components, b.locale)?;
+    Ok((StatusCode::CREATED, Json(subscribe(&state, req).await?)))
+}
+
+/// `POST /subscribe`: the page's form (urlencoded; `components` may repeat).
+pub async fn form(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    bytes: Bytes,
+) -> Response {
+    let mut email = None;
+    let mut webhook = None;
+    let mut components = Vec::new();
+    let mut locale = None;
+    for (k, v) in url::form_urlencoded::parse(&bytes) {
+        match k.as_ref() {
+            "email" => email = Some(v.into_owned()),
+            "webhook" => webhook = Some(v.into_owned()),
+            "components" => components.push(v.into_owned()),
+            "locale" => locale = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let lang = locale.clone().unwrap_or_else(|| "en".into());
+    let result = match rate_limited(&state, peer)
+        .and_then(|_| check(&state, email, webhook, components, locale))
+    {
+        Ok(req) => subscribe(&state, req).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(v) => {
+            let key = if v["kind"] == "email" {
+                Key::SubscribePending
+            } else {
+                Key::WebhookSubscribed
+            };
+            let mut extra = String::new();
+            if let Some(secret) = v["secret"].as_str() {
+                extra = format!(
+                    "<p><code>X-Keel-Signature</code> secret: <code>{}</code></p>",
+                    keel_core::public::feed::escape(secret)
+                );
+            }
+            notice(
+                StatusCode::CREATED,
+                &state,
+                &lang,
+                i18n::t(&lang, key),
+                &extra,
+            )
+        }
+        Err(e) => {
+            let status = match &e {
+                ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+                ApiError::Conflict { .. } => StatusCode::CONFLICT,
+                ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let text = match &e {
+                ApiError::Internal(cause) => {
+                    tracing::error!(error = ?cause, "subscription failed");
+                    "internal error".to_string()
+                }
+                other => other.to_string(),
+            };
+            notice(status, &state, &lang, &text, "")
+        }
+    }
+}
+
+/// A small page in the visitor's language, linking back to the status page.
+fn notice(
+    status: StatusCode,
+    state: &AppState,
+    lang: &str,
+    text: &str,
+    extra_html: &str,
+) -> Response {
+    let esc = keel_core::public::feed::escape;
+    let html = format!(
+        "<!doctype html><html lang=\"{l}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t}</title></head><body><main><h1>{t}</h1><p>{m}</p>{extra_html}<p><a href=\"{base}/?lang={l}\">{back}</a></p></main></body></html>",
+        l = esc(lang),
+        t = esc(&state.config.page.title),
+        m = esc(text),
+        base = esc(&base_url(&state.config)),
+        back = esc(&state.config.page.title),
+    );
+    (status, Html(html)).into_response()
+}
+
+/// `GET /subscribe/confirm/{token}`: the double opt-in link.
+pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let lang = state
+        .config
+        .page
+        .locales
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "en".into());
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return notice(
+            StatusCode::NOT_FOUND,
+            &state,
+            &lang,
+            "This confirmation link is not valid.",
+            "",
+        );
+    }
+    match state
+        .store
+        .confirm_subscriber(&hash_token(&token), Utc::now())
+        .await
+    {
+        Ok(s) => notice(
+            StatusCode::OK,
+            &state,
+            &s.locale,
+            i18n::t(&s.locale, Key::SubscriptionConfirmed),
+            "",
+        ),
+        Err(StoreError::NotFound(_)) => notice(
+            StatusCode::NOT_FOUND,
+            &state,
+            &lang,
+            "This confirmation link is not valid or has already been used to unsubscribe.",
+            "",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot confirm a subscriber");
+            notice(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &state,
+                &lang,
+                "Please try again in a minute.",
+                "",
+            )
+        }
+    }
+}
+
+/// `GET` or `POST /unsubscribe/{token}` (POST for one-click unsubscribe, RFC 8058).
+pub async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let lang = state
+        .config
+        .page
+        .locales
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "en".into());
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return notice(
+            StatusCode::NOT_FOUND,
+            &state,
+            &lang,
+            "This unsubscribe link is not valid.",
+            "",
+        );
+    }
+    match state.store.unsubscribe(&hash_token(&token)).await {
+        Ok(s) => notice(
+            StatusCode::OK,
+            &state,
+            &s.locale,
+            i18n::t(&s.locale, Key::Unsubscribed),
+            "",
+        ),
+        Err(StoreError::NotFound(_)) => notice(
+            StatusCode::OK,
+            &state,
+            &lang,
+            i18n::t(&lang, Key::Unsubscribed),
+            "",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot unsubscribe");
+            notice(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &state,
+                &lang,
+                "Please try again in a minute.",
+                "",
+            )
+        }
+    }
+}
+
+/// `GET /api/v1/outbox`: counts and the dead-letter list (viewer role).
+pub async fn outbox(
+    caller: crate::auth::Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(crate::auth::Role::Viewer)?;
+    let counts = state
+        .store
+        .outbox_counts()
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let dead = state
+        .store
+        .dead_letters(100)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let dead: Vec<Value> = dead
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "channel": d.channel, "target": redact(&d.channel, &d.target),
+                "attempts": d.attempts, "last_error": d.last_error, "created_at": d.created_at,
+                "finished_at": d.finished_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "pending": counts.pending, "sending": counts.sending, "sent": counts.sent, "dead": counts.dead,
+        "dead_letters": dead,
+    })))
+}
+
+/// Chat webhook URLs carry tokens: show only their host.
+fn redact(channel: &str, target: &str) -> String {
+    match channel {
+        "slack" | "discord" | "teams" | "ops_webhook" => url::Url::parse(target)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| format!("{}://{h}/…", u.scheme())))
+            .unwrap_or_else(|| "…".into()),
+        _ => target.to_string(),
+    }
+}
+
+/// `GET /api/v1/subscribers`: every subscriber (admin role).
+pub async fn list(
+    caller: crate::auth::Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(crate::auth::Role::Admin)?;
+    let subs = state
+        .store
+        .subscribers(false)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let subs: Vec<Value> = subs
+        .iter()
+        .map(|s| json!({"id": s.id, "kind": s.kind.as_str(), "address": s.address, "components": s.components, "locale": s.locale, "confirmed": s.confirmed, "created_at": s.created_at}))
+        .collect();
+    Ok(Json(json!({ "subscribers": subs })))
+}

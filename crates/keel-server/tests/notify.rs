@@ -1,0 +1,352 @@
+//! Subscribers end to end: a webhook receiver and a real SMTP server (aiosmtpd) on loopback
+//! get Keel's updates — signed webhooks, double opt-in email with a working unsubscribe link —
+//! and the public endpoints refuse bad input, private targets and floods.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::Router;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use support::{Target, TestApp};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+
+/// A real HTTP receiver recording every delivery.
+async fn receiver() -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(|State(s): State<Seen>, h: HeaderMap, b: Bytes| async move {
+                s.lock().unwrap().push((h, b));
+                "ok"
+            }),
+        )
+        .with_state(seen.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (url, seen)
+}
+
+/// aiosmtpd on loopback through scripts/smtp-sink.
+struct Smtp {
+    port: u16,
+    dir: tempfile::TempDir,
+    _child: tokio::process::Child,
+}
+
+impl Smtp {
+    async fn start() -> Smtp {
+        let dir = tempfile::tempdir().unwrap();
+        let script: PathBuf = [
+            env!("CARGO_MANIFEST_DIR"),
+            "..",
+            "..",
+            "scripts",
+            "smtp-sink",
+        ]
+        .iter()
+        .collect();
+        let mut child = tokio::process::Command::new("python3")
+            .arg(&script)
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 runs scripts/smtp-sink");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .await
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("smtp-sink did not start (pip install aiosmtpd): {line:?}"));
+        Smtp {
+            port,
+            dir,
+            _child: child,
+        }
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<Value> {
+        for _ in 0..300 {
+            let mut out = Vec::new();
+            for i in 1.. {
+                match std::fs::read_to_string(self.dir.path().join(format!("{i}.json"))) {
+                    Ok(t) => out.push(serde_json::from_str(&t).unwrap()),
+                    Err(_) => break,
+                }
+            }
+            if out.len() >= n {
+                return out;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("fewer than {n} emails arrived");
+    }
+}
+
+fn config(web: &Target, extra: &str) -> String {
+    format!(
+        r#"
+[page]
+title = "Acme Status"
+locales = ["en", "ja"]
+
+[incidents]
+publish_after = "0s"
+stability_window = "1s"
+
+[notify]
+allow_private_targets = true
+{extra}
+
+[[component]]
+id = "search"
+name = {{ en = "Search", ja = "検索サービス" }}
+users = 500
+
+[[component]]
+id = "billing"
+name = "Billing"
+users = 50
+
+[[monitor]]
+id = "search-home"
+component = "search"
+kind = "http"
+url = "{url}"
+interval = "300ms"
+retry_interval = "100ms"
+timeout = "300ms"
+"#,
+        url = web.url()
+    )
+}
+
+async fn post_json(app: &TestApp, path: &str, body: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_webhook_subscriber_gets_a_signed_update_when_an_outage_starts() {
+    let web = Target::spawn().await;
+    let (hook, seen) = receiver().await;
+    let (other_hook, other_seen) = receiver().await;
+    let app = TestApp::spawn(&config(&web, "")).await;
+    let r = post_json(
+        &app,
+        "/api/v1/subscribers",
+        &format!(r#"{{"webhook":"{hook}","components":["search"]}}"#),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let sub: Value = r.json().await.unwrap();
+    let secret = sub["secret"].as_str().unwrap().to_string();
+    // Someone following only billing hears nothing about search.
+    let r = post_json(
+        &app,
+        "/api/v1/subscribers",
+        &format!(r#"{{"webhook":"{other_hook}","components":["billing"]}}"#),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+
+    app.wait_state("search-home", "up").await;
+    web.set(503);
+    let mut got = None;
+    for _ in 0..300 {
+        if let Some(d) = seen.lock().unwrap().first().cloned() {
+            got = Some(d);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (headers, body) = got.expect("a webhook arrived");
+    let sig = headers["x-keel-signature"].to_str().unwrap();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&body);
+    assert_eq!(
+        sig,
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    );
+    assert!(headers.contains_key("idempotency-key"));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["incident"]["status"], "investigating");
+    assert!(
+        v["incident"]["name"].as_str().unwrap().contains("Search"),
+        "{v}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&body).contains("search-home"),
+        "no internal names"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        other_seen.lock().unwrap().is_empty(),
+        "billing subscriber told about search"
+    );
+    let outbox: Value = app.get_auth("/api/v1/outbox").await.json().await.unwrap();
+    assert!(outbox["sent"].as_u64().unwrap() >= 1, "{outbox}");
+}
+
+#[tokio::test]
+async fn email_subscribers_confirm_receive_updates_and_unsubscribe() {
+    let smtp = Smtp::start().await;
+    let web = Target::spawn().await;
+    let extra = format!(
+        "\n[notify.smtp]\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"Acme Status <status@acme.test>\"\ntls = \"none\"\n",
+        smtp.port
+    );
+    let app = TestApp::spawn(&config(&web, &extra)).await;
+    let r = post_json(
+        &app,
+        "/api/v1/subscribers",
+        r#"{"email":"Ann@Example.COM","locale":"ja"}"#,
+    )
+    .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails[0]["rcpt_tos"][0], "ann@example.com");
+    let text = mails[0]["parts"]["text/plain"].as_str().unwrap();
+    assert!(
+        text.contains("購読を確認してください")
+            || mails[0]["headers"]["Subject"]
+                .as_str()
+                .unwrap()
+                .contains("購読"),
+        "{text}"
+    );
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/subscribe/confirm/"))
+        .expect("a confirmation link")
+        .to_string();
+    let path = &link[link.find("/subscribe/confirm/").unwrap()..];
+    // Nothing is sent before confirmation: an outage now would not reach ann.
+    let r = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    app.wait_state("search-home", "up").await;
+    web.set(503);
+    let mails = smtp.wait_for(2).await;
+    let update = &mails[1];
+    let subject = update["headers"]["Subject"].as_str().unwrap();
+    assert!(subject.contains("調査中"), "{subject}");
+    let unsub = update["headers"]["List-Unsubscribe"]
+        .as_str()
+        .unwrap()
+        .trim_matches(['<', '>'])
+        .to_string();
+    let path = &unsub[unsub.find("/unsubscribe/").unwrap()..];
+    let r = app.client.post(app.url(path)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let subs: Value = app
+        .get_auth("/api/v1/subscribers")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(subs["subscribers"].as_array().unwrap().is_empty(), "{subs}");
+}
+
+#[tokio::test]
+async fn subscription_bad_input_private_targets_and_floods() {
+    let web = Target::spawn().await;
+    // Private targets refused here.
+    let cfg = config(&web, "").replace(
+        "allow_private_targets = true",
+        "allow_private_targets = false",
+    );
+    let app = TestApp::spawn(&cfg).await;
+    for (body, field) in [
+        (r#"{"webhook":"http://127.0.0.1:9/x"}"#, "webhook"),
+        (r#"{"webhook":"http://10.0.0.7/x"}"#, "webhook"),
+        (r#"{"webhook":"ftp://example.com/x"}"#, "webhook"),
+        (r#"{"email":"not-an-address"}"#, "email"),
+    ] {
+        let r = post_json(&app, "/api/v1/subscribers", body).await;
+        assert_eq!(r.status(), 400, "{body}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["field"], field, "{body}: {v}");
+    }
+    let app2 = TestApp::spawn(&config(&web, "")).await;
+    for (body, field) in [
+        (r#"{}"#, "email"),
+        (
+            r#"{"webhook":"http://127.0.0.1:9/x","components":["nope"]}"#,
+            "components[0]",
+        ),
+        (
+            r#"{"webhook":"http://127.0.0.1:9/x","locale":"fr"}"#,
+            "locale",
+        ),
+        (r#"{"email":"a@b.test"}"#, "email"),
+    ] {
+        let r = post_json(&app2, "/api/v1/subscribers", body).await;
+        assert_eq!(r.status(), 400, "{body}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["field"], field, "{body}: {v}");
+    }
+    // A flood from one address is cut off.
+    let mut limited = false;
+    for i in 0..30 {
+        let r = post_json(
+            &app2,
+            "/api/v1/subscribers",
+            &format!(r#"{{"webhook":"http://127.0.0.1:9/{i}"}}"#),
+        )
+        .await;
+        if r.status() == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "no rate limit");
+    // The form on the page answers in HTML, in the visitor's language.
+    let r = app
+        .client
+        .post(app.url("/subscribe"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=&webhook=&locale=ja")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("lang=\"ja\""));
+    let r = app
+        .client
+        .get(app.url("/unsubscribe/zzz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = app
+        .client
+        .get(app.url(&format!("/subscribe/confirm/{}", "a".repeat(64))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
