@@ -25,6 +25,16 @@ enum Command {
         #[arg(long, short, env = "KEEL_CONFIG", default_value = "keel.toml")]
         config: PathBuf,
     },
+    /// The first five minutes with Keel: a demo shop that fails on a schedule, watched,
+    /// shown on the page, notified and resolved — loopback only, no config needed.
+    Demo {
+        /// Where the status page listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Where the demo keeps its SQLite data.
+        #[arg(long, default_value = "./keel-demo-data")]
+        data_dir: PathBuf,
+    },
     /// Validate a config file and print every problem with file, line and a hint.
     Check {
         #[arg(long, short, env = "KEEL_CONFIG", default_value = "keel.toml")]
@@ -89,6 +99,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),
+        Command::Demo { listen, data_dir } => report(runtime().and_then(|rt| {
+            rt.block_on(async {
+                init_tracing();
+                crate::demo::run(listen, &data_dir).await
+            })
+        })),
         Command::Init { output, force } => report(init(&output, force)),
         Command::Serve { config } => report(runtime().and_then(|rt| rt.block_on(serve(&config)))),
         Command::Export { config, out } => {

@@ -2,6 +2,7 @@
 //! everything it does is reachable from tests through the library crates.
 
 mod cli;
+mod demo;
 mod remote;
 
 use std::process::ExitCode;

@@ -354,3 +354,47 @@ fn export_writes_the_page_json_feeds_and_badges() {
     assert_eq!(code, 1);
     assert!(err.contains("cannot create"), "{err}");
 }
+
+#[test]
+fn demo_starts_watching_its_shop_with_no_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = keel();
+    cmd.args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn keel demo");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("serving on http://") {
+                let url = line[i + "serving on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send(url);
+            }
+        }
+    });
+    let served = Served {
+        child,
+        base: rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("demo started"),
+    };
+    let (status, body) = get(&format!("{}/api/v2/summary.json", served.base), None);
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = v["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["shop", "checkout"]);
+    let (status, page) = get(&format!("{}/?lang=ja", served.base), None);
+    assert_eq!(status, 200);
+    assert!(page.contains("ショップ"), "{page}");
+}
