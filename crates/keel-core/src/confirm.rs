@@ -35,6 +35,10 @@ pub struct Tracker {
     pub pending: Option<Health>,
     /// How many consecutive observations point to `pending`.
     pub streak: u32,
+    /// When the current streak's first observation was made (not stored: a restart starts
+    /// the streak's clock again).
+    #[serde(default)]
+    pub streak_since: Option<DateTime<Utc>>,
 }
 
 /// A confirmed change of health.
@@ -57,6 +61,7 @@ impl Tracker {
             last_checked: None,
             pending: None,
             streak: 0,
+            streak_since: None,
         }
     }
 
@@ -86,6 +91,7 @@ impl Tracker {
         if obs.health == self.health {
             self.pending = None;
             self.streak = 0;
+            self.streak_since = None;
             return None;
         }
         let needed = if obs.health.is_failing() && self.health.is_failing() {
@@ -103,6 +109,9 @@ impl Tracker {
         if self.pending.map(direction) != Some(direction(obs.health)) {
             self.streak = 0;
         }
+        if self.streak == 0 {
+            self.streak_since = Some(obs.at);
+        }
         self.pending = Some(obs.health);
         self.streak += 1;
         if self.streak < needed {
@@ -110,7 +119,10 @@ impl Tracker {
         }
         let from = self.health;
         self.health = obs.health;
-        self.since = obs.at;
+        // The new health began with the streak's first observation, not with the one that
+        // confirmed it: that is when the outage started, as far as Keel can tell, and what
+        // time to detect is measured from.
+        self.since = self.streak_since.take().unwrap_or(obs.at);
         self.pending = None;
         self.streak = 0;
         Some(Transition {
@@ -185,10 +197,12 @@ mod tests {
         assert!(t.observe(obs(Health::Down, 3), 3, 2).is_none());
         let tr = t.observe(obs(Health::Down, 4), 3, 2).unwrap();
         assert_eq!((tr.from, tr.to, tr.at), (Health::Up, Health::Down, at(4)));
+        // Down since the first failing check, confirmed at the third.
+        assert_eq!(t.since, at(2));
         assert!(t.observe(obs(Health::Up, 5), 3, 2).is_none());
         let tr = t.observe(obs(Health::Up, 6), 3, 2).unwrap();
         assert_eq!(tr.to, Health::Up);
-        assert_eq!(t.since, at(6));
+        assert_eq!(t.since, at(5));
     }
 
     #[test]

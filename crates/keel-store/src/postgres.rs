@@ -466,6 +466,7 @@ impl Store for PgStore {
                             latency_ms: latency_ms.map(|v| to_u64(v, "latency")).transpose()?,
                             last_checked,
                             streak: to_u32(streak, "streak")?,
+                            streak_since: None,
                             pending: pending.as_deref().map(parse_health).transpose()?,
                         },
                     })

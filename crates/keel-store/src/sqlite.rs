@@ -479,6 +479,7 @@ impl Store for SqliteStore {
                             latency_ms: latency_ms.map(|v| to_u64(v, "latency")).transpose()?,
                             last_checked: last_checked.map(from_millis).transpose()?,
                             streak: to_u32(streak, "streak")?,
+                            streak_since: None,
                             pending: pending.as_deref().map(parse_health).transpose()?,
                         },
                     })

@@ -349,6 +349,7 @@ async fn source_state_round_trips_and_is_replaced(store: Arc<dyn Store>) {
             last_checked: Some(t0 + TimeDelta::seconds(30)),
             pending: Some(Health::Down),
             streak: 2,
+            streak_since: None,
         },
     };
     let github = SourceState {
@@ -384,6 +385,7 @@ async fn source_state_round_trips_and_is_replaced(store: Arc<dyn Store>) {
             last_checked: None,
             pending: None,
             streak: 0,
+            streak_since: None,
         },
         ..api.clone()
     };
