@@ -151,7 +151,10 @@ impl SignalHub {
             );
             self.metrics.signal();
             let _ = self.signals.send(signal.clone());
-            let _ = self.persist.send(PersistEvent::Signal { signal, state });
+            let _ = self.persist.send(PersistEvent::Signal {
+                signal,
+                state: Box::new(state),
+            });
         }
         confirming
     }

@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 pub enum PersistEvent {
     Signal {
         signal: Signal,
-        state: SourceState,
+        state: Box<SourceState>,
     },
     Rollups(Vec<MinuteRollup>),
     /// Answered once everything queued before it is written (graceful shutdown).

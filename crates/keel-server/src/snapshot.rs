@@ -141,6 +141,8 @@ pub struct SnapshotCache {
     current: RwLock<Arc<Rendered>>,
     /// Wakes the rebuild task.
     pub changed: Notify,
+    /// Set when the stored inputs (maintenances) changed and must be read again.
+    stale_inputs: std::sync::atomic::AtomicBool,
 }
 
 impl SnapshotCache {
@@ -148,6 +150,7 @@ impl SnapshotCache {
         SnapshotCache {
             current: RwLock::new(Arc::new(initial)),
             changed: Notify::new(),
+            stale_inputs: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -156,6 +159,13 @@ impl SnapshotCache {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Re-reads the stored inputs and re-renders now (a maintenance was announced).
+    pub fn refresh_inputs(&self) {
+        self.stale_inputs
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_one();
     }
 
     fn swap(&self, r: Rendered) {
@@ -249,7 +259,10 @@ pub async fn run(
     let mut last_inputs: Option<DateTime<Utc>> = None;
     loop {
         let now = Utc::now();
-        if last_inputs.is_none_or(|t| now - t > chrono::TimeDelta::seconds(60)) {
+        let stale = cache
+            .stale_inputs
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        if stale || last_inputs.is_none_or(|t| now - t > chrono::TimeDelta::seconds(60)) {
             // Bounded: a stalled store must not stop the page from following incidents.
             match tokio::time::timeout(
                 Duration::from_secs(2),

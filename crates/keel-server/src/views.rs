@@ -46,6 +46,8 @@ pub fn incident_full(e: &Entry, now: DateTime<Utc>) -> Value {
         .collect::<Vec<_>>());
     v["action_items"] = json!(i.action_items);
     v["root_cause"] = json!(i.root_cause);
+    v["drafts"] = json!(i.drafts);
+    v["public_updates"] = json!(i.updates);
     v["timeline"] = json!(e.events.iter().map(|ev| event(ev, i)).collect::<Vec<_>>());
     v
 }

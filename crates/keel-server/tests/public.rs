@@ -253,3 +253,83 @@ async fn public_updates_pass_the_disclosure_check() {
     let page = get(&app, "/", None).await.text().await.unwrap();
     assert!(!page.contains("db failover"), "{page}");
 }
+
+#[tokio::test]
+async fn maintenance_is_announced_and_the_export_follows_every_change() {
+    let web = Target::spawn().await;
+    let out = tempfile::tempdir().unwrap();
+    let cfg = config(&web).replace(
+        "locales = [\"en\", \"ja\"]",
+        &format!(
+            "locales = [\"en\", \"ja\"]\nexport_dir = \"{}\"",
+            out.path().display()
+        ),
+    );
+    let app = TestApp::spawn(&cfg).await;
+    let now = chrono::Utc::now();
+    let body = serde_json::json!({
+        "name": {"en": "Search index rebuild", "ja": "検索インデックスの再構築"},
+        "scheduled_for": now + chrono::TimeDelta::hours(2),
+        "scheduled_until": now + chrono::TimeDelta::hours(3),
+        "components": ["search"],
+    });
+    let r = app
+        .post_auth("/api/v1/maintenances", body.to_string())
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let bad = serde_json::json!({
+        "name": "x", "scheduled_for": now + chrono::TimeDelta::hours(2),
+        "scheduled_until": now + chrono::TimeDelta::hours(1), "components": ["search"],
+    });
+    assert_eq!(
+        app.post_auth("/api/v1/maintenances", bad.to_string())
+            .await
+            .status(),
+        400
+    );
+    let leaky = serde_json::json!({
+        "name": "Stripe Payments upgrade", "scheduled_for": now + chrono::TimeDelta::hours(2),
+        "scheduled_until": now + chrono::TimeDelta::hours(3), "components": ["search"],
+    });
+    assert_eq!(
+        app.post_auth("/api/v1/maintenances", leaky.to_string())
+            .await
+            .status(),
+        409
+    );
+    let mut upcoming = Value::Null;
+    for _ in 0..100 {
+        upcoming = get(&app, "/api/v2/scheduled-maintenances/upcoming.json", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if upcoming["scheduled_maintenances"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        upcoming["scheduled_maintenances"][0]["name"], "Search index rebuild",
+        "{upcoming}"
+    );
+    assert_eq!(upcoming["scheduled_maintenances"][0]["status"], "scheduled");
+    // The static copy followed.
+    let mut exported = String::new();
+    for _ in 0..100 {
+        exported = std::fs::read_to_string(
+            out.path()
+                .join("api/v2/scheduled-maintenances/upcoming.json"),
+        )
+        .unwrap_or_default();
+        if exported.contains("Search index rebuild") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(exported.contains("Search index rebuild"), "{exported}");
+    assert!(out.path().join("ja/index.html").is_file());
+}

@@ -76,6 +76,33 @@ pub enum IncidentCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Publish Keel's drafted customer update (the responder's one action).
+    Publish {
+        id: i64,
+        /// The draft's number (see `keel incident show`).
+        #[arg(long)]
+        draft: u32,
+    },
+    /// Post an update in your own words: public (to customers) unless --internal.
+    Update {
+        id: i64,
+        /// investigating, identified, monitoring or resolved.
+        #[arg(long)]
+        status: Option<String>,
+        /// The text (all languages), or use --en/--ja.
+        #[arg(long)]
+        body: Option<String>,
+        #[arg(long)]
+        en: Option<String>,
+        #[arg(long)]
+        ja: Option<String>,
+        /// An internal note instead of a public update.
+        #[arg(long)]
+        internal: bool,
+        /// Admins only: publish although the disclosure check refuses the text, with this reason.
+        #[arg(long)]
+        override_reason: Option<String>,
+    },
     /// Record the root cause for the postmortem.
     RootCause { id: i64, text: String },
     /// Action items that prevent a recurrence.
@@ -242,6 +269,44 @@ pub async fn incident(remote: Remote, cmd: IncidentCommand) -> anyhow::Result<()
                 M::POST,
                 &format!("/api/v1/incidents/{id}/resolve"),
                 Some(json!({"reason": reason})),
+            )
+            .await?
+        }
+        IncidentCommand::Publish { id, draft } => {
+            c.send(
+                M::POST,
+                &format!("/api/v1/incidents/{id}/drafts/{draft}/publish"),
+                None,
+            )
+            .await?
+        }
+        IncidentCommand::Update {
+            id,
+            status,
+            body,
+            en,
+            ja,
+            internal,
+            override_reason,
+        } => {
+            let text = match (body, en, ja) {
+                (Some(b), None, None) => json!(b),
+                (None, en, ja) if en.is_some() || ja.is_some() => {
+                    let mut m = serde_json::Map::new();
+                    if let Some(t) = en {
+                        m.insert("en".into(), json!(t));
+                    }
+                    if let Some(t) = ja {
+                        m.insert("ja".into(), json!(t));
+                    }
+                    Value::Object(m)
+                }
+                _ => bail!("give --body, or --en and/or --ja"),
+            };
+            c.send(
+                M::POST,
+                &format!("/api/v1/incidents/{id}/updates"),
+                Some(json!({"status": status, "body": text, "public": !internal, "override_reason": override_reason})),
             )
             .await?
         }

@@ -257,7 +257,7 @@ fn incident_verbs_from_the_terminal() {
     std::fs::write(
         &path,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\n[[component]]\nid = \"api\"\nname = \"Public API\"\nusers = 1200\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\n[page]\nlocales = [\"en\", \"ja\"]\n\n[[component]]\nid = \"api\"\nname = \"Public API\"\nusers = 1200\n",
             dir.path().join("data").display()
         ),
     )
@@ -300,6 +300,40 @@ fn incident_verbs_from_the_terminal() {
     let (code, _, err) = cli(&["incident", "state", "1", "sideways"]);
     assert_eq!(code, 1);
     assert!(err.contains("state"), "{err}");
+    // Publishing from the terminal: Keel's draft, then words of one's own.
+    let (code, out, err) = cli(&["incident", "show", "1", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let draft = v["drafts"][0]["id"].as_u64().expect("a drafted update");
+    let (code, _, err) = cli(&["incident", "publish", "1", "--draft", &draft.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(&[
+        "incident",
+        "update",
+        "1",
+        "--status",
+        "identified",
+        "--en",
+        "Power is being restored.",
+        "--ja",
+        "電源を復旧しています。",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(&[
+        "incident",
+        "update",
+        "1",
+        "--status",
+        "identified",
+        "--body",
+        "host 10.0.0.7 lost power",
+    ]);
+    assert_eq!(code, 1, "the disclosure check refuses an IP address");
+    assert!(err.contains("409"), "{err}");
+    let (code, out, _) = cli(&["incident", "show", "1", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["public_updates"].as_array().unwrap().len(), 2, "{v}");
     let (code, _, err) = cli(&["incident", "resolve", "1", "--reason", "power back"]);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = cli(&["postmortem", "1"]);

@@ -209,7 +209,7 @@ fn yes() -> bool {
 }
 
 /// A text given once or per locale, each non-empty and bounded.
-fn localized(
+pub(crate) fn localized(
     field: &str,
     v: &Value,
     max: usize,

@@ -2,6 +2,7 @@
 
 pub(crate) mod incidents;
 mod intake;
+mod maintenance;
 mod ops;
 mod public;
 mod push;
@@ -81,6 +82,14 @@ pub fn router(state: AppState) -> Router {
             get(subscribe::list).post(subscribe::create),
         )
         .route("/api/v1/outbox", get(subscribe::outbox))
+        .route(
+            "/api/v1/maintenances",
+            get(maintenance::list).post(maintenance::create),
+        )
+        .route(
+            "/api/v1/maintenances/{id}/status",
+            post(maintenance::set_status),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/monitors", get(ops::monitors))
