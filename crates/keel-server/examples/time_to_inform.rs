@@ -1,0 +1,433 @@
+//! Time to inform, end to end: from a target starting to fail to the first subscriber webhook
+//! received, through the real `keel serve` binary.
+//!
+//!     cargo build --release -p keel
+//!     cargo run --release -p keel-server --example time_to_inform -- \
+//!         [--keel target/release/keel] [--runs 5] [--interval 1s] [--confirmations 2] \
+//!         [--timeout 1s] [--mode status|hang]
+//!
+//! Each run starts, on 127.0.0.1: a target answering 200; a webhook receiver; and a fresh
+//! `keel serve` (its own SQLite data directory) with one public component watched by one http
+//! monitor with the given interval, confirmations and timeout, `publish_after = "0s"` and
+//! `allow_private_targets = true`. It subscribes the receiver through the public
+//! `POST /api/v1/subscribers`, waits until the page shows the component operational, waits a
+//! random fraction of the interval (so the failure lands anywhere in the check cycle), then
+//! makes the target fail at T0 — with 503 (`--mode status`) or by never answering within the
+//! timeout (`--mode hang`) — and measures, against the same clock:
+//!
+//! - T0 → the incident opened (the `opened` event on its timeline),
+//! - T0 → `/api/v2/summary.json` showing the incident (polled every 10 ms),
+//! - T0 → the first customer update published (`update_published` on the timeline),
+//! - T0 → the first webhook received by the subscriber.
+//!
+//! PRODUCT.md's bar: the incident within `interval × confirmations + timeout + 1 s`, the page
+//! within 1 s of that, the webhook within 1 s of publication. Prints one Markdown table row per
+//! run, then the medians and the bar. Every wait has a hang guard; nothing leaves loopback.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{any, get};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+const ADMIN_TOKEN: &str = "time-to-inform-admin-token-0123456789";
+
+struct Args {
+    keel: PathBuf,
+    runs: usize,
+    interval: Duration,
+    confirmations: u32,
+    timeout: Duration,
+    hang: bool,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        keel: PathBuf::from("target/release/keel"),
+        runs: 5,
+        interval: Duration::from_secs(1),
+        confirmations: 2,
+        timeout: Duration::from_secs(1),
+        hang: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--keel" => a.keel = PathBuf::from(value()?),
+            "--runs" => a.runs = value()?.parse().context("--runs")?,
+            "--interval" => a.interval = duration(&value()?)?,
+            "--confirmations" => a.confirmations = value()?.parse().context("--confirmations")?,
+            "--timeout" => a.timeout = duration(&value()?)?,
+            "--mode" => {
+                a.hang = match value()?.as_str() {
+                    "status" => false,
+                    "hang" => true,
+                    other => bail!("--mode {other:?}: status or hang"),
+                }
+            }
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    if a.runs == 0 || a.confirmations == 0 {
+        bail!("--runs and --confirmations must be at least 1");
+    }
+    Ok(a)
+}
+
+/// The receiver's state: when the first webhook came, and who to wake.
+type Arrival = (Arc<Mutex<Option<Instant>>>, Arc<tokio::sync::Notify>);
+
+/// One run's figures, each measured from T0.
+struct Run {
+    opened: Duration,
+    page: Duration,
+    published: Duration,
+    webhook: Duration,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    if !args.keel.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p keel` or pass --keel",
+            args.keel.display()
+        );
+    }
+    let bar_incident = args.interval * args.confirmations + args.timeout + Duration::from_secs(1);
+    let bar_total = bar_incident + Duration::from_secs(1);
+    println!(
+        "interval {}, confirmations {}, timeout {}, publish_after 0s, failure by {}",
+        secs(args.interval),
+        args.confirmations,
+        secs(args.timeout),
+        if args.hang {
+            "no answer (hang)"
+        } else {
+            "HTTP 503"
+        }
+    );
+    println!();
+    println!("| run | T0 → incident opened | T0 → summary.json shows it | T0 → update published | T0 → first webhook received | published → webhook |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let mut runs = Vec::new();
+    for n in 1..=args.runs {
+        let r = tokio::time::timeout(Duration::from_secs(120), one_run(&args))
+            .await
+            .context("a run took over 120 s")??;
+        println!(
+            "| {n} | {} | {} | {} | **{}** | {} |",
+            secs(r.opened),
+            secs(r.page),
+            secs(r.published),
+            secs(r.webhook),
+            secs(r.webhook.saturating_sub(r.published)),
+        );
+        runs.push(r);
+    }
+    let med = |f: fn(&Run) -> Duration| {
+        let mut v: Vec<Duration> = runs.iter().map(f).collect();
+        v.sort();
+        v[v.len() / 2]
+    };
+    println!(
+        "| median | {} | {} | {} | **{}** | {} |",
+        secs(med(|r| r.opened)),
+        secs(med(|r| r.page)),
+        secs(med(|r| r.published)),
+        secs(med(|r| r.webhook)),
+        secs(med(|r| r.webhook.saturating_sub(r.published))),
+    );
+    let worst = runs.iter().map(|r| r.webhook).max().unwrap_or_default();
+    let worst_opened = runs.iter().map(|r| r.opened).max().unwrap_or_default();
+    println!();
+    println!(
+        "Bar: incident within interval × confirmations + timeout + 1 s = {}; first webhook within {} of T0. \
+         Worst run: incident {} ({}), webhook {} ({}).",
+        secs(bar_incident),
+        secs(bar_total),
+        secs(worst_opened),
+        if worst_opened <= bar_incident { "within" } else { "OVER" },
+        secs(worst),
+        if worst <= bar_total { "within" } else { "OVER" },
+    );
+    Ok(())
+}
+
+/// `"1s"`, `"1.5s"` or `"500ms"`.
+fn duration(s: &str) -> anyhow::Result<Duration> {
+    let (n, scale) = match s.strip_suffix("ms") {
+        Some(n) => (n, 0.001),
+        None => (
+            s.strip_suffix('s')
+                .with_context(|| format!("{s:?}: write 1s or 500ms"))?,
+            1.0,
+        ),
+    };
+    let v: f64 = n
+        .parse()
+        .with_context(|| format!("{s:?}: write 1s or 500ms"))?;
+    if !(v > 0.0 && v < 3600.0) {
+        bail!("{s:?}: out of range");
+    }
+    Ok(Duration::from_secs_f64(v * scale))
+}
+
+/// A duration as the config writes it.
+fn ms(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+async fn one_run(args: &Args) -> anyhow::Result<Run> {
+    let dir = tempfile::tempdir()?;
+
+    // The target: 200 until told to fail.
+    let failing = Arc::new(AtomicBool::new(false));
+    let hang = args.hang;
+    let target = serve(
+        Router::new()
+            .route(
+                "/",
+                get(move |State(f): State<Arc<AtomicBool>>| async move {
+                    if !f.load(Ordering::SeqCst) {
+                        return StatusCode::OK;
+                    }
+                    if hang {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                    StatusCode::SERVICE_UNAVAILABLE
+                }),
+            )
+            .with_state(failing.clone()),
+    )
+    .await?;
+
+    // The subscriber: notes when the first webhook arrives.
+    let first: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let receiver = serve(
+        Router::new()
+            .route(
+                "/hook",
+                any(|State((first, arrived)): State<Arrival>| async move {
+                    let mut f = first.lock().unwrap_or_else(|e| e.into_inner());
+                    if f.is_none() {
+                        *f = Some(Instant::now());
+                        arrived.notify_one();
+                    }
+                    StatusCode::OK
+                }),
+            )
+            .with_state((first.clone(), arrived.clone())),
+    )
+    .await?;
+
+    // Keel, on a port of its own.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = format!(
+        r#"[server]
+listen = "127.0.0.1:{port}"
+data_dir = "{data}"
+
+[page]
+title = "Time to inform"
+
+[[component]]
+id = "web"
+name = "Website"
+users = 100
+
+[[monitor]]
+id = "web-home"
+component = "web"
+kind = "http"
+url = "http://{target}/"
+interval = "{interval}"
+timeout = "{timeout}"
+confirmations = {confirmations}
+
+[incidents]
+publish_after = "0s"
+
+[notify]
+allow_private_targets = true
+timeout = "5s"
+"#,
+        data = dir.path().join("data").display(),
+        interval = ms(args.interval),
+        timeout = ms(args.timeout),
+        confirmations = args.confirmations,
+    );
+    let config_path = dir.path().join("keel.toml");
+    std::fs::write(&config_path, config)?;
+    let log = std::fs::File::create(dir.path().join("keel.log"))?;
+    let mut keel = tokio::process::Command::new(&args.keel)
+        .arg("serve")
+        .arg("--config")
+        .arg(&config_path)
+        .env("KEEL_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("KEEL_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", args.keel.display()))?;
+
+    let result = measure(args, &base, receiver, &failing, &first, &arrived).await;
+    let _ = keel.kill().await;
+    if result.is_err() {
+        let log = std::fs::read_to_string(dir.path().join("keel.log")).unwrap_or_default();
+        eprintln!("keel's log:\n{log}");
+    }
+    result
+}
+
+async fn measure(
+    args: &Args,
+    base: &str,
+    receiver: SocketAddr,
+    failing: &AtomicBool,
+    first: &Mutex<Option<Instant>>,
+    arrived: &tokio::sync::Notify,
+) -> anyhow::Result<Run> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    // Up, and the monitor has seen the target healthy.
+    wait_for(
+        Duration::from_secs(30),
+        "the component to show operational",
+        || async {
+            let s: Value = http
+                .get(format!("{base}/api/v2/summary.json"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (s["components"][0]["status"] == "operational").then_some(())
+        },
+    )
+    .await?;
+    let sub = http
+        .post(format!("{base}/api/v1/subscribers"))
+        .json(&serde_json::json!({ "webhook": format!("http://{receiver}/hook") }))
+        .send()
+        .await?;
+    if !sub.status().is_success() {
+        bail!("subscribing failed: {} {}", sub.status(), sub.text().await?);
+    }
+    // Land T0 anywhere in the check cycle.
+    let phase = rand::random::<f64>() * args.interval.as_secs_f64();
+    tokio::time::sleep(Duration::from_secs_f64(phase)).await;
+
+    let t0_wall: DateTime<Utc> = Utc::now();
+    let t0 = Instant::now();
+    failing.store(true, Ordering::SeqCst);
+
+    // The page's JSON, polled until it carries the incident.
+    let poll = {
+        let http = http.clone();
+        let url = format!("{base}/api/v2/summary.json");
+        tokio::spawn(async move {
+            loop {
+                if let Ok(r) = http.get(&url).send().await {
+                    if let Ok(s) = r.json::<Value>().await {
+                        if s["incidents"].as_array().is_some_and(|a| !a.is_empty()) {
+                            return t0.elapsed();
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+
+    tokio::time::timeout(Duration::from_secs(60), arrived.notified())
+        .await
+        .context("no webhook within 60 s of the failure")?;
+    let webhook = first
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .context("notified without a time")?
+        .duration_since(t0);
+    let page = tokio::time::timeout(Duration::from_secs(30), poll)
+        .await
+        .context("summary.json never showed the incident")??;
+
+    // When the incident opened and the update was published, from its timeline.
+    let list: Value = http
+        .get(format!("{base}/api/v1/incidents"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = list["incidents"][0]["id"]
+        .as_i64()
+        .or_else(|| list[0]["id"].as_i64())
+        .with_context(|| format!("no incident in {list}"))?;
+    let inc: Value = http
+        .get(format!("{base}/api/v1/incidents/{id}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let at = |kind: &str| -> anyhow::Result<Duration> {
+        let ev = inc["timeline"]
+            .as_array()
+            .and_then(|t| t.iter().find(|e| e["type"] == kind))
+            .with_context(|| format!("no {kind} event on the timeline"))?;
+        let t: DateTime<Utc> = ev["at"].as_str().context("event without a time")?.parse()?;
+        Ok((t - t0_wall).to_std().unwrap_or_default())
+    };
+    Ok(Run {
+        opened: at("opened")?,
+        page,
+        published: at("update_published")?,
+        webhook,
+    })
+}
+
+/// Serves `app` on a loopback port until the process ends.
+async fn serve(app: Router) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}
+
+async fn wait_for<F, Fut>(limit: Duration, what: &str, mut f: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<()>>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f().await.is_some() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("timed out after {limit:?} waiting for {what}")
+}
