@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::config::Config;
 use keel_core::public::{self, DayUptime, Snapshot};
@@ -30,14 +31,19 @@ pub struct Doc {
     pub content_type: &'static str,
     /// Strong ETag, quoted.
     pub etag: String,
+    /// The ETag as a ready header value: requests clone it (a reference count) instead of
+    /// parsing and allocating one each time.
+    pub etag_header: HeaderValue,
 }
 
 impl Doc {
     fn new(body: impl Into<Bytes>, content_type: &'static str) -> Doc {
         let body = body.into();
         let digest = Sha256::digest(&body);
+        let etag = format!("\"{}\"", hex::encode(&digest[..12]));
         Doc {
-            etag: format!("\"{}\"", hex::encode(&digest[..12])),
+            etag_header: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\"")),
+            etag,
             body,
             content_type,
         }
@@ -50,6 +56,8 @@ pub struct Rendered {
     pub snapshot: Arc<Snapshot>,
     /// `Last-Modified`, in HTTP date form.
     pub last_modified: String,
+    /// The same, as a ready header value.
+    pub last_modified_header: HeaderValue,
     /// The page per locale.
     pub pages: HashMap<String, Doc>,
     /// Everything else by path (`/api/v2/summary.json`, `/history.atom`, `/badge.svg`,
@@ -124,8 +132,11 @@ pub fn render_all(snapshot: Snapshot) -> Rendered {
             Doc::new(public::badge::component(c, l), SVG),
         );
     }
+    let last_modified = httpdate(s.generated_at);
     Rendered {
-        last_modified: httpdate(s.generated_at),
+        last_modified_header: HeaderValue::from_str(&last_modified)
+            .unwrap_or(HeaderValue::from_static("")),
+        last_modified,
         snapshot,
         pages,
         files,

@@ -1,34 +1,36 @@
 //! The public surface: the status page, the Statuspage v2 JSON, feeds and badges — all served
 //! from the rendered snapshot in memory, with ETags so repeat visitors get 304s.
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use crate::http::AppState;
 use crate::snapshot::Doc;
 
-#[derive(Debug, Deserialize)]
-pub struct LangQuery {
-    lang: Option<String>,
-}
-
 /// `GET /`: the page in the viewer's language (`?lang=` wins over `Accept-Language`).
-pub async fn page(
-    State(state): State<AppState>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn page(State(state): State<AppState>, req: Request) -> Response {
+    // Reading the request in place: the `HeaderMap` extractor would copy every header.
+    let (uri, headers) = (req.uri(), req.headers());
     let rendered = state.snapshots.current();
+    let locales = &rendered.snapshot.locales;
+    // The hot path (one locale, or no language asked for) does no parsing at all.
+    let query_lang = uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "lang")
+            .map(|(_, v)| v.into_owned())
+    });
     let accept = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let locale =
-        keel_core::public::i18n::negotiate(accept, q.lang.as_deref(), &rendered.snapshot.locales);
+    let locale = if locales.len() <= 1 || (query_lang.is_none() && accept.is_none()) {
+        locales.first().cloned().unwrap_or_else(|| "en".into())
+    } else {
+        keel_core::public::i18n::negotiate(accept, query_lang.as_deref(), locales)
+    };
     match rendered.pages.get(&locale) {
         Some(doc) => {
-            let mut resp = serve(doc, &rendered.last_modified, &headers);
+            let mut resp = serve(doc, &rendered.last_modified_header, headers);
             // The answer depends on the language header.
             resp.headers_mut()
                 .insert(header::VARY, HeaderValue::from_static("Accept-Language"));
@@ -39,16 +41,16 @@ pub async fn page(
 }
 
 /// Every other public document, by path.
-pub async fn file(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+pub async fn file(State(state): State<AppState>, req: Request) -> Response {
     let rendered = state.snapshots.current();
-    match rendered.files.get(uri.path()) {
-        Some(doc) => serve(doc, &rendered.last_modified, &headers),
+    match rendered.files.get(req.uri().path()) {
+        Some(doc) => serve(doc, &rendered.last_modified_header, req.headers()),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
 /// A document with its validators; 304 when the client already has it.
-fn serve(doc: &Doc, last_modified: &str, headers: &HeaderMap) -> Response {
+fn serve(doc: &Doc, last_modified: &HeaderValue, headers: &HeaderMap) -> Response {
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -56,16 +58,14 @@ fn serve(doc: &Doc, last_modified: &str, headers: &HeaderMap) -> Response {
             v.split(',')
                 .any(|t| t.trim() == doc.etag || t.trim() == "*")
         });
-    let etag = HeaderValue::from_str(&doc.etag).unwrap_or(HeaderValue::from_static("\"\""));
-    let lm = HeaderValue::from_str(last_modified).unwrap_or(HeaderValue::from_static(""));
     // Short: outage pages change by the minute; conditional requests make revalidation cheap.
     let cache = HeaderValue::from_static("public, max-age=10");
     if not_modified {
         return (
             StatusCode::NOT_MODIFIED,
             [
-                (header::ETAG, etag),
-                (header::LAST_MODIFIED, lm),
+                (header::ETAG, doc.etag_header.clone()),
+                (header::LAST_MODIFIED, last_modified.clone()),
                 (header::CACHE_CONTROL, cache),
             ],
         )
@@ -77,8 +77,8 @@ fn serve(doc: &Doc, last_modified: &str, headers: &HeaderMap) -> Response {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(doc.content_type),
             ),
-            (header::ETAG, etag),
-            (header::LAST_MODIFIED, lm),
+            (header::ETAG, doc.etag_header.clone()),
+            (header::LAST_MODIFIED, last_modified.clone()),
             (header::CACHE_CONTROL, cache),
         ],
         doc.body.clone(),
