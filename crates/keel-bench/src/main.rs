@@ -115,6 +115,9 @@ enum Cmd {
         duration: Duration,
         #[arg(long, value_parser = duration, default_value = "10s")]
         interval: Duration,
+        /// Keel's run time before the window opens [default: one interval].
+        #[arg(long, value_parser = duration)]
+        warmup: Option<Duration>,
         /// Each monitor's timeout.
         #[arg(long, value_parser = duration, default_value = "5s")]
         timeout: Duration,
@@ -205,6 +208,7 @@ fn real_main() -> anyhow::Result<()> {
             monitors,
             duration,
             interval,
+            warmup,
             timeout,
             keel,
             startup_limit,
@@ -220,6 +224,7 @@ fn real_main() -> anyhow::Result<()> {
                 monitors,
                 duration,
                 interval,
+                warmup: warmup.unwrap_or(interval),
                 timeout,
                 keel,
                 startup_limit,

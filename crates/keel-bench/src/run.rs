@@ -43,6 +43,9 @@ pub struct RunPlan {
     pub monitors: u64,
     pub duration: Duration,
     pub interval: Duration,
+    /// How long Keel runs before the window opens: at least one interval, so every monitor
+    /// has checked once; longer to look past start-up work.
+    pub warmup: Duration,
     pub timeout: Duration,
     pub keel: PathBuf,
     pub startup_limit: Duration,
@@ -139,6 +142,10 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<RunResult> {
         "--duration must be longer than zero"
     );
     anyhow::ensure!(
+        plan.warmup >= plan.interval,
+        "--warmup must be at least one --interval, so every monitor has checked once"
+    );
+    anyhow::ensure!(
         !plan.interval.is_zero(),
         "--interval must be longer than zero"
     );
@@ -218,9 +225,9 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<RunResult> {
 
     eprintln!(
         "keel-bench: keel serving on {keel_url}; warming up for {}",
-        humantime::format_duration(plan.interval)
+        humantime::format_duration(plan.warmup)
     );
-    watch(&mut keel, plan.interval).await?;
+    watch(&mut keel, plan.warmup).await?;
     let start = sample(&client, &keel_url, keel.pid(), &data_dir).await?;
     eprintln!(
         "keel-bench: sampling keel for {}",
@@ -305,6 +312,7 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<RunResult> {
     let result = RunResult {
         monitors: plan.monitors,
         interval_secs: plan.interval.as_secs_f64(),
+        warmup_secs: Some(plan.warmup.as_secs_f64()),
         duration_secs: plan.duration.as_secs_f64(),
         clk_tck,
         checks: end.checks - start.checks,

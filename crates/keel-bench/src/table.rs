@@ -12,6 +12,9 @@ use crate::bare::{self, ClientKind, Connections, Pace};
 pub struct RunResult {
     pub monitors: u64,
     pub interval_secs: f64,
+    /// Keel's run time before the window (older result files lack it: one interval).
+    #[serde(default)]
+    pub warmup_secs: Option<f64>,
     pub duration_secs: f64,
     pub clk_tck: u64,
     /// Keel: checks and failures counted by its own `/metrics` over the window.
@@ -94,6 +97,7 @@ impl RunResult {
         let cells = [
             self.monitors.to_string(),
             human(self.interval_secs),
+            human(self.warmup_secs.unwrap_or(self.interval_secs)),
             human(self.duration_secs),
             format!("{:.1}", self.checks_per_sec()),
             format!("{:.0}", self.failures),
@@ -142,9 +146,10 @@ impl RunResult {
 }
 
 /// Columns of the Keel table.
-pub const KEEL_COLUMNS: [&str; 14] = [
+pub const KEEL_COLUMNS: [&str; 15] = [
     "monitors",
     "interval",
+    "warm-up",
     "window",
     "checks/s",
     "failures",
@@ -222,6 +227,7 @@ mod tests {
         RunResult {
             monitors: 10_000,
             interval_secs: 10.0,
+            warmup_secs: Some(10.0),
             duration_secs: 60.0,
             clk_tck: 100,
             checks: 60_000.0,
@@ -268,7 +274,7 @@ mod tests {
         // 1.8 s over 60,000 checks = 30 µs: 2.0× the paced loop, 3.0× the flat-out one.
         assert_eq!(
             result().keel_row(),
-            "| 10000 | 10s | 1m | 1000.0 | 0 | 30.0 ± 0.3 | 15.0 | 2.00 | 10.0 | 3.00 | 3.0 | 40.0 | 600 | 0.05 |"
+            "| 10000 | 10s | 10s | 1m | 1000.0 | 0 | 30.0 ± 0.3 | 15.0 | 2.00 | 10.0 | 3.00 | 3.0 | 40.0 | 600 | 0.05 |"
         );
     }
 
@@ -294,7 +300,7 @@ mod tests {
     #[test]
     fn render_holds_both_tables() {
         let text = render(&[result(), result()]);
-        assert_eq!(text.matches("| 10000 | 10s |").count(), 2);
+        assert_eq!(text.matches("| 10000 | 10s | 10s |").count(), 2);
         assert_eq!(text.matches("| 10000 | reqwest |").count(), 4);
         assert!(text.contains("| monitors | client |"));
     }
