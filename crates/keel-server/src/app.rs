@@ -264,6 +264,13 @@ impl Application {
         let server_stop = stop.clone();
         let addr = listener.local_addr()?;
         tracing::info!(%addr, store = state.store.backend(), "keel is serving on http://{addr}");
+        // Responses go out whole at once: Nagle's delay only adds latency to keep-alive
+        // request/response traffic, which is what an outage-time page load is.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let server = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
