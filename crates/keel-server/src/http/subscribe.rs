@@ -320,8 +320,15 @@ fn notice(
     (status, Html(html)).into_response()
 }
 
-/// `GET /subscribe/confirm/{token}`: the double opt-in link.
-pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+/// What a link-token page does with a well-formed token.
+enum LinkAction {
+    Confirm,
+    Unsubscribe,
+}
+
+/// The pages behind the links in emails: a malformed or unknown token is a 404 (or, for
+/// unsubscribing, simply "unsubscribed": the goal is met), a store failure a 503.
+async fn link_page(state: &AppState, token: &str, action: LinkAction) -> Response {
     let lang = state
         .config
         .page
@@ -329,39 +336,44 @@ pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -
         .first()
         .cloned()
         .unwrap_or_else(|| "en".into());
-    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return notice(
-            StatusCode::NOT_FOUND,
-            &state,
-            &lang,
+    let (invalid, done) = match action {
+        LinkAction::Confirm => (
             "This confirmation link is not valid.",
-            "",
-        );
+            Key::SubscriptionConfirmed,
+        ),
+        LinkAction::Unsubscribe => ("This unsubscribe link is not valid.", Key::Unsubscribed),
+    };
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return notice(StatusCode::NOT_FOUND, state, &lang, invalid, "");
     }
-    match state
-        .store
-        .confirm_subscriber(&hash_token(&token), Utc::now())
-        .await
-    {
-        Ok(s) => notice(
+    let hash = hash_token(token);
+    let result = match action {
+        LinkAction::Confirm => state.store.confirm_subscriber(&hash, Utc::now()).await,
+        LinkAction::Unsubscribe => state.store.unsubscribe(&hash).await,
+    };
+    match (result, action) {
+        (Ok(s), _) => notice(
             StatusCode::OK,
-            &state,
+            state,
             &s.locale,
-            i18n::t(&s.locale, Key::SubscriptionConfirmed),
+            i18n::t(&s.locale, done),
             "",
         ),
-        Err(StoreError::NotFound(_)) => notice(
+        (Err(StoreError::NotFound(_)), LinkAction::Unsubscribe) => {
+            notice(StatusCode::OK, state, &lang, i18n::t(&lang, done), "")
+        }
+        (Err(StoreError::NotFound(_)), LinkAction::Confirm) => notice(
             StatusCode::NOT_FOUND,
-            &state,
+            state,
             &lang,
             "This confirmation link is not valid or has already been used to unsubscribe.",
             "",
         ),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot confirm a subscriber");
+        (Err(e), _) => {
+            tracing::error!(error = %e, "cannot follow a subscription link");
             notice(
                 StatusCode::SERVICE_UNAVAILABLE,
-                &state,
+                state,
                 &lang,
                 "Please try again in a minute.",
                 "",
@@ -370,50 +382,14 @@ pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -
     }
 }
 
+/// `GET /subscribe/confirm/{token}`: the double opt-in link.
+pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    link_page(&state, &token, LinkAction::Confirm).await
+}
+
 /// `GET` or `POST /unsubscribe/{token}` (POST for one-click unsubscribe, RFC 8058).
 pub async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let lang = state
-        .config
-        .page
-        .locales
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "en".into());
-    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return notice(
-            StatusCode::NOT_FOUND,
-            &state,
-            &lang,
-            "This unsubscribe link is not valid.",
-            "",
-        );
-    }
-    match state.store.unsubscribe(&hash_token(&token)).await {
-        Ok(s) => notice(
-            StatusCode::OK,
-            &state,
-            &s.locale,
-            i18n::t(&s.locale, Key::Unsubscribed),
-            "",
-        ),
-        Err(StoreError::NotFound(_)) => notice(
-            StatusCode::OK,
-            &state,
-            &lang,
-            i18n::t(&lang, Key::Unsubscribed),
-            "",
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot unsubscribe");
-            notice(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &state,
-                &lang,
-                "Please try again in a minute.",
-                "",
-            )
-        }
-    }
+    link_page(&state, &token, LinkAction::Unsubscribe).await
 }
 
 /// `GET /api/v1/outbox`: counts and the dead-letter list (viewer role).
