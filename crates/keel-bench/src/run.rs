@@ -319,6 +319,7 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<RunResult> {
         failures: end.failures - start.failures,
         elapsed_secs,
         keel_cpu_ticks,
+        warmup_cpu_ticks: Some(start.cpu_ticks),
         peak_rss_kib,
         storage_growth_bytes: end.storage as i64 - start.storage as i64,
         other_load_cores,

@@ -22,6 +22,9 @@ pub struct RunResult {
     pub failures: f64,
     pub elapsed_secs: f64,
     pub keel_cpu_ticks: u64,
+    /// Keel's CPU from its start to the window's: start-up and warm-up work.
+    #[serde(default)]
+    pub warmup_cpu_ticks: Option<u64>,
     pub peak_rss_kib: u64,
     pub storage_growth_bytes: i64,
     /// CPU used on the machine beside Keel during its window (the target included), in cores.
@@ -107,6 +110,11 @@ impl RunResult {
             fixed(self.floor_us(), 1),
             fixed(self.keel_over(self.floor_us()), 2),
             format!("{:.1}", self.keel_cpu_secs() / self.elapsed_secs * 100.0),
+            fixed(
+                self.warmup_cpu_ticks
+                    .map(|t| t as f64 / self.clk_tck as f64),
+                1,
+            ),
             format!("{:.1}", self.peak_rss_kib as f64 / 1024.0),
             format!(
                 "{:.0}",
@@ -146,7 +154,7 @@ impl RunResult {
 }
 
 /// Columns of the Keel table.
-pub const KEEL_COLUMNS: [&str; 15] = [
+pub const KEEL_COLUMNS: [&str; 16] = [
     "monitors",
     "interval",
     "warm-up",
@@ -159,6 +167,7 @@ pub const KEEL_COLUMNS: [&str; 15] = [
     "bare reqwest µs/req flat out",
     "ratio to flat out",
     "Keel CPU % of one core",
+    "Keel CPU s before the window",
     "Keel peak RSS MiB",
     "storage growth KiB/min",
     "other load (cores)",
@@ -234,6 +243,7 @@ mod tests {
             failures: 0.0,
             elapsed_secs: 60.0,
             keel_cpu_ticks: 180,
+            warmup_cpu_ticks: Some(250),
             peak_rss_kib: 40 * 1024,
             storage_growth_bytes: 600 * 1024,
             other_load_cores: 0.05,
@@ -274,7 +284,7 @@ mod tests {
         // 1.8 s over 60,000 checks = 30 µs: 2.0× the paced loop, 3.0× the flat-out one.
         assert_eq!(
             result().keel_row(),
-            "| 10000 | 10s | 10s | 1m | 1000.0 | 0 | 30.0 ± 0.3 | 15.0 | 2.00 | 10.0 | 3.00 | 3.0 | 40.0 | 600 | 0.05 |"
+            "| 10000 | 10s | 10s | 1m | 1000.0 | 0 | 30.0 ± 0.3 | 15.0 | 2.00 | 10.0 | 3.00 | 3.0 | 2.5 | 40.0 | 600 | 0.05 |"
         );
     }
 
