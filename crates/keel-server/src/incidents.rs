@@ -122,6 +122,17 @@ impl IncidentBook {
         out.into_iter().map(|(_, p)| p).collect()
     }
 
+    /// Whether time alone can change something: an unresolved incident (its stability
+    /// window) or a draft waiting to be published. (A relapse after resolution arrives as a
+    /// signal.)
+    pub async fn has_open_work(&self) -> bool {
+        self.entries
+            .lock()
+            .await
+            .values()
+            .any(|e| !e.incident.is_resolved() || e.incident.pending_drafts().next().is_some())
+    }
+
     /// Customer updates as they are published.
     pub fn subscribe_published(&self) -> broadcast::Receiver<Published> {
         self.published.subscribe()
@@ -421,24 +432,34 @@ pub async fn run(book: Arc<IncidentBook>, hub: Arc<SignalHub>, stop: Cancellatio
     let mut signals = hub.subscribe();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Reassessing reads every source, so with thousands of monitors it is only done when
+    // something changed, or while an incident is open (its windows and drafts run on time).
+    let mut dirty = true;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
             got = signals.recv() => match got {
                 Ok(signal) => {
+                    dirty = true;
                     if let Err(e) = book.record_signal(&signal).await {
                         tracing::error!(error = %e, "cannot add a signal to an incident timeline");
                     }
                 }
                 // Missed signals are not lost: the snapshot below holds the current state.
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => dirty = true,
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         }
+        if !dirty && !book.has_open_work().await {
+            continue;
+        }
         let sources = sources_from_hub(&hub);
-        if let Err(e) = book.reassess(&sources, Utc::now()).await {
-            tracing::error!(error = %e, "cannot store the assessment's incident changes; will retry");
+        match book.reassess(&sources, Utc::now()).await {
+            Ok(_) => dirty = false,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store the assessment's incident changes; will retry");
+            }
         }
     }
 }
