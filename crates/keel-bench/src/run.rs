@@ -32,6 +32,8 @@ use crate::table::RunResult;
 
 /// How long the target may take to print its address.
 const TARGET_START_LIMIT: Duration = Duration::from_secs(15);
+/// Slices of the warm-up over which Keel's CPU is recorded, to show its start-up work fading.
+const RAMP_SLICE: Duration = Duration::from_secs(10);
 /// How long a child gets to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Slack beyond warm-up plus window for a bare loop to report.
@@ -227,7 +229,24 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<RunResult> {
         "keel-bench: keel serving on {keel_url}; warming up for {}",
         humantime::format_duration(plan.warmup)
     );
-    watch(&mut keel, plan.warmup).await?;
+    // Warm-up, in slices, recording Keel's CPU in each: start-up work shows as a ramp.
+    let clk = clk_tck as f64;
+    let warm_until = Instant::now() + plan.warmup;
+    let mut warmup_ramp = Vec::new();
+    let mut last = (Instant::now(), procfs::process_cpu_ticks(keel.pid())?);
+    loop {
+        let left = warm_until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        watch(&mut keel, left.min(RAMP_SLICE)).await?;
+        let now = (Instant::now(), procfs::process_cpu_ticks(keel.pid())?);
+        let secs = (now.0 - last.0).as_secs_f64();
+        if secs >= RAMP_SLICE.as_secs_f64() / 2.0 {
+            warmup_ramp.push(now.1.saturating_sub(last.1) as f64 / clk / secs * 100.0);
+        }
+        last = now;
+    }
     let start = sample(&client, &keel_url, keel.pid(), &data_dir).await?;
     eprintln!(
         "keel-bench: sampling keel for {}",
@@ -320,6 +339,7 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<RunResult> {
         elapsed_secs,
         keel_cpu_ticks,
         warmup_cpu_ticks: Some(start.cpu_ticks),
+        warmup_ramp,
         peak_rss_kib,
         storage_growth_bytes: end.storage as i64 - start.storage as i64,
         other_load_cores,

@@ -25,6 +25,9 @@ pub struct RunResult {
     /// Keel's CPU from its start to the window's: start-up and warm-up work.
     #[serde(default)]
     pub warmup_cpu_ticks: Option<u64>,
+    /// Keel's CPU in each 10 s slice of the warm-up, in % of one core.
+    #[serde(default)]
+    pub warmup_ramp: Vec<f64>,
     pub peak_rss_kib: u64,
     pub storage_growth_bytes: i64,
     /// CPU used on the machine beside Keel during its window (the target included), in cores.
@@ -209,6 +212,18 @@ pub fn render(runs: &[RunResult]) -> String {
             out.push('\n');
         }
     }
+    let ramps: Vec<&RunResult> = runs.iter().filter(|r| !r.warmup_ramp.is_empty()).collect();
+    if !ramps.is_empty() {
+        out.push_str("\nKeel's CPU in each 10 s of its warm-up, in % of one core (start-up work fading):\n\n");
+        for r in ramps {
+            let slices: Vec<String> = r.warmup_ramp.iter().map(|p| format!("{p:.0}")).collect();
+            out.push_str(&format!(
+                "- {} monitors: {}\n",
+                r.monitors,
+                slices.join(" ")
+            ));
+        }
+    }
     out
 }
 
@@ -244,6 +259,7 @@ mod tests {
             elapsed_secs: 60.0,
             keel_cpu_ticks: 180,
             warmup_cpu_ticks: Some(250),
+            warmup_ramp: vec![120.4, 33.0, 9.96],
             peak_rss_kib: 40 * 1024,
             storage_growth_bytes: 600 * 1024,
             other_load_cores: 0.05,
@@ -313,5 +329,6 @@ mod tests {
         assert_eq!(text.matches("| 10000 | 10s | 10s |").count(), 2);
         assert_eq!(text.matches("| 10000 | reqwest |").count(), 4);
         assert!(text.contains("| monitors | client |"));
+        assert!(text.contains("- 10000 monitors: 120 33 10\n"), "{text}");
     }
 }
