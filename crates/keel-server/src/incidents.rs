@@ -451,6 +451,19 @@ pub async fn run(book: Arc<IncidentBook>, hub: Arc<SignalHub>, stop: Cancellatio
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         }
+        // Everything queued meanwhile goes on the timelines now, and one assessment covers it.
+        loop {
+            match signals.try_recv() {
+                Ok(signal) => {
+                    dirty = true;
+                    if let Err(e) = book.record_signal(&signal).await {
+                        tracing::error!(error = %e, "cannot add a signal to an incident timeline");
+                    }
+                }
+                Err(broadcast::error::TryRecvError::Lagged(_)) => dirty = true,
+                Err(_) => break,
+            }
+        }
         if !dirty && !book.has_open_work().await {
             continue;
         }

@@ -304,7 +304,21 @@ pub async fn run(
             _ = signals.recv() => {}
             _ = changes.recv() => {}
         }
-        // Let a burst settle so it renders once.
+        // Let a burst settle so it renders once, then drop everything it queued: one render
+        // covers them all (10,000 monitors starting up queue 10,000 signals).
         tokio::time::sleep(Duration::from_millis(50)).await;
+        drain(&mut signals);
+        drain(&mut changes);
+    }
+}
+
+/// Empties a broadcast receiver without waiting.
+fn drain<T: Clone>(rx: &mut tokio::sync::broadcast::Receiver<T>) {
+    use tokio::sync::broadcast::error::TryRecvError;
+    loop {
+        match rx.try_recv() {
+            Ok(_) | Err(TryRecvError::Lagged(_)) => continue,
+            Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => return,
+        }
     }
 }
