@@ -117,7 +117,8 @@ pub struct Report {
 #[derive(Clone)]
 enum Client {
     Reqwest(reqwest::Client),
-    Hyper(hyper_util::client::legacy::Client<HttpConnector, Empty<Bytes>>),
+    // Boxed: with HTTP/2 enabled in the workspace the client is some 300 bytes.
+    Hyper(Box<hyper_util::client::legacy::Client<HttpConnector, Empty<Bytes>>>),
 }
 
 impl Client {
@@ -140,12 +141,12 @@ impl Client {
             ClientKind::HyperUtil => {
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
-                Client::Hyper(
+                Client::Hyper(Box::new(
                     hyper_util::client::legacy::Client::builder(TokioExecutor::new())
                         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
                         .pool_max_idle_per_host(idle)
                         .build(connector),
-                )
+                ))
             }
         })
     }

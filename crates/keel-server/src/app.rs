@@ -153,7 +153,7 @@ impl Application {
             heartbeats: heartbeats.clone(),
             sink: hub.clone(),
         };
-        let state = AppState {
+        let state = AppState::new(crate::http::Shared {
             config,
             store,
             hub,
@@ -165,7 +165,7 @@ impl Application {
             incidents,
             snapshots,
             admin_token_hash: options.admin_token.map(|t| hash_token(t.expose())),
-        };
+        });
         Ok(Application {
             listener,
             port,
@@ -264,26 +264,13 @@ impl Application {
         let server_stop = stop.clone();
         let addr = listener.local_addr()?;
         tracing::info!(%addr, store = state.store.backend(), "keel is serving on http://{addr}");
-        // Responses go out whole at once: Nagle's delay only adds latency to keep-alive
-        // request/response traffic, which is what an outage-time page load is.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            server_stop.cancelled().await;
-        });
+        let server = crate::http::server::serve(listener, state.clone(), app, server_stop);
         let trigger = stop.clone();
         tokio::spawn(async move {
             shutdown.await;
             trigger.cancel();
         });
-        let served = server.await;
+        server.await;
         stop.cancel();
         let _ = scheduler_job.await;
         let _ = housekeeping_job.await;
@@ -304,7 +291,7 @@ impl Application {
             tracing::error!("pending writes did not reach the store within 30s of shutdown");
         }
         persist_job.abort();
-        served.context("the HTTP server failed")
+        Ok(())
     }
 }
 

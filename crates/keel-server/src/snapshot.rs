@@ -8,11 +8,12 @@
 //! If the store stalls, the last rendering keeps being served.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::body::Bytes;
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderMap, HeaderValue};
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::config::Config;
 use keel_core::public::{self, DayUptime, Snapshot};
@@ -31,21 +32,45 @@ pub struct Doc {
     pub content_type: &'static str,
     /// Strong ETag, quoted.
     pub etag: String,
-    /// The ETag as a ready header value: requests clone it (a reference count) instead of
-    /// parsing and allocating one each time.
-    pub etag_header: HeaderValue,
+    /// The headers of a full answer (type, validators, caching), built once: a request clones
+    /// the map (reference counts) instead of building and hashing one.
+    pub headers: HeaderMap,
+    /// The headers of a 304 answer.
+    pub not_modified_headers: HeaderMap,
 }
 
 impl Doc {
-    fn new(body: impl Into<Bytes>, content_type: &'static str) -> Doc {
+    /// `vary_language`: the document is one of several languages at the same address.
+    fn new(
+        body: impl Into<Bytes>,
+        content_type: &'static str,
+        last_modified: &HeaderValue,
+        vary_language: bool,
+    ) -> Doc {
         let body = body.into();
         let digest = Sha256::digest(&body);
         let etag = format!("\"{}\"", hex::encode(&digest[..12]));
+        let etag_header = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""));
+        let mut not_modified_headers = HeaderMap::with_capacity(4);
+        not_modified_headers.insert(header::ETAG, etag_header);
+        not_modified_headers.insert(header::LAST_MODIFIED, last_modified.clone());
+        // Short: outage pages change by the minute; conditional requests make revalidation
+        // cheap.
+        not_modified_headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=10"),
+        );
+        if vary_language {
+            not_modified_headers.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+        }
+        let mut headers = not_modified_headers.clone();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         Doc {
-            etag_header: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\"")),
             etag,
             body,
             content_type,
+            headers,
+            not_modified_headers,
         }
     }
 }
@@ -77,14 +102,26 @@ pub fn render_all(snapshot: Snapshot) -> Rendered {
     let snapshot = Arc::new(snapshot);
     let s = snapshot.as_ref();
     let main_locale = s.locales.first().cloned().unwrap_or_else(|| "en".into());
+    let last_modified = httpdate(s.generated_at);
+    let last_modified_header =
+        HeaderValue::from_str(&last_modified).unwrap_or(HeaderValue::from_static(""));
+    let lm = &last_modified_header;
     let mut pages = HashMap::new();
     for locale in &s.locales {
         pages.insert(
             locale.clone(),
-            Doc::new(crate::page::render(s, locale, s.locales.len() > 1), HTML),
+            // Every page varies by language: `/` answers by `Accept-Language`.
+            Doc::new(
+                crate::page::render(s, locale, s.locales.len() > 1),
+                HTML,
+                lm,
+                true,
+            ),
         );
     }
-    let json = |v: serde_json::Value| Doc::new(serde_json::to_vec(&v).unwrap_or_default(), JSON);
+    let json = |v: serde_json::Value| {
+        Doc::new(serde_json::to_vec(&v).unwrap_or_default(), JSON, lm, false)
+    };
     use public::statuspage as sp;
     let l = main_locale.as_str();
     let mut files = HashMap::new();
@@ -116,26 +153,24 @@ pub fn render_all(snapshot: Snapshot) -> Rendered {
     );
     files.insert(
         "/history.atom".to_string(),
-        Doc::new(public::feed::atom(s, l), ATOM),
+        Doc::new(public::feed::atom(s, l), ATOM, lm, false),
     );
     files.insert(
         "/history.rss".to_string(),
-        Doc::new(public::feed::rss(s, l), RSS),
+        Doc::new(public::feed::rss(s, l), RSS, lm, false),
     );
     files.insert(
         "/badge.svg".to_string(),
-        Doc::new(public::badge::overall(s, l), SVG),
+        Doc::new(public::badge::overall(s, l), SVG, lm, false),
     );
     for c in &s.components {
         files.insert(
             format!("/badge/{}.svg", c.id),
-            Doc::new(public::badge::component(c, l), SVG),
+            Doc::new(public::badge::component(c, l), SVG, lm, false),
         );
     }
-    let last_modified = httpdate(s.generated_at);
     Rendered {
-        last_modified_header: HeaderValue::from_str(&last_modified)
-            .unwrap_or(HeaderValue::from_static("")),
+        last_modified_header,
         last_modified,
         snapshot,
         pages,
@@ -149,7 +184,9 @@ fn httpdate(t: DateTime<Utc>) -> String {
 
 /// The current rendering, swapped whole on every change.
 pub struct SnapshotCache {
-    current: RwLock<Arc<Rendered>>,
+    /// Swapped without a lock, and read without touching a shared counter in the common case:
+    /// every page view reads it, on every core at once during an outage.
+    current: ArcSwap<Rendered>,
     /// Wakes the rebuild task.
     pub changed: Notify,
     /// Set when the stored inputs (maintenances) changed and must be read again.
@@ -159,17 +196,19 @@ pub struct SnapshotCache {
 impl SnapshotCache {
     pub fn new(initial: Rendered) -> Self {
         SnapshotCache {
-            current: RwLock::new(Arc::new(initial)),
+            current: ArcSwap::from_pointee(initial),
             changed: Notify::new(),
             stale_inputs: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     pub fn current(&self) -> Arc<Rendered> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.load_full()
+    }
+
+    /// The current rendering, borrowed for the length of a request.
+    pub fn load(&self) -> arc_swap::Guard<Arc<Rendered>> {
+        self.current.load()
     }
 
     /// Re-reads the stored inputs and re-renders now (a maintenance was announced).
@@ -180,7 +219,7 @@ impl SnapshotCache {
     }
 
     fn swap(&self, r: Rendered) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(r);
+        self.current.store(Arc::new(r));
     }
 }
 

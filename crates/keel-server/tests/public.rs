@@ -333,3 +333,59 @@ async fn maintenance_is_announced_and_the_export_follows_every_change() {
     assert!(exported.contains("Search index rebuild"), "{exported}");
     assert!(out.path().join("ja/index.html").is_file());
 }
+
+/// Public documents are answered before the router (http/server.rs); everything the router
+/// used to say about them must still hold: HEAD, other methods, languages, unknown paths, and
+/// the API behind the same listener.
+#[tokio::test]
+async fn the_front_door_answers_like_the_router_did() {
+    let web = Target::spawn().await;
+    let app = TestApp::spawn(&config(&web)).await;
+
+    let full = get(&app, "/", None).await;
+    assert_eq!(full.status(), 200);
+    assert_eq!(full.headers()["vary"], "Accept-Language");
+    assert_eq!(full.headers()["content-type"], "text/html; charset=utf-8");
+    let etag = full.headers()["etag"].clone();
+    let body = full.bytes().await.unwrap();
+
+    let head = app.client.head(app.url("/")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    if head.headers()["etag"] == etag {
+        assert_eq!(
+            head.headers()["content-length"],
+            body.len().to_string().as_str()
+        );
+    }
+    assert!(head.bytes().await.unwrap().is_empty());
+
+    // A 304 of a page says what it varies by, like the 200 did.
+    let etag = get(&app, "/", None).await.headers()["etag"].clone();
+    let again = app
+        .client
+        .get(app.url("/"))
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    if again.status() == 304 {
+        assert_eq!(again.headers()["vary"], "Accept-Language");
+        assert_eq!(again.headers()["etag"], etag);
+    }
+
+    let ja = get(&app, "/index.html?lang=ja", Some("en")).await;
+    assert_eq!(ja.status(), 200);
+    assert!(ja.text().await.unwrap().contains("<html lang=\"ja\""));
+    let en = get(&app, "/", Some("fr, en;q=0.5")).await;
+    assert!(en.text().await.unwrap().contains("<html lang=\"en\""));
+
+    for path in ["/", "/api/v2/summary.json", "/history.atom"] {
+        let r = app.client.post(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 405, "POST {path}");
+    }
+    assert_eq!(get(&app, "/api/v2/nope.json", None).await.status(), 404);
+    assert_eq!(get(&app, "/nope", None).await.status(), 404);
+    // The router still serves the rest, on the same connections.
+    assert_eq!(get(&app, "/healthz", None).await.status(), 200);
+    assert_eq!(get(&app, "/api/v1/incidents", None).await.status(), 401);
+}
