@@ -185,6 +185,7 @@ fn an_empty_file_means_all_defaults() {
     assert_eq!(c.intake.component_label, "component");
     assert_eq!(c.storage.rollup_retention, Duration::from_secs(30 * 86_400));
     assert_eq!(c.storage.daily_retention, Duration::from_secs(400 * 86_400));
+    assert_eq!(c.storage.outbox_retention, Duration::from_secs(30 * 86_400));
     assert_eq!(c.scheduler.max_concurrency, 512);
 }
 
@@ -333,6 +334,7 @@ component = "api"
 [storage]
 rollup_retention = "7d"
 daily_retention = "365d"
+outbox_retention = "90d"
 
 [scheduler]
 max_concurrency = 64
@@ -348,6 +350,7 @@ jitter = 0
     );
     assert_eq!(c.intake.routes[0].component.as_str(), "api");
     assert_eq!(c.storage.rollup_retention, Duration::from_secs(7 * 86_400));
+    assert_eq!(c.storage.outbox_retention, Duration::from_secs(90 * 86_400));
     assert_eq!(c.scheduler.max_concurrency, 64);
     assert_eq!(c.scheduler.jitter, 0.0);
     assert_eq!(
@@ -568,6 +571,19 @@ fn bad_durations_show_examples() {
         2,
         "must be longer than zero",
         "30s",
+    );
+    // Shorter than a day would forget what was sent while updates may still be re-queued.
+    one(
+        "[storage]\noutbox_retention = \"1h\"\n",
+        2,
+        "`storage.outbox_retention` (1h) is shorter than a day",
+        "at least \"1d\"",
+    );
+    assert_eq!(
+        ok("[storage]\noutbox_retention = \"1d\"\n")
+            .storage
+            .outbox_retention,
+        Duration::from_secs(86_400)
     );
     // Zero is meaningful for incident windows (publish at once).
     assert_eq!(

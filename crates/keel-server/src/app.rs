@@ -295,7 +295,8 @@ impl Application {
     }
 }
 
-/// Once a minute: hand finished rollup minutes to the store and prune old ones.
+/// Every 15 s: hand finished rollup minutes to the store; hourly: prune old rollups and
+/// delivered notifications.
 async fn housekeeping(state: AppState, stop: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(15));
     let mut last_prune = None;
@@ -320,6 +321,16 @@ async fn housekeeping(state: AppState, stop: CancellationToken) {
                 Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old rollups"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot prune rollups"),
+            }
+            // Delivered notifications are kept a while (their idempotency keys stop a
+            // restarted Keel from sending an update twice), then let go.
+            let sent_before = now
+                - chrono::TimeDelta::from_std(storage.outbox_retention)
+                    .unwrap_or(chrono::TimeDelta::days(30));
+            match state.store.prune_outbox(sent_before).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned delivered notifications"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot prune the outbox"),
             }
         }
     }

@@ -253,6 +253,10 @@ pub trait Store: Send + Sync + 'static {
     /// How many items are in each status.
     async fn outbox_counts(&self) -> Result<OutboxCounts>;
 
+    /// Deletes items sent before `sent_before`; returns how many. Pending, sending and dead
+    /// items stay whatever their age: they are work, or what an operator must look at.
+    async fn prune_outbox(&self, sent_before: DateTime<Utc>) -> Result<u64>;
+
     // --- Scheduled maintenance --------------------------------------------------------------
 
     /// Stores a maintenance created at `now`; its id is a decimal string. `Invalid` when it

@@ -1023,6 +1023,15 @@ impl Store for SqliteStore {
         counts_from(rows)
     }
 
+    async fn prune_outbox(&self, sent_before: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM outbox WHERE status = 'sent' AND finished_at < ?")
+            .bind(to_millis(sent_before))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
     async fn create_maintenance(
         &self,
         new: &NewMaintenance,

@@ -201,6 +201,7 @@ on_both_backends!(
     dead_letters_are_listed_newest_first_and_never_claimed,
     finishing_unknown_items_is_not_found,
     outbox_counts_follow_every_status,
+    pruning_removes_only_items_sent_before_the_cutoff,
     bad_outbox_input_is_refused,
     maintenances_round_trip_and_change_status,
 );
@@ -822,6 +823,59 @@ async fn outbox_counts_follow_every_status(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.outbox_counts().await.unwrap(), counts(4, 0, 2, 1));
+}
+
+async fn pruning_removes_only_items_sent_before_the_cutoff(store: Arc<dyn Store>) {
+    store
+        .enqueue(&[
+            item("old-sent", t0()),
+            item("new-sent", t0()),
+            item("old-dead", t0()),
+            item("pending", t0() + TimeDelta::days(30)),
+        ])
+        .await
+        .unwrap();
+    let claimed = store.claim_outbox("w", 3, t0(), LEASE).await.unwrap();
+    let id = |key: &str| {
+        claimed
+            .iter()
+            .find(|i| i.idempotency_key == key)
+            .unwrap()
+            .id
+    };
+    store
+        .outbox_sent(id("old-sent"), t0() + secs(10))
+        .await
+        .unwrap();
+    store
+        .outbox_sent(id("new-sent"), t0() + secs(100))
+        .await
+        .unwrap();
+    store
+        .outbox_dead(id("old-dead"), "gave up", t0())
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_counts().await.unwrap(), counts(1, 0, 2, 1));
+
+    // Sent exactly at the cutoff is kept: strictly before goes.
+    assert_eq!(store.prune_outbox(t0() + secs(10)).await.unwrap(), 0);
+    assert_eq!(store.prune_outbox(t0() + secs(50)).await.unwrap(), 1);
+    assert_eq!(store.outbox_counts().await.unwrap(), counts(1, 0, 1, 1));
+    assert_eq!(store.prune_outbox(t0() + secs(50)).await.unwrap(), 0);
+
+    // Far in the future: every sent item goes; dead letters and pending work never do.
+    assert_eq!(
+        store
+            .prune_outbox(t0() + TimeDelta::days(3650))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.outbox_counts().await.unwrap(), counts(1, 0, 0, 1));
+    assert_eq!(store.dead_letters(10).await.unwrap().len(), 1);
+
+    // A pruned key no longer deduplicates: why the retention must outlast any re-queue window.
+    assert_eq!(store.enqueue(&[item("old-sent", t0())]).await.unwrap(), 1);
 }
 
 async fn bad_outbox_input_is_refused(store: Arc<dyn Store>) {

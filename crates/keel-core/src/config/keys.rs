@@ -73,7 +73,7 @@ pub(crate) const NOTIFY_CHANNEL: &[&str] = &[
 ];
 pub(crate) const INTAKE: &[&str] = &["component_label", "max_body_bytes", "route"];
 pub(crate) const INTAKE_ROUTE: &[&str] = &["labels", "component"];
-pub(crate) const STORAGE: &[&str] = &["rollup_retention", "daily_retention"];
+pub(crate) const STORAGE: &[&str] = &["rollup_retention", "daily_retention", "outbox_retention"];
 pub(crate) const SCHEDULER: &[&str] = &["max_concurrency", "jitter"];
 
 pub(crate) const SEVERITY: &[&str] = &[

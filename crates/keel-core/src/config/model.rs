@@ -594,7 +594,14 @@ pub struct StorageConfig {
     pub rollup_retention: Duration,
     /// How long per-day rollups are kept. Default 400d.
     pub daily_retention: Duration,
+    /// How long delivered notifications stay in the outbox. Default 30d, at least
+    /// [`MIN_OUTBOX_RETENTION`]: a kept row is what stops an update from being sent twice.
+    pub outbox_retention: Duration,
 }
+
+/// The shortest outbox retention: a day, well beyond the hour of updates re-queued at start
+/// (their idempotency keys must still be stored to be recognised).
+pub const MIN_OUTBOX_RETENTION: Duration = Duration::from_secs(86_400);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SchedulerConfig {
@@ -665,6 +672,7 @@ impl Default for StorageConfig {
         StorageConfig {
             rollup_retention: Duration::from_secs(30 * 86_400),
             daily_retention: Duration::from_secs(400 * 86_400),
+            outbox_retention: Duration::from_secs(30 * 86_400),
         }
     }
 }

@@ -1282,9 +1282,35 @@ fn storage(r: &mut Reader<'_>, t: &Tbl<'_>) -> StorageConfig {
             .and_then(|f| r.duration(&f, false))
             .unwrap_or(default)
     };
+    let rollup_retention = keep("rollup_retention", d.rollup_retention);
+    let daily_retention = keep("daily_retention", d.daily_retention);
+    let outbox_retention = match t.get(r, "outbox_retention") {
+        None => d.outbox_retention,
+        Some(f) => match r.duration(&f, false) {
+            Some(v) if v < MIN_OUTBOX_RETENTION => {
+                r.report(
+                    f.pos,
+                    format!(
+                        "{} ({}) is shorter than a day",
+                        f.name,
+                        humantime::format_duration(v)
+                    ),
+                    Some(
+                        "delivered notifications are remembered so that one restarting Keel \
+                         never sends an update twice; keep them at least \"1d\" (default \"30d\")"
+                            .into(),
+                    ),
+                );
+                d.outbox_retention
+            }
+            Some(v) => v,
+            None => d.outbox_retention,
+        },
+    };
     StorageConfig {
-        rollup_retention: keep("rollup_retention", d.rollup_retention),
-        daily_retention: keep("daily_retention", d.daily_retention),
+        rollup_retention,
+        daily_retention,
+        outbox_retention,
     }
 }
 
