@@ -62,10 +62,15 @@ pub fn rows_for_update(
     let page_id = keel_core::public::statuspage::page_id(snapshot);
     let event = format!("incident:{}:update:{}", incident.id, update_no);
     let mut rows = Vec::new();
-    for s in subscribers
-        .iter()
-        .filter(|s| s.confirmed && (s.components.is_empty() || s.follows_any(&incident.components)))
-    {
+    // Only those subscribed when the update went out: updates re-queued at start (the last
+    // hour's) must not reach someone who joined since.
+    let subscribed_then =
+        |s: &Subscriber| s.confirmed_at.unwrap_or(s.created_at) <= update.created_at;
+    for s in subscribers.iter().filter(|s| {
+        s.confirmed
+            && subscribed_then(s)
+            && (s.components.is_empty() || s.follows_any(&incident.components))
+    }) {
         let Some(secret) = s.secret.as_deref() else {
             continue;
         };
@@ -272,4 +277,91 @@ async fn queue(
     let subscribers = store.subscribers(true).await?;
     let rows = rows_for_update(config, &snap, incident, p.update, &subscribers, now);
     Ok(store.enqueue(&rows).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use keel_core::config::LocalizedText;
+    use keel_core::public::{
+        Indicator, PublicEta, PublicImpact, PublicIncident, PublicStatus, PublicUpdate, Snapshot,
+    };
+    use keel_store::{Subscriber, SubscriberKind};
+
+    use super::rows_for_update;
+
+    fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+        s.parse().unwrap()
+    }
+
+    fn subscriber(id: i64, confirmed_at: Option<&str>) -> Subscriber {
+        Subscriber {
+            id,
+            kind: SubscriberKind::Webhook,
+            address: format!("https://hooks.example.com/{id}"),
+            components: vec![],
+            locale: "en".into(),
+            confirmed: confirmed_at.is_some(),
+            secret: Some(format!("secret-{id}")),
+            created_at: at("2024-05-01T09:00:00Z"),
+            confirmed_at: confirmed_at.map(at),
+        }
+    }
+
+    #[test]
+    fn an_update_goes_only_to_those_subscribed_when_it_was_published() {
+        let config = keel_core::config::parse(
+            "[[component]]\nid = \"search\"\nname = \"Search\"\n",
+            "keel.toml",
+            &[],
+        )
+        .unwrap();
+        let incident = PublicIncident {
+            id: "7".into(),
+            name: LocalizedText::plain("Search is unavailable"),
+            status: PublicStatus::Investigating,
+            impact: PublicImpact::Major,
+            created_at: at("2024-05-01T11:58:00Z"),
+            updated_at: at("2024-05-01T12:00:00Z"),
+            resolved_at: None,
+            components: vec!["search".into()],
+            affected_users: 10,
+            eta: PublicEta::None,
+            workarounds: vec![],
+            updates: vec![PublicUpdate {
+                id: "7-1".into(),
+                status: PublicStatus::Investigating,
+                body: LocalizedText::plain("We are investigating a problem affecting Search."),
+                created_at: at("2024-05-01T12:00:00Z"),
+            }],
+        };
+        let snapshot = Snapshot {
+            title: "Acme Status".into(),
+            locales: vec!["en".into()],
+            base_url: None,
+            generated_at: at("2024-05-01T12:00:00Z"),
+            indicator: Indicator::Major,
+            components: vec![],
+            incidents: vec![incident.clone()],
+            maintenances: vec![],
+        };
+        let subscribers = [
+            subscriber(1, Some("2024-05-01T10:00:00Z")),
+            // Confirmed the very moment it was published: in.
+            subscriber(2, Some("2024-05-01T12:00:00Z")),
+            // Joined after it was published (Keel restarted and re-queued it): out.
+            subscriber(3, Some("2024-05-01T12:20:00Z")),
+            // Never confirmed: out.
+            subscriber(4, None),
+        ];
+        let rows = rows_for_update(
+            &config,
+            &snapshot,
+            &incident,
+            1,
+            &subscribers,
+            at("2024-05-01T12:30:00Z"),
+        );
+        let ids: Vec<Option<i64>> = rows.iter().map(|r| r.subscriber_id).collect();
+        assert_eq!(ids, vec![Some(1), Some(2)]);
+    }
 }
