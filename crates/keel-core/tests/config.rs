@@ -186,6 +186,7 @@ fn an_empty_file_means_all_defaults() {
     assert_eq!(c.storage.rollup_retention, Duration::from_secs(30 * 86_400));
     assert_eq!(c.storage.daily_retention, Duration::from_secs(400 * 86_400));
     assert_eq!(c.storage.outbox_retention, Duration::from_secs(30 * 86_400));
+    assert_eq!(c.server.header_read_timeout, Duration::from_secs(30));
     assert_eq!(c.scheduler.max_concurrency, 512);
 }
 
@@ -571,6 +572,18 @@ fn bad_durations_show_examples() {
         2,
         "must be longer than zero",
         "30s",
+    );
+    one(
+        "[server]\nheader_read_timeout = \"0s\"\n",
+        2,
+        "must be longer than zero",
+        "30s",
+    );
+    assert_eq!(
+        ok("[server]\nheader_read_timeout = \"5s\"\n")
+            .server
+            .header_read_timeout,
+        Duration::from_secs(5)
     );
     // Shorter than a day would forget what was sent while updates may still be re-queued.
     one(

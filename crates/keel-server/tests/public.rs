@@ -389,3 +389,32 @@ async fn the_front_door_answers_like_the_router_did() {
     assert_eq!(get(&app, "/healthz", None).await.status(), 200);
     assert_eq!(get(&app, "/api/v1/incidents", None).await.status(), 401);
 }
+
+/// A client that connects and never finishes its request head cannot hold the connection:
+/// Keel closes it after `[server] header_read_timeout`, and keeps serving everyone else.
+#[tokio::test]
+async fn connections_that_send_no_request_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let web = Target::spawn().await;
+    // Lands in the [server] table the test support writes first.
+    let app = TestApp::spawn(&format!("header_read_timeout = \"1s\"\n{}", config(&web))).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    silent
+        .write_all(b"GET / HTTP/1.1\r\nHost: status\r\n")
+        .await
+        .unwrap();
+    // Generous: the point is that it ends at all (the default would be 30 s).
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(15), silent.read(&mut buf))
+        .await
+        .expect("Keel kept a connection that never finished its request");
+    assert!(
+        matches!(read, Ok(0) | Err(_)) || buf.starts_with(b"HTTP/1.1 408"),
+        "unexpected answer: {read:?} {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    assert_eq!(get(&app, "/", None).await.status(), 200);
+}

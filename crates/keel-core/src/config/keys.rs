@@ -26,7 +26,7 @@ pub(crate) const TOP: &[&str] = &[
 /// The top-level entries written as `[[name]]`.
 pub(crate) const ARRAYS: &[&str] = &["component", "vendor", "infra", "monitor", "runbook"];
 
-pub(crate) const SERVER: &[&str] = &["listen", "data_dir", "database_url"];
+pub(crate) const SERVER: &[&str] = &["listen", "data_dir", "database_url", "header_read_timeout"];
 pub(crate) const PAGE: &[&str] = &["title", "locales", "base_url", "export_dir"];
 pub(crate) const DISCLOSURE: &[&str] = &["confidential_terms"];
 /// `next_update`, then one sub-table per situation (`[templates.opened]`).

@@ -61,6 +61,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// `postgres://…` (scale-out) or `sqlite://…`; `None` means SQLite under `data_dir`.
     pub database_url: Option<Secret>,
+    /// How long an HTTP/1 connection may take to send a request's headers, and stay idle
+    /// between requests, before Keel closes it. Default 30s.
+    pub header_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -618,6 +621,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./keel-data"),
             database_url: None,
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -374,6 +374,10 @@ fn server(r: &mut Reader<'_>, t: &Tbl<'_>) -> ServerConfig {
             .get(r, "database_url")
             .and_then(|f| r.parsed(&f, values::database_url))
             .map(Secret),
+        header_read_timeout: t
+            .get(r, "header_read_timeout")
+            .and_then(|f| r.duration(&f, false))
+            .unwrap_or(d.header_read_timeout),
     }
 }
 

@@ -21,7 +21,7 @@ use axum::Router;
 use futures::future::{self, Either as FutureEither};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -173,7 +173,15 @@ async fn serve_connection(
     watcher: hyper_util::server::graceful::Watcher,
 ) {
     let peer = front.peer;
-    let conn = auto::Builder::new(TokioExecutor::new())
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A connection that sends no complete request head for this long (idle keep-alive
+    // included) is closed: otherwise clients that connect and say nothing could hold every
+    // connection the status page has while everyone needs it.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(front.state.config.server.header_read_timeout);
+    let conn = builder
         .serve_connection_with_upgrades(TokioIo::new(tcp), front)
         .into_owned();
     if let Err(e) = watcher.watch(conn).await {
