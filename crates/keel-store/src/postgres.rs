@@ -96,17 +96,43 @@ impl PgStore {
             Ok(Ok(conn)) => conn,
         };
         let migrated = run_migrations(&mut conn).await;
+        let tls = encrypted(&mut conn).await.unwrap_or(false);
         // Closing is a courtesy to the server; the connection is dropped either way.
         let _ = conn.close().await;
         migrated
             .map_err(|reason| StoreError::Other(format!("PostgreSQL at {target}: {reason}")))?;
 
+        // Loopback and Unix sockets never leave the machine: no warning for those.
+        let local = {
+            let host = options.get_host();
+            host == "localhost"
+                || host.starts_with('/')
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        };
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_lazy_with(options);
-        tracing::info!(server = %target, "PostgreSQL store open");
+        if tls || local {
+            tracing::info!(server = %target, tls, "PostgreSQL store open");
+        } else {
+            // Said plainly: the store carries incident timelines and subscriber addresses.
+            tracing::warn!(
+                server = %target,
+                tls = false,
+                "PostgreSQL store open WITHOUT encryption; add sslmode=require (or verify-full) \
+                 to database_url unless the link is private"
+            );
+        }
         Ok(PgStore { pool, target })
+    }
+
+    /// Whether the store's connections to the server are encrypted (TLS).
+    pub async fn encrypted(&self) -> Result<bool> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        encrypted(&mut conn).await.map_err(map_err)
     }
 
     /// `host:port` of the server, for logs.
@@ -118,6 +144,16 @@ impl PgStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Whether this connection is encrypted, as the server sees it.
+async fn encrypted(conn: &mut PgConnection) -> std::result::Result<bool, sqlx::Error> {
+    let (ssl,): (bool,) = sqlx::query_as(
+        "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(ssl)
 }
 
 async fn run_migrations(conn: &mut PgConnection) -> std::result::Result<(), String> {

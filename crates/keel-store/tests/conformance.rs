@@ -1820,3 +1820,51 @@ async fn postgres_closed_store_is_unavailable() {
     let err = store.expect("open").ping().await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
+
+/// `sslmode` in database_url is honoured: `require` encrypts (checked on the server's side, in
+/// pg_stat_ssl), `disable` does not, and `verify-full` refuses a certificate no known authority
+/// signed, saying so. Needs a server with TLS on (CI's has); says plainly when it has not.
+#[tokio::test]
+async fn postgres_sslmode_is_honoured() {
+    let Some(schema) = TestSchema::create().await else {
+        return;
+    };
+    let outcome = AssertUnwindSafe(async {
+        let mut admin = sqlx::PgConnection::connect(&pg_base_url()).await.unwrap();
+        let (ssl,): (String,) = sqlx::query_as("SHOW ssl")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        if ssl != "on" {
+            eprintln!("SKIPPED: the PostgreSQL test server has ssl = {ssl}; TLS not tested");
+            return;
+        }
+        let with = |mode: &str| format!("{}&sslmode={mode}", schema.url);
+
+        let tls = PgStore::open(&with("require")).await.unwrap();
+        assert!(tls.encrypted().await.unwrap());
+        tls.create_token("tls", "viewer", &"ab".repeat(32))
+            .await
+            .unwrap();
+        assert_eq!(tls.token_list().await.unwrap().len(), 1);
+
+        let plain = PgStore::open(&with("disable")).await.unwrap();
+        assert!(!plain.encrypted().await.unwrap());
+        assert_eq!(plain.token_list().await.unwrap().len(), 1);
+
+        // The test server's certificate is self-signed (Debian's snakeoil): no root knows it.
+        let err = PgStore::open(&with("verify-full"))
+            .await
+            .expect_err("an unknown certificate must be refused");
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("cannot connect to PostgreSQL at "), "{msg}");
+        assert!(msg.to_lowercase().contains("certificate"), "{msg}");
+    })
+    .catch_unwind()
+    .await;
+    schema.drop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
