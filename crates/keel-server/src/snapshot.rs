@@ -29,7 +29,6 @@ use crate::incidents::{sources_from_hub, IncidentBook};
 #[derive(Debug, Clone)]
 pub struct Doc {
     pub body: Bytes,
-    pub content_type: &'static str,
     /// Strong ETag, quoted.
     pub etag: String,
     /// The headers of a full answer (type, validators, caching), built once: a request clones
@@ -68,7 +67,6 @@ impl Doc {
         Doc {
             etag,
             body,
-            content_type,
             headers,
             not_modified_headers,
         }
@@ -79,10 +77,6 @@ impl Doc {
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub snapshot: Arc<Snapshot>,
-    /// `Last-Modified`, in HTTP date form.
-    pub last_modified: String,
-    /// The same, as a ready header value.
-    pub last_modified_header: HeaderValue,
     /// The page per locale.
     pub pages: HashMap<String, Doc>,
     /// Everything else by path (`/api/v2/summary.json`, `/history.atom`, `/badge.svg`,
@@ -102,10 +96,9 @@ pub fn render_all(snapshot: Snapshot) -> Rendered {
     let snapshot = Arc::new(snapshot);
     let s = snapshot.as_ref();
     let main_locale = s.locales.first().cloned().unwrap_or_else(|| "en".into());
-    let last_modified = httpdate(s.generated_at);
-    let last_modified_header =
-        HeaderValue::from_str(&last_modified).unwrap_or(HeaderValue::from_static(""));
-    let lm = &last_modified_header;
+    let last_modified =
+        HeaderValue::from_str(&httpdate(s.generated_at)).unwrap_or(HeaderValue::from_static(""));
+    let lm = &last_modified;
     let mut pages = HashMap::new();
     for locale in &s.locales {
         pages.insert(
@@ -170,8 +163,6 @@ pub fn render_all(snapshot: Snapshot) -> Rendered {
         );
     }
     Rendered {
-        last_modified_header,
-        last_modified,
         snapshot,
         pages,
         files,

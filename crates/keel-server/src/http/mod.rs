@@ -80,15 +80,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/intake/generic", post(intake::generic))
         .layer(DefaultBodyLimit::max(intake_limit));
     Router::new()
-        .route("/", get(public::page))
-        .route("/index.html", get(public::page))
-        .route("/api/v2/{doc}", get(public::file))
-        .route("/api/v2/incidents/unresolved.json", get(public::file))
-        .route("/api/v2/scheduled-maintenances/{which}", get(public::file))
-        .route("/history.atom", get(public::file))
-        .route("/history.rss", get(public::file))
-        .route("/badge.svg", get(public::file))
-        .route("/badge/{component}", get(public::file))
+        .route("/", get(public::document))
+        .route("/index.html", get(public::document))
+        .route("/api/v2/{doc}", get(public::document))
+        .route("/api/v2/incidents/unresolved.json", get(public::document))
+        .route(
+            "/api/v2/scheduled-maintenances/{which}",
+            get(public::document),
+        )
+        .route("/history.atom", get(public::document))
+        .route("/history.rss", get(public::document))
+        .route("/badge.svg", get(public::document))
+        .route("/badge/{component}", get(public::document))
         .route("/subscribe", post(subscribe::form))
         .route("/subscribe/confirm/{token}", get(subscribe::confirm))
         .route(

@@ -51,17 +51,8 @@ pub fn answer(
     rendered.files.get(path).map(|doc| serve(doc, headers))
 }
 
-/// `GET /` through the router.
-pub async fn page(State(state): State<AppState>, req: Request) -> Response {
-    routed(&state, req)
-}
-
-/// Every other public document through the router.
-pub async fn file(State(state): State<AppState>, req: Request) -> Response {
-    routed(&state, req)
-}
-
-fn routed(state: &AppState, req: Request) -> Response {
+/// Any public document through the router: the same [`answer`], 404 for a path naming none.
+pub async fn document(State(state): State<AppState>, req: Request) -> Response {
     let rendered = state.snapshots.load();
     match answer(&rendered, req.uri(), req.headers()) {
         Some(resp) => resp.map(Body::new),

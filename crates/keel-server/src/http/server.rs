@@ -46,11 +46,15 @@ pub async fn serve(
     stop: CancellationToken,
 ) {
     let graceful = GracefulShutdown::new();
-    let main = tokio::runtime::Handle::current();
+    let serving = Serving {
+        state,
+        router,
+        main: tokio::runtime::Handle::current(),
+    };
     let n = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut workers = Vec::with_capacity(n);
     for i in 0..n {
-        match Worker::start(i, state.clone(), router.clone(), main.clone()) {
+        match Worker::start(i, serving.clone()) {
             Ok(w) => workers.push(w),
             Err(e) => tracing::error!(error = %e, "cannot start HTTP worker thread {i}"),
         }
@@ -82,13 +86,7 @@ pub async fn serve(
         let watcher = graceful.watcher();
         if workers.is_empty() {
             // No worker thread could start: serve here rather than not at all.
-            let front = Front {
-                state: state.clone(),
-                router: router.clone(),
-                peer,
-                main: main.clone(),
-            };
-            tokio::spawn(serve_connection(tcp, front, watcher));
+            tokio::spawn(serve_connection(tcp, serving.front(peer), watcher));
             continue;
         }
         next = (next + 1) % workers.len();
@@ -125,12 +123,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(
-        i: usize,
-        state: AppState,
-        router: Router,
-        main: tokio::runtime::Handle,
-    ) -> std::io::Result<Worker> {
+    fn start(i: usize, serving: Serving) -> std::io::Result<Worker> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -147,13 +140,7 @@ impl Worker {
                                 continue;
                             }
                         };
-                        let front = Front {
-                            state: state.clone(),
-                            router: router.clone(),
-                            peer: h.peer,
-                            main: main.clone(),
-                        };
-                        tokio::spawn(serve_connection(tcp, front, h.watcher));
+                        tokio::spawn(serve_connection(tcp, serving.front(h.peer), h.watcher));
                     }
                 });
             })?;
@@ -202,6 +189,26 @@ type FrontBody = Either<Full<Bytes>, Body>;
 
 /// The router's answer, computed on the main runtime.
 type Routed = Pin<Box<dyn Future<Output = Result<Response<FrontBody>, Infallible>> + Send>>;
+
+/// What every connection's service is made from.
+#[derive(Clone)]
+struct Serving {
+    state: AppState,
+    router: Router,
+    /// The runtime the router's handlers run on.
+    main: tokio::runtime::Handle,
+}
+
+impl Serving {
+    fn front(&self, peer: SocketAddr) -> Front {
+        Front {
+            state: self.state.clone(),
+            router: self.router.clone(),
+            peer,
+            main: self.main.clone(),
+        }
+    }
+}
 
 /// One connection's service.
 #[derive(Clone)]
