@@ -204,6 +204,16 @@ impl<'a> Page<'a> {
         self.raw("</p>\n</section>\n");
     }
 
+    /// Opens a landmark section named by its heading (`h-{id}`).
+    fn open_section(&mut self, id: &str, title: Key) {
+        let _ = write!(
+            self.out,
+            "<section aria-labelledby=\"h-{id}\">\n<h2 id=\"h-{id}\">"
+        );
+        self.key(title);
+        self.raw("</h2>\n");
+    }
+
     fn active_incidents(&mut self) {
         let s = self.s;
         let mut active = s
@@ -214,9 +224,7 @@ impl<'a> Page<'a> {
         if active.peek().is_none() {
             return;
         }
-        self.raw("<section aria-labelledby=\"h-active\">\n<h2 id=\"h-active\">");
-        self.key(Key::ActiveIncidents);
-        self.raw("</h2>\n");
+        self.open_section("active", Key::ActiveIncidents);
         for i in active {
             self.incident(i);
         }
@@ -332,9 +340,7 @@ impl<'a> Page<'a> {
         if open.peek().is_none() {
             return;
         }
-        self.raw("<section aria-labelledby=\"h-maintenance\">\n<h2 id=\"h-maintenance\">");
-        self.key(Key::ScheduledMaintenance);
-        self.raw("</h2>\n");
+        self.open_section("maintenance", Key::ScheduledMaintenance);
         for m in open {
             self.maintenance(m);
         }
@@ -377,9 +383,8 @@ impl<'a> Page<'a> {
         }
         let mut comps: Vec<&PublicComponent> = self.s.components.iter().collect();
         comps.sort_by_key(|c| c.position);
-        self.raw("<section aria-labelledby=\"h-components\">\n<h2 id=\"h-components\">");
-        self.key(Key::Components);
-        self.raw("</h2>\n<ul class=\"components\">\n");
+        self.open_section("components", Key::Components);
+        self.raw("<ul class=\"components\">\n");
         for c in comps {
             self.component(c);
         }
@@ -459,9 +464,7 @@ impl<'a> Page<'a> {
     }
 
     fn history(&mut self) {
-        self.raw("<section aria-labelledby=\"h-history\">\n<h2 id=\"h-history\">");
-        self.key(Key::IncidentHistory);
-        self.raw("</h2>\n");
+        self.open_section("history", Key::IncidentHistory);
         let s = self.s;
         let mut past = s
             .incidents
@@ -503,9 +506,8 @@ impl<'a> Page<'a> {
     }
 
     fn subscribe(&mut self) {
-        self.raw("<section aria-labelledby=\"h-subscribe\">\n<h2 id=\"h-subscribe\">");
-        self.key(Key::SubscribeToUpdates);
-        self.raw("</h2>\n<form method=\"post\" action=\"subscribe\">\n<input type=\"hidden\" name=\"locale\" value=\"");
+        self.open_section("subscribe", Key::SubscribeToUpdates);
+        self.raw("<form method=\"post\" action=\"subscribe\">\n<input type=\"hidden\" name=\"locale\" value=\"");
         self.text(self.l);
         self.raw("\">\n<fieldset><legend>");
         self.key(Key::SubscribeHow);
