@@ -1,11 +1,9 @@
 //! Subscribers, the notification outbox and scheduled maintenances, run against both backends.
 //!
-//! Same harness and rules as `conformance.rs` (kept apart so the two files can change
-//! independently): every story takes an `Arc<dyn Store>` and knows nothing of the backend; each
-//! test gets a fresh SQLite directory or a fresh PostgreSQL schema (`keel_t_<random>`, dropped
-//! afterwards). PostgreSQL comes from `KEEL_TEST_DATABASE_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/test`); when it is unreachable the PostgreSQL tests say
-//! `SKIPPED` on stderr and pass, unless `KEEL_REQUIRE_POSTGRES=1`, where they fail.
+//! The same harness as `conformance.rs` (tests/support): every story takes an `Arc<dyn Store>`
+//! and knows nothing of the backend; each test gets a fresh SQLite directory or a fresh
+//! PostgreSQL schema, and PostgreSQL is skipped visibly, or required with
+//! `KEEL_REQUIRE_POSTGRES=1`.
 //!
 //! The outbox stories are the durability promise of notifications: duplicates are ignored,
 //! claims never overlap (also across instances), and a claim left behind by a worker killed
@@ -14,7 +12,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,117 +29,16 @@ use rand::seq::SliceRandom;
 use serde_json::json;
 use sqlx::Connection;
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
+mod support;
+use support::{with_postgres, with_sqlite, TestSchema};
 /// Only a guard against a hung test, never a performance bar.
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
 const LEASE: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
-// Harness (as in conformance.rs)
+// Harness: tests/support (shared with conformance.rs), and this file's backends
 // ---------------------------------------------------------------------------------------------
-
-async fn with_sqlite<F, Fut>(story: F)
-where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let store = SqliteStore::open_in_dir(dir.path())
-        .await
-        .expect("open SQLite store");
-    tokio::time::timeout(HANG_GUARD, story(Arc::new(store)))
-        .await
-        .expect("story hung");
-}
-
-async fn with_postgres<F, Fut>(story: F)
-where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let Some(schema) = TestSchema::create().await else {
-        return;
-    };
-    let store = PgStore::open(&schema.url)
-        .await
-        .expect("open PostgreSQL store");
-    let outcome = AssertUnwindSafe(tokio::time::timeout(
-        HANG_GUARD,
-        story(Arc::new(store.clone())),
-    ))
-    .catch_unwind()
-    .await;
-    // Clean up before reporting a failure, so a failing test leaves no schema behind.
-    store.close().await;
-    schema.drop().await;
-    match outcome {
-        Ok(finished) => finished.expect("story hung"),
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
-}
-
-fn pg_base_url() -> String {
-    std::env::var("KEEL_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string())
-}
-
-/// Connects to the test server, or decides what its absence means: a failure when
-/// `KEEL_REQUIRE_POSTGRES=1`, a visible skip otherwise.
-async fn pg_admin() -> Option<sqlx::PgConnection> {
-    let url = pg_base_url();
-    let connected =
-        tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(&url)).await;
-    // Name the server, never the URL: it may hold a password, and this lands in CI logs.
-    let url = match sqlx::postgres::PgConnectOptions::from_str(&url) {
-        Ok(o) => format!("{}:{}", o.get_host(), o.get_port()),
-        Err(_) => "KEEL_TEST_DATABASE_URL (which does not parse)".to_string(),
-    };
-    let reason = match connected {
-        Ok(Ok(conn)) => return Some(conn),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "no answer within 10s".to_string(),
-    };
-    if std::env::var("KEEL_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-        panic!(
-            "PostgreSQL not reachable at {url} ({reason}), and KEEL_REQUIRE_POSTGRES=1 \
-             requires it: start it or point KEEL_TEST_DATABASE_URL at one"
-        );
-    }
-    eprintln!("SKIPPED: PostgreSQL not reachable at {url} ({reason})");
-    None
-}
-
-/// A schema of its own for one test, and a URL whose connections use it.
-struct TestSchema {
-    admin: sqlx::PgConnection,
-    name: String,
-    url: String,
-}
-
-impl TestSchema {
-    async fn create() -> Option<TestSchema> {
-        let mut admin = pg_admin().await?;
-        let name = format!("keel_t_{:016x}", rand::random::<u64>());
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("create test schema");
-        let base = pg_base_url();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options[search_path]={name}");
-        Some(TestSchema { admin, name, url })
-    }
-
-    async fn drop(mut self) {
-        let dropped = sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
-            .execute(&mut self.admin)
-            .await;
-        if let Err(e) = dropped {
-            eprintln!("could not drop test schema {}: {e}", self.name);
-        }
-    }
-}
 
 /// Runs a PostgreSQL-only test body in a fresh schema, dropping it whatever happens.
 async fn in_pg_schema<F, Fut>(body: F)
@@ -171,7 +67,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $story() {
-                    super::with_sqlite(super::$story).await;
+                    super::with_sqlite(super::HANG_GUARD, super::$story).await;
                 }
             )*
         }
@@ -179,7 +75,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $story() {
-                    super::with_postgres(super::$story).await;
+                    super::with_postgres(super::HANG_GUARD, super::$story).await;
                 }
             )*
         }
