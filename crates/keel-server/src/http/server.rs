@@ -167,7 +167,7 @@ async fn serve_connection(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(front.state.config.server.header_read_timeout);
+        .header_read_timeout(front.serving.state.config.server.header_read_timeout);
     let conn = builder
         .serve_connection_with_upgrades(TokioIo::new(tcp), front)
         .into_owned();
@@ -202,22 +202,16 @@ struct Serving {
 impl Serving {
     fn front(&self, peer: SocketAddr) -> Front {
         Front {
-            state: self.state.clone(),
-            router: self.router.clone(),
+            serving: self.clone(),
             peer,
-            main: self.main.clone(),
         }
     }
 }
 
 /// One connection's service.
-#[derive(Clone)]
 struct Front {
-    state: AppState,
-    router: Router,
+    serving: Serving,
     peer: SocketAddr,
-    /// The runtime the router's handlers run on.
-    main: tokio::runtime::Handle,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Front {
@@ -227,18 +221,21 @@ impl hyper::service::Service<Request<Incoming>> for Front {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         if matches!(*req.method(), Method::GET | Method::HEAD) {
-            let rendered = self.state.snapshots.load();
+            let rendered = self.serving.state.snapshots.load();
             if let Some(resp) = public::answer(&rendered, req.uri(), req.headers()) {
                 return FutureEither::Left(future::ready(Ok(resp.map(Either::Left))));
             }
         }
         let mut req = req.map(Body::new);
         req.extensions_mut().insert(ConnectInfo(self.peer));
-        let mut router = self.router.clone();
+        let mut router = self.serving.router.clone();
         // Handlers run on the main runtime, where the jobs run: the store's connections (and
         // anything else a handler opens) then belong to a runtime that outlives the workers,
         // and the final writes at shutdown never meet a connection whose runtime is gone.
-        let routed = self.main.spawn(tower::Service::call(&mut router, req));
+        let routed = self
+            .serving
+            .main
+            .spawn(tower::Service::call(&mut router, req));
         FutureEither::Right(Box::pin(async move {
             Ok(match routed.await {
                 Ok(Ok(resp)) => resp.map(Either::Right),
