@@ -432,3 +432,17 @@ fn demo_starts_watching_its_shop_with_no_config() {
     assert_eq!(status, 200);
     assert!(page.contains("ショップ"), "{page}");
 }
+
+/// The workspace has two binaries (keel, keel-bench), so a bare `cargo run` cannot choose and
+/// fails: every `cargo run` the README tells a newcomer to type must name its package.
+#[test]
+fn every_cargo_run_in_the_readme_names_its_package() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("README.md");
+    let runs: Vec<&str> = readme.lines().filter(|l| l.contains("cargo run")).collect();
+    assert!(!runs.is_empty(), "the README has no cargo run command");
+    for line in runs {
+        assert!(line.contains(" -p "), "names no package: {line}");
+    }
+}
