@@ -25,6 +25,7 @@ pub mod comms;
 pub mod postgres;
 mod shared;
 pub mod sqlite;
+pub mod team;
 
 /// Errors every backend maps its failures to.
 #[derive(Debug, thiserror::Error)]
@@ -98,8 +99,12 @@ pub use comms::{
     OutboxStatus, Subscriber, SubscriberKind,
 };
 
+pub use team::{NewOverride, StoredOverride, TeamStore};
+
+/// Everything Keel stores. Role traits (`TeamStore`, …) are supertraits, so one
+/// `Arc<dyn Store>` reaches them all while each part of the code can name only the role it uses.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: TeamStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres"), for logs and health.
     fn backend(&self) -> &'static str;
 
