@@ -15,6 +15,7 @@ pub mod hub;
 pub mod incidents;
 pub mod metrics;
 pub mod page;
+pub mod paging;
 pub mod persist;
 pub mod snapshot;
 pub mod views;

@@ -73,6 +73,13 @@ enum Command {
         #[command(flatten)]
         remote: crate::remote::Remote,
     },
+    /// Who is on call, and overrides (someone covers a shift), on a running Keel.
+    Oncall {
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+        #[command(subcommand)]
+        command: Option<crate::oncall::OncallCommand>,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -112,6 +119,9 @@ pub fn main() -> ExitCode {
         }
         Command::Incident { remote, command } => {
             report(runtime().and_then(|rt| rt.block_on(crate::remote::incident(remote, command))))
+        }
+        Command::Oncall { remote, command } => {
+            report(runtime().and_then(|rt| rt.block_on(crate::oncall::oncall(remote, command))))
         }
         Command::Postmortem { id, format, remote } => report(
             runtime().and_then(|rt| rt.block_on(crate::remote::postmortem(remote, id, &format))),

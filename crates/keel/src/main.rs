@@ -3,6 +3,7 @@
 
 mod cli;
 mod demo;
+mod oncall;
 mod remote;
 
 use std::process::ExitCode;

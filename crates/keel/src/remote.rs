@@ -28,7 +28,7 @@ pub struct Remote {
     config: PathBuf,
     /// Print the raw JSON answer.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -124,14 +124,14 @@ pub enum ActionCommand {
     },
 }
 
-struct Client {
+pub(crate) struct Client {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
 }
 
 impl Client {
-    fn new(remote: &Remote) -> anyhow::Result<Client> {
+    pub(crate) fn new(remote: &Remote) -> anyhow::Result<Client> {
         let base = match &remote.url {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => {
@@ -164,7 +164,7 @@ impl Client {
         })
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -225,10 +225,11 @@ pub async fn incident(remote: Remote, cmd: IncidentCommand) -> anyhow::Result<()
             .await?
         }
         IncidentCommand::Ack { id } => {
+            // The timeline says how each acknowledgement came in.
             c.send(
                 M::POST,
                 &format!("/api/v1/incidents/{id}/acknowledge"),
-                None,
+                Some(json!({"via": "cli"})),
             )
             .await?
         }
