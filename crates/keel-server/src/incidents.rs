@@ -291,6 +291,65 @@ impl IncidentBook {
         Ok(changed)
     }
 
+    /// Stores Keel's own events for unresolved incidents — what `plan` says each one needs
+    /// now (the escalation engine's pages and steps) — and returns every incident that got
+    /// some, as it is after them, with the events as stored. Planning happens under the
+    /// book's lock, on the incident as it is, so two passes never plan the same level twice.
+    pub async fn escalate<F>(
+        &self,
+        now: DateTime<Utc>,
+        plan: F,
+    ) -> Result<Vec<(Incident, Vec<IncidentEvent>)>, BookError>
+    where
+        F: Fn(&Incident) -> Vec<EventKind>,
+    {
+        let mut entries = self.entries.lock().await;
+        let mut out = Vec::new();
+        for entry in entries.values_mut() {
+            if entry.incident.is_resolved() {
+                continue;
+            }
+            let kinds = plan(&entry.incident);
+            if kinds.is_empty() {
+                continue;
+            }
+            let events: Vec<_> = kinds.into_iter().map(|k| (Actor::System, now, k)).collect();
+            let before = entry.events.len();
+            append(self.store.as_ref(), entry, &events).await?;
+            out.push((entry.incident.clone(), entry.events[before..].to_vec()));
+        }
+        drop(entries);
+        for (inc, _) in &out {
+            let _ = self.changes.send(inc.id);
+        }
+        Ok(out)
+    }
+
+    /// Pages sent since `since`, with their incident as it is now: queued again at start, so
+    /// a page stored just before a crash still reaches its person (the outbox's idempotency
+    /// keys make queueing twice harmless).
+    pub async fn paged_since(&self, since: DateTime<Utc>) -> Vec<(Incident, IncidentEvent)> {
+        let entries = self.entries.lock().await;
+        entries
+            .values()
+            .flat_map(|e| {
+                e.events
+                    .iter()
+                    .filter(|ev| ev.at >= since && matches!(ev.kind, EventKind::Paged { .. }))
+                    .map(|ev| (e.incident.clone(), ev.clone()))
+            })
+            .collect()
+    }
+
+    /// Whether any incident is still open (escalations only run for those).
+    pub async fn has_unresolved(&self) -> bool {
+        self.entries
+            .lock()
+            .await
+            .values()
+            .any(|e| !e.incident.is_resolved())
+    }
+
     /// Adds the signal to the timeline of every unresolved incident it concerns.
     pub async fn record_signal(&self, signal: &Signal) -> Result<(), BookError> {
         let mut entries = self.entries.lock().await;

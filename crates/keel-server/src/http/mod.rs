@@ -1,8 +1,10 @@
 //! The HTTP surface: routes and the state they share.
 
+mod ack;
 pub(crate) mod incidents;
 mod intake;
 mod maintenance;
+pub(crate) mod oncall;
 mod ops;
 mod public;
 mod push;
@@ -110,6 +112,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/maintenances/{id}/status",
             post(maintenance::set_status),
+        )
+        .route("/ack/{token}", get(ack::show).post(ack::acknowledge))
+        .route("/api/v1/oncall", get(oncall::now))
+        .route(
+            "/api/v1/oncall/overrides",
+            get(oncall::list).post(oncall::create),
+        )
+        .route(
+            "/api/v1/oncall/overrides/{id}",
+            axum::routing::delete(oncall::remove),
         )
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))

@@ -2,4 +2,7 @@
 //! (`keel_core::escalation`) plans, the pages it queues in the outbox, and the signed links
 //! that acknowledge them.
 
+pub mod job;
 pub mod link;
+pub mod pages;
+pub mod roster;

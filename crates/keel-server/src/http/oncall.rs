@@ -1,0 +1,254 @@
+//! Who is on call, and overrides: `GET /api/v1/oncall`, `GET|POST /api/v1/oncall/overrides`,
+//! `DELETE /api/v1/oncall/overrides/{id}`.
+//!
+//! Schedules come from the config; overrides are stored, so every instance answers the same.
+//! The store refuses an overlapping override atomically; everything else is checked here
+//! first, so a mistake is answered with the field at fault.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use keel_core::config::{Config, Schedule};
+use keel_core::oncall::{self, Override};
+use keel_store::{NewOverride, StoreError, StoredOverride};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::http::incidents::body;
+use crate::http::AppState;
+
+/// How many coming turns `GET /api/v1/oncall` lists after the current one.
+const NEXT_TURNS: usize = 3;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideBody {
+    schedule: String,
+    person: String,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+pub(crate) fn to_core(o: StoredOverride) -> Override {
+    Override {
+        id: o.id,
+        schedule: o.schedule,
+        person: o.person,
+        start: o.start,
+        end: o.end,
+        created_by: o.created_by,
+        created_at: o.created_at,
+    }
+}
+
+fn override_json(o: &StoredOverride) -> Value {
+    json!({
+        "id": o.id,
+        "schedule": o.schedule,
+        "person": o.person,
+        "start": o.start,
+        "end": o.end,
+        "created_by": o.created_by,
+        "created_at": o.created_at,
+    })
+}
+
+fn person_name<'a>(config: &'a Config, id: &'a str) -> &'a str {
+    config
+        .people
+        .iter()
+        .find(|p| p.id == id)
+        .map(|p| p.name.as_str())
+        .unwrap_or(id)
+}
+
+/// Who is on call for `schedule` at `now` (overrides included) and the next few turns, as
+/// the API and the console show it.
+pub(crate) fn schedule_view(
+    config: &Config,
+    schedule: &Schedule,
+    overrides: &[Override],
+    now: DateTime<Utc>,
+) -> Value {
+    let current = oncall::on_call(schedule, overrides, now);
+    let on_call = current.as_ref().map(|c| {
+        json!({
+            "person": c.person,
+            "name": person_name(config, &c.person),
+            "since": c.since,
+            "until": c.until,
+            "override": c.override_id,
+        })
+    });
+    let reason = match &current {
+        Some(_) => Value::Null,
+        None => json!(format!(
+            "the rotation starts at {}",
+            schedule.start.to_rfc3339()
+        )),
+    };
+    // The coming turns: walk from the end of the current one.
+    let mut next = Vec::new();
+    let mut at = current.as_ref().map(|c| c.until).unwrap_or_else(|| {
+        schedule.start.with_timezone(&Utc)
+    });
+    while next.len() < NEXT_TURNS {
+        let Some(turn) = oncall::on_call(schedule, overrides, at) else {
+            break;
+        };
+        if turn.until <= at {
+            break;
+        }
+        next.push(json!({
+            "person": turn.person,
+            "name": person_name(config, &turn.person),
+            "since": turn.since,
+            "until": turn.until,
+            "override": turn.override_id,
+        }));
+        at = turn.until;
+    }
+    json!({
+        "id": schedule.id,
+        "name": schedule.name,
+        "on_call": on_call,
+        "reason": reason,
+        "next": next,
+    })
+}
+
+async fn current_overrides(
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Result<Vec<StoredOverride>, ApiError> {
+    state
+        .store
+        .overrides(None, now)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// `GET /api/v1/oncall`: every schedule's person on call now, until when, and who is next.
+pub async fn now(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let now = Utc::now();
+    let overrides: Vec<Override> = current_overrides(&state, now)
+        .await?
+        .into_iter()
+        .map(to_core)
+        .collect();
+    let schedules: Vec<Value> = state
+        .config
+        .schedules
+        .iter()
+        .map(|s| {
+            let own: Vec<Override> = overrides
+                .iter()
+                .filter(|o| o.schedule == s.id)
+                .cloned()
+                .collect();
+            schedule_view(&state.config, s, &own, now)
+        })
+        .collect();
+    Ok(Json(json!({ "at": now, "schedules": schedules })))
+}
+
+/// `GET /api/v1/oncall/overrides`: current and future overrides.
+pub async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let list = current_overrides(&state, Utc::now()).await?;
+    Ok(Json(
+        json!({ "overrides": list.iter().map(override_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `POST /api/v1/oncall/overrides`: someone covers a shift.
+pub async fn create(
+    caller: Caller,
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Responder)?;
+    let b: OverrideBody = body(&bytes)?;
+    let config = &state.config;
+    if !config.schedules.iter().any(|s| s.id == b.schedule) {
+        let known: Vec<&str> = config.schedules.iter().map(|s| s.id.as_str()).collect();
+        return Err(ApiError::bad(
+            Some("schedule"),
+            format!(
+                "no schedule has the id {:?} (known: {})",
+                b.schedule,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ));
+    }
+    if !config.people.iter().any(|p| p.id == b.person) {
+        return Err(ApiError::bad(
+            Some("person"),
+            format!(
+                "no [[person]] has the id {:?}: people are declared in the config",
+                b.person
+            ),
+        ));
+    }
+    if b.end <= b.start {
+        return Err(ApiError::bad(Some("end"), "must be after start"));
+    }
+    let now = Utc::now();
+    if b.end <= now {
+        return Err(ApiError::bad(
+            Some("end"),
+            "is in the past: an override that already ended changes nothing",
+        ));
+    }
+    let stored = state
+        .store
+        .create_override(&NewOverride {
+            schedule: b.schedule,
+            person: b.person,
+            start: b.start,
+            end: b.end,
+            created_by: caller.name.clone(),
+            created_at: now,
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(reason) => ApiError::Conflict {
+                field: Some("start".into()),
+                reason,
+            },
+            StoreError::Invalid(reason) => ApiError::bad(None, reason),
+            other => ApiError::Internal(other.into()),
+        })?;
+    tracing::info!(
+        id = stored.id, schedule = %stored.schedule, person = %stored.person,
+        by = %caller.name, "on-call override added"
+    );
+    Ok((StatusCode::CREATED, Json(override_json(&stored))))
+}
+
+/// `DELETE /api/v1/oncall/overrides/{id}`
+pub async fn remove(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Responder)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad(Some("id"), format!("{id:?} is not an override id")))?;
+    let gone = state.store.delete_override(id).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ApiError::NotFound,
+        other => ApiError::Internal(other.into()),
+    })?;
+    tracing::info!(id, by = %caller.name, "on-call override removed");
+    Ok(Json(override_json(&gone)))
+}
