@@ -15,6 +15,8 @@ use sha2::Digest;
 use crate::email::{EmailMessage, EmailSender};
 use crate::guard::Guard;
 use crate::http::{self, HttpOptions, SendError};
+use crate::ntfy::NtfySettings;
+use crate::twilio::{Resource, TwilioSettings};
 use crate::webhook::{self, SignedBody};
 
 /// One queued notification. Its [`Delivery::channel`] is the outbox row's `channel`, the
@@ -36,6 +38,14 @@ pub enum Delivery {
     /// An operator's own webhook (signed if it has a secret); operators may point it at a
     /// private address.
     OpsWebhook(SignedBody),
+    /// A page pushed through ntfy's JSON publish API; the target is the topic, the server and
+    /// token come from [`PagingSettings`].
+    Ntfy { body: Value },
+    /// A page as an SMS through a Twilio-compatible API; the target is the E.164 number.
+    TwilioSms { body: String },
+    /// A page as a phone call (inline TwiML) through a Twilio-compatible API; the target is
+    /// the E.164 number.
+    TwilioCall { twiml: String },
 }
 
 impl Delivery {
@@ -48,6 +58,9 @@ impl Delivery {
             Delivery::Discord { .. } => "discord",
             Delivery::Teams { .. } => "teams",
             Delivery::OpsWebhook(_) => "ops_webhook",
+            Delivery::Ntfy { .. } => "ntfy",
+            Delivery::TwilioSms { .. } => "twilio_sms",
+            Delivery::TwilioCall { .. } => "twilio_call",
         }
     }
 
@@ -94,6 +107,14 @@ pub struct SenderOptions {
     pub allow_private_targets: bool,
 }
 
+/// The paging providers' settings (`[paging.ntfy]`, `[paging.twilio]`): their credentials
+/// live here, in memory, and never in the outbox.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PagingSettings {
+    pub ntfy: Option<NtfySettings>,
+    pub twilio: Option<TwilioSettings>,
+}
+
 /// Everything needed to deliver any [`Delivery`].
 #[derive(Debug)]
 pub struct Senders {
@@ -101,6 +122,7 @@ pub struct Senders {
     trusted: reqwest::Client,
     allow_private_targets: bool,
     email: Option<EmailSender>,
+    paging: PagingSettings,
 }
 
 impl Senders {
@@ -113,7 +135,22 @@ impl Senders {
             trusted: http::client(opts.http, None)?,
             allow_private_targets: opts.allow_private_targets,
             email,
+            paging: PagingSettings::default(),
         })
+    }
+
+    /// Adds the paging providers. Their settings are checked here, so a bad base URL or
+    /// number is reported at start-up rather than on the first page. Providers left `None`
+    /// keep their pages waiting (retried) until configured, like email without SMTP.
+    pub fn with_paging(mut self, paging: PagingSettings) -> Result<Self, String> {
+        if let Some(n) = &paging.ntfy {
+            crate::ntfy::validate_server(&n.server)?;
+        }
+        if let Some(t) = &paging.twilio {
+            crate::twilio::validate_settings(t)?;
+        }
+        self.paging = paging;
+        Ok(self)
     }
 
     /// Delivers one notification to `target`.
@@ -148,6 +185,25 @@ impl Senders {
             Delivery::Slack { body } => crate::slack::send(&self.trusted, target, body).await,
             Delivery::Discord { body } => crate::discord::send(&self.trusted, target, body).await,
             Delivery::Teams { body } => crate::teams::send(&self.trusted, target, body).await,
+            // Paging providers are the operator's own choice, like their chat channels, so
+            // they go through the trusted client (a gateway may live on a private network).
+            Delivery::Ntfy { body } => match &self.paging.ntfy {
+                Some(s) => crate::ntfy::send(&self.trusted, s, target, body).await,
+                None => Err(SendError::retryable(
+                    "ntfy is not configured ([paging.ntfy] is missing)",
+                )),
+            },
+            Delivery::TwilioSms { body } => self.twilio(Resource::Messages, target, body).await,
+            Delivery::TwilioCall { twiml } => self.twilio(Resource::Calls, target, twiml).await,
+        }
+    }
+
+    async fn twilio(&self, resource: Resource, to: &str, content: &str) -> Result<(), SendError> {
+        match &self.paging.twilio {
+            Some(s) => crate::twilio::send(&self.trusted, s, resource, to, content).await,
+            None => Err(SendError::retryable(
+                "SMS and voice pages are not configured ([paging.twilio] is missing)",
+            )),
         }
     }
 }
@@ -179,6 +235,13 @@ mod tests {
                 body: serde_json::json!({"type": "message"}),
             },
             Delivery::OpsWebhook(SignedBody::new(&serde_json::json!({}), None)),
+            Delivery::Ntfy {
+                body: serde_json::json!({"title": "t"}),
+            },
+            Delivery::TwilioSms { body: "b".into() },
+            Delivery::TwilioCall {
+                twiml: "<Response/>".into(),
+            },
         ];
         for d in all {
             let p = d.to_payload();

@@ -295,7 +295,7 @@ fn smtp_error(e: lettre::transport::smtp::Error) -> SendError {
 // ---- pure builders --------------------------------------------------------------------------
 
 /// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -310,7 +310,7 @@ fn esc(s: &str) -> String {
     out
 }
 
-fn when(locale: &str, t: DateTime<Utc>) -> String {
+pub(crate) fn when(locale: &str, t: DateTime<Utc>) -> String {
     if is_ja(locale) {
         t.format("%Y年%-m月%-d日 %H:%M (UTC)").to_string()
     } else {
@@ -319,7 +319,7 @@ fn when(locale: &str, t: DateTime<Utc>) -> String {
 }
 
 /// "Label: value" with the colon each language uses.
-fn labelled(locale: &str, label: &str, value: &str) -> String {
+pub(crate) fn labelled(locale: &str, label: &str, value: &str) -> String {
     if is_ja(locale) {
         format!("{label}：{value}")
     } else {
@@ -327,7 +327,7 @@ fn labelled(locale: &str, label: &str, value: &str) -> String {
     }
 }
 
-fn html_page(locale: &str, title: &str, inner: &str) -> String {
+pub(crate) fn html_page(locale: &str, title: &str, inner: &str) -> String {
     let lang = if is_ja(locale) { "ja" } else { "en" };
     format!(
         "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body style=\"font-family:sans-serif;line-height:1.5;color:#1a1a1a;max-width:40em\">\n{inner}</body></html>\n",

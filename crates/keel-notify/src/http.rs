@@ -89,13 +89,15 @@ pub(crate) async fn post_json(
     mut headers: HeaderMap,
 ) -> Result<u16, SendError> {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let resp = client
-        .post(url.clone())
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(request_error)?;
+    send(client.post(url.clone()).headers(headers).body(body)).await
+}
+
+/// Sends a prepared request and classifies the outcome, for channels whose requests are not
+/// plain JSON (a form post with Basic auth): 2xx is delivered; 408, 429 and 5xx are retryable
+/// (with the receiver's `Retry-After`); any other 4xx is permanent; a transport failure is
+/// retryable unless the guard refused the address for good.
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<u16, SendError> {
+    let resp = req.send().await.map_err(request_error)?;
     let status = resp.status();
     if status.is_success() {
         return Ok(status.as_u16());

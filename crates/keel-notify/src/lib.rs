@@ -6,7 +6,9 @@
 //!
 //! - [`webhook`]: Statuspage-shaped subscriber webhooks signed with HMAC-SHA256;
 //! - [`email`]: SMTP through `lettre`, confirmation and update emails in English and Japanese;
-//! - [`slack`], [`discord`], [`teams`]: responders' chat channels.
+//! - [`slack`], [`discord`], [`teams`]: responders' chat channels;
+//! - [`page`]: pages to the person on call, rendered for each contact kind, with the
+//!   paging-only channels [`ntfy`] (push) and [`twilio`] (SMS and voice calls).
 //!
 //! [`guard`] keeps subscriber webhooks away from private and loopback addresses, also at
 //! connect time. [`delivery`] is what the outbox stores and the clients that send it;
@@ -19,15 +21,19 @@ pub mod email;
 pub mod guard;
 pub mod http;
 mod i18n;
+pub mod ntfy;
 pub mod outbox;
+pub mod page;
 pub mod responder;
 pub mod slack;
 pub mod teams;
 #[cfg(test)]
 mod testdata;
+pub mod twilio;
 pub mod webhook;
 
-pub use delivery::{idempotency_key, Delivery, SenderOptions, Senders};
+pub use delivery::{idempotency_key, Delivery, PagingSettings, SenderOptions, Senders};
 pub use http::{HttpOptions, SendError};
 pub use outbox::{run, run_once, Outcome, WorkerOptions};
+pub use page::{delivery_for, PageMessage};
 pub use responder::{Link, ResponderMessage, Tone};
