@@ -39,6 +39,7 @@ pub struct Application {
     scheduler: Scheduler,
     persist_rx: mpsc::UnboundedReceiver<PersistEvent>,
     persist_tx: mpsc::UnboundedSender<PersistEvent>,
+    contact_urls: Arc<crate::paging::pages::ContactUrls>,
 }
 
 /// The store URL a config names: `database_url`, or SQLite under `data_dir`.
@@ -126,6 +127,7 @@ impl Application {
             .build()
             .context("cannot build the HTTP client for vendor polls")?;
 
+        let contact_urls = Arc::new(crate::paging::pages::ContactUrls::resolve(&config)?);
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -173,6 +175,7 @@ impl Application {
             scheduler,
             persist_rx,
             persist_tx,
+            contact_urls,
         })
     }
 
@@ -202,6 +205,7 @@ impl Application {
             scheduler,
             persist_rx,
             persist_tx,
+            contact_urls,
             ..
         } = self;
         let stop = CancellationToken::new();
@@ -254,6 +258,14 @@ impl Application {
             state.outbox_wake.clone(),
             stop.clone(),
         ));
+        let paging_job = tokio::spawn(crate::paging::job::run(
+            state.config.clone(),
+            contact_urls,
+            state.store.clone(),
+            state.incidents.clone(),
+            state.outbox_wake.clone(),
+            stop.clone(),
+        ));
         let incidents_job = tokio::spawn(incidents::run(
             state.incidents.clone(),
             state.hub.clone(),
@@ -277,6 +289,7 @@ impl Application {
         let _ = incidents_job.await;
         let _ = snapshot_job.await;
         let _ = fanout_job.await;
+        let _ = paging_job.await;
         for j in outbox_jobs {
             let _ = j.await;
         }
@@ -379,7 +392,29 @@ async fn senders(config: &Config) -> anyhow::Result<keel_notify::Senders> {
         },
         allow_private_targets: config.notify.allow_private_targets,
     };
-    keel_notify::Senders::new(opts, email).context("cannot build the notification clients")
+    let paging = keel_notify::PagingSettings {
+        ntfy: Some(keel_notify::ntfy::NtfySettings {
+            server: config.paging.ntfy.server.clone(),
+            token: config.paging.ntfy.token.clone(),
+        }),
+        twilio: match &config.paging.twilio {
+            None => None,
+            Some(t) => Some(keel_notify::twilio::TwilioSettings {
+                base_url: t.base_url.clone(),
+                account_sid: t.account_sid.clone(),
+                auth_token: t.auth_token.resolve(|f| {
+                    std::fs::read_to_string(f).with_context(|| {
+                        format!("cannot read [paging.twilio] auth_token_file {}", f.display())
+                    })
+                })?,
+                from: t.from.clone(),
+            }),
+        },
+    };
+    keel_notify::Senders::new(opts, email)
+        .context("cannot build the notification clients")?
+        .with_paging(paging)
+        .map_err(|e| anyhow::anyhow!("cannot set up paging: {e}"))
 }
 
 /// This machine's name, for the outbox's worker ids (which instance claimed what).

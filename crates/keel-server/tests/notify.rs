@@ -17,88 +17,14 @@ use axum::Router;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
+use support::peers::{Receiver, Smtp};
 use support::{Target, TestApp};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
-
-/// A real HTTP receiver recording every delivery.
-async fn receiver() -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let app = Router::new()
-        .route(
-            "/hook",
-            post(|State(s): State<Seen>, h: HeaderMap, b: Bytes| async move {
-                s.lock().unwrap().push((h, b));
-                "ok"
-            }),
-        )
-        .with_state(seen.clone());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await });
-    (url, seen)
-}
-
-/// aiosmtpd on loopback through scripts/smtp-sink.
-struct Smtp {
-    port: u16,
-    dir: tempfile::TempDir,
-    _child: tokio::process::Child,
-}
-
-impl Smtp {
-    async fn start() -> Smtp {
-        let dir = tempfile::tempdir().unwrap();
-        let script: PathBuf = [
-            env!("CARGO_MANIFEST_DIR"),
-            "..",
-            "..",
-            "scripts",
-            "smtp-sink",
-        ]
-        .iter()
-        .collect();
-        let mut child = tokio::process::Command::new("python3")
-            .arg(&script)
-            .arg(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 runs scripts/smtp-sink");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .await
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("smtp-sink did not start (pip install aiosmtpd): {line:?}"));
-        Smtp {
-            port,
-            dir,
-            _child: child,
-        }
-    }
-
-    async fn wait_for(&self, n: usize) -> Vec<Value> {
-        for _ in 0..300 {
-            let mut out = Vec::new();
-            for i in 1.. {
-                match std::fs::read_to_string(self.dir.path().join(format!("{i}.json"))) {
-                    Ok(t) => out.push(serde_json::from_str(&t).unwrap()),
-                    Err(_) => break,
-                }
-            }
-            if out.len() >= n {
-                return out;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("fewer than {n} emails arrived");
-    }
+/// A real HTTP receiver recording every delivery on `/hook`.
+async fn receiver() -> (String, Receiver) {
+    let r = Receiver::spawn().await;
+    (r.url("/hook"), r)
 }
 
 fn config(web: &Target, extra: &str) -> String {
@@ -177,8 +103,8 @@ async fn a_webhook_subscriber_gets_a_signed_update_when_an_outage_starts() {
     web.set(503);
     let mut got = None;
     for _ in 0..300 {
-        if let Some(d) = seen.lock().unwrap().first().cloned() {
-            got = Some(d);
+        if let Some(d) = seen.on("/hook").first().cloned() {
+            got = Some((d.headers, d.body));
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -204,7 +130,7 @@ async fn a_webhook_subscriber_gets_a_signed_update_when_an_outage_starts() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        other_seen.lock().unwrap().is_empty(),
+        other_seen.on("/hook").is_empty(),
         "billing subscriber told about search"
     );
     let outbox: Value = app.get_auth("/api/v1/outbox").await.json().await.unwrap();

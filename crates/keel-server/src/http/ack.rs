@@ -177,12 +177,66 @@ pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> R
     }
 }
 
-/// `POST /ack/{token}`: acknowledges as the person the page went to.
-pub async fn acknowledge(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+/// Twilio's answer to a voice page's keypress: it posts the digits to the link and speaks
+/// the TwiML it gets back.
+fn twiml(said: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>{}</Say></Response>",
+        escape(said)
+    );
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"));
+    resp
+}
+
+/// The digits a voice page's caller pressed, when Twilio posts them (`Digits=1`).
+fn digits(body: &[u8]) -> Option<String> {
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == "Digits")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `POST /ack/{token}`: acknowledges as the person the page went to — from the page's
+/// button, or from a voice call where the person pressed 1.
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let voice = digits(&body);
+    if voice.as_deref().is_some_and(|d| d != "1") {
+        return twiml("Not acknowledged. Press 1 to acknowledge.");
+    }
     let link = match check(&state, &token).await {
         Ok(l) => l,
+        Err(resp) if voice.is_some() => {
+            let _ = resp;
+            return twiml("This page cannot be acknowledged by phone. Use the console.");
+        }
         Err(resp) => return resp,
     };
+    if voice.is_some() {
+        let done = matches!(obstacle(&state, &link, &EN).await, Ok(_))
+            && state
+                .incidents
+                .command(
+                    link.incident,
+                    Command::Acknowledge {
+                        via: Some("voice".into()),
+                    },
+                    Actor::User(link.person.clone()),
+                    false,
+                    Utc::now(),
+                )
+                .await
+                .is_ok();
+        return twiml(if done {
+            "Acknowledged. The escalation has stopped."
+        } else {
+            "Nothing was acknowledged: it is already acknowledged, resolved, or paged again since."
+        });
+    }
     let w = words(&state, Some(&link.person));
     let summary = match obstacle(&state, &link, w).await {
         Err(resp) => return resp,

@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::link::SECRET_NAME;
-use super::pages::rows_for_page;
+use super::pages::{rows_for_page, ContactUrls};
 use super::roster::TeamRoster;
 use crate::incidents::IncidentBook;
 
@@ -31,6 +31,7 @@ const OVERRIDE_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::days(2);
 /// Runs until stopped.
 pub async fn run(
     config: Arc<Config>,
+    urls: Arc<ContactUrls>,
     store: Arc<dyn Store>,
     book: Arc<IncidentBook>,
     wake: Arc<Notify>,
@@ -47,7 +48,7 @@ pub async fn run(
     let backlog = book.paged_since(since).await;
     let rows: Vec<NewOutboxItem> = backlog
         .iter()
-        .flat_map(|(inc, ev)| rows_for_page(&config, &secret, inc, ev, Utc::now()))
+        .flat_map(|(inc, ev)| rows_for_page(&config, &urls, &secret, inc, ev, Utc::now()))
         .collect();
     enqueue(store.as_ref(), &rows, &wake, &stop).await;
 
@@ -68,7 +69,7 @@ pub async fn run(
         if !book.has_unresolved().await {
             continue;
         }
-        if let Err(e) = pass(&config, store.as_ref(), &book, &secret, &wake, &stop).await {
+        if let Err(e) = pass(&config, &urls, store.as_ref(), &book, &secret, &wake, &stop).await {
             tracing::error!(error = %e, "escalation pass failed; will retry");
         }
     }
@@ -77,6 +78,7 @@ pub async fn run(
 /// One pass: plan, store, queue.
 async fn pass(
     config: &Config,
+    urls: &ContactUrls,
     store: &dyn Store,
     book: &IncidentBook,
     secret: &str,
@@ -99,7 +101,7 @@ async fn pass(
             events
                 .iter()
                 .filter(|e| matches!(e.kind, EventKind::Paged { .. }))
-                .flat_map(|e| rows_for_page(config, secret, inc, e, now))
+                .flat_map(|e| rows_for_page(config, urls, secret, inc, e, now))
         })
         .collect();
     for (inc, events) in &appended {

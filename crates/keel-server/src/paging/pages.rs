@@ -4,8 +4,11 @@
 //! The idempotency key is (incident, cycle, round, level) × (person, contact), so the same
 //! page queued twice — after a restart, or by two instances — is sent once.
 
+use std::collections::HashMap;
+
+use anyhow::Context;
 use chrono::{DateTime, Utc};
-use keel_core::config::{Config, Contact, Person};
+use keel_core::config::{Config, Contact, Person, Secret};
 use keel_core::incident::{EventKind, Incident, IncidentEvent};
 use keel_notify::page::PageMessage;
 use keel_notify::{idempotency_key, Delivery};
@@ -15,10 +18,51 @@ use super::job::link_expiry;
 use super::link::{linkable, AckLink};
 use crate::fanout::base_url;
 
+/// Every contact URL of every person, read once at start (a `url_file` is not re-read with a
+/// blocking read for every page, and a missing file stops Keel at start instead of at the
+/// first outage).
+#[derive(Debug, Default)]
+pub struct ContactUrls(HashMap<(String, usize), Secret>);
+
+impl ContactUrls {
+    pub fn resolve(config: &Config) -> anyhow::Result<Self> {
+        let mut urls = HashMap::new();
+        for p in &config.people {
+            for (n, c) in p.contacts.iter().enumerate() {
+                let source = match c {
+                    Contact::Webhook { url, .. }
+                    | Contact::Slack { url }
+                    | Contact::Discord { url }
+                    | Contact::Teams { url } => url,
+                    _ => continue,
+                };
+                let url = source
+                    .resolve(|f| {
+                        std::fs::read_to_string(f).with_context(|| {
+                            format!(
+                                "cannot read the url_file {} of {}'s {} contact",
+                                f.display(),
+                                p.id,
+                                c.kind()
+                            )
+                        })
+                    })?;
+                urls.insert((p.id.clone(), n), url);
+            }
+        }
+        Ok(ContactUrls(urls))
+    }
+
+    fn get(&self, person: &str, n: usize) -> Option<&Secret> {
+        self.0.get(&(person.to_string(), n))
+    }
+}
+
 /// The rows for one `Paged` event; none for any other event, or for a person the config no
 /// longer knows.
 pub fn rows_for_page(
     config: &Config,
+    urls: &ContactUrls,
     secret: &str,
     incident: &Incident,
     event: &IncidentEvent,
@@ -49,7 +93,7 @@ pub fn rows_for_page(
         if !contacts.iter().any(|k| k == contact.kind()) {
             continue;
         }
-        let Some((delivery, target)) = delivery(config, contact, &msg) else {
+        let Some((delivery, target)) = delivery(contact, urls.get(person, n), &msg) else {
             continue;
         };
         let key = idempotency_key(&event_key, &format!("person:{person}:{n}:{}", contact.kind()));
@@ -106,30 +150,37 @@ pub fn message(
         cause: incident.cause.clone(),
         incident_url: format!("{base}/admin/incidents/{}", incident.id),
         ack_url,
-        level,
-        round,
+        // People count levels and rounds from 1; the engine from 0.
+        level: level + 1,
+        round: round + 1,
         locale: person.locale.clone(),
         at,
     }
 }
 
 /// The rendered page for one contact and where it goes.
-fn delivery(config: &Config, contact: &Contact, msg: &PageMessage) -> Option<(Delivery, String)> {
-    let kind = contact.kind();
+fn delivery(
+    contact: &Contact,
+    url: Option<&Secret>,
+    msg: &PageMessage,
+) -> Option<(Delivery, String)> {
+    let url = || url.map(|u| u.expose().to_string());
     let (secret, target) = match contact {
         Contact::Email { address } => (None, address.clone()),
-        Contact::Webhook { url, secret } => (
-            secret.as_ref().map(|s| s.expose().to_string()),
-            url.expose().to_string(),
-        ),
-        Contact::Slack { url } | Contact::Discord { url } | Contact::Teams { url } => {
-            (None, url.expose().to_string())
+        Contact::Webhook { secret, .. } => (secret.as_ref().map(|s| s.expose().to_string()), url()?),
+        Contact::Slack { .. } | Contact::Discord { .. } | Contact::Teams { .. } => (None, url()?),
+        // The server and its token are the senders'; the row names only the topic.
+        Contact::Ntfy { topic, priority } => {
+            let body = keel_notify::ntfy::payload(msg, *priority);
+            return Some((Delivery::Ntfy { body }, topic.clone()));
         }
-        Contact::Ntfy { .. } => (None, config.paging.ntfy.server.clone()),
         Contact::Sms { number } | Contact::Voice { number } => (None, number.clone()),
     };
-    Some((
-        keel_notify::page::delivery_for(kind, msg, secret.as_deref()),
-        target,
-    ))
+    match keel_notify::page::delivery_for(contact.kind(), msg, secret.as_deref()) {
+        Ok(d) => Some((d, target)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a page for this contact");
+            None
+        }
+    }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -47,11 +49,30 @@ impl TestApp {
         Self::spawn_in(dir, toml).await
     }
 
+    /// Starts Keel on `toml` with `env` as the environment the config is read in (secrets
+    /// given as `*_env` keys).
+    pub async fn spawn_with_env(toml: &str, env: &[(&str, &str)]) -> TestApp {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Self::spawn_in_env(dir, toml, env).await
+    }
+
     /// Starts Keel in an existing data dir (restart tests).
     pub async fn spawn_in(dir: Arc<tempfile::TempDir>, toml: &str) -> TestApp {
+        Self::spawn_in_env(dir, toml, &[]).await
+    }
+
+    pub async fn spawn_in_env(
+        dir: Arc<tempfile::TempDir>,
+        toml: &str,
+        env: &[(&str, &str)],
+    ) -> TestApp {
         init_logs();
         let text = with_server(dir.path(), toml);
-        let cfg = config::parse(&text, "test.toml", &[]).unwrap_or_else(|d| {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let cfg = config::parse(&text, "test.toml", &env).unwrap_or_else(|d| {
             panic!(
                 "test config invalid:\n{}",
                 d.iter()

@@ -1,0 +1,297 @@
+//! Paging end to end: a real target fails, Keel opens the incident and pages the person on
+//! call through real receivers on loopback (a webhook receiver and aiosmtpd), escalates to
+//! the next level when nobody acknowledges, and stops when someone acknowledges through the
+//! signed link; on-call overrides through the API change who is paged.
+
+mod support;
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use support::peers::{Receiver, Smtp};
+use support::{Target, TestApp};
+
+const ANN_SECRET: &str = "ann-hook-secret-0123456789";
+
+/// A shop watched every 300 ms; Ann on call (webhook and email), Carol paged `carol_after`
+/// later; `extra` is appended (more policies, paging settings).
+fn config(web: &Target, hooks: &Receiver, carol_after: &str, extra: &str) -> String {
+    format!(
+        r#"
+[page]
+title = "Acme Status"
+locales = ["en", "ja"]
+
+[incidents]
+publish_after = "1h"
+
+[[component]]
+id = "shop"
+name = {{ en = "Shop", ja = "ショップ" }}
+users = 2000
+
+[[monitor]]
+id = "shop-home"
+component = "shop"
+kind = "http"
+url = "{url}"
+interval = "300ms"
+retry_interval = "100ms"
+timeout = "300ms"
+
+[[person]]
+id = "ann"
+name = "Ann Sato"
+timezone = "Asia/Tokyo"
+contacts = [ {{ kind = "webhook", url = "{ann}", secret_env = "KEEL_TEST_ANN_SECRET" }},
+             {{ kind = "email", address = "ann@example.com" }} ]
+
+[[person]]
+id = "carol"
+name = "Carol Ito"
+timezone = "Europe/Berlin"
+contacts = [ {{ kind = "webhook", url = "{carol}" }} ]
+
+[[person]]
+id = "bob"
+name = "Bob Lee"
+timezone = "UTC"
+contacts = [ {{ kind = "webhook", url = "{bob}" }} ]
+
+[[schedule]]
+id = "primary"
+people = ["ann", "bob"]
+rotation = "1000w"
+start = "2026-01-01T00:00:00+00:00"
+
+[[escalation]]
+id = "default"
+components = []
+repeat = 0
+levels = [ {{ after = "0s", notify = ["schedule:primary"] }},
+           {{ after = "{carol_after}", notify = ["person:carol"] }} ]
+{extra}
+"#,
+        url = web.url(),
+        ann = hooks.url("/ann"),
+        carol = hooks.url("/carol"),
+        bob = hooks.url("/bob"),
+    )
+}
+
+async fn spawn(toml: &str) -> TestApp {
+    // The webhook contact's signing key comes from the environment, as in production.
+    TestApp::spawn_with_env(toml, &[("KEEL_TEST_ANN_SECRET", ANN_SECRET)]).await
+}
+
+async fn incident(app: &TestApp, id: u64) -> Value {
+    app.get_auth(&format!("/api/v1/incidents/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+fn timeline_of(inc: &Value, kind: &str) -> Vec<Value> {
+    inc["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .cloned()
+        .collect()
+}
+
+/// The acknowledge link a page carries.
+fn ack_link(page: &Value) -> String {
+    page["ack_url"]
+        .as_str()
+        .or_else(|| page["links"]["acknowledge"].as_str())
+        .unwrap_or_else(|| panic!("no acknowledge link in {page}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_acknowledges_carol_is_paged_and_her_link_stops_it() {
+    let web = Target::spawn().await;
+    let hooks = Receiver::spawn().await;
+    let smtp = Smtp::start().await;
+    let app = spawn(&config(&web, &hooks, "2s", &smtp.config())).await;
+    app.wait_state("shop-home", "up").await;
+    web.set(503);
+
+    // Level 1: Ann, on call for primary, by webhook (signed with her key) and by email.
+    let ann = hooks.wait_for("/ann", 1).await;
+    let page = ann[0].json();
+    let sig = ann[0].headers["x-keel-signature"].to_str().unwrap();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(ANN_SECRET.as_bytes()).unwrap();
+    mac.update(&ann[0].body);
+    assert_eq!(
+        sig,
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    );
+    let text = page.to_string();
+    assert!(text.contains("SEV"), "severity in the page: {text}");
+    assert!(text.contains("Shop"), "what is down: {text}");
+    assert!(text.contains("2000") || text.contains("2,000"), "users: {text}");
+    assert!(text.contains("/admin/incidents/1"), "incident link: {text}");
+    assert!(!text.contains(ANN_SECRET), "no secret in the page");
+    let mail = smtp.wait_for(1).await;
+    assert_eq!(mail[0]["rcpt_tos"][0], "ann@example.com");
+    let mail_text = mail[0]["parts"]["text/plain"].as_str().unwrap();
+    assert!(mail_text.contains("/ack/"), "{mail_text}");
+    assert!(hooks.on("/bob").is_empty(), "Bob is not on call");
+
+    // Nobody acknowledges: level 2 pages Carol.
+    let carol = hooks.wait_for("/carol", 1).await;
+    let link = ack_link(&carol[0].json());
+    let inc = incident(&app, 1).await;
+    let paged = timeline_of(&inc, "paged");
+    assert_eq!(paged.len(), 2, "{paged:?}");
+    assert_eq!(paged[0]["person"], "ann");
+    assert_eq!(paged[1]["person"], "carol");
+    let t1 = chrono::DateTime::parse_from_rfc3339(paged[0]["at"].as_str().unwrap()).unwrap();
+    let t2 = chrono::DateTime::parse_from_rfc3339(paged[1]["at"].as_str().unwrap()).unwrap();
+    assert!(t2 - t1 >= chrono::TimeDelta::seconds(2), "level 2 before it was due");
+    assert_eq!(timeline_of(&inc, "escalation_started").len(), 1);
+
+    // A forged link acknowledges nothing.
+    let forged = format!("{}00", &link[..link.len() - 2]);
+    let forged = if forged == link {
+        format!("{}11", &link[..link.len() - 2])
+    } else {
+        forged
+    };
+    let r = app.client.post(&forged).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(incident(&app, 1).await["acknowledged_at"].is_null());
+
+    // Opening the link does not acknowledge (scanners open links); the button does.
+    let r = app.client.get(&link).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<form method=\"post\""), "{html}");
+    assert!(incident(&app, 1).await["acknowledged_at"].is_null());
+    let r = app.client.post(&link).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let inc = incident(&app, 1).await;
+    let acks = timeline_of(&inc, "acknowledged");
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!(acks[0]["actor"]["name"], "carol");
+    assert_eq!(acks[0]["via"], "link");
+    // A second click says so and changes nothing.
+    let r = app.client.post(&link).send().await.unwrap();
+    assert!(r.text().await.unwrap().contains("Already acknowledged"));
+    assert_eq!(
+        timeline_of(&incident(&app, 1).await, "acknowledged").len(),
+        1
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_pages_the_person_covering_and_the_api_refuses_bad_overrides() {
+    let web = Target::spawn().await;
+    let hooks = Receiver::spawn().await;
+    let app = spawn(&config(&web, &hooks, "1h", "")).await;
+
+    let now: Value = app.get_auth("/api/v1/oncall").await.json().await.unwrap();
+    let primary = &now["schedules"][0];
+    assert_eq!(primary["id"], "primary");
+    assert_eq!(primary["on_call"]["person"], "ann");
+    assert_eq!(primary["on_call"]["name"], "Ann Sato");
+    assert!(primary["on_call"]["override"].is_null());
+
+    let start = chrono::Utc::now() - chrono::TimeDelta::minutes(1);
+    let end = start + chrono::TimeDelta::hours(8);
+    let body = |person: &str, s: chrono::DateTime<chrono::Utc>, e: chrono::DateTime<chrono::Utc>| {
+        serde_json::json!({"schedule": "primary", "person": person,
+            "start": s.to_rfc3339(), "end": e.to_rfc3339()})
+        .to_string()
+    };
+    let r = app
+        .post_auth("/api/v1/oncall/overrides", body("bob", start, end))
+        .await;
+    assert_eq!(r.status(), 201);
+    let o: Value = r.json().await.unwrap();
+    assert_eq!(o["created_by"], "bootstrap-admin");
+
+    // Overlapping, unknown person or schedule, backwards, malformed: refused, nothing stored.
+    let r = app
+        .post_auth(
+            "/api/v1/oncall/overrides",
+            body("carol", start + chrono::TimeDelta::hours(1), end),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["reason"].as_str().unwrap().contains("overlaps override"), "{v}");
+    let r = app
+        .post_auth("/api/v1/oncall/overrides", body("zed", end, end + chrono::TimeDelta::hours(1)))
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["field"], "person");
+    let r = app
+        .post_auth("/api/v1/oncall/overrides", body("carol", end, start))
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = app
+        .post_auth(
+            "/api/v1/oncall/overrides",
+            r#"{"schedule":"nope","person":"carol","start":"2030-01-01T00:00:00Z","end":"2030-01-02T00:00:00Z"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["field"], "schedule");
+    let r = app
+        .post_auth("/api/v1/oncall/overrides", r#"{"schedule":"primary","start":"tomorrow"}"#)
+        .await;
+    assert_eq!(r.status(), 400);
+    let list: Value = app
+        .get_auth("/api/v1/oncall/overrides")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["overrides"].as_array().unwrap().len(), 1, "{list}");
+
+    let now: Value = app.get_auth("/api/v1/oncall").await.json().await.unwrap();
+    assert_eq!(now["schedules"][0]["on_call"]["person"], "bob");
+    assert_eq!(now["schedules"][0]["on_call"]["override"], o["id"]);
+
+    // The outage pages Bob, who covers, and not Ann.
+    app.wait_state("shop-home", "up").await;
+    web.set(503);
+    hooks.wait_for("/bob", 1).await;
+    assert!(hooks.on("/ann").is_empty());
+
+    // Viewers may read but not change the rota.
+    let r = app
+        .client
+        .post(app.url("/api/v1/oncall/overrides"))
+        .body(body("carol", end, end + chrono::TimeDelta::hours(1)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .delete(app.url(&format!("/api/v1/oncall/overrides/{}", o["id"])))
+        .bearer_auth(support::ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .delete(app.url(&format!("/api/v1/oncall/overrides/{}", o["id"])))
+        .bearer_auth(support::ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    app.stop().await;
+}
