@@ -11,6 +11,7 @@ pub mod health;
 pub mod ids;
 pub mod incident;
 pub mod intake;
+pub mod oncall;
 pub mod public;
 pub mod rollup;
 pub mod signal;
