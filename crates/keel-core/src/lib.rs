@@ -7,6 +7,7 @@
 pub mod assess;
 pub mod config;
 pub mod confirm;
+pub mod escalation;
 pub mod health;
 pub mod ids;
 pub mod incident;
