@@ -7,10 +7,12 @@
 pub mod assess;
 pub mod config;
 pub mod confirm;
+pub mod escalation;
 pub mod health;
 pub mod ids;
 pub mod incident;
 pub mod intake;
+pub mod oncall;
 pub mod public;
 pub mod rollup;
 pub mod signal;

@@ -646,7 +646,7 @@ fn responders_work_the_incident_and_the_postmortem_tells_the_story() {
     let mut w = World::new();
     w.db_dies(0);
     w.tick(2);
-    w.act(1, "alice", Command::Acknowledge, 4);
+    w.act(1, "alice", Command::Acknowledge { via: None }, 4);
     w.act(
         1,
         "alice",

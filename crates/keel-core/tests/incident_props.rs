@@ -164,7 +164,7 @@ fn text() -> impl Strategy<Value = String> {
 
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        Just(Command::Acknowledge),
+        Just(Command::Acknowledge { via: None }),
         text().prop_map(|text| Command::Note { text }),
         (
             prop_oneof![

@@ -1167,7 +1167,7 @@ fn bad_public_commands_are_refused_with_their_field() {
     );
     assert_eq!(s.inc.updates[1].body.get("ja"), "Same for all.");
     // Other commands pass through to the incident's own rules.
-    s.act("ana", Command::Acknowledge, false, 3);
+    s.act("ana", Command::Acknowledge { via: None }, false, 3);
     assert!(s.inc.acknowledged_at.is_some());
 }
 

@@ -711,7 +711,7 @@ fn timeline_of_every_kind(t0: DateTime<Utc>) -> (Vec<NewEvent>, Vec<NewEvent>) {
             t(6),
             note("'; DROP TABLE incident_events; -- and a NUL \u{0} and 約15,000人"),
         ),
-        (user("ana"), t(7), EventKind::Acknowledged),
+        (user("ana"), t(7), EventKind::Acknowledged { via: None }),
         (
             user("ana"),
             t(8),
@@ -972,7 +972,11 @@ async fn concurrent_appends_with_one_expected_seq_exactly_one_wins(store: Arc<dy
                         t0,
                         note(&format!("round {round} writer {w}")),
                     ),
-                    (user(&format!("w{w}")), t0, EventKind::Acknowledged),
+                    (
+                        user(&format!("w{w}")),
+                        t0,
+                        EventKind::Acknowledged { via: None },
+                    ),
                 ];
                 start.wait().await;
                 (w, store.append_incident_events(id, last, &events).await)

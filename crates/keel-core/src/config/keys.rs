@@ -21,10 +21,23 @@ pub(crate) const TOP: &[&str] = &[
     "scheduler",
     "disclosure",
     "templates",
+    "person",
+    "schedule",
+    "escalation",
+    "paging",
 ];
 
 /// The top-level entries written as `[[name]]`.
-pub(crate) const ARRAYS: &[&str] = &["component", "vendor", "infra", "monitor", "runbook"];
+pub(crate) const ARRAYS: &[&str] = &[
+    "component",
+    "vendor",
+    "infra",
+    "monitor",
+    "runbook",
+    "person",
+    "schedule",
+    "escalation",
+];
 
 pub(crate) const SERVER: &[&str] = &["listen", "data_dir", "database_url", "header_read_timeout"];
 pub(crate) const PAGE: &[&str] = &["title", "locales", "base_url", "export_dir"];
@@ -166,6 +179,9 @@ pub(crate) const SINGLE_TABLES: &[(&str, &[&str])] = &[
     ("scheduler", SCHEDULER),
     ("disclosure", DISCLOSURE),
     ("templates", TEMPLATES),
+    ("paging", super::team_parse::PAGING),
+    ("paging.ntfy", super::team_parse::PAGING_NTFY),
+    ("paging.twilio", super::team_parse::PAGING_TWILIO),
 ];
 
 /// Keys of single tables that hold tables or arrays of tables, which one environment
@@ -179,6 +195,8 @@ pub(crate) const NOT_FROM_ENV: &[(&str, &str)] = &[
     ("templates", "monitoring"),
     ("templates", "resolved"),
     ("templates", "reopened"),
+    ("paging", "ntfy"),
+    ("paging", "twilio"),
 ];
 
 /// How a key that the environment cannot set is written in the file instead.

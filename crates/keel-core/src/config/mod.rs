@@ -14,11 +14,14 @@ mod parse;
 mod position;
 mod read;
 mod suggest;
+mod team;
+mod team_parse;
 mod validate;
 mod values;
 
 pub use model::*;
 pub use parse::parse;
+pub use team::*;
 
 /// One problem found in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +89,11 @@ pub fn known_keys() -> Vec<String> {
     add("runbook", keys::RUNBOOK);
     add("templates.opened", keys::TEMPLATE);
     add("monitor", keys::MONITOR_COMMON);
+    add("person", team_parse::PERSON);
+    add("person.contacts", team_parse::CONTACT);
+    add("schedule", team_parse::SCHEDULE);
+    add("escalation", team_parse::ESCALATION);
+    add("escalation.levels", team_parse::LEVEL);
     for kind in keys::MONITOR_KINDS {
         add("monitor", keys::kind_keys(kind));
     }

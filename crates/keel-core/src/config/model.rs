@@ -35,6 +35,12 @@ pub struct Config {
     pub disclosure: DisclosureConfig,
     /// Operators' wording for drafted customer updates (`[templates]`).
     pub templates: TemplatesConfig,
+    /// Responders (`[[person]]`), rotations (`[[schedule]]`), escalation policies
+    /// (`[[escalation]]`) and paging channels (`[paging]`).
+    pub people: Vec<super::Person>,
+    pub schedules: Vec<super::Schedule>,
+    pub escalations: Vec<super::EscalationPolicy>,
+    pub paging: super::PagingConfig,
 }
 
 /// A secret value: never printed by `Debug`.
@@ -710,6 +716,10 @@ impl Default for Config {
             scheduler: SchedulerConfig::default(),
             disclosure: DisclosureConfig::default(),
             templates: TemplatesConfig::default(),
+            people: Vec::new(),
+            schedules: Vec::new(),
+            escalations: Vec::new(),
+            paging: super::PagingConfig::default(),
         }
     }
 }

@@ -82,6 +82,7 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
     let (disclosure, term_places) = disclosure(&mut r, &t);
     let t = single(&mut r, root, "templates", &layer);
     let (templates, template_places) = templates(&mut r, &t);
+    let team = super::team_parse::team(&mut r, root, &layer, env, &refs);
 
     for p in validate::check(&refs) {
         r.report(p.pos, p.message, p.hint);
@@ -105,6 +106,10 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
         scheduler,
         disclosure,
         templates,
+        people: team.people,
+        schedules: team.schedules,
+        escalations: team.escalations,
+        paging: team.paging,
     };
     // Drafts must never trip the disclosure check, so wording that would is refused here,
     // where the operator can fix it, rather than when an outage needs it.
@@ -240,7 +245,7 @@ fn single<'a>(r: &mut Reader<'_>, root: &'a Table, name: &str, env: &'a EnvLayer
 
 /// A single table `key` inside `parent` (`[notify.smtp]` in `[notify]`), named `path`.
 /// Absent, it keeps `pos` (the parent's place, or [`Pos::ENV`] when only variables set it).
-fn single_in<'a>(
+pub(crate) fn single_in<'a>(
     r: &mut Reader<'_>,
     parent: Option<&'a dyn toml_edit::TableLike>,
     key: &str,

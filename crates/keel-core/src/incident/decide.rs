@@ -19,10 +19,16 @@ pub const TEXT_MAX_CHARS: usize = 10_000;
 /// Longest person or owner name, in characters.
 pub const NAME_MAX_CHARS: usize = 200;
 
+/// The ways an acknowledgement can arrive, as recorded in `Acknowledged.via`.
+pub const ACK_VIA: &[&str] = &["api", "cli", "console", "link", "chat"];
+
 /// What a responder asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Acknowledge,
+    /// `via`: how, one of [`ACK_VIA`] ("api", "cli", "console", "link", "chat").
+    Acknowledge {
+        via: Option<String>,
+    },
     /// An internal note on the timeline.
     Note {
         text: String,
@@ -109,9 +115,21 @@ impl Refusal {
 pub fn decide(inc: &Incident, cmd: Command) -> Result<Vec<EventKind>, Refusal> {
     let resolved = inc.state == IncidentState::Resolved;
     let event = match cmd {
-        Command::Acknowledge => {
-            if let Some(at) = inc.acknowledged_at {
-                let by = inc.acknowledged_by.as_deref().unwrap_or("someone");
+        Command::Acknowledge { via } => {
+            // With an escalation running, each cycle (a relapse pages again) takes its own
+            // acknowledgement; without one, the incident is acknowledged once.
+            let taken = match &inc.escalation {
+                Some(e) => e.acknowledged.clone(),
+                None => inc
+                    .acknowledged_at
+                    .map(|at| (inc.acknowledged_by.clone().unwrap_or_default(), at)),
+            };
+            if let Some((by, at)) = taken {
+                let by = if by.is_empty() {
+                    "someone"
+                } else {
+                    by.as_str()
+                };
                 return Err(Refusal::new(
                     "incident",
                     format!(
@@ -120,13 +138,21 @@ pub fn decide(inc: &Incident, cmd: Command) -> Result<Vec<EventKind>, Refusal> {
                     ),
                 ));
             }
+            if let Some(v) = &via {
+                if !ACK_VIA.contains(&v.as_str()) {
+                    return Err(Refusal::new(
+                        "via",
+                        format!("unknown way {v:?}: expected one of {}", ACK_VIA.join(", ")),
+                    ));
+                }
+            }
             if resolved {
                 return Err(Refusal::new(
                     "incident",
                     "the incident is resolved: there is nothing left to acknowledge",
                 ));
             }
-            EventKind::Acknowledged
+            EventKind::Acknowledged { via }
         }
         Command::Note { text } => EventKind::Note {
             text: text_field("text", &text, TEXT_MAX_CHARS)?,
@@ -392,7 +418,7 @@ mod tests {
             pair("state", "the incident is already resolved")
         );
         assert_eq!(
-            refusal(&book, id, Command::Acknowledge),
+            refusal(&book, id, Command::Acknowledge { via: None }),
             pair(
                 "incident",
                 "the incident is resolved: there is nothing left to acknowledge"
@@ -422,10 +448,10 @@ mod tests {
     #[test]
     fn acknowledging_twice_is_refused_with_who_and_when() {
         let (mut book, id) = book();
-        book.command(id, "alice", Command::Acknowledge, t(2))
+        book.command(id, "alice", Command::Acknowledge { via: None }, t(2))
             .unwrap();
         assert_eq!(
-            refusal(&book, id, Command::Acknowledge),
+            refusal(&book, id, Command::Acknowledge { via: None }),
             pair(
                 "incident",
                 "already acknowledged by alice at 2026-03-01 09:02:00 UTC"

@@ -87,7 +87,8 @@ mod tests {
             &seeing(vec![cause("db", NodeKind::Component, &["db", "api"], t(0))]),
             t(1),
         );
-        book.command(1, "a", Command::Acknowledge, t(3)).unwrap();
+        book.command(1, "a", Command::Acknowledge { via: None }, t(3))
+            .unwrap();
         book.run(&seeing(vec![]), t(6));
         book.run(&seeing(vec![]), t(11));
         book.run(
@@ -103,7 +104,8 @@ mod tests {
         )
         .unwrap();
         book.apply(vec![Planned::Open { events }], t(200));
-        book.command(3, "a", Command::Acknowledge, t(210)).unwrap();
+        book.command(3, "a", Command::Acknowledge { via: None }, t(210))
+            .unwrap();
         book
     }
 

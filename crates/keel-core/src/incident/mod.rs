@@ -17,7 +17,9 @@ mod testkit;
 pub mod words;
 
 pub(crate) use decide::text_field;
-pub use decide::{allowed_by_hand, decide, Command, Refusal, NAME_MAX_CHARS, TEXT_MAX_CHARS};
+pub use decide::{
+    allowed_by_hand, decide, Command, Refusal, ACK_VIA, NAME_MAX_CHARS, TEXT_MAX_CHARS,
+};
 pub use engine::{
     correlate, correlate_with_unknown, declare, unknown_nodes, Judge, Planned, Settings,
     TITLE_MAX_CHARS,
@@ -28,6 +30,6 @@ pub use model::*;
 pub use postmortem::{postmortem, Postmortem};
 pub(crate) use state::fate_words;
 pub use state::{
-    stamp, ActionItem, ChecklistStep, Draft, DraftFate, Incident, PublicMark, PublishedUpdate,
-    ReplayError,
+    stamp, ActionItem, ChecklistStep, Draft, DraftFate, EscalationState, Incident, PublicMark,
+    PublishedUpdate, ReplayError,
 };

@@ -177,7 +177,53 @@ pub enum EventKind {
     Note {
         text: String,
     },
-    Acknowledged,
+    /// Someone took the incident. `via` says how: "api", "cli", "console", "link" or "chat"
+    /// (`None` in timelines from before it was recorded, which stored no fields at all).
+    Acknowledged {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
+    },
+    /// The escalation policy started paging (cycle 1 at open or when the severity rose into
+    /// its range, a later cycle after a relapse). Cycles count from 1.
+    EscalationStarted {
+        cycle: u32,
+        policy: String,
+        /// "opened as SEV1", "severity rose to SEV2", "relapse".
+        reason: String,
+    },
+    /// A person was paged for a level; one event per person per level. Rounds and levels
+    /// count from 1. The event's time is when the level was due.
+    Paged {
+        cycle: u32,
+        round: u32,
+        level: u32,
+        /// The person's id (for contacts and the acknowledge link).
+        person: String,
+        /// Her name when paged, for the timeline.
+        #[serde(default)]
+        name: String,
+        /// What named her: "schedule:primary" or "person:carol".
+        target: String,
+        /// The contact kinds used, in config order: ["email", "sms"].
+        contacts: Vec<String>,
+    },
+    /// A level could not page someone: quiet hours below SEV1, no contacts, nobody on call.
+    /// The level still counts as fired, so the next one comes on time.
+    PageSkipped {
+        cycle: u32,
+        round: u32,
+        level: u32,
+        /// Empty when nobody was on call.
+        person: String,
+        #[serde(default)]
+        name: String,
+        reason: String,
+    },
+    /// Every round fired and nobody acknowledged.
+    EscalationExhausted {
+        cycle: u32,
+        reason: String,
+    },
     RoleAssigned {
         role: IncidentRole,
         person: String,
@@ -282,7 +328,11 @@ impl EventKind {
             EventKind::EtaChanged { .. } => "eta_changed",
             EventKind::Prompt { .. } => "prompt",
             EventKind::Note { .. } => "note",
-            EventKind::Acknowledged => "acknowledged",
+            EventKind::Acknowledged { .. } => "acknowledged",
+            EventKind::EscalationStarted { .. } => "escalation_started",
+            EventKind::Paged { .. } => "paged",
+            EventKind::PageSkipped { .. } => "page_skipped",
+            EventKind::EscalationExhausted { .. } => "escalation_exhausted",
             EventKind::RoleAssigned { .. } => "role_assigned",
             EventKind::Checklist { .. } => "checklist",
             EventKind::StepTicked { .. } => "step_ticked",

@@ -537,7 +537,7 @@ mod tests {
         let mut book = Book::default();
         let db = |since| cause("db", NodeKind::Component, &["db", "api"], since);
         book.run(&seeing(vec![db(t(-2))]), t(0));
-        book.command(1, "alice", Command::Acknowledge, t(3))
+        book.command(1, "alice", Command::Acknowledge { via: None }, t(3))
             .unwrap();
         book.command(
             1,

@@ -161,6 +161,30 @@ pub struct Incident {
     /// when the incident moves on from it.
     #[serde(default)]
     pub public_mark: Option<PublicMark>,
+    /// The escalation's current cycle; `None` until a policy first pages for it.
+    #[serde(default)]
+    pub escalation: Option<EscalationState>,
+    /// Every severity the incident has had, with when it was set (for when it entered a
+    /// policy's range).
+    #[serde(default)]
+    pub severity_changes: Vec<(DateTime<Utc>, Severity)>,
+    /// The latest relapse (`Relapsed` or `Reopened`), which may page again.
+    #[serde(default)]
+    pub relapsed_at: Option<DateTime<Utc>>,
+}
+
+/// Where the escalation stands, folded from its events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationState {
+    /// From 1; a relapse starts the next.
+    pub cycle: u32,
+    pub policy: String,
+    pub started_at: DateTime<Utc>,
+    /// (round, level), both from 1, that have fired in this cycle (paged or skipped).
+    pub fired: BTreeSet<(u32, u32)>,
+    /// Who acknowledged this cycle, and when.
+    pub acknowledged: Option<(String, DateTime<Utc>)>,
+    pub exhausted: bool,
 }
 
 /// A timeline that no valid sequence of decisions could have produced.
@@ -272,6 +296,9 @@ impl Incident {
             updates: Vec::new(),
             first_public_update_at: None,
             public_mark: None,
+            escalation: None,
+            severity_changes: Vec::new(),
+            relapsed_at: None,
         })
     }
 
@@ -322,6 +349,7 @@ impl Incident {
                     )));
                 }
                 self.severity = Some(*to);
+                self.severity_changes.push((at, *to));
                 self.severity_reason = Some(reason.clone());
                 match event.actor {
                     Actor::System => {
@@ -360,18 +388,76 @@ impl Incident {
                 }
                 self.recurrences = *recurrences;
                 self.recurring = true;
+                self.relapsed_at = Some(at);
                 self.recovered_at = None;
             }
             EventKind::EtaChanged { eta } => self.eta = Some(eta.clone()),
             EventKind::Note { .. } => self.notes += 1,
-            EventKind::Acknowledged => {
-                if let Some(when) = self.acknowledged_at {
+            EventKind::Acknowledged { .. } => {
+                // Each escalation cycle needs its own acknowledgement (a relapse pages again);
+                // without one, the incident is acknowledged once.
+                match &mut self.escalation {
+                    Some(e) => {
+                        if let Some((by, when)) = &e.acknowledged {
+                            return Err(invalid(format!(
+                                "escalation cycle {} was already acknowledged by {by} at {when}",
+                                e.cycle
+                            )));
+                        }
+                        e.acknowledged = Some((event.actor.to_string(), at));
+                    }
+                    None => {
+                        if let Some(when) = self.acknowledged_at {
+                            return Err(invalid(format!(
+                                "the incident was already acknowledged at {when}"
+                            )));
+                        }
+                    }
+                }
+                // The first acknowledgement is the one time to acknowledge measures.
+                if self.acknowledged_at.is_none() {
+                    self.acknowledged_at = Some(at);
+                    self.acknowledged_by = Some(event.actor.to_string());
+                }
+            }
+            EventKind::EscalationStarted { cycle, policy, .. } => {
+                let next = self.escalation.as_ref().map_or(1, |e| e.cycle + 1);
+                if *cycle != next {
                     return Err(invalid(format!(
-                        "the incident was already acknowledged at {when}"
+                        "it starts escalation cycle {cycle}, but the next cycle is {next}"
                     )));
                 }
-                self.acknowledged_at = Some(at);
-                self.acknowledged_by = Some(event.actor.to_string());
+                self.escalation = Some(EscalationState {
+                    cycle: *cycle,
+                    policy: policy.clone(),
+                    started_at: at,
+                    fired: BTreeSet::new(),
+                    acknowledged: None,
+                    exhausted: false,
+                });
+            }
+            EventKind::Paged {
+                cycle,
+                round,
+                level,
+                ..
+            }
+            | EventKind::PageSkipped {
+                cycle,
+                round,
+                level,
+                ..
+            } => {
+                let e = current_cycle(&mut self.escalation, *cycle).map_err(invalid)?;
+                if *round == 0 || *level == 0 {
+                    return Err(invalid("rounds and levels count from 1".to_string()));
+                }
+                e.fired.insert((*round, *level));
+            }
+            EventKind::EscalationExhausted { cycle, .. } => {
+                current_cycle(&mut self.escalation, *cycle)
+                    .map_err(invalid)?
+                    .exhausted = true;
             }
             EventKind::RoleAssigned { role, person } => {
                 self.roles.insert(*role, person.clone());
@@ -434,7 +520,10 @@ impl Incident {
                 // Keep the first sighting: the stability window counts from it.
                 self.recovered_at.get_or_insert(at);
             }
-            EventKind::Relapsed { .. } => self.recovered_at = None,
+            EventKind::Relapsed { .. } => {
+                self.recovered_at = None;
+                self.relapsed_at = Some(at);
+            }
             EventKind::CauseChanged {
                 title,
                 cause,
@@ -534,7 +623,9 @@ impl Incident {
             }
         }
         self.last_seq = event.seq;
-        self.last_event_at = at;
+        // Escalation events carry the time their level was due, which may be a little
+        // before the last event when the job ran late; the incident's latest change stays put.
+        self.last_event_at = self.last_event_at.max(at);
         Ok(())
     }
 
@@ -630,6 +721,23 @@ impl Incident {
             }
         }
         self.state = to;
+    }
+}
+
+/// The running escalation cycle, which an event about `cycle` must be about.
+fn current_cycle(
+    escalation: &mut Option<EscalationState>,
+    cycle: u32,
+) -> Result<&mut EscalationState, String> {
+    match escalation {
+        Some(e) if e.cycle != cycle => Err(format!(
+            "it is about escalation cycle {cycle}, but cycle {} is running",
+            e.cycle
+        )),
+        Some(e) => Ok(e),
+        None => Err(format!(
+            "it is about escalation cycle {cycle}, but no escalation has started"
+        )),
     }
 }
 
@@ -738,7 +846,7 @@ mod tests {
     #[test]
     fn a_timeline_must_start_with_opened_as_event_one() {
         assert_eq!(Incident::replay(&[]), Err(ReplayError::Empty));
-        let err = Incident::replay(&[ev(1, 0, EventKind::Acknowledged)]).unwrap_err();
+        let err = Incident::replay(&[ev(1, 0, EventKind::Acknowledged { via: None })]).unwrap_err();
         assert!(matches!(
             err,
             ReplayError::NotOpened {
@@ -770,7 +878,10 @@ mod tests {
 
     #[test]
     fn seqs_must_be_contiguous_and_of_one_incident() {
-        let events = [opened(7, 1), ev(3, 1, EventKind::Acknowledged)];
+        let events = [
+            opened(7, 1),
+            ev(3, 1, EventKind::Acknowledged { via: None }),
+        ];
         assert_eq!(
             Incident::replay(&events),
             Err(ReplayError::OutOfSequence {
@@ -779,7 +890,7 @@ mod tests {
                 found: 3
             })
         );
-        let mut other = ev(2, 1, EventKind::Acknowledged);
+        let mut other = ev(2, 1, EventKind::Acknowledged { via: None });
         other.incident = 8;
         let err = Incident::replay(&[opened(7, 1), other]).unwrap_err();
         assert_eq!(
@@ -999,7 +1110,7 @@ mod tests {
 
     #[test]
     fn acknowledging_twice_is_not_a_timeline_keel_writes() {
-        let mut ack = ev(2, 3, EventKind::Acknowledged);
+        let mut ack = ev(2, 3, EventKind::Acknowledged { via: None });
         ack.actor = Actor::User("carol".into());
         let inc = Incident::replay(&[opened(7, 1), ack.clone()]).unwrap();
         assert_eq!(inc.acknowledged_at, Some(t(3)));
@@ -1185,7 +1296,7 @@ mod tests {
         let events = inc.stamp(
             t(4),
             vec![
-                (Actor::System, EventKind::Acknowledged),
+                (Actor::System, EventKind::Acknowledged { via: None }),
                 (
                     Actor::User("x".into()),
                     EventKind::Note { text: "n".into() },

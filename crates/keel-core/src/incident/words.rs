@@ -114,7 +114,57 @@ pub fn describe(kind: &EventKind, inc: &Incident) -> String {
         EventKind::EtaChanged { eta: e } => format!("ETA: {}", eta(e)),
         EventKind::Prompt { text } => format!("Reminder: {text}"),
         EventKind::Note { text } => format!("Note: {text}"),
-        EventKind::Acknowledged => "Acknowledged".to_string(),
+        EventKind::Acknowledged { via } => match via {
+            Some(via) => format!("Acknowledged via {via}"),
+            None => "Acknowledged".to_string(),
+        },
+        EventKind::EscalationStarted {
+            cycle,
+            policy,
+            reason,
+        } => {
+            if *cycle == 1 {
+                format!("Escalation started (policy {policy}): {reason}")
+            } else {
+                format!("Escalation cycle {cycle} started (policy {policy}): {reason}")
+            }
+        }
+        EventKind::Paged {
+            round,
+            level,
+            person,
+            name,
+            target,
+            contacts,
+            ..
+        } => {
+            let who = if name.is_empty() { person } else { name };
+            let by = if contacts.is_empty() {
+                "no contact".to_string()
+            } else {
+                contacts.join(", ")
+            };
+            format!(
+                "Paged {who} ({target}) by {by} — {}",
+                level_words(*round, *level)
+            )
+        }
+        EventKind::PageSkipped {
+            round,
+            level,
+            person,
+            name,
+            reason,
+            ..
+        } => {
+            let who = if name.is_empty() { person } else { name };
+            if who.is_empty() {
+                format!("Level {level} skipped: {reason}{}", round_words(*round))
+            } else {
+                format!("{who} skipped: {reason} — {}", level_words(*round, *level))
+            }
+        }
+        EventKind::EscalationExhausted { reason, .. } => format!("Escalation exhausted: {reason}"),
         EventKind::RoleAssigned { role, person } => format!("{person} is now {role}"),
         EventKind::Checklist { steps } => match steps.len() {
             1 => "Runbook checklist: 1 step".to_string(),
@@ -182,6 +232,19 @@ pub fn describe(kind: &EventKind, inc: &Incident) -> String {
                 body.get("en")
             )
         }
+    }
+}
+
+/// "level 2", or "level 2, round 3" after the first round.
+fn level_words(round: u32, level: u32) -> String {
+    format!("level {level}{}", round_words(round))
+}
+
+fn round_words(round: u32) -> String {
+    if round > 1 {
+        format!(", round {round}")
+    } else {
+        String::new()
     }
 }
 

@@ -257,7 +257,9 @@ pub async fn act(
     caller.require(Role::Responder)?;
     let id = parse_id(&id)?;
     let cmd = match verb.as_str() {
-        "acknowledge" => Command::Acknowledge,
+        "acknowledge" => Command::Acknowledge {
+            via: Some("api".into()),
+        },
         "notes" => {
             let b: TextBody = body(&bytes)?;
             Command::Note {
