@@ -132,6 +132,10 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
         let port = listener.local_addr()?.port();
+        // Links in pages and emails are built from the listener when no `[page] base_url` is
+        // set: with `listen = "…:0"` they must name the port actually bound.
+        let mut config = config;
+        config.server.listen = listener.local_addr()?;
 
         let config = Arc::new(config);
         let incidents = Arc::new(IncidentBook::load(store.clone(), config.clone()).await?);
@@ -404,7 +408,10 @@ async fn senders(config: &Config) -> anyhow::Result<keel_notify::Senders> {
                 account_sid: t.account_sid.clone(),
                 auth_token: t.auth_token.resolve(|f| {
                     std::fs::read_to_string(f).with_context(|| {
-                        format!("cannot read [paging.twilio] auth_token_file {}", f.display())
+                        format!(
+                            "cannot read [paging.twilio] auth_token_file {}",
+                            f.display()
+                        )
                     })
                 })?,
                 from: t.from.clone(),

@@ -292,16 +292,17 @@ impl IncidentBook {
     }
 
     /// Stores Keel's own events for unresolved incidents — what `plan` says each one needs
-    /// now (the escalation engine's pages and steps) — and returns every incident that got
-    /// some, as it is after them, with the events as stored. Planning happens under the
-    /// book's lock, on the incident as it is, so two passes never plan the same level twice.
+    /// now (the escalation engine's pages and steps, stamped when each fell due) — and
+    /// returns every incident that got some, as it is after them, with the events as stored.
+    /// Planning happens under the book's lock, on the incident as it is, so two passes never
+    /// plan the same level twice. A stamp is never earlier than the incident's latest event,
+    /// so the timeline stays in order.
     pub async fn escalate<F>(
         &self,
-        now: DateTime<Utc>,
         plan: F,
     ) -> Result<Vec<(Incident, Vec<IncidentEvent>)>, BookError>
     where
-        F: Fn(&Incident) -> Vec<EventKind>,
+        F: Fn(&Incident) -> Vec<(DateTime<Utc>, EventKind)>,
     {
         let mut entries = self.entries.lock().await;
         let mut out = Vec::new();
@@ -313,7 +314,11 @@ impl IncidentBook {
             if kinds.is_empty() {
                 continue;
             }
-            let events: Vec<_> = kinds.into_iter().map(|k| (Actor::System, now, k)).collect();
+            let floor = entry.incident.last_event_at;
+            let events: Vec<_> = kinds
+                .into_iter()
+                .map(|(at, k)| (Actor::System, at.max(floor), k))
+                .collect();
             let before = entry.events.len();
             append(self.store.as_ref(), entry, &events).await?;
             out.push((entry.incident.clone(), entry.events[before..].to_vec()));

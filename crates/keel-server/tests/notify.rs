@@ -4,22 +4,13 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::Router;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use support::peers::{Receiver, Smtp};
 use support::{Target, TestApp};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// A real HTTP receiver recording every delivery on `/hook`.
 async fn receiver() -> (String, Receiver) {

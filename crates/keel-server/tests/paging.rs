@@ -135,7 +135,10 @@ async fn nobody_acknowledges_carol_is_paged_and_her_link_stops_it() {
     let text = page.to_string();
     assert!(text.contains("SEV"), "severity in the page: {text}");
     assert!(text.contains("Shop"), "what is down: {text}");
-    assert!(text.contains("2000") || text.contains("2,000"), "users: {text}");
+    assert!(
+        text.contains("2000") || text.contains("2,000"),
+        "users: {text}"
+    );
     assert!(text.contains("/admin/incidents/1"), "incident link: {text}");
     assert!(!text.contains(ANN_SECRET), "no secret in the page");
     let mail = smtp.wait_for(1).await;
@@ -154,7 +157,10 @@ async fn nobody_acknowledges_carol_is_paged_and_her_link_stops_it() {
     assert_eq!(paged[1]["person"], "carol");
     let t1 = chrono::DateTime::parse_from_rfc3339(paged[0]["at"].as_str().unwrap()).unwrap();
     let t2 = chrono::DateTime::parse_from_rfc3339(paged[1]["at"].as_str().unwrap()).unwrap();
-    assert!(t2 - t1 >= chrono::TimeDelta::seconds(2), "level 2 before it was due");
+    assert!(
+        t2 - t1 >= chrono::TimeDelta::seconds(2),
+        "level 2 before it was due"
+    );
     assert_eq!(timeline_of(&inc, "escalation_started").len(), 1);
 
     // A forged link acknowledges nothing.
@@ -206,11 +212,12 @@ async fn an_override_pages_the_person_covering_and_the_api_refuses_bad_overrides
 
     let start = chrono::Utc::now() - chrono::TimeDelta::minutes(1);
     let end = start + chrono::TimeDelta::hours(8);
-    let body = |person: &str, s: chrono::DateTime<chrono::Utc>, e: chrono::DateTime<chrono::Utc>| {
-        serde_json::json!({"schedule": "primary", "person": person,
+    let body =
+        |person: &str, s: chrono::DateTime<chrono::Utc>, e: chrono::DateTime<chrono::Utc>| {
+            serde_json::json!({"schedule": "primary", "person": person,
             "start": s.to_rfc3339(), "end": e.to_rfc3339()})
-        .to_string()
-    };
+            .to_string()
+        };
     let r = app
         .post_auth("/api/v1/oncall/overrides", body("bob", start, end))
         .await;
@@ -227,9 +234,15 @@ async fn an_override_pages_the_person_covering_and_the_api_refuses_bad_overrides
         .await;
     assert_eq!(r.status(), 409);
     let v: Value = r.json().await.unwrap();
-    assert!(v["reason"].as_str().unwrap().contains("overlaps override"), "{v}");
+    assert!(
+        v["reason"].as_str().unwrap().contains("overlaps override"),
+        "{v}"
+    );
     let r = app
-        .post_auth("/api/v1/oncall/overrides", body("zed", end, end + chrono::TimeDelta::hours(1)))
+        .post_auth(
+            "/api/v1/oncall/overrides",
+            body("zed", end, end + chrono::TimeDelta::hours(1)),
+        )
         .await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["field"], "person");
@@ -246,7 +259,10 @@ async fn an_override_pages_the_person_covering_and_the_api_refuses_bad_overrides
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["field"], "schedule");
     let r = app
-        .post_auth("/api/v1/oncall/overrides", r#"{"schedule":"primary","start":"tomorrow"}"#)
+        .post_auth(
+            "/api/v1/oncall/overrides",
+            r#"{"schedule":"primary","start":"tomorrow"}"#,
+        )
         .await;
     assert_eq!(r.status(), 400);
     let list: Value = app

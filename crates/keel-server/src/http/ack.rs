@@ -93,8 +93,14 @@ fn page(status: StatusCode, w: &Words, heading: &str, body_html: &str) -> Respon
             "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
@@ -119,7 +125,12 @@ async fn check(state: &AppState, token: &str) -> Result<AckLink, Response> {
     };
     AckLink::verify(token, &secret, Utc::now()).map_err(|e| {
         tracing::warn!(reason = %e, "acknowledge link refused");
-        page(StatusCode::FORBIDDEN, &EN, EN.refused, &para(&e.to_string()))
+        page(
+            StatusCode::FORBIDDEN,
+            &EN,
+            EN.refused,
+            &para(&e.to_string()),
+        )
     })
 }
 
@@ -141,15 +152,30 @@ async fn obstacle(state: &AppState, link: &AckLink, w: &Words) -> Result<String,
         inc.title
     );
     if inc.is_resolved() {
-        return Err(page(StatusCode::CONFLICT, w, w.refused, &(para(&summary) + &para(w.resolved))));
+        return Err(page(
+            StatusCode::CONFLICT,
+            w,
+            w.refused,
+            &(para(&summary) + &para(w.resolved)),
+        ));
     }
     if let Some(esc) = &inc.escalation {
         if esc.cycle != link.cycle {
-            return Err(page(StatusCode::CONFLICT, w, w.refused, &(para(&summary) + &para(w.earlier))));
+            return Err(page(
+                StatusCode::CONFLICT,
+                w,
+                w.refused,
+                &(para(&summary) + &para(w.earlier)),
+            ));
         }
         if let Some((by, at)) = &esc.acknowledged {
             let text = format!("{}: {by}, {}", w.already, at.format("%Y-%m-%d %H:%M UTC"));
-            return Err(page(StatusCode::OK, w, w.already, &(para(&summary) + &para(&text))));
+            return Err(page(
+                StatusCode::OK,
+                w,
+                w.already,
+                &(para(&summary) + &para(&text)),
+            ));
         }
     }
     Ok(summary)
@@ -185,8 +211,10 @@ fn twiml(said: &str) -> Response {
         escape(said)
     );
     let mut resp = (StatusCode::OK, body).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
     resp
 }
 
@@ -217,7 +245,7 @@ pub async fn acknowledge(
         Err(resp) => return resp,
     };
     if voice.is_some() {
-        let done = matches!(obstacle(&state, &link, &EN).await, Ok(_))
+        let done = obstacle(&state, &link, &EN).await.is_ok()
             && state
                 .incidents
                 .command(
@@ -259,9 +287,12 @@ pub async fn acknowledge(
             tracing::info!(incident = link.incident, person = %link.person, "acknowledged by link");
             page(StatusCode::OK, w, w.done, &para(&summary))
         }
-        Err(BookError::Refused { reason, .. }) => {
-            page(StatusCode::CONFLICT, w, w.refused, &(para(&summary) + &para(&reason)))
-        }
+        Err(BookError::Refused { reason, .. }) => page(
+            StatusCode::CONFLICT,
+            w,
+            w.refused,
+            &(para(&summary) + &para(&reason)),
+        ),
         Err(e) => {
             tracing::error!(error = %e, "cannot acknowledge by link");
             page(

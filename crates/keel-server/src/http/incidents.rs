@@ -241,6 +241,12 @@ pub(crate) fn localized(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct AckBody {
+    via: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SeverityBody {
     severity: keel_core::assess::Severity,
     reason: String,
@@ -257,9 +263,27 @@ pub async fn act(
     caller.require(Role::Responder)?;
     let id = parse_id(&id)?;
     let cmd = match verb.as_str() {
-        "acknowledge" => Command::Acknowledge {
-            via: Some("api".into()),
-        },
+        "acknowledge" => {
+            // How it came in, for the timeline: the API itself, or a client built on it.
+            let b: AckBody = if bytes.is_empty() {
+                AckBody { via: None }
+            } else {
+                body(&bytes)?
+            };
+            let via = match b.via.as_deref() {
+                None => "api",
+                Some(v @ ("api" | "cli" | "chat")) => v,
+                Some(other) => {
+                    return Err(ApiError::bad(
+                        Some("via"),
+                        format!("{other:?} is not one of api, cli, chat"),
+                    ))
+                }
+            };
+            Command::Acknowledge {
+                via: Some(via.into()),
+            }
+        }
         "notes" => {
             let b: TextBody = body(&bytes)?;
             Command::Note {

@@ -93,9 +93,10 @@ pub(crate) fn schedule_view(
     };
     // The coming turns: walk from the end of the current one.
     let mut next = Vec::new();
-    let mut at = current.as_ref().map(|c| c.until).unwrap_or_else(|| {
-        schedule.start.with_timezone(&Utc)
-    });
+    let mut at = current
+        .as_ref()
+        .map(|c| c.until)
+        .unwrap_or_else(|| schedule.start.with_timezone(&Utc));
     while next.len() < NEXT_TURNS {
         let Some(turn) = oncall::on_call(schedule, overrides, at) else {
             break;

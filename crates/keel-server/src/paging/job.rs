@@ -89,7 +89,7 @@ async fn pass(
     let overrides = store.overrides(None, now - OVERRIDE_LOOKBACK).await?;
     let roster = TeamRoster::new(config, overrides);
     let appended = book
-        .escalate(now, |inc: &Incident| {
+        .escalate(|inc: &Incident| {
             escalation::policy_for(&config.escalations, inc)
                 .map(|policy| escalation::plan(inc, policy, &roster, now))
                 .unwrap_or_default()
@@ -133,7 +133,12 @@ fn log_event(inc: &Incident, e: &IncidentEvent) {
 }
 
 /// Queues rows, retrying while the store fails: a page is never dropped for a passing fault.
-async fn enqueue(store: &dyn Store, rows: &[NewOutboxItem], wake: &Notify, stop: &CancellationToken) {
+async fn enqueue(
+    store: &dyn Store,
+    rows: &[NewOutboxItem],
+    wake: &Notify,
+    stop: &CancellationToken,
+) {
     if rows.is_empty() {
         return;
     }

@@ -36,17 +36,16 @@ impl ContactUrls {
                     | Contact::Teams { url } => url,
                     _ => continue,
                 };
-                let url = source
-                    .resolve(|f| {
-                        std::fs::read_to_string(f).with_context(|| {
-                            format!(
-                                "cannot read the url_file {} of {}'s {} contact",
-                                f.display(),
-                                p.id,
-                                c.kind()
-                            )
-                        })
-                    })?;
+                let url = source.resolve(|f| {
+                    std::fs::read_to_string(f).with_context(|| {
+                        format!(
+                            "cannot read the url_file {} of {}'s {} contact",
+                            f.display(),
+                            p.id,
+                            c.kind()
+                        )
+                    })
+                })?;
                 urls.insert((p.id.clone(), n), url);
             }
         }
@@ -83,11 +82,10 @@ pub fn rows_for_page(
         tracing::warn!(%person, "a page names a person the config no longer has");
         return Vec::new();
     };
-    let msg = message(config, secret, incident, *cycle, *round, *level, who, event.at);
-    let event_key = format!(
-        "incident:{}:page:{cycle}:{round}:{level}",
-        incident.id
+    let msg = message(
+        config, secret, incident, *cycle, *round, *level, who, event.at,
     );
+    let event_key = format!("incident:{}:page:{cycle}:{round}:{level}", incident.id);
     let mut rows = Vec::new();
     for (n, contact) in who.contacts.iter().enumerate() {
         if !contacts.iter().any(|k| k == contact.kind()) {
@@ -96,7 +94,10 @@ pub fn rows_for_page(
         let Some((delivery, target)) = delivery(contact, urls.get(person, n), &msg) else {
             continue;
         };
-        let key = idempotency_key(&event_key, &format!("person:{person}:{n}:{}", contact.kind()));
+        let key = idempotency_key(
+            &event_key,
+            &format!("person:{person}:{n}:{}", contact.kind()),
+        );
         rows.push(keel_notify::outbox::item(&delivery, key, target, None, now));
     }
     rows
@@ -167,7 +168,9 @@ fn delivery(
     let url = || url.map(|u| u.expose().to_string());
     let (secret, target) = match contact {
         Contact::Email { address } => (None, address.clone()),
-        Contact::Webhook { secret, .. } => (secret.as_ref().map(|s| s.expose().to_string()), url()?),
+        Contact::Webhook { secret, .. } => {
+            (secret.as_ref().map(|s| s.expose().to_string()), url()?)
+        }
         Contact::Slack { .. } | Contact::Discord { .. } | Contact::Teams { .. } => (None, url()?),
         // The server and its token are the senders'; the row names only the topic.
         Contact::Ntfy { topic, priority } => {

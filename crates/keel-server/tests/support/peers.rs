@@ -81,7 +81,10 @@ impl Receiver {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("fewer than {n} requests arrived on {path}: {:?}", self.on(path));
+        panic!(
+            "fewer than {n} requests arrived on {path}: {:?}",
+            self.on(path)
+        );
     }
 }
 
