@@ -84,6 +84,7 @@ pub fn known_keys() -> Vec<String> {
     add("vendor", keys::VENDOR);
     add("infra", keys::INFRA);
     add("runbook", keys::RUNBOOK);
+    add("runbook.steps", keys::RUNBOOK_STEP);
     add("templates.opened", keys::TEMPLATE);
     add("monitor", keys::MONITOR_COMMON);
     for kind in keys::MONITOR_KINDS {

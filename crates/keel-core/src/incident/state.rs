@@ -161,7 +161,15 @@ pub struct Incident {
     /// when the incident moves on from it.
     #[serde(default)]
     pub public_mark: Option<PublicMark>,
+    /// Keel's prompts about the alternatives of the impacted components, oldest first (see
+    /// `assess::backup_prompt`): the timeline's word on whether each may be offered, which
+    /// the engine compares against to prompt only on a change, and the drafts read.
+    #[serde(default)]
+    pub backup_prompts: Vec<String>,
 }
+
+/// What every [`crate::assess::backup_prompt`] starts with.
+const BACKUP_PROMPT_START: &str = "The backup '";
 
 /// A timeline that no valid sequence of decisions could have produced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -272,6 +280,7 @@ impl Incident {
             updates: Vec::new(),
             first_public_update_at: None,
             public_mark: None,
+            backup_prompts: Vec::new(),
         })
     }
 
@@ -304,7 +313,12 @@ impl Incident {
                 return Err(invalid("the incident is already open".to_string()));
             }
             // Facts for the timeline only: they change nothing in the folded incident.
-            EventKind::Signal { .. } | EventKind::Prompt { .. } => {}
+            EventKind::Signal { .. } => {}
+            EventKind::Prompt { text } => {
+                if text.starts_with(BACKUP_PROMPT_START) {
+                    self.backup_prompts.push(text.clone());
+                }
+            }
             EventKind::ImpactChanged {
                 impacted,
                 affected_users,
@@ -562,6 +576,23 @@ impl Incident {
     /// The drafts Keel will publish by itself when they fall due.
     pub fn pending_drafts(&self) -> impl Iterator<Item = &Draft> {
         self.drafts.iter().filter(|d| d.fate == DraftFate::Pending)
+    }
+
+    /// The latest prompt about the alternative named `name` (English), if any: what the
+    /// timeline last said about offering it.
+    pub fn latest_backup_prompt(&self, name: &str) -> Option<&str> {
+        let prefix = crate::assess::backup_prompt_prefix(name);
+        self.backup_prompts
+            .iter()
+            .rev()
+            .find(|p| p.starts_with(&prefix))
+            .map(String::as_str)
+    }
+
+    /// Whether the timeline's latest word on the alternative named `name` is that it may be
+    /// offered to customers.
+    pub fn backup_offered(&self, name: &str) -> bool {
+        self.latest_backup_prompt(name) == Some(&crate::assess::backup_prompt(name, None))
     }
 
     /// The latest customer update, if any went public.
