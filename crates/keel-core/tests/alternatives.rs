@@ -17,7 +17,7 @@ use keel_core::incident::{
     correlate_with_unknown, stamp, unknown_nodes, ConfigJudge, EventKind, Incident, IncidentEvent,
     IncidentId, Planned, Settings,
 };
-use keel_core::public::{check, draft_events, DisclosureRules};
+use keel_core::public::{build_snapshot, check, draft_events, DisclosureRules};
 use keel_core::Health;
 
 const SHOP: &str = r#"
@@ -470,4 +470,31 @@ fn malformed_steps_are_refused_at_their_line() {
         "step 1 is empty",
         "write what to do",
     );
+}
+
+#[test]
+fn the_page_withdraws_a_backup_that_fails_before_the_timeline_says_so() {
+    let mut w = World::new();
+    w.set("payments", Health::Down, 0);
+    w.tick(1);
+    let offered = |w: &World| {
+        let snap = build_snapshot(
+            &w.config,
+            &w.incidents,
+            &w.health(),
+            &BTreeMap::new(),
+            &[],
+            t(2),
+        );
+        let inc = &snap.incidents[0];
+        inc.workarounds
+            .iter()
+            .any(|(_, text)| text.get("en").contains("You can use Phone orders instead."))
+    };
+    assert!(offered(&w), "offered while the phone line is healthy");
+    // Telco fails; no engine pass yet, so the timeline still says "available".
+    w.set("telco", Health::Down, 2);
+    assert!(!offered(&w), "withdrawn from the page at once");
+    w.tick(2);
+    assert!(!offered(&w));
 }

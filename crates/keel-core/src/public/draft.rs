@@ -39,6 +39,13 @@ pub struct Facts {
 
 impl Facts {
     pub fn of(inc: &Incident, config: &Config) -> Facts {
+        Facts::judged(inc, config, &|_| true)
+    }
+
+    /// [`Facts::of`], offering an alternative only when `usable(id)` too: the status page
+    /// asks the current health as well, so it never advertises a backup that fails right now
+    /// even before the timeline has caught up.
+    pub fn judged(inc: &Incident, config: &Config, usable: &dyn Fn(&str) -> bool) -> Facts {
         let public: Vec<_> = config
             .components
             .iter()
@@ -54,7 +61,8 @@ impl Facts {
             workarounds: public
                 .iter()
                 .filter_map(|c| {
-                    let text = with_offers(c.workaround.as_ref(), &offers(inc, config, c), config);
+                    let offers = offers(inc, config, c, usable);
+                    let text = with_offers(c.workaround.as_ref(), &offers, config);
                     Some((c.id.as_str().to_string(), text?))
                 })
                 .collect(),
@@ -65,11 +73,16 @@ impl Facts {
 /// The names of `component`'s alternatives that may be offered: the timeline's latest word
 /// on each is that it is available (the engine judged it and told the responders so), and it
 /// is not impacted by this very incident. Everything else is not advertised.
-fn offers<'c>(inc: &Incident, config: &'c Config, component: &Component) -> Vec<&'c LocalizedText> {
+fn offers<'c>(
+    inc: &Incident,
+    config: &'c Config,
+    component: &Component,
+    usable: &dyn Fn(&str) -> bool,
+) -> Vec<&'c LocalizedText> {
     component
         .alternatives
         .iter()
-        .filter(|alt| !inc.impacted.contains(*alt))
+        .filter(|alt| !inc.impacted.contains(*alt) && usable(alt))
         .filter_map(|alt| config.components.iter().find(|c| c.id.as_str() == *alt))
         .filter(|alt| alt.public && inc.backup_offered(alt.name.get("en")))
         .map(|alt| &alt.name)
