@@ -159,6 +159,13 @@ pub fn backup_prompt(name: &str, reason: Option<&str>) -> String {
 
 /// Runbook step text → the nodes its `when_healthy` names (the union, when several runbooks
 /// have a step with the same text: a checklist holds each text once).
+///
+/// The guard stays in the config beside its runbook rather than on the timeline: the
+/// `Checklist` event freezes the steps' text when the incident opens, but whether a failover
+/// is safe is a question about *now* (the backup may fail or recover at any moment without an
+/// event on this incident), so it is judged whenever the checklist is shown, and a corrected
+/// guard applies to incidents already open. The step's text is its identity on the checklist,
+/// as it already is for `runbook_steps`' de-duplication.
 pub fn step_guards(config: &Config) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for step in config.runbooks.iter().flat_map(|rb| &rb.steps) {
