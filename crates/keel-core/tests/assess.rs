@@ -231,7 +231,12 @@ fn runbooks_read_in_order() {
     assert_eq!(c.runbooks[0].failure_kind.as_deref(), Some("tcp"));
     assert_eq!(c.runbooks[1].component, None);
     assert_eq!(c.runbooks[2].failure_kind, None);
-    assert_eq!(c.runbooks[0].steps, ["a", "b"]);
+    let steps: Vec<&str> = c.runbooks[0]
+        .steps
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect();
+    assert_eq!(steps, ["a", "b"]);
 }
 
 #[test]

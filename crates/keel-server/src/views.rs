@@ -1,6 +1,10 @@
 //! JSON views of incidents for the API: the fields responders and tools rely on, named once.
 
 use chrono::{DateTime, Utc};
+use keel_core::assess::{
+    alternatives, step_guards, troubles_from_health, unsafe_reason, Graph, HealthMap,
+};
+use keel_core::config::Config;
 use keel_core::incident::{Incident, IncidentEvent};
 use serde_json::{json, Value};
 
@@ -50,6 +54,41 @@ pub fn incident_full(e: &Entry, now: DateTime<Utc>) -> Value {
     v["public_updates"] = json!(i.updates);
     v["timeline"] = json!(e.events.iter().map(|ev| event(ev, i)).collect::<Vec<_>>());
     v
+}
+
+/// What the incident's backups and guarded steps look like now, added to a single view:
+/// `alternatives` (each impacted component's alternatives, available or not and why) and an
+/// `unsafe_reason` on every checklist step whose `when_healthy` guard fails. Judged from the
+/// current health of the graph, not stored: the checklist on the timeline is text, and
+/// whether a failover is safe changes without anyone touching the incident.
+pub fn add_backups(
+    v: &mut Value,
+    i: &Incident,
+    config: &Config,
+    graph: &Graph,
+    health: &HealthMap,
+) {
+    let troubles = troubles_from_health(health);
+    let resolved = i.is_resolved();
+    v["alternatives"] = json!(alternatives(graph, &i.impacted, &troubles)
+        .into_iter()
+        .map(|a| json!({
+            "component": a.component,
+            "alternative": a.alternative,
+            "name": a.name.get("en"),
+            "available": a.available,
+            "reason": a.reason,
+            "offered": a.available && !resolved && i.backup_offered(a.name.get("en")),
+        }))
+        .collect::<Vec<_>>());
+    let guards = step_guards(config);
+    if let Some(steps) = v["checklist"].as_array_mut() {
+        for (step, s) in steps.iter_mut().zip(&i.checklist) {
+            let guard = guards.get(&s.text);
+            step["when_healthy"] = json!(guard.cloned().unwrap_or_default());
+            step["unsafe_reason"] = json!(guard.and_then(|g| unsafe_reason(graph, g, &troubles)));
+        }
+    }
 }
 
 fn event(e: &IncidentEvent, i: &Incident) -> Value {

@@ -34,6 +34,9 @@ pub struct Graph {
     nodes: BTreeMap<String, Node>,
     /// Node → the nodes that list it in `depends_on`.
     dependents: BTreeMap<String, BTreeSet<String>>,
+    /// Component → the components customers can use instead (`alternatives`). Kept apart
+    /// from [`Node`] because an alternative is no edge of the dependency graph.
+    alternatives: BTreeMap<String, Vec<String>>,
 }
 
 impl Graph {
@@ -69,7 +72,26 @@ impl Graph {
             depends_on: i.depends_on.clone(),
             canary: i.canary,
         });
-        Graph::from_nodes(components.chain(vendors).chain(infra))
+        let mut g = Graph::from_nodes(components.chain(vendors).chain(infra));
+        for c in config
+            .components
+            .iter()
+            .filter(|c| !c.alternatives.is_empty())
+        {
+            g = g.with_alternatives(c.id.as_str(), c.alternatives.clone());
+        }
+        g
+    }
+
+    /// The graph with `alternatives` declared for `id` (replacing any before).
+    pub fn with_alternatives(mut self, id: &str, alternatives: Vec<String>) -> Graph {
+        self.alternatives.insert(id.to_owned(), alternatives);
+        self
+    }
+
+    /// The components customers can use instead of `id`, in config order.
+    pub fn alternatives(&self, id: &str) -> &[String] {
+        self.alternatives.get(id).map_or(&[], Vec::as_slice)
     }
 
     /// A graph of the given nodes. The first node with an id wins; edges to ids that are no

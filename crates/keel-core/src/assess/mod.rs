@@ -5,6 +5,7 @@
 //! cause finding, impact, severity rules, the ETA estimate and runbook selection each get a
 //! module of their own.
 
+mod alternatives;
 mod cause;
 mod eta;
 mod graph;
@@ -14,6 +15,10 @@ mod model;
 mod runbook;
 mod severity;
 
+pub use alternatives::{
+    alternatives, backup_prompt, backup_prompt_prefix, blockers, step_guards, trouble_words,
+    troubles_from_assessment, troubles_from_health, unsafe_reason, AlternativeStatus, Troubles,
+};
 pub use cause::assess;
 pub use eta::{describe_eta, estimate_eta};
 pub use graph::{Graph, Node};

@@ -16,8 +16,8 @@ pub fn runbook_steps(config: &Config, cause: &str, failure_kind: &str) -> Vec<St
         };
         if node_ok && kind_ok {
             for s in &rb.steps {
-                if !steps.contains(s) {
-                    steps.push(s.clone());
+                if !steps.contains(&s.text) {
+                    steps.push(s.text.clone());
                 }
             }
         }

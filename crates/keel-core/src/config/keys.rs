@@ -107,9 +107,12 @@ pub(crate) const COMPONENT: &[&str] = &[
     "workaround",
     "public",
     "criticality",
+    "alternatives",
 ];
 pub(crate) const INFRA: &[&str] = &["id", "name", "depends_on", "canary"];
 pub(crate) const RUNBOOK: &[&str] = &["id", "component", "failure_kind", "steps"];
+/// A runbook step written as a table: `{ text = "…", when_healthy = ["backup-db"] }`.
+pub(crate) const RUNBOOK_STEP: &[&str] = &["text", "when_healthy"];
 pub(crate) const VENDOR: &[&str] = &[
     "id",
     "name",

@@ -87,6 +87,7 @@ pub fn known_keys() -> Vec<String> {
     add("vendor", keys::VENDOR);
     add("infra", keys::INFRA);
     add("runbook", keys::RUNBOOK);
+    add("runbook.steps", keys::RUNBOOK_STEP);
     add("templates.opened", keys::TEMPLATE);
     add("monitor", keys::MONITOR_COMMON);
     add("person", team_parse::PERSON);

@@ -202,6 +202,10 @@ pub struct Component {
     pub public: bool,
     /// Default `Normal`; `High` and `Critical` raise the severity of incidents impacting it.
     pub criticality: Criticality,
+    /// Other public components customers can use instead (ids checked to exist, to be
+    /// public and not the component itself). Offered only while they and everything they
+    /// rest on are healthy; see `assess::alternatives`.
+    pub alternatives: Vec<String>,
 }
 
 /// Infrastructure the team does not ship but depends on (`[[infra]]`): "network", "power",
@@ -250,7 +254,26 @@ pub struct Runbook {
     /// `component` and `failure_kind` is set.
     pub failure_kind: Option<String>,
     /// Non-empty, each step non-empty.
-    pub steps: Vec<String>,
+    pub steps: Vec<RunbookStep>,
+}
+
+/// One step of a runbook: `"Check the DB"`, or `{ text = "Fail over to backup-db",
+/// when_healthy = ["backup-db"] }` for a step that is only safe while those nodes (and what
+/// they rest on) are healthy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunbookStep {
+    pub text: String,
+    /// Graph nodes (checked to exist) that must be healthy for the step to be safe.
+    pub when_healthy: Vec<String>,
+}
+
+impl RunbookStep {
+    pub fn plain(text: impl Into<String>) -> Self {
+        RunbookStep {
+            text: text.into(),
+            when_healthy: Vec::new(),
+        }
+    }
 }
 
 /// The failure kinds a node's health can carry, and that `[[runbook]]` may name: the monitor

@@ -561,6 +561,27 @@ fn component(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Compone
         .map_or(Some(Criticality::Normal), |f| {
             r.parsed(&f, values::criticality)
         });
+    if let (Some((raw, _, _)), Some(false)) = (&id, public) {
+        refs.internal.push(raw.clone());
+    }
+    let mut alternatives = Vec::new();
+    if let Some(f) = t.get(r, "alternatives") {
+        for (alt, pos) in r.strings(&f).unwrap_or_default() {
+            refs.alternatives.push(Edge {
+                from: id
+                    .as_ref()
+                    .map(|(raw, _, _)| raw.clone())
+                    .unwrap_or_default(),
+                to: Ref {
+                    name: alt.clone(),
+                    pos,
+                },
+            });
+            if !alternatives.contains(&alt) {
+                alternatives.push(alt);
+            }
+        }
+    }
 
     let id = ComponentId::parse(id?.0).ok()?;
     Some(Component {
@@ -571,6 +592,7 @@ fn component(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Compone
         workaround,
         public: public?,
         criticality: criticality?,
+        alternatives,
     })
 }
 
@@ -806,8 +828,8 @@ fn runbook(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Runbook> 
     }
     let example = "steps = [\"Check the database host\", \"Restart the database\"]";
     let steps = t.require(r, "steps", example).and_then(|f| {
-        let list = r.strings(&f)?;
-        if list.is_empty() {
+        let items = r.array(&f, false)?;
+        if items.is_empty() {
             r.report(
                 f.pos,
                 format!("{}: a runbook needs at least one step", f.name),
@@ -816,17 +838,14 @@ fn runbook(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Runbook> 
             return None;
         }
         let mut ok = true;
-        for (i, (step, pos)) in list.iter().enumerate() {
-            if step.trim().is_empty() {
-                r.report(
-                    *pos,
-                    format!("{}: step {} is empty", f.name, i + 1),
-                    Some("write what to do, or remove the empty entry".into()),
-                );
-                ok = false;
+        let mut steps = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match runbook_step(r, item, i + 1, refs) {
+                Some(step) => steps.push(step),
+                None => ok = false,
             }
         }
-        ok.then(|| list.into_iter().map(|(s, _)| s).collect())
+        ok.then_some(steps)
     });
 
     Some(Runbook {
@@ -834,6 +853,80 @@ fn runbook(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Runbook> 
         component: component?,
         failure_kind: failure_kind?,
         steps: steps?,
+    })
+}
+
+/// One step: a string, or `{ text = "…", when_healthy = ["backup-db"] }`. Guard nodes are
+/// recorded for the reference check, which runs once every node is known.
+fn runbook_step(
+    r: &mut Reader<'_>,
+    item: &Field<'_>,
+    n: usize,
+    refs: &mut Refs,
+) -> Option<RunbookStep> {
+    let empty = |r: &mut Reader<'_>, pos| {
+        r.report(
+            pos,
+            format!("{}: step {n} is empty", item.name),
+            Some("write what to do, or remove the empty entry".into()),
+        );
+    };
+    let Some(table) = item.table_like() else {
+        let text = match item.toml_value() {
+            Some(Value::String(_)) | None => r.string(item)?,
+            Some(_) => {
+                r.report(
+                    item.pos,
+                    format!(
+                        "{}: step {n} must be a string or a table, found {}",
+                        item.name,
+                        super::read::value_type(item.toml_value()?)
+                    ),
+                    Some(
+                        "write \"Check the DB\" or { text = \"Fail over to backup-db\", \
+                         when_healthy = [\"backup-db\"] }"
+                            .into(),
+                    ),
+                );
+                return None;
+            }
+        };
+        if text.trim().is_empty() {
+            empty(r, item.pos);
+            return None;
+        }
+        return Some(RunbookStep::plain(text));
+    };
+    let t = Tbl {
+        path: "runbook.steps".into(),
+        display: format!("step {n} of {}", item.name),
+        table: Some(table),
+        pos: item.pos,
+        env: None,
+    };
+    r.unknown_keys(&t, keys::RUNBOOK_STEP);
+    let text = t
+        .require(r, "text", "text = \"Fail over to backup-db\"")
+        .and_then(|f| r.string(&f));
+    if text.as_ref().is_some_and(|s| s.trim().is_empty()) {
+        empty(r, item.pos);
+        return None;
+    }
+    let mut when_healthy = Vec::new();
+    if let Some(f) = t.get(r, "when_healthy") {
+        for (node, pos) in r.strings(&f)? {
+            refs.step_guards.push(Ref {
+                name: node.clone(),
+                pos,
+            });
+            if !when_healthy.contains(&node) {
+                when_healthy.push(node);
+            }
+        }
+    }
+    Some(RunbookStep {
+        text: text?,
+        when_healthy,
     })
 }
 

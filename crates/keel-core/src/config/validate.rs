@@ -69,6 +69,12 @@ pub(crate) struct Refs {
     pub runbook_nodes: Vec<Edge>,
     /// `[[notify.channel]]` names, unique among channels.
     pub channels: Vec<Ref>,
+    /// Component id (may be empty when missing) → a component its `alternatives` names.
+    pub alternatives: Vec<Edge>,
+    /// Ids of components with `public = false`: no alternative customers can be sent to.
+    pub internal: Vec<String>,
+    /// Nodes named by runbook steps' `when_healthy`.
+    pub step_guards: Vec<Ref>,
 }
 
 /// One cross-reference problem.
@@ -192,6 +198,8 @@ pub(crate) fn check(refs: &Refs) -> Vec<Problem> {
         }
     }
 
+    out.extend(alternatives(refs, &first, &node_ids));
+
     // Monitors and intake routes speak for what can be watched: components and infra.
     let component_ids: Vec<&str> = refs
         .nodes
@@ -254,6 +262,75 @@ pub(crate) fn check(refs: &Refs) -> Vec<Problem> {
     }
 
     out.extend(cycles(refs, &first));
+    out
+}
+
+/// `alternatives` name other public components; `when_healthy` names any node.
+fn alternatives(refs: &Refs, first: &HashMap<&str, &Node>, node_ids: &[&str]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let public: Vec<&str> = node_ids
+        .iter()
+        .copied()
+        .filter(|id| {
+            first.get(id).is_some_and(|n| n.kind == NodeKind::Component)
+                && !refs.internal.iter().any(|i| i == id)
+        })
+        .collect();
+    for Edge { from, to: r } in &refs.alternatives {
+        let what = if from.is_empty() {
+            "a component".to_owned()
+        } else {
+            format!("`{from}`")
+        };
+        let name = r.name.as_str();
+        match first.get(name) {
+            _ if name == from => out.push(problem(
+                r.pos,
+                format!("{what} names itself as its own alternative"),
+                "an alternative is another component customers can use while this one is \
+                 affected; remove it from the list",
+            )),
+            Some(n) if n.kind != NodeKind::Component => out.push(problem(
+                r.pos,
+                format!(
+                    "{what} names `{name}` as an alternative, but that is a {}",
+                    n.kind.noun()
+                ),
+                "customers can only be sent to a [[component]] the page shows; name a public \
+                 component (it may depend on the vendor)",
+            )),
+            Some(_) if refs.internal.iter().any(|i| i == name) => out.push(problem(
+                r.pos,
+                format!(
+                    "{what} names `{name}` as an alternative, but `{name}` is internal \
+                     (public = false)"
+                ),
+                format!(
+                    "customers cannot be sent to what the page does not show: make `{name}` \
+                     public, or remove it from alternatives"
+                ),
+            )),
+            Some(_) => {}
+            None => out.push(problem(
+                r.pos,
+                format!("{what} names unknown component `{name}` as an alternative"),
+                unknown_hint(name, &public, "declare it with [[component]]"),
+            )),
+        }
+    }
+    for r in &refs.step_guards {
+        if !first.contains_key(r.name.as_str()) {
+            out.push(problem(
+                r.pos,
+                format!(
+                    "a runbook step's when_healthy names `{}`, which is no component, vendor or \
+                     infra node",
+                    r.name
+                ),
+                unknown_hint(&r.name, node_ids, DECLARE_NODE),
+            ));
+        }
+    }
     out
 }
 

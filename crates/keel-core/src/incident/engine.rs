@@ -23,7 +23,8 @@ use super::model::{Actor, EventKind, IncidentId, IncidentState, Origin};
 use super::state::Incident;
 use super::words;
 use crate::assess::{
-    Assessment, Cause, Eta, HealthMap, Impact, NodeKind, Severity, SeverityDecision,
+    backup_prompt, troubles_from_assessment, AlternativeStatus, Assessment, Cause, Eta, HealthMap,
+    Impact, NodeKind, Severity, SeverityDecision, Troubles,
 };
 use crate::config::IncidentsConfig;
 use crate::Health;
@@ -47,6 +48,16 @@ pub trait Judge {
     fn runbook(&self, node: &str, failure_kind: &str) -> Vec<String>;
     /// The incident's internal title ("Database db is down").
     fn title(&self, cause: &Cause) -> String;
+    /// The alternatives of the impacted nodes, judged against `troubles` (see
+    /// [`crate::assess::alternatives`]). None by default: a judge without a graph knows of
+    /// no backups.
+    fn alternatives(
+        &self,
+        _impacted: &BTreeSet<String>,
+        _troubles: &Troubles,
+    ) -> Vec<AlternativeStatus> {
+        Vec::new()
+    }
 }
 
 /// The lifecycle timings from `[incidents]`.
@@ -241,7 +252,93 @@ pub fn correlate_with_unknown(
         };
         append(&mut plans, inc.id, events);
     }
+    plan_backup_prompts(&mut plans, incidents, assessment, unknown, judge);
     plans
+}
+
+/// Adds, for every incident unresolved after `plans`, a prompt for each alternative of its
+/// impacted nodes whose standing differs from the timeline's latest word on it — at opening
+/// every alternative's, later only changes, so a pass that changes nothing says nothing.
+/// Judged after the other plans so a widening in this very pass counts.
+fn plan_backup_prompts(
+    plans: &mut Vec<Planned>,
+    incidents: &[Incident],
+    assessment: &Assessment,
+    unknown: &BTreeSet<String>,
+    judge: &dyn Judge,
+) {
+    let troubles = troubles_from_assessment(assessment, unknown);
+    for plan in plans.iter_mut() {
+        if let Planned::Open { events } = plan {
+            let impacted = match events.first() {
+                Some((_, EventKind::Opened { impacted, .. })) => impacted.clone(),
+                _ => continue,
+            };
+            events.extend(system(backup_prompts(None, &impacted, &troubles, judge)));
+        }
+    }
+    let mut seen: BTreeSet<IncidentId> = BTreeSet::new();
+    for inc in incidents {
+        if !seen.insert(inc.id) {
+            continue;
+        }
+        let planned: Vec<&EventKind> = plans
+            .iter()
+            .filter_map(|p| match p {
+                Planned::Append { incident, events } if *incident == inc.id => Some(events),
+                _ => None,
+            })
+            .flatten()
+            .map(|(_, k)| k)
+            .collect();
+        let mut open = !inc.is_resolved();
+        let mut impacted = &inc.impacted;
+        for kind in &planned {
+            match kind {
+                EventKind::ImpactChanged { impacted: i, .. } => impacted = i,
+                EventKind::StateChanged { to, .. } => open = *to != IncidentState::Resolved,
+                _ => {}
+            }
+        }
+        if !open {
+            continue;
+        }
+        let prompts = backup_prompts(Some(inc), impacted, &troubles, judge);
+        if prompts.is_empty() {
+            continue;
+        }
+        let existing = plans.iter_mut().find_map(|p| match p {
+            Planned::Append { incident, events } if *incident == inc.id => Some(events),
+            _ => None,
+        });
+        match existing {
+            Some(events) => events.extend(system(prompts)),
+            None => append(plans, inc.id, system(prompts)),
+        }
+    }
+}
+
+/// One prompt per alternative (each once, whichever impacted node names it) whose standing
+/// the incident's timeline does not say yet.
+fn backup_prompts(
+    inc: Option<&Incident>,
+    impacted: &BTreeSet<String>,
+    troubles: &Troubles,
+    judge: &dyn Judge,
+) -> Vec<EventKind> {
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    for alt in judge.alternatives(impacted, troubles) {
+        if !done.insert(alt.alternative.clone()) {
+            continue;
+        }
+        let name = alt.name.get("en");
+        let text = backup_prompt(name, alt.reason.as_deref());
+        if inc.and_then(|i| i.latest_backup_prompt(name)) != Some(text.as_str()) {
+            out.push(EventKind::Prompt { text });
+        }
+    }
+    out
 }
 
 fn cause_of(inc: &Incident) -> &str {

@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use super::engine::Judge;
 use super::state::Incident;
 use crate::assess::{
-    estimate_eta, impact, runbook_steps, severity, Cause, Eta, Graph, Impact, NodeKind,
-    PastIncident, SeverityDecision,
+    alternatives, estimate_eta, impact, runbook_steps, severity, AlternativeStatus, Cause, Eta,
+    Graph, Impact, NodeKind, PastIncident, SeverityDecision, Troubles,
 };
 use crate::config::Config;
 
@@ -62,6 +62,14 @@ impl Judge for ConfigJudge<'_> {
 
     fn title(&self, cause: &Cause) -> String {
         format!("{} is {}", self.name(&cause.node), cause.health)
+    }
+
+    fn alternatives(
+        &self,
+        impacted: &BTreeSet<String>,
+        troubles: &Troubles,
+    ) -> Vec<AlternativeStatus> {
+        alternatives(self.graph, impacted, troubles)
     }
 }
 

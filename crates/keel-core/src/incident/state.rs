@@ -171,6 +171,11 @@ pub struct Incident {
     /// The latest relapse (`Relapsed` or `Reopened`), which may page again.
     #[serde(default)]
     pub relapsed_at: Option<DateTime<Utc>>,
+    /// Keel's prompts about the alternatives of the impacted components, oldest first (see
+    /// `assess::backup_prompt`): the timeline's word on whether each may be offered, which
+    /// the engine compares against to prompt only on a change, and the drafts read.
+    #[serde(default)]
+    pub backup_prompts: Vec<String>,
 }
 
 /// Where the escalation stands, folded from its events.
@@ -186,6 +191,9 @@ pub struct EscalationState {
     pub acknowledged: Option<(String, DateTime<Utc>)>,
     pub exhausted: bool,
 }
+
+/// What every [`crate::assess::backup_prompt`] starts with.
+const BACKUP_PROMPT_START: &str = "The backup '";
 
 /// A timeline that no valid sequence of decisions could have produced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -299,6 +307,7 @@ impl Incident {
             escalation: None,
             severity_changes: Vec::new(),
             relapsed_at: None,
+            backup_prompts: Vec::new(),
         })
     }
 
@@ -331,7 +340,12 @@ impl Incident {
                 return Err(invalid("the incident is already open".to_string()));
             }
             // Facts for the timeline only: they change nothing in the folded incident.
-            EventKind::Signal { .. } | EventKind::Prompt { .. } => {}
+            EventKind::Signal { .. } => {}
+            EventKind::Prompt { text } => {
+                if text.starts_with(BACKUP_PROMPT_START) {
+                    self.backup_prompts.push(text.clone());
+                }
+            }
             EventKind::ImpactChanged {
                 impacted,
                 affected_users,
@@ -653,6 +667,23 @@ impl Incident {
     /// The drafts Keel will publish by itself when they fall due.
     pub fn pending_drafts(&self) -> impl Iterator<Item = &Draft> {
         self.drafts.iter().filter(|d| d.fate == DraftFate::Pending)
+    }
+
+    /// The latest prompt about the alternative named `name` (English), if any: what the
+    /// timeline last said about offering it.
+    pub fn latest_backup_prompt(&self, name: &str) -> Option<&str> {
+        let prefix = crate::assess::backup_prompt_prefix(name);
+        self.backup_prompts
+            .iter()
+            .rev()
+            .find(|p| p.starts_with(&prefix))
+            .map(String::as_str)
+    }
+
+    /// Whether the timeline's latest word on the alternative named `name` is that it may be
+    /// offered to customers.
+    pub fn backup_offered(&self, name: &str) -> bool {
+        self.latest_backup_prompt(name) == Some(&crate::assess::backup_prompt(name, None))
     }
 
     /// The latest customer update, if any went public.

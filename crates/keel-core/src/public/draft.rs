@@ -21,7 +21,7 @@ use super::disclosure::{check, DisclosureRules, Finding};
 use super::model::{PublicEta, PublicStatus};
 use super::templates::{self, EtaWords};
 use crate::assess::Eta;
-use crate::config::{Config, LocalizedText, Situation};
+use crate::config::{Component, Config, LocalizedText, Situation};
 use crate::incident::{
     decide, Actor, Command, DraftFate, EventKind, Incident, IncidentState, Refusal, TEXT_MAX_CHARS,
 };
@@ -39,6 +39,13 @@ pub struct Facts {
 
 impl Facts {
     pub fn of(inc: &Incident, config: &Config) -> Facts {
+        Facts::judged(inc, config, &|_| true)
+    }
+
+    /// [`Facts::of`], offering an alternative only when `usable(id)` too: the status page
+    /// asks the current health as well, so it never advertises a backup that fails right now
+    /// even before the timeline has caught up.
+    pub fn judged(inc: &Incident, config: &Config, usable: &dyn Fn(&str) -> bool) -> Facts {
         let public: Vec<_> = config
             .components
             .iter()
@@ -53,10 +60,75 @@ impl Facts {
             eta: public_eta(inc),
             workarounds: public
                 .iter()
-                .filter_map(|c| Some((c.id.as_str().to_string(), c.workaround.clone()?)))
+                .filter_map(|c| {
+                    let offers = offers(inc, config, c, usable);
+                    let text = with_offers(c.workaround.as_ref(), &offers, config);
+                    Some((c.id.as_str().to_string(), text?))
+                })
                 .collect(),
         }
     }
+}
+
+/// The names of `component`'s alternatives that may be offered: the timeline's latest word
+/// on each is that it is available (the engine judged it and told the responders so), and it
+/// is not impacted by this very incident. Everything else is not advertised.
+fn offers<'c>(
+    inc: &Incident,
+    config: &'c Config,
+    component: &Component,
+    usable: &dyn Fn(&str) -> bool,
+) -> Vec<&'c LocalizedText> {
+    component
+        .alternatives
+        .iter()
+        .filter(|alt| !inc.impacted.contains(*alt) && usable(alt))
+        .filter_map(|alt| config.components.iter().find(|c| c.id.as_str() == *alt))
+        .filter(|alt| alt.public && inc.backup_offered(alt.name.get("en")))
+        .map(|alt| &alt.name)
+        .collect()
+}
+
+/// A component's workaround followed by "You can use … instead." for each offered
+/// alternative, in every locale either is written in and every locale of the page; `None`
+/// when there is neither.
+fn with_offers(
+    workaround: Option<&LocalizedText>,
+    offers: &[&LocalizedText],
+    config: &Config,
+) -> Option<LocalizedText> {
+    if offers.is_empty() {
+        return workaround.cloned();
+    }
+    let mut locales: Vec<String> = vec![String::new()];
+    locales.extend(config.page.locales.iter().cloned());
+    locales.extend(
+        workaround
+            .into_iter()
+            .flat_map(|w| w.by_locale.keys().cloned()),
+    );
+    let by_locale = locales
+        .into_iter()
+        .map(|l| {
+            // The plain text reads as English, like a plain name.
+            let words = if l.is_empty() { "en" } else { l.as_str() };
+            let mut parts: Vec<String> = workaround
+                .map(|w| w.get(&l).trim().to_string())
+                .filter(|w| !w.is_empty())
+                .into_iter()
+                .collect();
+            for name in offers {
+                parts.push(templates::alternative_offer(name.get(&l).trim(), words));
+            }
+            let sep = if templates::is_japanese(words) {
+                ""
+            } else {
+                " "
+            };
+            (l, parts.join(sep))
+        })
+        .collect();
+    Some(LocalizedText { by_locale })
 }
 
 /// The ETA customers may see: a vendor cause is "a third party", never named; an estimate

@@ -18,7 +18,7 @@ use super::model::{
     ComponentStatus, DayUptime, Indicator, Maintenance, MaintenanceStatus, PublicComponent,
     PublicEta, PublicImpact, PublicIncident, PublicStatus, PublicUpdate, Snapshot,
 };
-use crate::assess::{HealthMap, Severity};
+use crate::assess::{blockers, troubles_from_health, Graph, HealthMap, Severity};
 use crate::config::{Component, Config, LocalizedText};
 use crate::incident::{Incident, IncidentState};
 use crate::Health;
@@ -72,9 +72,22 @@ pub fn build(
         })
         .collect();
 
+    // Alternatives are offered from the timeline (what responders were told); the health
+    // of right now is asked too, so a backup that just failed is withdrawn at once.
+    let graph = config
+        .components
+        .iter()
+        .any(|c| !c.alternatives.is_empty())
+        .then(|| Graph::from_config(config));
+    let troubles = troubles_from_health(node_health);
+    let usable = |alt: &str| {
+        graph
+            .as_ref()
+            .is_none_or(|g| blockers(g, alt, &troubles).is_empty())
+    };
     let mut public_incidents: Vec<PublicIncident> = incidents
         .iter()
-        .filter_map(|inc| public_incident(inc, config, &rules))
+        .filter_map(|inc| public_incident(inc, config, &rules, &usable))
         .filter(|p| p.resolved_at.is_none_or(|at| at >= horizon))
         .collect();
     public_incidents.sort_by(|a, b| {
@@ -231,8 +244,9 @@ fn public_incident(
     inc: &Incident,
     config: &Config,
     rules: &DisclosureRules,
+    usable: &dyn Fn(&str) -> bool,
 ) -> Option<PublicIncident> {
-    let facts = Facts::of(inc, config);
+    let facts = Facts::judged(inc, config, usable);
     if facts.components.is_empty() {
         return None;
     }

@@ -283,6 +283,16 @@ pub fn eta_sentence(eta: EtaWords, locale: &str) -> String {
     }
 }
 
+/// The sentence offering an alternative customers can use instead ("You can use Phone
+/// orders instead."), with the glossary's polite Japanese.
+pub fn alternative_offer(name: &str, locale: &str) -> String {
+    if is_japanese(locale) {
+        format!("代わりに{name}をご利用いただけます。")
+    } else {
+        format!("You can use {name} instead.")
+    }
+}
+
 /// The workaround sentences: each (component name, text) given, or the glossary's "no
 /// workaround" when there are none. `name_each` says which component each is for (several
 /// are affected); with one affected component, "Workaround: …" says enough.

@@ -75,7 +75,16 @@ pub async fn get(
     caller.require(Role::Viewer)?;
     let id = parse_id(&id)?;
     let entry = state.incidents.get(id).await.ok_or(ApiError::NotFound)?;
-    Ok(Json(views::incident_full(&entry, Utc::now())))
+    let mut v = views::incident_full(&entry, Utc::now());
+    let health = keel_core::assess::fold_health(&crate::incidents::sources_from_hub(&state.hub));
+    views::add_backups(
+        &mut v,
+        &entry.incident,
+        &state.config,
+        state.incidents.graph(),
+        &health,
+    );
+    Ok(Json(v))
 }
 
 /// Parses a JSON body into `T`, naming the field and reason on failure.

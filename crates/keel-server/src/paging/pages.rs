@@ -151,9 +151,9 @@ pub fn message(
         cause: incident.cause.clone(),
         incident_url: format!("{base}/admin/incidents/{}", incident.id),
         ack_url,
-        // People count levels and rounds from 1; the engine from 0.
-        level: level + 1,
-        round: round + 1,
+        // Both count from 1, on the timeline as in the page.
+        level,
+        round,
         locale: person.locale.clone(),
         at,
     }
