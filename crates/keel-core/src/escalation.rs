@@ -184,11 +184,12 @@ fn new_cycle(incident: &Incident, policy: &EscalationPolicy) -> Option<(DateTime
             }
         }
         Some(e) => {
-            let relapse = incident.relapsed_at?;
+            // Only a relapse written after this cycle started counts: one the cycle already
+            // answered (it started late, after the relapse) must not page twice.
+            let relapse = e.relapsed_at?;
             let earliest = e.started_at + span(policy.renotify_after);
             // A relapse sooner than renotify_after after the last cycle is a flap: no page.
-            (relapse > e.started_at && relapse >= earliest)
-                .then(|| (relapse.max(in_range_since), "relapse".to_owned()))
+            (relapse >= earliest).then(|| (relapse.max(in_range_since), "relapse".to_owned()))
         }
     }
 }

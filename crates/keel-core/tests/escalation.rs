@@ -430,3 +430,37 @@ fn the_policy_for_an_incident() {
     assert_eq!(policy_for(&policies, &sim.inc).unwrap().id, "default");
     assert!(policy_for(&[search], &sim.inc).is_none());
 }
+
+#[test]
+fn the_postmortem_tells_who_was_paged_and_who_acknowledged() {
+    let roster = team();
+    let p = walkthrough_policy();
+    let mut sim = Sim::open(t0(), Severity::Sev1);
+    sim.run(&p, &roster, t0() + mins(5));
+    for k in decide(
+        &sim.inc,
+        Command::Acknowledge {
+            via: Some("console".into()),
+        },
+    )
+    .unwrap()
+    {
+        sim.apply(t0() + mins(6), Actor::User("carol".into()), k);
+    }
+    sim.resolve(t0() + mins(30));
+    let pm = keel_core::incident::postmortem(&sim.inc, &sim.events, &[], t0() + mins(30));
+    for line in [
+        "Paged Ann Sato (schedule:primary) by email, sms — level 1",
+        "Paged Carol Weber (person:carol) by email, voice — level 2",
+        "Acknowledged via console",
+    ] {
+        assert!(
+            pm.markdown.contains(line),
+            "postmortem lacks {line:?}:\n{}",
+            pm.markdown
+        );
+    }
+    // Time to acknowledge: 6 minutes after opening.
+    assert_eq!(pm.json["times"]["acknowledged_at"], "2027-01-04T05:06:00Z");
+    assert_eq!(pm.json["timings"]["time_to_acknowledge"]["secs"], 360);
+}

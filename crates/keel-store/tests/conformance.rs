@@ -1369,8 +1369,8 @@ async fn sqlite_incident_rows_keel_did_not_write_are_reported_not_panicked_on() 
 
     // An event kind from a newer Keel.
     sqlx::query(
-        "INSERT INTO incident_events VALUES (?, 2, 0, 'system', NULL, 'paged',
-             '{\"type\":\"paged\",\"who\":\"ana\"}')",
+        "INSERT INTO incident_events VALUES (?, 2, 0, 'system', NULL, 'page_snoozed',
+             '{\"type\":\"page_snoozed\",\"who\":\"ana\"}')",
     )
     .bind(id)
     .execute(&mut raw)
@@ -1380,7 +1380,7 @@ async fn sqlite_incident_rows_keel_did_not_write_are_reported_not_panicked_on() 
     assert!(matches!(err, StoreError::Other(_)), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains(&format!("incident {id} event 2")), "{msg}");
-    assert!(msg.contains("paged"), "{msg}");
+    assert!(msg.contains("page_snoozed"), "{msg}");
     assert!(msg.contains("newer Keel"), "{msg}");
     let err = store.all_incident_events().await.unwrap_err();
     assert!(err.to_string().contains("event 2"), "{err}");

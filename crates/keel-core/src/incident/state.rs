@@ -190,6 +190,10 @@ pub struct EscalationState {
     /// Who acknowledged this cycle, and when.
     pub acknowledged: Option<(String, DateTime<Utc>)>,
     pub exhausted: bool,
+    /// The latest relapse after this cycle started (in timeline order): what may start the
+    /// next cycle.
+    #[serde(default)]
+    pub relapsed_at: Option<DateTime<Utc>>,
 }
 
 /// What every [`crate::assess::backup_prompt`] starts with.
@@ -402,7 +406,7 @@ impl Incident {
                 }
                 self.recurrences = *recurrences;
                 self.recurring = true;
-                self.relapsed_at = Some(at);
+                self.relapsed(at);
                 self.recovered_at = None;
             }
             EventKind::EtaChanged { eta } => self.eta = Some(eta.clone()),
@@ -448,6 +452,7 @@ impl Incident {
                     fired: BTreeSet::new(),
                     acknowledged: None,
                     exhausted: false,
+                    relapsed_at: None,
                 });
             }
             EventKind::Paged {
@@ -536,7 +541,7 @@ impl Incident {
             }
             EventKind::Relapsed { .. } => {
                 self.recovered_at = None;
-                self.relapsed_at = Some(at);
+                self.relapsed(at);
             }
             EventKind::CauseChanged {
                 title,
@@ -716,6 +721,13 @@ impl Incident {
         events: impl IntoIterator<Item = (Actor, EventKind)>,
     ) -> Vec<IncidentEvent> {
         stamp(self.id, self.last_seq + 1, at, events)
+    }
+
+    fn relapsed(&mut self, at: DateTime<Utc>) {
+        self.relapsed_at = Some(at);
+        if let Some(e) = &mut self.escalation {
+            e.relapsed_at = Some(at);
+        }
     }
 
     fn accrue(&mut self, at: DateTime<Utc>) {

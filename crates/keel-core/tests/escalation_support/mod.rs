@@ -24,6 +24,7 @@ pub fn mins(m: i64) -> chrono::Duration {
     chrono::Duration::minutes(m)
 }
 
+#[derive(Debug)]
 pub struct TeamRoster {
     pub people: Vec<Person>,
     pub schedules: Vec<Schedule>,
