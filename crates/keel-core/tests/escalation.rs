@@ -352,7 +352,7 @@ fn an_unknown_way_to_acknowledge_is_refused() {
     .unwrap_err();
     assert_eq!(err.field, "via");
     assert!(
-        err.reason.contains("api, cli, console, link, chat"),
+        err.reason.contains("api, cli, console, link, voice, chat"),
         "{err}"
     );
 }

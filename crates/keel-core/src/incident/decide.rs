@@ -20,12 +20,12 @@ pub const TEXT_MAX_CHARS: usize = 10_000;
 pub const NAME_MAX_CHARS: usize = 200;
 
 /// The ways an acknowledgement can arrive, as recorded in `Acknowledged.via`.
-pub const ACK_VIA: &[&str] = &["api", "cli", "console", "link", "chat"];
+pub const ACK_VIA: &[&str] = &["api", "cli", "console", "link", "voice", "chat"];
 
 /// What a responder asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// `via`: how, one of [`ACK_VIA`] ("api", "cli", "console", "link", "chat").
+    /// `via`: how, one of [`ACK_VIA`] ("api", "cli", "console", "link", "voice", "chat").
     Acknowledge {
         via: Option<String>,
     },
