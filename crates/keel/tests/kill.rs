@@ -23,6 +23,9 @@ const RECIPIENTS: usize = 1000;
 /// Recipient number → idempotency keys seen.
 type Seen = Arc<Mutex<HashMap<usize, Vec<String>>>>;
 
+/// (person, idempotency key) of every page received.
+type Pages = Arc<Mutex<Vec<(String, String)>>>;
+
 fn keel(config: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
         .args(["serve", "--config"])
@@ -185,14 +188,12 @@ async fn sigkill_between_levels_still_reaches_level_two() {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shop_url = format!("http://{}/", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, shop).await });
-    let pages: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let pages: Pages = Arc::default();
     let app = Router::new()
         .route(
             "/page/{who}",
             post(
-                |State(s): State<Arc<Mutex<Vec<(String, String)>>>>,
-                 UrlPath(who): UrlPath<String>,
-                 h: HeaderMap| async move {
+                |State(s): State<Pages>, UrlPath(who): UrlPath<String>, h: HeaderMap| async move {
                     let key = h
                         .get("idempotency-key")
                         .and_then(|v| v.to_str().ok())
