@@ -21,6 +21,7 @@ use keel_core::public::{Maintenance, MaintenanceStatus};
 use keel_core::rollup::MinuteRollup;
 use keel_core::{Signal, SourceKind};
 
+pub mod accounts;
 pub mod comms;
 pub mod postgres;
 mod shared;
@@ -93,13 +94,14 @@ pub type NewEvent = (Actor, DateTime<Utc>, EventKind);
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+pub use accounts::{AccountStore, NewSession, Session, User};
 pub use comms::{
     hash_token, NewMaintenance, NewOutboxItem, NewSubscriber, OutboxCounts, OutboxItem,
     OutboxStatus, Subscriber, SubscriberKind,
 };
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AccountStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres"), for logs and health.
     fn backend(&self) -> &'static str;
 

@@ -44,6 +44,8 @@ use crate::{
 };
 use keel_core::public::{Maintenance, MaintenanceStatus};
 
+mod accounts;
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How long to wait for the server when connecting, so an unreachable database is reported

@@ -38,6 +38,8 @@ use crate::{
 };
 use keel_core::public::{Maintenance, MaintenanceStatus};
 
+mod accounts;
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The database file `open_in_dir` uses inside the data directory.
