@@ -4,6 +4,7 @@
 mod cli;
 mod demo;
 mod remote;
+mod user;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,3 @@
+//! The responder console (`/admin`); its pages come in the next commit.
+
+pub mod password;
