@@ -37,6 +37,11 @@ name = "Payments provider"
 status_url = "http://127.0.0.1:9/api/v2/summary.json"
 interval = "60s"
 confidential = true
+
+[[runbook]]
+id = "declared"
+failure_kind = "manual"
+steps = ["Post in #incidents", "Check the search cluster's dashboards"]
 "#;
 
 /// A browser-like client: its own cookie jar, no automatic redirects.
@@ -700,4 +705,128 @@ async fn an_edited_draft_is_published_to_the_status_page_and_a_confidential_name
     assert!(shown, "the published update never reached the status page");
     let i = incident_json(&app, id).await;
     assert!(i.to_string().contains("\"published_by\":\"ann\""), "{i}");
+}
+
+#[tokio::test]
+async fn the_event_stream_says_which_incident_changed_and_needs_a_session() {
+    let app = TestApp::spawn(CONFIG).await;
+    add_user(&app, "vic", "viewer", PW).await;
+    let b = Browser::new(&app);
+    assert_eq!(b.get("/admin/events").await.status, StatusCode::SEE_OTHER);
+    b.sign_in("vic", PW).await;
+    let mut res = b
+        .client
+        .get(format!("{}/admin/events", b.base))
+        .header(COOKIE, b.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let id = declare(&app, "Search is down").await;
+    let mut seen = String::new();
+    while !seen.contains(&format!("event: incident\ndata: {id}\n")) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), res.chunk())
+            .await
+            .expect("no event within the hang guard")
+            .unwrap()
+            .expect("the stream ended");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn runbook_steps_are_ticked_and_maintenance_is_scheduled_through_the_disclosure_check() {
+    let app = TestApp::spawn(CONFIG).await;
+    add_user(&app, "ann", "responder", PW).await;
+    let id = declare(&app, "Search is down").await;
+    let b = Browser::new(&app);
+    b.sign_in("ann", PW).await;
+    let page = b.get(&format!("/admin/incidents/{id}")).await;
+    assert!(page.body.contains("Post in #incidents"), "{}", page.body);
+    let csrf = page.csrf();
+    let res = b
+        .post(
+            &format!("/admin/incidents/{id}/steps/2/tick"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let i = incident_json(&app, id).await;
+    assert_eq!(i["checklist"][1]["done_by"], "ann", "{i}");
+    assert!(i["checklist"][0]["done_by"].is_null());
+    let res = b
+        .post(
+            &format!("/admin/incidents/{id}/steps/9/tick"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
+
+    // Maintenance: a confidential name is refused with the verdict, nothing is stored.
+    let form = |title: &'static str, from: &'static str, until: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name_en", title.to_string()),
+            ("name_ja", "検索サービスのメンテナンス".to_string()),
+            ("from", from.to_string()),
+            ("until", until.to_string()),
+            ("component", "search".to_string()),
+        ]
+    };
+    let send = |f: Vec<(&'static str, String)>| {
+        let b = &b;
+        async move {
+            let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            b.post("/admin/maintenance", &pairs).await
+        }
+    };
+    let res = send(form(
+        "Payments provider upgrade",
+        "2030-01-01T10:00",
+        "2030-01-01T11:00",
+    ))
+    .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(
+        res.body.contains("Disclosure check: refused"),
+        "{}",
+        res.body
+    );
+    let res = send(form(
+        "Search upgrade",
+        "2030-01-01T11:00",
+        "2030-01-01T10:00",
+    ))
+    .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(
+        res.body.contains("The end must be after the start."),
+        "{}",
+        res.body
+    );
+    assert!(app.store.maintenances().await.unwrap().is_empty());
+
+    let res = send(form(
+        "Search upgrade",
+        "2030-01-01T10:00",
+        "2030-01-01T11:00",
+    ))
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let all = app.store.maintenances().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].name.get("en"), "Search upgrade");
+    assert_eq!(
+        all[0].scheduled_for.to_rfc3339(),
+        "2030-01-01T10:00:00+00:00"
+    );
+    assert!(b
+        .get("/admin/maintenance")
+        .await
+        .body
+        .contains("Search upgrade"));
 }

@@ -170,10 +170,18 @@ impl Doc {
 
 /// A page that only says something (403, 404, 503).
 pub fn message_page(lang: Lang, status: StatusCode, text: &str) -> Response {
+    let heading = match (lang, status.as_u16()) {
+        (Lang::Ja, 400) => "入力内容に問題があります",
+        (Lang::Ja, 403) => "実行できません",
+        (Lang::Ja, 404) => "見つかりません",
+        (Lang::Ja, 409) => "実行できませんでした",
+        (Lang::Ja, _) => "エラー",
+        (Lang::En, _) => status.canonical_reason().unwrap_or("Error"),
+    };
     let mut d = Doc::new(lang);
-    d.open(status.canonical_reason().unwrap_or("Keel"), None, None)
+    d.open(heading, None, None)
         .raw("<h1>")
-        .t(status.canonical_reason().unwrap_or(""))
+        .t(heading)
         .raw("</h1>")
         .flash("error", text)
         .raw("<p><a href=\"/admin")
@@ -216,11 +224,8 @@ pub fn login_page(
         .raw("</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required><button>")
         .w("Sign in", "サインイン")
         .raw("</button></form><p class=\"muted\">")
-        .w(
-            "Accounts are made with `keel user add NAME --role responder`.",
-            "アカウントは `keel user add NAME --role responder` で作成します。",
-        )
-        .raw("</p></section>")
+        .w("Accounts are made with ", "アカウントの作成: ")
+        .raw("<code>keel user add NAME --role responder</code></p></section>")
         .close();
     d.into_response(status)
 }
