@@ -303,6 +303,8 @@ async fn a_responder_signs_in_acknowledges_and_publishes_in_chromium() {
         eprintln!("SKIPPED: no Chromium on this machine (scripts/test installs it where it can)");
         return;
     };
+    // Keel's log goes to the captured test output, so a failure shows what the server saw.
+    std::env::set_var("TEST_LOG", "1");
     let app = TestApp::spawn(CONFIG).await;
     app.store
         .create_user(

@@ -437,6 +437,11 @@ async fn login(
             ),
         );
     }
+    // Expired sessions are never accepted; sweeping them at sign-in keeps the table small
+    // without a job of its own.
+    if let Err(e) = state.store.prune_sessions(now).await {
+        tracing::debug!(error = %e, "cannot prune expired console sessions");
+    }
     tracing::info!(%name, "console sign-in");
     let to = if lang == Lang::Ja {
         "/admin?lang=ja"
