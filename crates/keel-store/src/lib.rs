@@ -21,6 +21,7 @@ use keel_core::public::{Maintenance, MaintenanceStatus};
 use keel_core::rollup::MinuteRollup;
 use keel_core::{Signal, SourceKind};
 
+pub mod accounts;
 pub mod comms;
 pub mod postgres;
 mod shared;
@@ -94,6 +95,7 @@ pub type NewEvent = (Actor, DateTime<Utc>, EventKind);
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+pub use accounts::{AccountStore, NewSession, Session, User};
 pub use comms::{
     hash_token, NewMaintenance, NewOutboxItem, NewSubscriber, OutboxCounts, OutboxItem,
     OutboxStatus, Subscriber, SubscriberKind,
@@ -104,7 +106,7 @@ pub use team::{NewOverride, StoredOverride, TeamStore};
 /// Everything Keel stores. Role traits (`TeamStore`, …) are supertraits, so one
 /// `Arc<dyn Store>` reaches them all while each part of the code can name only the role it uses.
 #[async_trait]
-pub trait Store: TeamStore + Send + Sync + 'static {
+pub trait Store: AccountStore + TeamStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres"), for logs and health.
     fn backend(&self) -> &'static str;
 

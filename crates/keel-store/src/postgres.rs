@@ -44,6 +44,7 @@ use crate::{
 };
 use keel_core::public::{Maintenance, MaintenanceStatus};
 
+mod accounts;
 mod team;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");

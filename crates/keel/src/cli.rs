@@ -1,4 +1,4 @@
-//! Command-line verbs: `serve`, `check`, `init`, `token create`.
+//! Command-line verbs: `serve`, `check`, `init`, `token create`, `user add|list|remove`.
 //!
 //! Each verb returns an exit code: 0 success, 1 the work failed (bad config, store
 //! unreachable), 2 the command line itself was wrong (clap's own convention).
@@ -80,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         command: Option<crate::oncall::OncallCommand>,
     },
+    /// Manage console users (sign-in at /admin).
+    User {
+        #[command(subcommand)]
+        command: crate::user::UserCommand,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -126,6 +131,9 @@ pub fn main() -> ExitCode {
         Command::Postmortem { id, format, remote } => report(
             runtime().and_then(|rt| rt.block_on(crate::remote::postmortem(remote, id, &format))),
         ),
+        Command::User { command } => {
+            report(runtime().and_then(|rt| rt.block_on(crate::user::run(command))))
+        }
         Command::Token {
             command: TokenCommand::Create { config, role, name },
         } => report(runtime().and_then(|rt| rt.block_on(token_create(&config, &role, name)))),
@@ -150,7 +158,7 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 }
 
 /// Reads and parses a config, layering `KEEL_` variables; every problem in one error.
-fn load(path: &Path) -> Result<Config, String> {
+pub(crate) fn load(path: &Path) -> Result<Config, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
             "cannot read config {}: {e}\n  hint: `keel init --output {}` writes a commented example",

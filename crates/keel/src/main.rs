@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod oncall;
 mod remote;
+mod user;
 
 use std::process::ExitCode;
 

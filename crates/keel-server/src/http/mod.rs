@@ -143,6 +143,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/reports/mttx", get(incidents::mttx))
         .merge(intake)
+        .merge(crate::console::router(&state))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
