@@ -311,3 +311,66 @@ async fn an_override_pages_the_person_covering_and_the_api_refuses_bad_overrides
     tokio::time::sleep(Duration::from_millis(10)).await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_answering_500_is_retried_while_the_next_level_fires_on_time() {
+    let web = Target::spawn().await;
+    let hooks = Receiver::spawn().await;
+    // Ann's webhook is broken: every attempt gets a 500.
+    let broken = Receiver::spawn().await;
+    broken.answer(500);
+    let toml = config(&web, &hooks, "2s", "").replace(&hooks.url("/ann"), &broken.url("/ann"));
+    let app = spawn(&toml).await;
+    app.wait_state("shop-home", "up").await;
+    web.set(503);
+
+    // Ann's page is tried (and fails); Carol's level still comes, 2 s after Ann's.
+    broken.wait_for("/ann", 1).await;
+    let carol = hooks.wait_for("/carol", 1).await;
+    let inc = incident(&app, 1).await;
+    let paged = timeline_of(&inc, "paged");
+    assert_eq!(paged.len(), 2, "{paged:?}");
+    let t1 = chrono::DateTime::parse_from_rfc3339(paged[0]["at"].as_str().unwrap()).unwrap();
+    let t2 = chrono::DateTime::parse_from_rfc3339(paged[1]["at"].as_str().unwrap()).unwrap();
+    assert!(t2 - t1 >= chrono::TimeDelta::seconds(2));
+    // Ann's page waits for a retry: not sent, not dead.
+    let outbox: Value = app.get_auth("/api/v1/outbox").await.json().await.unwrap();
+    assert!(outbox["sent"].as_u64().unwrap() >= 1, "{outbox}");
+    assert!(
+        outbox["pending"].as_u64().unwrap() + outbox["sending"].as_u64().unwrap() >= 1,
+        "{outbox}"
+    );
+    assert_eq!(outbox["dead"], 0, "{outbox}");
+
+    // Carol answers her phone: Twilio posts the key she pressed to the link.
+    let link = ack_link(&carol[0].json());
+    let r = app
+        .client
+        .post(&link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("CallSid=CA123&Digits=2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
+    assert!(r.text().await.unwrap().contains("Not acknowledged"));
+    assert!(timeline_of(&incident(&app, 1).await, "acknowledged").is_empty());
+    let r = app
+        .client
+        .post(&link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("CallSid=CA123&Digits=1")
+        .send()
+        .await
+        .unwrap();
+    let twiml = r.text().await.unwrap();
+    assert!(
+        twiml.starts_with("<?xml") && twiml.contains("<Say>Acknowledged."),
+        "{twiml}"
+    );
+    let acks = timeline_of(&incident(&app, 1).await, "acknowledged");
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0]["via"], "voice");
+    assert_eq!(acks[0]["actor"]["name"], "carol");
+    app.stop().await;
+}

@@ -288,6 +288,16 @@ fn incident_verbs_from_the_terminal() {
     );
     let (code, _, err) = cli(&["incident", "ack", "1"]);
     assert_eq!(code, 0, "{err}");
+    let (_, out, _) = cli(&["incident", "show", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ack = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "acknowledged")
+        .cloned()
+        .unwrap();
+    assert_eq!(ack["via"], "cli", "the timeline says how: {ack}");
     let (code, _, err) = cli(&["incident", "note", "1", "Generator starting"]);
     assert_eq!(code, 0, "{err}");
     // A refused command says why and exits non-zero.
@@ -445,4 +455,126 @@ fn every_cargo_run_in_the_readme_names_its_package() {
     for line in runs {
         assert!(line.contains(" -p "), "names no package: {line}");
     }
+}
+
+#[test]
+fn oncall_from_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keel.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[server]
+listen = "127.0.0.1:0"
+data_dir = "{}"
+
+[[component]]
+id = "api"
+name = "Public API"
+
+[[person]]
+id = "ann"
+name = "Ann Sato"
+timezone = "Asia/Tokyo"
+contacts = [ {{ kind = "email", address = "ann@example.com" }} ]
+
+[[person]]
+id = "carol"
+name = "Carol Ito"
+timezone = "Europe/Berlin"
+contacts = [ {{ kind = "email", address = "carol@example.com" }} ]
+
+[[schedule]]
+id = "primary"
+people = ["ann", "carol"]
+rotation = "1000w"
+start = "2026-01-05T09:00:00+09:00"
+"#,
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let admin = "cli-admin-token-0123456789";
+    let served = serve(&path, Some(admin));
+    let cli = |args: &[&str]| {
+        run(keel()
+            .args(args)
+            .args(["--url", &served.base])
+            .env("KEEL_TOKEN", admin))
+    };
+    let (code, out, err) = cli(&["oncall"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("primary") && out.contains("Ann Sato (ann)"),
+        "{out}"
+    );
+    let (code, out, err) = cli(&[
+        "oncall",
+        "override",
+        "--schedule",
+        "primary",
+        "--person",
+        "carol",
+        "--for",
+        "8h",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("carol on call for primary"), "{out}");
+    let (code, out, _) = cli(&["oncall"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Carol Ito (carol)") && out.contains("[override 1]"),
+        "{out}"
+    );
+    // Overlapping, unknown and malformed covers are refused with the reason.
+    let (code, _, err) = cli(&[
+        "oncall",
+        "override",
+        "--schedule",
+        "primary",
+        "--person",
+        "ann",
+        "--for",
+        "1h",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("409") && err.contains("overlaps override 1"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&[
+        "oncall",
+        "override",
+        "--schedule",
+        "nightly",
+        "--person",
+        "ann",
+        "--for",
+        "1h",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("schedule") && err.contains("primary"), "{err}");
+    let (code, _, err) = cli(&[
+        "oncall",
+        "override",
+        "--schedule",
+        "primary",
+        "--person",
+        "ann",
+        "--until",
+        "soon",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--until") && err.contains("RFC 3339"), "{err}");
+    let (code, out, _) = cli(&["oncall", "overrides"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("override 1: carol"), "{out}");
+    let (code, _, err) = cli(&["oncall", "remove", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = cli(&["oncall"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Ann Sato (ann)"), "{out}");
+    let (code, _, err) = cli(&["oncall", "remove", "1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("404"), "{err}");
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,31 +31,44 @@ impl Received {
 
 pub type Seen = Arc<Mutex<Vec<Received>>>;
 
-/// A real HTTP receiver answering 200 to a POST on any path and recording it.
+/// A real HTTP receiver answering a POST on any path with its current status (200 unless
+/// told otherwise) and recording it.
 pub struct Receiver {
     pub base: String,
     pub seen: Seen,
+    status: Arc<AtomicU16>,
 }
 
 impl Receiver {
     pub async fn spawn() -> Receiver {
         let seen: Seen = Arc::default();
+        let status = Arc::new(AtomicU16::new(200));
         let app = Router::new()
             .fallback(post(
-                |State(s): State<Seen>, uri: OriginalUri, h: HeaderMap, b: Bytes| async move {
+                |State((s, code)): State<(Seen, Arc<AtomicU16>)>,
+                 uri: OriginalUri,
+                 h: HeaderMap,
+                 b: Bytes| async move {
                     s.lock().unwrap().push(Received {
                         path: uri.path().to_string(),
                         headers: h,
                         body: b,
                     });
-                    "ok"
+                    let code = axum::http::StatusCode::from_u16(code.load(Ordering::SeqCst))
+                        .unwrap_or(axum::http::StatusCode::OK);
+                    (code, "answered")
                 },
             ))
-            .with_state(seen.clone());
+            .with_state((seen.clone(), status.clone()));
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", l.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(l, app).await });
-        Receiver { base, seen }
+        Receiver { base, seen, status }
+    }
+
+    /// Answers every later request with `code` (e.g. 500 for a broken receiver).
+    pub fn answer(&self, code: u16) {
+        self.status.store(code, Ordering::SeqCst);
     }
 
     pub fn url(&self, path: &str) -> String {
