@@ -1,28 +1,12 @@
 //! The `keel` binary as a user runs it: init, check, serve, token create, and the faults a
 //! user meets first (bad config, database unreachable, data_dir not writable).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-fn keel() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_keel"));
-    c.env_remove("KEEL_ADMIN_TOKEN")
-        .env_remove("KEEL_ADMIN_TOKEN_FILE")
-        .env_remove("KEEL_CONFIG")
-        .env("KEEL_LOG", "info");
-    c
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().expect("run keel");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod support;
+use support::{keel, run, serve, spawn};
 
 #[test]
 fn init_writes_a_config_that_check_accepts() {
@@ -136,45 +120,6 @@ fn serve_with_an_unwritable_data_dir_exits_with_a_clear_message() {
     let (code, _, err) = run(keel().args(["serve", "--config"]).arg(&path));
     assert_eq!(code, 1);
     assert!(err.contains("data_dir"), "{err}");
-}
-
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(path: &Path, admin: Option<&str>) -> Served {
-    let mut cmd = keel();
-    cmd.args(["serve", "--config"])
-        .arg(path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if let Some(t) = admin {
-        cmd.env("KEEL_ADMIN_TOKEN", t);
-    }
-    let mut child = cmd.spawn().expect("spawn keel");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("serving on http://") {
-                let rest = &line[i + "serving on ".len()..];
-                let url = rest.split_whitespace().next().unwrap_or_default();
-                let _ = tx.send(url.to_string());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("keel printed its address");
-    Served { child, base }
 }
 
 fn get(url: &str, token: Option<&str>) -> (u16, String) {
@@ -404,30 +349,8 @@ fn demo_starts_watching_its_shop_with_no_config() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = keel();
     cmd.args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn keel demo");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("serving on http://") {
-                let url = line[i + "serving on ".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                let _ = tx.send(url);
-            }
-        }
-    });
-    let served = Served {
-        child,
-        base: rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("demo started"),
-    };
+        .arg(dir.path().join("data"));
+    let served = spawn(cmd);
     let (status, body) = get(&format!("{}/api/v2/summary.json", served.base), None);
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();

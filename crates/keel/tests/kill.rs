@@ -4,9 +4,6 @@
 //! level still pages when it falls due.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +14,9 @@ use axum::Router;
 use chrono::Utc;
 use keel_store::{hash_token, NewSubscriber, SubscriberKind};
 
+mod support;
+use support::serve;
+
 const ADMIN: &str = "kill-test-admin-token-0123456789";
 const RECIPIENTS: usize = 1000;
 
@@ -25,36 +25,6 @@ type Seen = Arc<Mutex<HashMap<usize, Vec<String>>>>;
 
 /// (person, idempotency key) of every page received.
 type Pages = Arc<Mutex<Vec<(String, String)>>>;
-
-fn keel(config: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("KEEL_ADMIN_TOKEN", ADMIN)
-        .env("KEEL_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn keel");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("serving on http://") {
-                let url = line[i + "serving on ".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                let _ = tx.send(url);
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("keel started");
-    (child, base)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_fanout_loses_no_recipient() {
@@ -118,7 +88,8 @@ async fn sigkill_mid_fanout_loses_no_recipient() {
     }
     drop(store);
 
-    let (mut child, base) = keel(&config);
+    let mut first = serve(&config, Some(ADMIN));
+    let base = first.base.clone();
     let r = reqwest::Client::new()
         .post(format!("{base}/api/v1/incidents"))
         .bearer_auth(ADMIN)
@@ -136,18 +107,14 @@ async fn sigkill_mid_fanout_loses_no_recipient() {
     }
     let before = seen.lock().unwrap().len();
     assert!(before >= 50, "the fan-out never started ({before})");
-    Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = child.wait();
+    first.kill9();
     let at_kill = seen.lock().unwrap().len();
     assert!(
         at_kill < RECIPIENTS,
         "killed too late to prove anything: {at_kill} delivered"
     );
 
-    let (mut child, _base) = keel(&config);
+    let second = serve(&config, Some(ADMIN));
     let mut done = false;
     for _ in 0..900 {
         if seen.lock().unwrap().len() == RECIPIENTS {
@@ -156,8 +123,7 @@ async fn sigkill_mid_fanout_loses_no_recipient() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(second);
     let seen = seen.lock().unwrap();
     assert!(
         done,
@@ -264,7 +230,7 @@ levels = [ {{ after = "0s", notify = ["schedule:primary"] }},
     )
     .unwrap();
 
-    let (mut child, base) = keel(&config);
+    let mut first = serve(&config, Some(ADMIN));
     let mut paged_ann = false;
     for _ in 0..600 {
         if pages.lock().unwrap().iter().any(|(w, _)| w == "ann") {
@@ -274,17 +240,13 @@ levels = [ {{ after = "0s", notify = ["schedule:primary"] }},
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(paged_ann, "Ann was never paged");
-    Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = child.wait();
+    first.kill9();
     assert!(
         !pages.lock().unwrap().iter().any(|(w, _)| w == "carol"),
         "killed too late: Carol was already paged"
     );
 
-    let (mut child, base2) = keel(&config);
+    let second = serve(&config, Some(ADMIN));
     let mut paged_carol = false;
     for _ in 0..600 {
         if pages.lock().unwrap().iter().any(|(w, _)| w == "carol") {
@@ -294,7 +256,7 @@ levels = [ {{ after = "0s", notify = ["schedule:primary"] }},
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let timeline: serde_json::Value = reqwest::Client::new()
-        .get(format!("{base2}/api/v1/incidents/1"))
+        .get(format!("{}/api/v1/incidents/1", second.base))
         .bearer_auth(ADMIN)
         .send()
         .await
@@ -302,9 +264,7 @@ levels = [ {{ after = "0s", notify = ["schedule:primary"] }},
         .json()
         .await
         .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = base;
+    drop(second);
     assert!(paged_carol, "Carol was not paged after the restart");
     let paged: Vec<&serde_json::Value> = timeline["timeline"]
         .as_array()

@@ -5,13 +5,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn keel() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_keel"));
-    c.env_remove("KEEL_USER_PASSWORD")
-        .env_remove("KEEL_CONFIG")
-        .env("KEEL_LOG", "warn");
-    c
-}
+mod support;
+use support::keel;
 
 /// Runs keel with `stdin` piped in; returns (exit code, stdout, stderr).
 fn run(cmd: &mut Command, stdin: &str) -> (i32, String, String) {
