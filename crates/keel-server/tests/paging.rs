@@ -374,3 +374,42 @@ async fn a_channel_answering_500_is_retried_while_the_next_level_fires_on_time()
     assert_eq!(acks[0]["actor"]["name"], "carol");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_monitors_failing_together_page_once() {
+    let web = Target::spawn().await;
+    let hooks = Receiver::spawn().await;
+    let mut extra = String::new();
+    for n in 0..20 {
+        extra.push_str(&format!(
+            "\n[[monitor]]\nid = \"shop-{n}\"\ncomponent = \"shop\"\nkind = \"http\"\nurl = \"{}\"\ninterval = \"300ms\"\nretry_interval = \"100ms\"\ntimeout = \"300ms\"\n",
+            web.url()
+        ));
+    }
+    let app = spawn(&config(&web, &hooks, "1h", &extra)).await;
+    for n in 0..20 {
+        app.wait_state(&format!("shop-{n}"), "up").await;
+    }
+    web.set(503);
+    hooks.wait_for("/ann", 1).await;
+    // Every monitor sees the outage; the incident, not each signal, pages.
+    for n in 0..20 {
+        app.wait_state(&format!("shop-{n}"), "down").await;
+    }
+    app.wait_state("shop-home", "down").await;
+    let inc = incident(&app, 1).await;
+    assert!(
+        timeline_of(&inc, "signal").len() >= 20,
+        "every signal is on the timeline"
+    );
+    assert_eq!(timeline_of(&inc, "paged").len(), 1, "{inc}");
+    let list: Value = app
+        .get_auth("/api/v1/incidents?state=all")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(hooks.on("/ann").len(), 1);
+    app.stop().await;
+}
