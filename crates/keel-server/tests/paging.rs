@@ -81,9 +81,11 @@ levels = [ {{ after = "0s", notify = ["schedule:primary"] }},
     )
 }
 
+/// The webhook contact's signing key comes from the environment, as in production.
+const ENV: &[(&str, &str)] = &[("KEEL_TEST_ANN_SECRET", ANN_SECRET)];
+
 async fn spawn(toml: &str) -> TestApp {
-    // The webhook contact's signing key comes from the environment, as in production.
-    TestApp::spawn_with_env(toml, &[("KEEL_TEST_ANN_SECRET", ANN_SECRET)]).await
+    TestApp::spawn_with_env(toml, ENV).await
 }
 
 async fn incident(app: &TestApp, id: u64) -> Value {
@@ -115,10 +117,36 @@ fn ack_link(page: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nobody_acknowledges_carol_is_paged_and_her_link_stops_it() {
+    nobody_acknowledges(None).await;
+}
+
+/// The same story with the incidents, pages and signing key in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_nobody_acknowledges_carol_is_paged_and_her_link_stops_it() {
+    let Some(schema) = support::store::TestSchema::create().await else {
+        return;
+    };
+    nobody_acknowledges(Some(&schema.url)).await;
+    schema.drop().await;
+}
+
+async fn nobody_acknowledges(database_url: Option<&str>) {
     let web = Target::spawn().await;
     let hooks = Receiver::spawn().await;
     let smtp = Smtp::start().await;
-    let app = spawn(&config(&web, &hooks, "2s", &smtp.config())).await;
+    let toml = config(&web, &hooks, "2s", &smtp.config());
+    let app = match database_url {
+        None => spawn(&toml).await,
+        Some(url) => TestApp::spawn_on(url, &toml, ENV).await,
+    };
+    assert_eq!(
+        app.store.backend(),
+        if database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    );
     app.wait_state("shop-home", "up").await;
     web.set(503);
 

@@ -4,6 +4,11 @@
 #![allow(dead_code)]
 
 pub mod peers;
+/// keel-store's harness (fresh SQLite directories, fresh PostgreSQL schemas, the
+/// skip-or-fail rule of KEEL_REQUIRE_POSTGRES), so server stories run on both backends the
+/// same way the store's conformance suite does.
+#[path = "../../../keel-store/tests/support/mod.rs"]
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,6 +61,20 @@ impl TestApp {
         Self::spawn_in_env(dir, toml, env).await
     }
 
+    /// Starts Keel on `toml` with its store at `database_url` (a PostgreSQL test schema)
+    /// instead of SQLite in the data dir.
+    pub async fn spawn_on(database_url: &str, toml: &str, env: &[(&str, &str)]) -> TestApp {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        let with_url = |text: String| {
+            text.replacen(
+                "[server]\n",
+                &format!("[server]\ndatabase_url = \"{database_url}\"\n"),
+                1,
+            )
+        };
+        Self::spawn_text(dir, with_url, toml, env).await
+    }
+
     /// Starts Keel in an existing data dir (restart tests).
     pub async fn spawn_in(dir: Arc<tempfile::TempDir>, toml: &str) -> TestApp {
         Self::spawn_in_env(dir, toml, &[]).await
@@ -66,8 +85,17 @@ impl TestApp {
         toml: &str,
         env: &[(&str, &str)],
     ) -> TestApp {
+        Self::spawn_text(dir, |t| t, toml, env).await
+    }
+
+    async fn spawn_text(
+        dir: Arc<tempfile::TempDir>,
+        edit: impl FnOnce(String) -> String,
+        toml: &str,
+        env: &[(&str, &str)],
+    ) -> TestApp {
         init_logs();
-        let text = with_server(dir.path(), toml);
+        let text = edit(with_server(dir.path(), toml));
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
