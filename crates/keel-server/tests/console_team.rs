@@ -460,6 +460,8 @@ async fn walk_through_a_vendor_fails_carol_is_paged_acknowledges_and_publishes()
         c.goto(&format!("{base}/admin/incidents/{id}?lang=ja"));
         let ja = c.text();
         assert!(ja.contains("エスカレーション"), "{ja}");
+        assert!(ja.contains("SEV1 として発生"), "{ja}");
+        assert!(ja.contains("経路: console"), "{ja}");
         c.screenshot("walkthrough-incident-ja");
 
         c.goto(&format!("{base}/admin/oncall"));

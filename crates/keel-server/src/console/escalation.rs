@@ -183,7 +183,8 @@ pub fn section(
         EventKind::EscalationStarted { cycle, reason, .. } if *cycle == e.cycle => Some(reason),
         _ => None,
     }) {
-        d.raw(" · ").t(reason);
+        let words = reason_words(d.lang, reason);
+        d.raw(" · ").t(&words);
     }
     d.raw("</p><table class=\"list pages\"><thead><tr><th>")
         .w("Level", "レベル")
@@ -310,4 +311,21 @@ fn level_cell(d: &mut Doc, round: u32, level: u32) {
             .raw(")</span>");
     }
     d.raw("</td>");
+}
+
+/// The engine's reasons for a cycle ("opened as SEV1", "severity rose to SEV2", "relapse")
+/// in the page's language; anything else as written.
+fn reason_words(lang: super::html::Lang, reason: &str) -> String {
+    if lang == super::html::Lang::En {
+        return reason.to_string();
+    }
+    if let Some(sev) = reason.strip_prefix("opened as ") {
+        format!("{sev} として発生")
+    } else if let Some(sev) = reason.strip_prefix("severity rose to ") {
+        format!("重大度が {sev} に上昇")
+    } else if reason == "relapse" {
+        "再発".to_string()
+    } else {
+        reason.to_string()
+    }
 }

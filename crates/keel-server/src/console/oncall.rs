@@ -84,7 +84,7 @@ fn until(d: &mut Doc, config: &Config, s: &Schedule, t: &Turn) {
             .t(&t
                 .until
                 .with_timezone(&tz)
-                .format("%m-%d %H:%M %Z")
+                .format("%Y-%m-%d %H:%M %Z")
                 .to_string())
             .raw(" (")
             .t(tz.name())
@@ -166,10 +166,12 @@ fn render(
         d.raw("<section class=\"card schedule\" id=\"schedule-")
             .t(&s.id)
             .raw("\"><h2>")
-            .t(&s.name)
-            .raw(" <code>")
-            .t(&s.id)
-            .raw("</code></h2>");
+            .t(&s.name);
+        // The id beside a name of its own (the name defaults to the id).
+        if s.name != s.id {
+            d.raw(" <code>").t(&s.id).raw("</code>");
+        }
+        d.raw("</h2>");
         match &view.on_call {
             Some(t) => {
                 d.raw("<p class=\"oncall-now\">")
