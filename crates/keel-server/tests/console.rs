@@ -4,15 +4,14 @@
 //! The client keeps cookies itself (a small jar below) and follows no redirects, so every
 //! `Set-Cookie` attribute and every redirect is seen and checked as a browser would get it.
 
+mod console_kit;
 mod support;
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
 use chrono::{TimeDelta, Utc};
+use console_kit::http::Browser;
 use keel_server::console::password;
 use keel_store::NewSession;
-use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::COOKIE;
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::TestApp;
@@ -45,148 +44,6 @@ steps = ["Post in #incidents", "Check the search cluster's dashboards"]
 "#;
 
 /// A browser-like client: its own cookie jar, no automatic redirects.
-struct Browser {
-    base: String,
-    client: reqwest::Client,
-    jar: Mutex<BTreeMap<String, String>>,
-}
-
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> &str {
-        self.headers
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    /// The first CSRF token in a form on the page.
-    fn csrf(&self) -> String {
-        let at = self
-            .body
-            .find("name=\"csrf\" value=\"")
-            .unwrap_or_else(|| panic!("no CSRF field in:\n{}", self.body));
-        let rest = &self.body[at + 19..];
-        rest[..rest.find('"').unwrap()].to_string()
-    }
-
-    fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .collect()
-    }
-}
-
-impl Browser {
-    fn new(app: &TestApp) -> Browser {
-        Browser {
-            base: app.base.clone(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            jar: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.jar
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn set(&self, name: &str, value: &str) {
-        self.jar
-            .lock()
-            .unwrap()
-            .insert(name.to_string(), value.to_string());
-    }
-
-    fn session(&self) -> Option<String> {
-        self.jar.lock().unwrap().get("__Host-keel_session").cloned()
-    }
-
-    async fn finish(&self, res: reqwest::Response) -> Page {
-        let status = res.status();
-        let headers = res.headers().clone();
-        for c in headers.get_all(SET_COOKIE) {
-            let c = c.to_str().unwrap();
-            let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
-            let (k, v) = pair.split_once('=').unwrap();
-            if attrs.contains("Max-Age=0") {
-                self.jar.lock().unwrap().remove(k);
-            } else {
-                self.set(k, v);
-            }
-        }
-        Page {
-            status,
-            headers,
-            body: res.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        let res = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.finish(res).await
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        self.post_with(path, form, None).await
-    }
-
-    async fn post_with(&self, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> Page {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let mut req = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
-        if let Some(o) = origin {
-            req = req.header("origin", o);
-        }
-        self.finish(req.send().await.unwrap()).await
-    }
-
-    async fn try_sign_in(&self, name: &str, pw: &str) -> Page {
-        let form = self.get("/admin/login").await;
-        assert_eq!(form.status, StatusCode::OK, "{}", form.body);
-        let csrf = form.csrf();
-        self.post(
-            "/admin/login",
-            &[("csrf", &csrf), ("name", name), ("password", pw)],
-        )
-        .await
-    }
-
-    async fn sign_in(&self, name: &str, pw: &str) {
-        let res = self.try_sign_in(name, pw).await;
-        assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
-        assert_eq!(res.location(), "/admin");
-        assert!(self.session().is_some());
-    }
-}
-
 async fn add_user(app: &TestApp, name: &str, role: &str, pw: &str) {
     app.store
         .create_user(name, role, &password::hash(pw).unwrap())

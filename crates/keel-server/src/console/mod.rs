@@ -17,7 +17,9 @@
 //!   disclosure check. Every action goes through the incident book with the user's name as
 //!   the actor, so the timeline says who did it.
 
+mod escalation;
 mod html;
+mod oncall;
 mod pages;
 pub mod password;
 
@@ -95,6 +97,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/admin/maintenance",
             get(pages::maintenance).post(pages::schedule_maintenance),
         )
+        .route("/admin/oncall", get(oncall::page))
+        .route("/admin/oncall/overrides", post(oncall::add))
+        .route("/admin/oncall/overrides/{id}/remove", post(oncall::remove))
         .route("/admin/incidents", post(pages::declare))
         .route("/admin/incidents/{id}", get(pages::incident))
         .route("/admin/incidents/{id}/postmortem", get(pages::postmortem))

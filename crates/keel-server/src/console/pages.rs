@@ -15,11 +15,13 @@ use keel_core::incident::{words, Actor, Command, DraftFate, IncidentRole, Incide
 use keel_core::public::{disclosure, MaintenanceStatus, PublicStatus};
 use keel_store::NewMaintenance;
 
+use super::escalation;
 use super::html::{w, Doc, Lang};
 use super::{checked_form, Console, User};
 use crate::auth::Role;
 use crate::http::AppState;
 use crate::incidents::{BookError, Entry};
+use crate::paging::roster::TeamRoster;
 
 /// What a re-rendered incident page shows besides the incident: an outcome, and the text a
 /// responder was editing (kept so a refused or checked edit is not lost).
@@ -65,6 +67,20 @@ fn node_name(state: &AppState, id: &str, lang: Lang) -> String {
         .map_or_else(|| id.to_string(), |n| n.name.get(lang.code()).to_string())
 }
 
+/// Who is on call now: the config's schedules with the stored overrides (none when the
+/// store cannot say, so the page still shows the incident).
+async fn roster_now(state: &AppState) -> TeamRoster<'_> {
+    let overrides = state
+        .store
+        .overrides(None, Utc::now())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read on-call overrides");
+            Vec::new()
+        });
+    TeamRoster::new(&state.config, overrides)
+}
+
 // --- Overview -----------------------------------------------------------------------------
 
 /// `GET /admin`: open incidents, the declare form, recently resolved ones.
@@ -74,6 +90,7 @@ pub async fn overview(State(state): State<AppState>, user: User) -> Response {
     let mut all = state.incidents.list().await;
     all.reverse();
     let now = Utc::now();
+    let roster = roster_now(&state).await;
     let mut d = Doc::new(lang);
     d.open(
         w(lang, "Incidents", "インシデント"),
@@ -112,6 +129,10 @@ pub async fn overview(State(state): State<AppState>, user: User) -> Response {
             .w("State", "状態")
             .raw("</th><th>")
             .w("Acknowledged", "確認済み")
+            .raw("</th><th>")
+            .w("On call", "オンコール")
+            .raw("</th><th>")
+            .w("Escalation", "エスカレーション")
             .raw("</th></tr></thead><tbody>");
         for e in open {
             let i = &e.incident;
@@ -148,6 +169,13 @@ pub async fn overview(State(state): State<AppState>, user: User) -> Response {
                     .w("not yet", "未確認")
                     .raw("</strong>"),
             };
+            d.raw("</td><td>");
+            match escalation::on_call(&state.config, i, &roster, now) {
+                Some((_, levels)) => d.t(&escalation::people_line(&levels)),
+                None => d.raw("—"),
+            };
+            d.raw("</td><td>");
+            escalation::short(&mut d, i);
             d.raw("</td></tr>");
         }
         d.raw("</tbody></table>");
@@ -203,7 +231,6 @@ pub async fn overview(State(state): State<AppState>, user: User) -> Response {
         }
         d.raw("</ul>");
     }
-    let _ = now;
     d.close();
     d.into_response(StatusCode::OK)
 }
@@ -327,6 +354,7 @@ pub async fn incident(
         View::default(),
         StatusCode::OK,
     )
+    .await
 }
 
 fn verdict(d: &mut Doc, console: &Console, texts: &[(String, &str)]) {
@@ -363,7 +391,7 @@ fn verdict(d: &mut Doc, console: &Console, texts: &[(String, &str)]) {
     }
 }
 
-fn render_incident(
+async fn render_incident(
     state: &AppState,
     console: &Console,
     user: &User,
@@ -371,6 +399,7 @@ fn render_incident(
     view: View,
     status: StatusCode,
 ) -> Response {
+    let roster = roster_now(state).await;
     let lang = user.lang;
     let q = lang.query();
     let i = &entry.incident;
@@ -455,6 +484,26 @@ fn render_incident(
         .raw("\">")
         .w("Postmortem", "障害報告書")
         .raw("</a></p>");
+
+    // The responders' word on the backups (Keel's latest prompt about each).
+    if open && !i.backup_prompts.is_empty() {
+        d.raw("<section class=\"card backups\"><h2>")
+            .w("Backups", "代替手段")
+            .raw("</h2><ul class=\"plain\">");
+        // Oldest first, and one backup may have several: show the latest about each.
+        let mut latest: Vec<&String> = Vec::new();
+        for p in i.backup_prompts.iter().rev() {
+            let key = p.split("' ").next();
+            if !latest.iter().any(|q| q.split("' ").next() == key) {
+                latest.push(p);
+            }
+        }
+        for p in latest.into_iter().rev() {
+            d.raw("<li>").t(p).raw("</li>");
+        }
+        d.raw("</ul></section>");
+    }
+    escalation::section(&mut d, &state.config, i, &entry.events, &roster, Utc::now());
 
     // Actions.
     if can_act && open {
@@ -895,7 +944,8 @@ pub async fn act(
                     flash: None,
                     edit: Some(e),
                 };
-                return render_incident(&state, &console, &user, &entry, view, StatusCode::OK);
+                return render_incident(&state, &console, &user, &entry, view, StatusCode::OK)
+                    .await;
             }
             let cmd = Command::PublishUpdate {
                 status: e.status,
@@ -932,7 +982,7 @@ pub async fn act(
                 flash: Some(("error", msg)),
                 edit,
             };
-            render_incident(&state, &console, &user, &entry, view, StatusCode::CONFLICT)
+            render_incident(&state, &console, &user, &entry, view, StatusCode::CONFLICT).await
         }
         Err(e) => book_failure(lang, e),
     }

@@ -167,22 +167,25 @@ pub async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<
     ))
 }
 
-/// `POST /api/v1/oncall/overrides`: someone covers a shift.
-pub async fn create(
-    caller: Caller,
-    State(state): State<AppState>,
-    bytes: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Role::Responder)?;
-    let b: OverrideBody = body(&bytes)?;
+/// Checks an override and stores it, as `POST /api/v1/oncall/overrides` and the console's
+/// form both do: unknown schedule or person, an end not after the start or already past are
+/// refused with the field at fault; an overlap is the store's `Conflict`. Logs who added it.
+pub(crate) async fn add_override(
+    state: &AppState,
+    schedule: String,
+    person: String,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    by: &str,
+) -> Result<StoredOverride, ApiError> {
     let config = &state.config;
-    if !config.schedules.iter().any(|s| s.id == b.schedule) {
+    if !config.schedules.iter().any(|s| s.id == schedule) {
         let known: Vec<&str> = config.schedules.iter().map(|s| s.id.as_str()).collect();
         return Err(ApiError::bad(
             Some("schedule"),
             format!(
                 "no schedule has the id {:?} (known: {})",
-                b.schedule,
+                schedule,
                 if known.is_empty() {
                     "none".to_string()
                 } else {
@@ -191,20 +194,20 @@ pub async fn create(
             ),
         ));
     }
-    if !config.people.iter().any(|p| p.id == b.person) {
+    if !config.people.iter().any(|p| p.id == person) {
         return Err(ApiError::bad(
             Some("person"),
             format!(
                 "no [[person]] has the id {:?}: people are declared in the config",
-                b.person
+                person
             ),
         ));
     }
-    if b.end <= b.start {
+    if end <= start {
         return Err(ApiError::bad(Some("end"), "must be after start"));
     }
     let now = Utc::now();
-    if b.end <= now {
+    if end <= now {
         return Err(ApiError::bad(
             Some("end"),
             "is in the past: an override that already ended changes nothing",
@@ -213,11 +216,11 @@ pub async fn create(
     let stored = state
         .store
         .create_override(&NewOverride {
-            schedule: b.schedule,
-            person: b.person,
-            start: b.start,
-            end: b.end,
-            created_by: caller.name.clone(),
+            schedule,
+            person,
+            start,
+            end,
+            created_by: by.to_string(),
             created_at: now,
         })
         .await
@@ -231,8 +234,20 @@ pub async fn create(
         })?;
     tracing::info!(
         id = stored.id, schedule = %stored.schedule, person = %stored.person,
-        by = %caller.name, "on-call override added"
+        by = %by, "on-call override added"
     );
+    Ok(stored)
+}
+
+/// `POST /api/v1/oncall/overrides`: someone covers a shift.
+pub async fn create(
+    caller: Caller,
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Responder)?;
+    let b: OverrideBody = body(&bytes)?;
+    let stored = add_override(&state, b.schedule, b.person, b.start, b.end, &caller.name).await?;
     Ok((StatusCode::CREATED, Json(override_json(&stored))))
 }
 
@@ -246,10 +261,23 @@ pub async fn remove(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad(Some("id"), format!("{id:?} is not an override id")))?;
+    let gone = remove_override(&state, id, &caller.name).await?;
+    Ok(Json(override_json(&gone)))
+}
+
+/// Removes an override (API and console), logging who did.
+pub(crate) async fn remove_override(
+    state: &AppState,
+    id: i64,
+    by: &str,
+) -> Result<StoredOverride, ApiError> {
     let gone = state.store.delete_override(id).await.map_err(|e| match e {
         StoreError::NotFound(_) => ApiError::NotFound,
         other => ApiError::Internal(other.into()),
     })?;
-    tracing::info!(id, by = %caller.name, "on-call override removed");
-    Ok(Json(override_json(&gone)))
+    tracing::info!(
+        id, schedule = %gone.schedule, person = %gone.person, by = %by,
+        "on-call override removed"
+    );
+    Ok(gone)
 }

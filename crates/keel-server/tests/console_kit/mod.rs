@@ -1,0 +1,5 @@
+//! Harnesses shared by the console tests.
+#![allow(dead_code)]
+
+pub mod cdp;
+pub mod http;
