@@ -66,6 +66,12 @@ people = ["ann", "bob"]
 rotation = "1000w"
 start = "2026-01-01T00:00:00+00:00"
 
+[[schedule]]
+id = "solo"
+people = ["carol"]
+rotation = "1d"
+start = "2026-01-01T00:00:00+00:00"
+
 [[escalation]]
 id = "default"
 components = []
@@ -237,6 +243,18 @@ async fn an_override_pages_the_person_covering_and_the_api_refuses_bad_overrides
     assert_eq!(primary["on_call"]["person"], "ann");
     assert_eq!(primary["on_call"]["name"], "Ann Sato");
     assert!(primary["on_call"]["override"].is_null());
+    assert_eq!(primary["next"][0]["person"], "bob", "{primary}");
+    // A one-person daily rotation: Carol stays on, so her stint does not end tomorrow and
+    // nobody is "next".
+    let solo = &now["schedules"][1];
+    assert_eq!(solo["on_call"]["person"], "carol");
+    let until =
+        chrono::DateTime::parse_from_rfc3339(solo["on_call"]["until"].as_str().unwrap()).unwrap();
+    assert!(
+        until.with_timezone(&chrono::Utc) - chrono::Utc::now() > chrono::TimeDelta::days(30),
+        "{solo}"
+    );
+    assert_eq!(solo["next"], serde_json::json!([]), "{solo}");
 
     let start = chrono::Utc::now() - chrono::TimeDelta::minutes(1);
     let end = start + chrono::TimeDelta::hours(8);

@@ -66,6 +66,30 @@ fn person_name<'a>(config: &'a Config, id: &'a str) -> &'a str {
         .unwrap_or(id)
 }
 
+/// How many consecutive turns of one person are joined into one at the most (a one-person
+/// rotation would otherwise be walked forever).
+const MAX_JOINED: usize = 100;
+
+/// Who is on call at `at`, with `until` stretched over the turns that follow while the same
+/// person stays on call the same way: "until" is when someone else takes over, not the next
+/// hand-off of a rotation that hands back to the same person.
+fn stint(schedule: &Schedule, overrides: &[Override], at: DateTime<Utc>) -> Option<oncall::OnCall> {
+    let mut stint = oncall::on_call(schedule, overrides, at)?;
+    for _ in 0..MAX_JOINED {
+        match oncall::on_call(schedule, overrides, stint.until) {
+            Some(next)
+                if next.person == stint.person
+                    && next.override_id == stint.override_id
+                    && next.until > stint.until =>
+            {
+                stint.until = next.until
+            }
+            _ => break,
+        }
+    }
+    Some(stint)
+}
+
 /// Who is on call for `schedule` at `now` (overrides included) and the next few turns, as
 /// the API and the console show it.
 pub(crate) fn schedule_view(
@@ -74,7 +98,7 @@ pub(crate) fn schedule_view(
     overrides: &[Override],
     now: DateTime<Utc>,
 ) -> Value {
-    let current = oncall::on_call(schedule, overrides, now);
+    let current = stint(schedule, overrides, now);
     let on_call = current.as_ref().map(|c| {
         json!({
             "person": c.person,
@@ -92,16 +116,27 @@ pub(crate) fn schedule_view(
         )),
     };
     // The coming turns: walk from the end of the current one.
-    let mut next = Vec::new();
+    let mut next: Vec<Value> = Vec::new();
     let mut at = current
         .as_ref()
         .map(|c| c.until)
         .unwrap_or_else(|| schedule.start.with_timezone(&Utc));
     while next.len() < NEXT_TURNS {
-        let Some(turn) = oncall::on_call(schedule, overrides, at) else {
+        let Some(turn) = stint(schedule, overrides, at) else {
             break;
         };
-        if turn.until <= at {
+        // A one-person rotation has no "next": the same person goes on.
+        let same = |p: &str, o: Option<i64>| turn.person == p && turn.override_id == o;
+        let repeats = match next.last() {
+            None => current
+                .as_ref()
+                .is_some_and(|c| same(&c.person, c.override_id)),
+            Some(last) => same(
+                last["person"].as_str().unwrap_or(""),
+                last["override"].as_i64(),
+            ),
+        };
+        if turn.until <= at || repeats {
             break;
         }
         next.push(json!({
