@@ -37,6 +37,9 @@ use axum::routing::{any, get};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use support::{duration, ms, secs, serve, wait_for};
+
+mod support;
 
 const ADMIN_TOKEN: &str = "time-to-inform-admin-token-0123456789";
 
@@ -163,34 +166,6 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `"1s"`, `"1.5s"` or `"500ms"`.
-fn duration(s: &str) -> anyhow::Result<Duration> {
-    let (n, scale) = match s.strip_suffix("ms") {
-        Some(n) => (n, 0.001),
-        None => (
-            s.strip_suffix('s')
-                .with_context(|| format!("{s:?}: write 1s or 500ms"))?,
-            1.0,
-        ),
-    };
-    let v: f64 = n
-        .parse()
-        .with_context(|| format!("{s:?}: write 1s or 500ms"))?;
-    if !(v > 0.0 && v < 3600.0) {
-        bail!("{s:?}: out of range");
-    }
-    Ok(Duration::from_secs_f64(v * scale))
-}
-
-/// A duration as the config writes it.
-fn ms(d: Duration) -> String {
-    format!("{}ms", d.as_millis())
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
-
 async fn one_run(args: &Args) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
 
@@ -236,9 +211,7 @@ async fn one_run(args: &Args) -> anyhow::Result<Run> {
     .await?;
 
     // Keel, on a port of its own.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = support::free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let config = format!(
         r#"[server]
@@ -405,29 +378,4 @@ async fn measure(
         published: at("update_published")?,
         webhook,
     })
-}
-
-/// Serves `app` on a loopback port until the process ends.
-async fn serve(app: Router) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(addr)
-}
-
-async fn wait_for<F, Fut>(limit: Duration, what: &str, mut f: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<()>>,
-{
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f().await.is_some() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("timed out after {limit:?} waiting for {what}")
 }

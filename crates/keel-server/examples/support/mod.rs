@@ -1,0 +1,83 @@
+//! Helpers shared by the end-to-end examples (`time_to_inform`, `time_to_page`): loopback
+//! servers, bounded waits, and durations as the config and the tables write them.
+
+// Each example uses only some of these; the module is compiled once per example.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use axum::Router;
+
+/// `"1s"`, `"1.5s"` or `"500ms"`.
+pub fn duration(s: &str) -> anyhow::Result<Duration> {
+    let (n, scale) = match s.strip_suffix("ms") {
+        Some(n) => (n, 0.001),
+        None => (
+            s.strip_suffix('s')
+                .with_context(|| format!("{s:?}: write 1s or 500ms"))?,
+            1.0,
+        ),
+    };
+    let v: f64 = n
+        .parse()
+        .with_context(|| format!("{s:?}: write 1s or 500ms"))?;
+    if !(v > 0.0 && v < 3600.0) {
+        bail!("{s:?}: out of range");
+    }
+    Ok(Duration::from_secs_f64(v * scale))
+}
+
+/// A duration as the config writes it.
+pub fn ms(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+pub fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+/// Milliseconds, for figures well under a second.
+pub fn millis(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The median of `v` (the upper one for an even count); zero when empty.
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// A free port on 127.0.0.1 (for `keel serve`, which binds it itself).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Serves `app` on a loopback port until the process ends.
+pub async fn serve(app: Router) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}
+
+/// Calls `f` every 50 ms until it answers, for at most `limit`.
+pub async fn wait_for<F, Fut>(limit: Duration, what: &str, mut f: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<()>>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f().await.is_some() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("timed out after {limit:?} waiting for {what}")
+}
