@@ -15,7 +15,7 @@ use super::html::{w, Doc, Lang};
 use super::{checked_form, User};
 use crate::auth::Role;
 use crate::error::ApiError;
-use crate::http::oncall::{add_override, remove_override, schedule_view, to_core};
+use crate::http::oncall::{add_override, remove_override, schedule_view, to_core, Names};
 use crate::http::AppState;
 
 /// One turn as `schedule_view` describes it.
@@ -150,13 +150,14 @@ fn render(
             .raw("</p>");
     }
     let overrides: Vec<Override> = list.iter().cloned().map(to_core).collect();
+    let names = Names::of(config);
     for s in &config.schedules {
         let own: Vec<Override> = overrides
             .iter()
             .filter(|o| o.schedule == s.id)
             .cloned()
             .collect();
-        let view: View = match serde_json::from_value(schedule_view(config, s, &own, now)) {
+        let view: View = match serde_json::from_value(schedule_view(&names, s, &own, now)) {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(error = %e, "schedule view");

@@ -57,13 +57,24 @@ fn override_json(o: &StoredOverride) -> Value {
     })
 }
 
-fn person_name<'a>(config: &'a Config, id: &'a str) -> &'a str {
-    config
-        .people
-        .iter()
-        .find(|p| p.id == id)
-        .map(|p| p.name.as_str())
-        .unwrap_or(id)
+/// People's names by id, made once per answer: a list of 100 schedules names people 400
+/// times, and the config's people are a list.
+pub(crate) struct Names<'a>(std::collections::HashMap<&'a str, &'a str>);
+
+impl<'a> Names<'a> {
+    pub(crate) fn of(config: &'a Config) -> Self {
+        Names(
+            config
+                .people
+                .iter()
+                .map(|p| (p.id.as_str(), p.name.as_str()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, id: &'a str) -> &'a str {
+        self.0.get(id).copied().unwrap_or(id)
+    }
 }
 
 /// How many consecutive turns of one person are joined into one at the most (a one-person
@@ -93,7 +104,7 @@ fn stint(schedule: &Schedule, overrides: &[Override], at: DateTime<Utc>) -> Opti
 /// Who is on call for `schedule` at `now` (overrides included) and the next few turns, as
 /// the API and the console show it.
 pub(crate) fn schedule_view(
-    config: &Config,
+    names: &Names<'_>,
     schedule: &Schedule,
     overrides: &[Override],
     now: DateTime<Utc>,
@@ -102,7 +113,7 @@ pub(crate) fn schedule_view(
     let on_call = current.as_ref().map(|c| {
         json!({
             "person": c.person,
-            "name": person_name(config, &c.person),
+            "name": names.get(&c.person),
             "since": c.since,
             "until": c.until,
             "override": c.override_id,
@@ -141,7 +152,7 @@ pub(crate) fn schedule_view(
         }
         next.push(json!({
             "person": turn.person,
-            "name": person_name(config, &turn.person),
+            "name": names.get(&turn.person),
             "since": turn.since,
             "until": turn.until,
             "override": turn.override_id,
@@ -177,6 +188,7 @@ pub async fn now(caller: Caller, State(state): State<AppState>) -> Result<Json<V
         .into_iter()
         .map(to_core)
         .collect();
+    let names = Names::of(&state.config);
     let schedules: Vec<Value> = state
         .config
         .schedules
@@ -187,7 +199,7 @@ pub async fn now(caller: Caller, State(state): State<AppState>) -> Result<Json<V
                 .filter(|o| o.schedule == s.id)
                 .cloned()
                 .collect();
-            schedule_view(&state.config, s, &own, now)
+            schedule_view(&names, s, &own, now)
         })
         .collect();
     Ok(Json(json!({ "at": now, "schedules": schedules })))
