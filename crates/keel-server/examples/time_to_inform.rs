@@ -37,7 +37,7 @@ use axum::routing::{any, get};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use support::{duration, ms, secs, serve, wait_for};
+use support::{duration, ms, secs, serve};
 
 mod support;
 
@@ -282,38 +282,9 @@ async fn measure(
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
-    // Up, and the monitor has seen the target healthy.
-    wait_for(
-        Duration::from_secs(30),
-        "the component to show operational",
-        || async {
-            let s: Value = http
-                .get(format!("{base}/api/v2/summary.json"))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (s["components"][0]["status"] == "operational").then_some(())
-        },
-    )
-    .await?;
-    let sub = http
-        .post(format!("{base}/api/v1/subscribers"))
-        .json(&serde_json::json!({ "webhook": format!("http://{receiver}/hook") }))
-        .send()
-        .await?;
-    if !sub.status().is_success() {
-        bail!("subscribing failed: {} {}", sub.status(), sub.text().await?);
-    }
-    // Land T0 anywhere in the check cycle.
-    let phase = rand::random::<f64>() * args.interval.as_secs_f64();
-    tokio::time::sleep(Duration::from_secs_f64(phase)).await;
-
-    let t0_wall: DateTime<Utc> = Utc::now();
-    let t0 = Instant::now();
-    failing.store(true, Ordering::SeqCst);
+    // Up, the monitor has seen the target healthy, subscribed; then T0.
+    let (t0_wall, t0) =
+        support::subscribe_then_fail(&http, base, receiver, args.interval, failing).await?;
 
     // The page's JSON, polled until it carries the incident.
     let poll = {

@@ -39,7 +39,7 @@ use axum::routing::{any, get};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use support::{duration, median, millis, ms, secs, serve, wait_for};
+use support::{duration, median, millis, ms, secs, serve};
 use tokio::io::AsyncBufReadExt;
 
 mod support;
@@ -355,37 +355,8 @@ async fn measure(
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
-    wait_for(
-        Duration::from_secs(30),
-        "the component to show operational",
-        || async {
-            let s: Value = http
-                .get(format!("{base}/api/v2/summary.json"))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (s["components"][0]["status"] == "operational").then_some(())
-        },
-    )
-    .await?;
-    let sub = http
-        .post(format!("{base}/api/v1/subscribers"))
-        .json(&serde_json::json!({ "webhook": format!("http://{receiver}/hook") }))
-        .send()
-        .await?;
-    if !sub.status().is_success() {
-        bail!("subscribing failed: {} {}", sub.status(), sub.text().await?);
-    }
-    // Land T0 anywhere in the check cycle.
-    let phase = rand::random::<f64>() * args.interval.as_secs_f64();
-    tokio::time::sleep(Duration::from_secs_f64(phase)).await;
-
-    let t0_wall: DateTime<Utc> = Utc::now();
-    let t0 = Instant::now();
-    failing.store(true, Ordering::SeqCst);
+    let (t0_wall, t0) =
+        support::subscribe_then_fail(&http, base, receiver, args.interval, failing).await?;
 
     // The email is seen when the sink's file appears: polled every 2 ms, so it is late by
     // at most that.

@@ -81,3 +81,46 @@ where
     }
     bail!("timed out after {limit:?} waiting for {what}")
 }
+
+/// Gets a fresh Keel ready for a failure and starts it: waits until the page shows the first
+/// component operational, subscribes `receiver`'s `/hook` through the public API, waits a
+/// random fraction of `interval` (so the failure lands anywhere in the check cycle), then sets
+/// `failing`. Returns T0 on the wall clock and on the monotonic clock.
+pub async fn subscribe_then_fail(
+    http: &reqwest::Client,
+    base: &str,
+    receiver: SocketAddr,
+    interval: Duration,
+    failing: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<(chrono::DateTime<chrono::Utc>, Instant)> {
+    wait_for(
+        Duration::from_secs(30),
+        "the component to show operational",
+        || async {
+            let s: serde_json::Value = http
+                .get(format!("{base}/api/v2/summary.json"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (s["components"][0]["status"] == "operational").then_some(())
+        },
+    )
+    .await?;
+    let sub = http
+        .post(format!("{base}/api/v1/subscribers"))
+        .json(&serde_json::json!({ "webhook": format!("http://{receiver}/hook") }))
+        .send()
+        .await?;
+    if !sub.status().is_success() {
+        bail!("subscribing failed: {} {}", sub.status(), sub.text().await?);
+    }
+    let phase = rand::random::<f64>() * interval.as_secs_f64();
+    tokio::time::sleep(Duration::from_secs_f64(phase)).await;
+    let t0_wall = chrono::Utc::now();
+    let t0 = Instant::now();
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok((t0_wall, t0))
+}
