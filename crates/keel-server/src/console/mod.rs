@@ -320,6 +320,15 @@ pub fn checked_form(user: &User, headers: &HeaderMap, bytes: &Bytes) -> Result<F
     Ok(form)
 }
 
+/// [`checked_form`] for a form that changes something: a viewer is refused after the CSRF
+/// check, as every acting form of the console does.
+#[allow(clippy::result_large_err)] // the error is the 403 page to answer with
+pub fn responder_form(user: &User, headers: &HeaderMap, bytes: &Bytes) -> Result<Form, Response> {
+    let form = checked_form(user, headers, bytes)?;
+    user.require(Role::Responder)?;
+    Ok(form)
+}
+
 #[derive(serde::Deserialize)]
 struct LoginQuery {
     #[serde(default)]

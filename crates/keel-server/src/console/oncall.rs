@@ -12,7 +12,7 @@ use keel_store::StoredOverride;
 use serde::Deserialize;
 
 use super::html::{w, Doc, Lang};
-use super::{checked_form, User};
+use super::{checked_form, responder_form, User};
 use crate::auth::Role;
 use crate::error::ApiError;
 use crate::http::oncall::{add_override, remove_override, schedule_view, to_core, Names};
@@ -409,13 +409,10 @@ pub async fn add(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let form = match checked_form(&user, &headers, &bytes) {
+    let form = match responder_form(&user, &headers, &bytes) {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Err(r) = user.require(Role::Responder) {
-        return r;
-    }
     let lang = user.lang;
     let field = |k: &str| form.get(k).unwrap_or("").trim().to_string();
     let typed = Typed {

@@ -17,7 +17,7 @@ use keel_store::NewMaintenance;
 
 use super::escalation;
 use super::html::{w, Doc, Lang};
-use super::{checked_form, Console, User};
+use super::{responder_form, Console, User};
 use crate::auth::Role;
 use crate::http::AppState;
 use crate::incidents::{BookError, Entry};
@@ -242,13 +242,10 @@ pub async fn declare(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let form = match checked_form(&user, &headers, &bytes) {
+    let form = match responder_form(&user, &headers, &bytes) {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Err(r) = user.require(Role::Responder) {
-        return r;
-    }
     let lang = user.lang;
     let title = form.get("title").unwrap_or("").trim().to_string();
     let components: BTreeSet<String> = form
@@ -843,13 +840,10 @@ pub async fn act(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let form = match checked_form(&user, &headers, &bytes) {
+    let form = match responder_form(&user, &headers, &bytes) {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Err(r) = user.require(Role::Responder) {
-        return r;
-    }
     let lang = user.lang;
     let Some(id) = path.get("id").and_then(|i| parse_id(i)) else {
         return book_failure(lang, BookError::NotFound(0));
@@ -1271,13 +1265,10 @@ pub async fn schedule_maintenance(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let form = match checked_form(&user, &headers, &bytes) {
+    let form = match responder_form(&user, &headers, &bytes) {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Err(r) = user.require(Role::Responder) {
-        return r;
-    }
     let lang = user.lang;
     let mut name = BTreeMap::new();
     let mut body = BTreeMap::new();
