@@ -34,7 +34,6 @@ use keel_core::escalation::{self, Roster};
 use keel_core::incident::{Actor, EventKind, Incident, IncidentEvent, Origin};
 use keel_core::oncall::{self, Override};
 use keel_server::paging::roster::TeamRoster;
-use keel_store::StoredOverride;
 
 const ROTATIONS: [&str; 5] = ["8h", "12h", "1d", "2d", "1w"];
 const ZONES: [&str; 5] = [
@@ -232,10 +231,10 @@ fn main() -> anyhow::Result<()> {
     let opened = now - TimeDelta::minutes(1);
     // A few overrides, as `POST /api/v1/oncall/overrides` stores them: someone covers the
     // current hour of every tenth schedule.
-    let overrides: Vec<StoredOverride> = (0..args.schedules)
+    let overrides: Vec<Override> = (0..args.schedules)
         .step_by(10)
         .zip(1..)
-        .map(|(s, id)| StoredOverride {
+        .map(|(s, id)| Override {
             id,
             schedule: format!("s{s:03}"),
             person: format!(
@@ -249,18 +248,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let roster = TeamRoster::new(&config, overrides.clone());
-    let core_overrides: Vec<Override> = overrides
-        .into_iter()
-        .map(|o| Override {
-            id: o.id,
-            schedule: o.schedule,
-            person: o.person,
-            start: o.start,
-            end: o.end,
-            created_by: o.created_by,
-            created_at: o.created_at,
-        })
-        .collect();
+    let core_overrides = overrides;
 
     let due: Vec<Incident> = (0..args.incidents)
         .map(|c| incident(c, opened))

@@ -101,7 +101,7 @@ pub use comms::{
     OutboxStatus, Subscriber, SubscriberKind,
 };
 
-pub use team::{NewOverride, StoredOverride, TeamStore};
+pub use team::{NewOverride, TeamStore};
 
 /// Everything Keel stores. Role traits (`TeamStore`, …) are supertraits, so one
 /// `Arc<dyn Store>` reaches them all while each part of the code can name only the role it uses.

@@ -7,6 +7,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+/// Stored overrides are the domain's own (`keel_core::oncall::Override`), id included.
+use keel_core::oncall::Override;
 
 use crate::{Result, StoreError};
 
@@ -22,18 +24,6 @@ pub struct NewOverride {
     pub created_at: DateTime<Utc>,
 }
 
-/// A stored override.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredOverride {
-    pub id: i64,
-    pub schedule: String,
-    pub person: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-}
-
 #[async_trait]
 pub trait TeamStore: Send + Sync {
     /// Stores an override. `Invalid` when it ends at or before its start, or a field is empty
@@ -41,7 +31,7 @@ pub trait TeamStore: Send + Sync {
     /// of the same schedule overlaps it — checked and inserted atomically, also across
     /// instances, so of two overlapping overrides added at once exactly one is stored. Times
     /// are kept to the millisecond.
-    async fn create_override(&self, new: &NewOverride) -> Result<StoredOverride>;
+    async fn create_override(&self, new: &NewOverride) -> Result<Override>;
 
     /// Overrides that end after `ending_after` (current and future ones), of one schedule or
     /// of all, by start then id.
@@ -49,10 +39,10 @@ pub trait TeamStore: Send + Sync {
         &self,
         schedule: Option<&str>,
         ending_after: DateTime<Utc>,
-    ) -> Result<Vec<StoredOverride>>;
+    ) -> Result<Vec<Override>>;
 
     /// Deletes an override and returns what it was; `NotFound` when there is none.
-    async fn delete_override(&self, id: i64) -> Result<StoredOverride>;
+    async fn delete_override(&self, id: i64) -> Result<Override>;
 
     /// The deployment's secret named `name`: made from 32 random bytes (hex) by whichever
     /// instance asks first, then the same for every instance and every restart.
@@ -86,7 +76,7 @@ pub(crate) fn check_new_override(new: &NewOverride) -> Result<()> {
 }
 
 /// The refusal for an override that overlaps `existing`.
-pub(crate) fn overlap(existing: &StoredOverride) -> StoreError {
+pub(crate) fn overlap(existing: &Override) -> StoreError {
     StoreError::Conflict(format!(
         "overlaps override {} ({}, {} – {})",
         existing.id,

@@ -8,14 +8,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use keel_core::config::{Config, Schedule};
 use keel_core::oncall::Override;
-use keel_store::StoredOverride;
 use serde::Deserialize;
 
 use super::html::{w, Doc, Lang};
 use super::{checked_form, responder_form, User};
 use crate::auth::Role;
 use crate::error::ApiError;
-use crate::http::oncall::{add_override, remove_override, schedule_view, to_core, Names};
+use crate::http::oncall::{add_override, remove_override, schedule_view, Names};
 use crate::http::AppState;
 
 /// One turn as `schedule_view` describes it.
@@ -92,7 +91,7 @@ fn until(d: &mut Doc, config: &Config, s: &Schedule, t: &Turn) {
     }
 }
 
-async fn stored(state: &AppState) -> Result<Vec<StoredOverride>, Response> {
+async fn stored(state: &AppState) -> Result<Vec<Override>, Response> {
     state.store.overrides(None, Utc::now()).await.map_err(|e| {
         tracing::error!(error = %e, "cannot read on-call overrides");
         super::html::message_page(
@@ -121,7 +120,7 @@ pub async fn page(State(state): State<AppState>, user: User) -> Response {
 fn render(
     state: &AppState,
     user: &User,
-    list: &[StoredOverride],
+    list: &[Override],
     flash: Option<(&str, String)>,
     typed: &Typed,
     status: StatusCode,
@@ -149,7 +148,7 @@ fn render(
             )
             .raw("</p>");
     }
-    let overrides: Vec<Override> = list.iter().cloned().map(to_core).collect();
+    let overrides: Vec<Override> = list.to_vec();
     let names = Names::of(config);
     for s in &config.schedules {
         let own: Vec<Override> = overrides

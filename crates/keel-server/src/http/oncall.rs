@@ -12,7 +12,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use keel_core::config::{Config, Schedule};
 use keel_core::oncall::{self, Override};
-use keel_store::{NewOverride, StoreError, StoredOverride};
+use keel_store::{NewOverride, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -33,19 +33,7 @@ struct OverrideBody {
     end: DateTime<Utc>,
 }
 
-pub(crate) fn to_core(o: StoredOverride) -> Override {
-    Override {
-        id: o.id,
-        schedule: o.schedule,
-        person: o.person,
-        start: o.start,
-        end: o.end,
-        created_by: o.created_by,
-        created_at: o.created_at,
-    }
-}
-
-fn override_json(o: &StoredOverride) -> Value {
+fn override_json(o: &Override) -> Value {
     json!({
         "id": o.id,
         "schedule": o.schedule,
@@ -171,7 +159,7 @@ pub(crate) fn schedule_view(
 async fn current_overrides(
     state: &AppState,
     now: DateTime<Utc>,
-) -> Result<Vec<StoredOverride>, ApiError> {
+) -> Result<Vec<Override>, ApiError> {
     state
         .store
         .overrides(None, now)
@@ -183,11 +171,7 @@ async fn current_overrides(
 pub async fn now(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
     let now = Utc::now();
-    let overrides: Vec<Override> = current_overrides(&state, now)
-        .await?
-        .into_iter()
-        .map(to_core)
-        .collect();
+    let overrides: Vec<Override> = current_overrides(&state, now).await?;
     let names = Names::of(&state.config);
     let schedules: Vec<Value> = state
         .config
@@ -224,7 +208,7 @@ pub(crate) async fn add_override(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     by: &str,
-) -> Result<StoredOverride, ApiError> {
+) -> Result<Override, ApiError> {
     let config = &state.config;
     if !config.schedules.iter().any(|s| s.id == schedule) {
         let known: Vec<&str> = config.schedules.iter().map(|s| s.id.as_str()).collect();
@@ -317,7 +301,7 @@ pub(crate) async fn remove_override(
     state: &AppState,
     id: i64,
     by: &str,
-) -> Result<StoredOverride, ApiError> {
+) -> Result<Override, ApiError> {
     let gone = state.store.delete_override(id).await.map_err(|e| match e {
         StoreError::NotFound(_) => ApiError::NotFound,
         other => ApiError::Internal(other.into()),

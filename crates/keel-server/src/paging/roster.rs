@@ -4,7 +4,6 @@
 use keel_core::config::{Config, Person};
 use keel_core::escalation::Roster;
 use keel_core::oncall::{self, Override};
-use keel_store::StoredOverride;
 
 pub struct TeamRoster<'a> {
     config: &'a Config,
@@ -12,14 +11,8 @@ pub struct TeamRoster<'a> {
 }
 
 impl<'a> TeamRoster<'a> {
-    pub fn new(config: &'a Config, overrides: Vec<StoredOverride>) -> Self {
-        TeamRoster {
-            config,
-            overrides: overrides
-                .into_iter()
-                .map(crate::http::oncall::to_core)
-                .collect(),
-        }
+    pub fn new(config: &'a Config, overrides: Vec<Override>) -> Self {
+        TeamRoster { config, overrides }
     }
 }
 

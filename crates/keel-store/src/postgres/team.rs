@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use super::{map_err, PgStore};
 use crate::shared::truncate_to_millis;
 use crate::team::{
-    check_new_override, new_secret, overlap, unknown_override, NewOverride, StoredOverride,
-    TeamStore,
+    check_new_override, new_secret, overlap, unknown_override, NewOverride, TeamStore,
 };
 use crate::Result;
+use keel_core::oncall::Override;
 
 const COLUMNS: &str = "id, schedule, person, start_at, end_at, created_by, created_at";
 
@@ -25,9 +25,9 @@ type Row = (
     DateTime<Utc>,
 );
 
-fn decode(row: Row) -> StoredOverride {
+fn decode(row: Row) -> Override {
     let (id, schedule, person, start, end, created_by, created_at) = row;
-    StoredOverride {
+    Override {
         id,
         schedule,
         person,
@@ -40,7 +40,7 @@ fn decode(row: Row) -> StoredOverride {
 
 #[async_trait]
 impl TeamStore for PgStore {
-    async fn create_override(&self, new: &NewOverride) -> Result<StoredOverride> {
+    async fn create_override(&self, new: &NewOverride) -> Result<Override> {
         check_new_override(new)?;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // One lock per schedule ("keel_override:" + id hashed by the server), held until commit.
@@ -84,7 +84,7 @@ impl TeamStore for PgStore {
         &self,
         schedule: Option<&str>,
         ending_after: DateTime<Utc>,
-    ) -> Result<Vec<StoredOverride>> {
+    ) -> Result<Vec<Override>> {
         let rows: Vec<Row> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM oncall_overrides
              WHERE end_at > $1 AND ($2::TEXT IS NULL OR schedule = $2)
@@ -98,7 +98,7 @@ impl TeamStore for PgStore {
         Ok(rows.into_iter().map(decode).collect())
     }
 
-    async fn delete_override(&self, id: i64) -> Result<StoredOverride> {
+    async fn delete_override(&self, id: i64) -> Result<Override> {
         let row: Option<Row> = sqlx::query_as(&format!(
             "DELETE FROM oncall_overrides WHERE id = $1 RETURNING {COLUMNS}"
         ))

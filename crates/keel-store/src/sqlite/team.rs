@@ -7,18 +7,18 @@ use chrono::{DateTime, Utc};
 use super::{map_err, SqliteStore};
 use crate::shared::{from_millis, to_millis};
 use crate::team::{
-    check_new_override, new_secret, overlap, unknown_override, NewOverride, StoredOverride,
-    TeamStore,
+    check_new_override, new_secret, overlap, unknown_override, NewOverride, TeamStore,
 };
 use crate::Result;
+use keel_core::oncall::Override;
 
 const COLUMNS: &str = "id, schedule, person, start_at, end_at, created_by, created_at";
 
 type Row = (i64, String, String, i64, i64, String, i64);
 
-fn decode(row: Row) -> Result<StoredOverride> {
+fn decode(row: Row) -> Result<Override> {
     let (id, schedule, person, start, end, created_by, created_at) = row;
-    Ok(StoredOverride {
+    Ok(Override {
         id,
         schedule,
         person,
@@ -31,7 +31,7 @@ fn decode(row: Row) -> Result<StoredOverride> {
 
 #[async_trait]
 impl TeamStore for SqliteStore {
-    async fn create_override(&self, new: &NewOverride) -> Result<StoredOverride> {
+    async fn create_override(&self, new: &NewOverride) -> Result<Override> {
         check_new_override(new)?;
         let mut tx = self
             .pool
@@ -73,7 +73,7 @@ impl TeamStore for SqliteStore {
         &self,
         schedule: Option<&str>,
         ending_after: DateTime<Utc>,
-    ) -> Result<Vec<StoredOverride>> {
+    ) -> Result<Vec<Override>> {
         let rows: Vec<Row> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM oncall_overrides
              WHERE end_at > ? AND (? IS NULL OR schedule = ?)
@@ -88,7 +88,7 @@ impl TeamStore for SqliteStore {
         rows.into_iter().map(decode).collect()
     }
 
-    async fn delete_override(&self, id: i64) -> Result<StoredOverride> {
+    async fn delete_override(&self, id: i64) -> Result<Override> {
         let row: Option<Row> = sqlx::query_as(&format!(
             "DELETE FROM oncall_overrides WHERE id = ? RETURNING {COLUMNS}"
         ))
