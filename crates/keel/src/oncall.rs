@@ -119,12 +119,12 @@ fn print_now(v: &Value) {
             Some(id) => format!("  [override {id}]"),
             None => String::new(),
         };
+        let until = who["until"].as_str().unwrap_or("further notice");
         println!(
-            "{:<16} {} ({})  until {}{cover}",
+            "{:<16} {} ({})  until {until}{cover}",
             s(sch, "id"),
             s(who, "name"),
             s(who, "person"),
-            s(who, "until"),
         );
     }
 }

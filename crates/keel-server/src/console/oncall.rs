@@ -23,7 +23,8 @@ struct Turn {
     person: String,
     name: String,
     since: DateTime<Utc>,
-    until: DateTime<Utc>,
+    /// `None`: nobody else is due to take over.
+    until: Option<DateTime<Utc>>,
     #[serde(rename = "override")]
     override_id: Option<i64>,
 }
@@ -68,7 +69,11 @@ fn person_zone(config: &Config, id: &str) -> Option<chrono_tz::Tz> {
 
 /// A turn's end in UTC, the schedule's zone and the person's own zone when it differs.
 fn until(d: &mut Doc, config: &Config, s: &Schedule, t: &Turn) {
-    d.time(t.until);
+    let Some(end) = t.until else {
+        d.w("further notice", "交代の予定なし");
+        return;
+    };
+    d.time(end);
     let mut zones: Vec<chrono_tz::Tz> = Vec::new();
     for z in [s.timezone, person_zone(config, &t.person)]
         .into_iter()
@@ -80,8 +85,7 @@ fn until(d: &mut Doc, config: &Config, s: &Schedule, t: &Turn) {
     }
     for tz in zones {
         d.raw(" <span class=\"muted\">· ")
-            .t(&t
-                .until
+            .t(&end
                 .with_timezone(&tz)
                 .format("%Y-%m-%d %H:%M %Z")
                 .to_string())

@@ -71,8 +71,13 @@ const MAX_JOINED: usize = 100;
 
 /// Who is on call at `at`, with `until` stretched over the turns that follow while the same
 /// person stays on call the same way: "until" is when someone else takes over, not the next
-/// hand-off of a rotation that hands back to the same person.
-fn stint(schedule: &Schedule, overrides: &[Override], at: DateTime<Utc>) -> Option<oncall::OnCall> {
+/// hand-off of a rotation that hands back to the same person. The flag says nobody else takes
+/// over within [`MAX_JOINED`] turns (a one-person rotation): on call until further notice.
+fn stint(
+    schedule: &Schedule,
+    overrides: &[Override],
+    at: DateTime<Utc>,
+) -> Option<(oncall::OnCall, bool)> {
     let mut stint = oncall::on_call(schedule, overrides, at)?;
     for _ in 0..MAX_JOINED {
         match oncall::on_call(schedule, overrides, stint.until) {
@@ -83,10 +88,23 @@ fn stint(schedule: &Schedule, overrides: &[Override], at: DateTime<Utc>) -> Opti
             {
                 stint.until = next.until
             }
-            _ => break,
+            // Past the last hand-off a rotation can compute (centuries away): no end known.
+            None => return Some((stint, true)),
+            _ => return Some((stint, false)),
         }
     }
-    Some(stint)
+    Some((stint, true))
+}
+
+/// A turn as the API shows it; `until` is null when nobody else is due to take over.
+fn turn_json(names: &Names<'_>, turn: &oncall::OnCall, open_ended: bool) -> Value {
+    json!({
+        "person": turn.person,
+        "name": names.get(&turn.person),
+        "since": turn.since,
+        "until": if open_ended { Value::Null } else { json!(turn.until) },
+        "override": turn.override_id,
+    })
 }
 
 /// Who is on call for `schedule` at `now` (overrides included) and the next few turns, as
@@ -98,15 +116,7 @@ pub(crate) fn schedule_view(
     now: DateTime<Utc>,
 ) -> Value {
     let current = stint(schedule, overrides, now);
-    let on_call = current.as_ref().map(|c| {
-        json!({
-            "person": c.person,
-            "name": names.get(&c.person),
-            "since": c.since,
-            "until": c.until,
-            "override": c.override_id,
-        })
-    });
+    let on_call = current.as_ref().map(|(c, open)| turn_json(names, c, *open));
     let reason = match &current {
         Some(_) => Value::Null,
         None => json!(format!(
@@ -114,38 +124,23 @@ pub(crate) fn schedule_view(
             schedule.start.to_rfc3339()
         )),
     };
-    // The coming turns: walk from the end of the current one.
+    // The coming turns: walk from the end of the current one; after an open-ended one
+    // nobody is next.
     let mut next: Vec<Value> = Vec::new();
-    let mut at = current
-        .as_ref()
-        .map(|c| c.until)
-        .unwrap_or_else(|| schedule.start.with_timezone(&Utc));
-    while next.len() < NEXT_TURNS {
-        let Some(turn) = stint(schedule, overrides, at) else {
+    let mut at = match &current {
+        Some((_, true)) => None,
+        Some((c, false)) => Some(c.until),
+        None => Some(schedule.start.with_timezone(&Utc)),
+    };
+    while let Some(from) = at.filter(|_| next.len() < NEXT_TURNS) {
+        let Some((turn, open)) = stint(schedule, overrides, from) else {
             break;
         };
-        // A one-person rotation has no "next": the same person goes on.
-        let same = |p: &str, o: Option<i64>| turn.person == p && turn.override_id == o;
-        let repeats = match next.last() {
-            None => current
-                .as_ref()
-                .is_some_and(|c| same(&c.person, c.override_id)),
-            Some(last) => same(
-                last["person"].as_str().unwrap_or(""),
-                last["override"].as_i64(),
-            ),
-        };
-        if turn.until <= at || repeats {
+        if turn.until <= from {
             break;
         }
-        next.push(json!({
-            "person": turn.person,
-            "name": names.get(&turn.person),
-            "since": turn.since,
-            "until": turn.until,
-            "override": turn.override_id,
-        }));
-        at = turn.until;
+        next.push(turn_json(names, &turn, open));
+        at = (!open).then_some(turn.until);
     }
     json!({
         "id": schedule.id,
