@@ -1,9 +1,13 @@
 //! Keel's detection edge: the checks monitors run (http, tcp, dns, tls, heartbeat), the
-//! parsers and poller for vendors' public status pages, and the scheduler that runs them all.
+//! parsers and poller for vendors' public status pages, the scheduler that runs them all, and the
+//! source/sink pair every observation travels through (shared with the server's intake).
 
 pub mod check;
 pub mod scheduler;
+pub mod source;
 pub mod vendor;
+
+pub use source::{Sink, Source};
 
 use std::time::Duration;
 

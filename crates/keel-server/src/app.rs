@@ -11,13 +11,15 @@ use chrono::Utc;
 use keel_core::config::{Check, Config, Secret};
 use keel_core::SourceKind;
 use keel_probe::check::Checker;
-use keel_probe::scheduler::{Heartbeats, Scheduler, Source};
+use keel_probe::scheduler::{Heartbeats, Scheduler};
+use keel_probe::source::Source;
 use keel_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::hash_token;
+use crate::health::HealthView;
 use crate::http::{router, AppState};
 use crate::hub::SignalHub;
 use crate::incidents::{self, IncidentBook};
@@ -148,7 +150,10 @@ impl Application {
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-        let first = snapshot::build(&config, &incidents, &hub, &inputs, now).await;
+        // The health the stored states restored, assessed once, so the first rendering (and
+        // anything read before the incident job's first pass) shows it.
+        incidents.publish_health(HealthView::from_hub(incidents.graph(), &hub));
+        let first = snapshot::build(&config, &incidents, &inputs, now).await;
         let snapshots = Arc::new(SnapshotCache::new(snapshot::render_all(first)));
         let scheduler = Scheduler {
             monitors: config.monitors.clone(),
@@ -226,7 +231,6 @@ impl Application {
             state.config.clone(),
             state.store.clone(),
             state.incidents.clone(),
-            state.hub.clone(),
             stop.clone(),
             move |rendered| {
                 if let Some(dir) = &export_dir {
@@ -257,7 +261,6 @@ impl Application {
             state.config.clone(),
             state.store.clone(),
             state.incidents.clone(),
-            state.hub.clone(),
             state.snapshots.clone(),
             state.outbox_wake.clone(),
             stop.clone(),

@@ -54,7 +54,8 @@ pub async fn export(config: Config, dir: &Path) -> anyhow::Result<Vec<PathBuf>> 
     let inputs = snapshot::load_inputs(store.as_ref(), &config, now.date_naive())
         .await
         .context("cannot read uptime")?;
-    let snap = snapshot::build_from(&config, &book, &sources, &inputs, now).await;
+    let health = keel_core::assess::fold_health(&sources);
+    let snap = snapshot::build_from(&config, &book, &health, &inputs, now).await;
     write_all(&snapshot::render_all(snap), dir)
 }
 

@@ -19,8 +19,7 @@ use sha2::Sha256;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::SignalHub;
-use crate::incidents::{sources_from_hub, IncidentBook, Published};
+use crate::incidents::{IncidentBook, Published};
 use crate::snapshot::SnapshotCache;
 
 /// The unsubscribe token of a subscriber, derived from its secret so the link can be rebuilt
@@ -190,7 +189,6 @@ pub async fn run(
     config: Arc<Config>,
     store: Arc<dyn Store>,
     book: Arc<IncidentBook>,
-    hub: Arc<SignalHub>,
     snapshots: Arc<SnapshotCache>,
     wake: Arc<Notify>,
     stop: CancellationToken,
@@ -220,7 +218,7 @@ pub async fn run(
         };
         let mut backoff = std::time::Duration::from_millis(100);
         loop {
-            match queue(&config, store.as_ref(), &book, &hub, &snapshots, &p).await {
+            match queue(&config, store.as_ref(), &book, &snapshots, &p).await {
                 Ok(n) => {
                     tracing::info!(
                         incident = p.incident,
@@ -248,12 +246,15 @@ async fn queue(
     config: &Config,
     store: &dyn Store,
     book: &IncidentBook,
-    hub: &SignalHub,
     snapshots: &SnapshotCache,
     p: &Published,
 ) -> anyhow::Result<u64> {
     let now = Utc::now();
-    // A fresh snapshot holds the update just published.
+    // A fresh snapshot holds the update just published. The snapshot job's rendering does not
+    // yet: it is made 50 ms after the change (so a burst renders once), and waiting for it
+    // would add that, and the rendering of every page, to the time to inform. So the update
+    // is built here from the book and the health view already published — the stored inputs
+    // come from the current rendering, and nothing re-reads the hub.
     let inputs = crate::snapshot::StoredInputs {
         uptime: snapshots
             .current()
@@ -264,8 +265,7 @@ async fn queue(
             .collect(),
         maintenances: snapshots.current().snapshot.maintenances.clone(),
     };
-    let sources = sources_from_hub(hub);
-    let snap = crate::snapshot::build_from(config, book, &sources, &inputs, now).await;
+    let snap = crate::snapshot::build(config, book, &inputs, now).await;
     let Some(incident) = snap
         .incidents
         .iter()

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use keel_core::confirm::{Observation, Tracker};
 use keel_core::rollup::{minute_of, RollupBuilder};
 use keel_core::{Health, Signal, SourceKind};
-use keel_probe::scheduler::{Sink, Source};
+use keel_probe::source::{Sink, Source};
 use keel_store::SourceState;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};

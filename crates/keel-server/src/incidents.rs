@@ -3,8 +3,9 @@
 //! The book is the in-memory projection of every incident, rebuilt from the stored events at
 //! start and kept current by appending through the store first (events are the truth; the
 //! book only folds them). The job re-assesses the graph whenever a signal arrives and once a
-//! second (stability windows end without any signal), and stores whatever the pure engine
-//! plans.
+//! second (stability windows end without any signal), publishes the [`HealthView`] it
+//! assessed (the snapshot job, the fan-out and the API read that instead of the hub), and
+//! stores whatever the pure engine plans.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -12,11 +13,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use keel_core::assess::{self, Assessment, Graph, PastIncident, SourceHealth};
+use keel_core::assess::{Assessment, Graph, PastIncident};
 use keel_core::config::Config;
 use keel_core::incident::{
-    correlate_with_unknown, past_incidents, unknown_nodes, Actor, Command, ConfigJudge, EventKind,
-    Incident, IncidentEvent, IncidentId, IncidentState, Planned, Settings,
+    correlate_with_unknown, past_incidents, Actor, Command, ConfigJudge, EventKind, Incident,
+    IncidentEvent, IncidentId, IncidentState, Planned, Settings,
 };
 use keel_core::public::Publisher;
 use keel_core::Signal;
@@ -24,6 +25,7 @@ use keel_store::{Store, StoreError};
 use tokio::sync::{broadcast, Mutex};
 use tokio_util::sync::CancellationToken;
 
+use crate::health::{HealthBoard, HealthView};
 use crate::hub::SignalHub;
 
 /// One incident with its timeline.
@@ -45,6 +47,8 @@ pub struct IncidentBook {
     publisher: Publisher,
     /// Published customer updates, for the notification fan-out.
     published: broadcast::Sender<Published>,
+    /// The health view the last pass assessed.
+    health: HealthBoard,
 }
 
 /// A customer update that was just published.
@@ -86,11 +90,13 @@ impl IncidentBook {
         }
         let (changes, _) = broadcast::channel(1024);
         let (published, _) = broadcast::channel(1024);
+        let graph = Graph::from_config(&config);
         Ok(IncidentBook {
+            health: HealthBoard::new(HealthView::new(&graph, Vec::new())),
             publisher: Publisher::new(&config),
             published,
             entries: Mutex::new(entries),
-            graph: Graph::from_config(&config),
+            graph,
             store,
             config,
             changes,
@@ -145,6 +151,22 @@ impl IncidentBook {
 
     pub fn graph(&self) -> &Graph {
         &self.graph
+    }
+
+    /// The health view last published.
+    pub fn health(&self) -> Arc<HealthView> {
+        self.health.current()
+    }
+
+    /// Health views as they change.
+    pub fn subscribe_health(&self) -> tokio::sync::watch::Receiver<Arc<HealthView>> {
+        self.health.subscribe()
+    }
+
+    /// Publishes a freshly assessed view (the job does, each pass; the app once at start) and
+    /// returns the view now current.
+    pub fn publish_health(&self, view: HealthView) -> Arc<HealthView> {
+        self.health.publish(view)
     }
 
     pub async fn list(&self) -> Vec<Entry> {
@@ -215,15 +237,14 @@ impl IncidentBook {
         Ok(entry)
     }
 
-    /// Re-assesses and stores what the engine plans. Returns the ids that changed.
+    /// Stores what the engine plans for an assessed view. Returns the ids that changed.
     pub async fn reassess(
         &self,
-        sources: &[SourceHealth],
+        view: &HealthView,
         now: DateTime<Utc>,
     ) -> Result<Vec<IncidentId>, BookError> {
-        let health = assess::fold_health(sources);
-        let assessment = assess::assess(&self.graph, &health);
-        let unknown = unknown_nodes(&health);
+        let assessment = &view.assessment;
+        let unknown = &view.unknown;
         let mut entries = self.entries.lock().await;
         let settings = Settings::from(&self.config.incidents);
         // The engine needs every unresolved incident and those that may still reopen.
@@ -238,8 +259,7 @@ impl IncidentBook {
             .collect();
         let history = history(&entries);
         let judge = self.judge(&history);
-        let plans =
-            correlate_with_unknown(&incidents, &assessment, &unknown, now, &settings, &judge);
+        let plans = correlate_with_unknown(&incidents, assessment, unknown, now, &settings, &judge);
         let mut changed = Vec::new();
         for plan in plans {
             match plan {
@@ -280,7 +300,7 @@ impl IncidentBook {
                 changed.push(entry.incident.id);
             }
         }
-        self.log_blind(&assessment);
+        self.log_blind(assessment);
         drop(entries);
         for id in &changed {
             let _ = self.changes.send(*id);
@@ -475,22 +495,6 @@ fn published_in(events: &[IncidentEvent]) -> Vec<Published> {
         .collect()
 }
 
-/// The sources the hub knows, as the assessment reads them.
-pub fn sources_from_hub(hub: &SignalHub) -> Vec<SourceHealth> {
-    hub.snapshot()
-        .into_iter()
-        .filter(|s| !s.component.is_empty())
-        .map(|s| SourceHealth {
-            source: s.id,
-            label: s.check,
-            node: s.component,
-            health: s.state,
-            since: s.since,
-            reason: s.reason,
-        })
-        .collect()
-}
-
 /// Re-assesses on every signal and once a second, until stopped.
 pub async fn run(book: Arc<IncidentBook>, hub: Arc<SignalHub>, stop: CancellationToken) {
     let mut signals = hub.subscribe();
@@ -499,6 +503,7 @@ pub async fn run(book: Arc<IncidentBook>, hub: Arc<SignalHub>, stop: Cancellatio
     // Reassessing reads every source, so with thousands of monitors it is only done when
     // something changed, or while an incident is open (its windows and drafts run on time).
     let mut dirty = true;
+    let mut pending: Vec<Signal> = Vec::new();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -506,23 +511,19 @@ pub async fn run(book: Arc<IncidentBook>, hub: Arc<SignalHub>, stop: Cancellatio
             got = signals.recv() => match got {
                 Ok(signal) => {
                     dirty = true;
-                    if let Err(e) = book.record_signal(&signal).await {
-                        tracing::error!(error = %e, "cannot add a signal to an incident timeline");
-                    }
+                    pending.push(signal);
                 }
-                // Missed signals are not lost: the snapshot below holds the current state.
+                // Missed signals are not lost: the view below reads the current state.
                 Err(broadcast::error::RecvError::Lagged(_)) => dirty = true,
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         }
-        // Everything queued meanwhile goes on the timelines now, and one assessment covers it.
+        // Everything queued meanwhile is covered by one assessment.
         loop {
             match signals.try_recv() {
                 Ok(signal) => {
                     dirty = true;
-                    if let Err(e) = book.record_signal(&signal).await {
-                        tracing::error!(error = %e, "cannot add a signal to an incident timeline");
-                    }
+                    pending.push(signal);
                 }
                 Err(broadcast::error::TryRecvError::Lagged(_)) => dirty = true,
                 Err(_) => break,
@@ -531,8 +532,16 @@ pub async fn run(book: Arc<IncidentBook>, hub: Arc<SignalHub>, stop: Cancellatio
         if !dirty && !book.has_open_work().await {
             continue;
         }
-        let sources = sources_from_hub(&hub);
-        match book.reassess(&sources, Utc::now()).await {
+        // Assessed and published before anything is written: the page follows health at once,
+        // even while the timelines below wait on the store. Signals that arrive meanwhile are
+        // in the channel and start the next pass at once.
+        let view = book.publish_health(HealthView::from_hub(book.graph(), &hub));
+        for signal in pending.drain(..) {
+            if let Err(e) = book.record_signal(&signal).await {
+                tracing::error!(error = %e, "cannot add a signal to an incident timeline");
+            }
+        }
+        match book.reassess(&view, Utc::now()).await {
             Ok(_) => dirty = false,
             Err(e) => {
                 tracing::error!(error = %e, "cannot store the assessment's incident changes; will retry");

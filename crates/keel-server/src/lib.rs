@@ -11,6 +11,7 @@ pub mod console;
 pub mod error;
 pub mod export;
 pub mod fanout;
+pub mod health;
 pub mod http;
 pub mod hub;
 pub mod incidents;

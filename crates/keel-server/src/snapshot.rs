@@ -22,8 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::SignalHub;
-use crate::incidents::{sources_from_hub, IncidentBook};
+use crate::incidents::IncidentBook;
 
 /// One rendered document.
 #[derive(Debug, Clone)]
@@ -252,49 +251,48 @@ pub async fn load_inputs(
     })
 }
 
-/// Builds the snapshot from what Keel holds in memory and the last stored inputs.
+/// Builds the snapshot from what Keel holds in memory — the book and the health view the
+/// incident job last published — and the last stored inputs.
 pub async fn build(
     config: &Config,
     book: &IncidentBook,
-    hub: &SignalHub,
     inputs: &StoredInputs,
     now: DateTime<Utc>,
 ) -> Snapshot {
-    build_from(config, book, &sources_from_hub(hub), inputs, now).await
+    build_from(config, book, &book.health().health, inputs, now).await
 }
 
-/// Builds the snapshot from given source healths (the static export reads them from the store).
+/// Builds the snapshot from given node healths (the static export folds them from the store).
 pub async fn build_from(
     config: &Config,
     book: &IncidentBook,
-    sources: &[keel_core::assess::SourceHealth],
+    health: &keel_core::assess::HealthMap,
     inputs: &StoredInputs,
     now: DateTime<Utc>,
 ) -> Snapshot {
     let incidents: Vec<_> = book.list().await.into_iter().map(|e| e.incident).collect();
-    let health = keel_core::assess::fold_health(sources);
     public::snapshot::build(
         config,
         &incidents,
-        &health,
+        health,
         &inputs.uptime,
         &inputs.maintenances,
         now,
     )
 }
 
-/// Rebuilds on every change (debounced briefly, so a burst of signals renders once) and at
-/// least once a minute (uptime bars move), until stopped.
+/// Rebuilds on every change — a new health view, an incident change, new stored inputs —
+/// (debounced briefly, so a burst of signals renders once) and at least once a minute (uptime
+/// bars move), until stopped.
 pub async fn run(
     cache: Arc<SnapshotCache>,
     config: Arc<Config>,
     store: Arc<dyn Store>,
     book: Arc<IncidentBook>,
-    hub: Arc<SignalHub>,
     stop: CancellationToken,
     mut on_render: impl FnMut(&Rendered) + Send,
 ) {
-    let mut signals = hub.subscribe();
+    let mut health = book.subscribe_health();
     let mut changes = book.subscribe();
     let mut inputs = StoredInputs::default();
     let mut last_inputs: Option<DateTime<Utc>> = None;
@@ -323,7 +321,8 @@ pub async fn run(
                 ),
             }
         }
-        let snapshot = build(&config, &book, &hub, &inputs, now).await;
+        health.mark_unchanged();
+        let snapshot = build(&config, &book, &inputs, now).await;
         let rendered = render_all(snapshot);
         on_render(&rendered);
         cache.swap(rendered);
@@ -331,13 +330,14 @@ pub async fn run(
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             _ = cache.changed.notified() => {}
-            _ = signals.recv() => {}
+            // Never an error while the book, which holds the sender, is held here.
+            _ = health.changed() => {}
             _ = changes.recv() => {}
         }
         // Let a burst settle so it renders once, then drop everything it queued: one render
-        // covers them all (10,000 monitors starting up queue 10,000 signals).
+        // covers them all (10,000 monitors starting up queue 10,000 signals). The health view
+        // is marked seen when the render reads it.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        drain(&mut signals);
         drain(&mut changes);
     }
 }

@@ -76,13 +76,13 @@ pub async fn get(
     let id = parse_id(&id)?;
     let entry = state.incidents.get(id).await.ok_or(ApiError::NotFound)?;
     let mut v = views::incident_full(&entry, Utc::now());
-    let health = keel_core::assess::fold_health(&crate::incidents::sources_from_hub(&state.hub));
+    let view = state.incidents.health();
     views::add_backups(
         &mut v,
         &entry.incident,
         &state.config,
         state.incidents.graph(),
-        &health,
+        &view.health,
     );
     Ok(Json(v))
 }

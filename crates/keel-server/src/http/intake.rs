@@ -12,7 +12,7 @@ use chrono::Utc;
 use keel_core::confirm::Observation;
 use keel_core::intake::{self, AlertStatus};
 use keel_core::{Health, SourceKind};
-use keel_probe::scheduler::Source;
+use keel_probe::source::Source;
 use serde_json::{json, Value};
 
 use crate::auth::{Caller, Role};

@@ -18,7 +18,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use keel_core::config::Config;
-use keel_probe::scheduler::{Heartbeats, Source};
+use keel_probe::scheduler::Heartbeats;
+use keel_probe::source::Source;
 use keel_store::Store;
 
 use crate::hub::SignalHub;
