@@ -111,17 +111,7 @@ pub(crate) fn is_sev1(severity: &str) -> bool {
 }
 
 /// 2000 → "2,000" (both languages group digits this way).
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub(crate) use keel_core::incident::words::thousands;
 
 /// The fixed words of a page in one language.
 pub(crate) struct Words {
