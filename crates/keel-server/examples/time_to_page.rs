@@ -309,28 +309,9 @@ levels = [ {{ after = "0s", notify = ["schedule:primary"] }} ]
         timeout = ms(args.timeout),
         confirmations = args.confirmations,
     );
-    let config_path = dir.path().join("keel.toml");
-    std::fs::write(&config_path, config)?;
-    let log = std::fs::File::create(dir.path().join("keel.log"))?;
-    let mut keel = tokio::process::Command::new(&args.keel)
-        .arg("serve")
-        .arg("--config")
-        .arg(&config_path)
-        .env("KEEL_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("KEEL_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("cannot start {}", args.keel.display()))?;
-
+    let keel = support::spawn_keel(&args.keel, dir.path(), &config, ADMIN_TOKEN)?;
     let result = measure(args, &base, receiver, &failing, &arrivals, &mail).await;
-    let _ = keel.kill().await;
-    if result.is_err() {
-        let log = std::fs::read_to_string(dir.path().join("keel.log")).unwrap_or_default();
-        eprintln!("keel's log:\n{log}");
-    }
-    result
+    support::stop_keel(keel, dir.path(), result).await
 }
 
 /// Whether the sink has stored a whole message (it renames the .json into place last).

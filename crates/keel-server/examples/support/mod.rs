@@ -124,3 +124,41 @@ pub async fn subscribe_then_fail(
     failing.store(true, std::sync::atomic::Ordering::SeqCst);
     Ok((t0_wall, t0))
 }
+
+/// Writes `config` into `dir` and starts `keel serve` on it with `token` as the admin token,
+/// its log in `dir/keel.log`; the process is killed when the handle is dropped.
+pub fn spawn_keel(
+    keel: &std::path::Path,
+    dir: &std::path::Path,
+    config: &str,
+    token: &str,
+) -> anyhow::Result<tokio::process::Child> {
+    let config_path = dir.join("keel.toml");
+    std::fs::write(&config_path, config)?;
+    let log = std::fs::File::create(dir.join("keel.log"))?;
+    tokio::process::Command::new(keel)
+        .arg("serve")
+        .arg("--config")
+        .arg(&config_path)
+        .env("KEEL_ADMIN_TOKEN", token)
+        .env("KEEL_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", keel.display()))
+}
+
+/// Stops the Keel of [`spawn_keel`] and, when the run failed, prints its log.
+pub async fn stop_keel<T>(
+    mut keel: tokio::process::Child,
+    dir: &std::path::Path,
+    result: anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let _ = keel.kill().await;
+    if result.is_err() {
+        let log = std::fs::read_to_string(dir.join("keel.log")).unwrap_or_default();
+        eprintln!("keel's log:\n{log}");
+    }
+    result
+}
