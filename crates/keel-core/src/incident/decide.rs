@@ -116,15 +116,7 @@ pub fn decide(inc: &Incident, cmd: Command) -> Result<Vec<EventKind>, Refusal> {
     let resolved = inc.state == IncidentState::Resolved;
     let event = match cmd {
         Command::Acknowledge { via } => {
-            // With an escalation running, each cycle (a relapse pages again) takes its own
-            // acknowledgement; without one, the incident is acknowledged once.
-            let taken = match &inc.escalation {
-                Some(e) => e.acknowledged.clone(),
-                None => inc
-                    .acknowledged_at
-                    .map(|at| (inc.acknowledged_by.clone().unwrap_or_default(), at)),
-            };
-            if let Some((by, at)) = taken {
+            if let Some((by, at)) = inc.acknowledgement() {
                 let by = if by.is_empty() {
                     "someone"
                 } else {

@@ -669,6 +669,18 @@ impl Incident {
         }
     }
 
+    /// Who acknowledged what is going on now, and when: with an escalation running, its
+    /// current cycle's acknowledgement (a relapse pages again and needs a new one); without
+    /// one, the incident's. `None` while nobody has.
+    pub fn acknowledgement(&self) -> Option<(String, DateTime<Utc>)> {
+        match &self.escalation {
+            Some(e) => e.acknowledged.clone(),
+            None => self
+                .acknowledged_at
+                .map(|at| (self.acknowledged_by.clone().unwrap_or_default(), at)),
+        }
+    }
+
     /// The drafts Keel will publish by itself when they fall due.
     pub fn pending_drafts(&self) -> impl Iterator<Item = &Draft> {
         self.drafts.iter().filter(|d| d.fate == DraftFate::Pending)

@@ -162,8 +162,8 @@ pub async fn overview(State(state): State<AppState>, user: User) -> Response {
                 .raw("</td><td>")
                 .t(state_words(lang, i.state))
                 .raw("</td><td>");
-            match &i.acknowledged_by {
-                Some(by) => d.t(by),
+            match &i.acknowledgement() {
+                Some((by, _)) => d.t(by),
                 None => d
                     .raw("<strong class=\"warn\">")
                     .w("not yet", "未確認")
@@ -424,8 +424,8 @@ async fn render_incident(
         .raw("</span> <span class=\"pill\">")
         .t(state_words(lang, i.state))
         .raw("</span> ");
-    match &i.acknowledged_by {
-        Some(by) => d
+    match &i.acknowledgement() {
+        Some((by, _)) => d
             .raw("<span class=\"pill\">")
             .w("Acknowledged by ", "確認者: ")
             .t(by)
@@ -507,7 +507,8 @@ async fn render_incident(
         d.raw("<section class=\"card\"><h2>")
             .w("Respond", "対応")
             .raw("</h2><div class=\"actions\">");
-        if i.acknowledged_at.is_none() {
+        // After a relapse the new cycle needs its own acknowledgement.
+        if i.acknowledgement().is_none() {
             d.raw("<form method=\"post\" action=\"")
                 .t(&act("acknowledge"))
                 .raw("\">")
