@@ -9,39 +9,13 @@ mod support;
 
 use chrono::{TimeDelta, Utc};
 use console_kit::http::Browser;
+use console_kit::CONFIG;
 use keel_server::console::password;
 use keel_store::NewSession;
 use reqwest::header::COOKIE;
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::TestApp;
-
-const CONFIG: &str = r#"
-[page]
-title = "Acme Status"
-locales = ["en", "ja"]
-
-[incidents]
-publish_after = "1h"
-
-[[component]]
-id = "search"
-name = { en = "Search", ja = "検索サービス" }
-users = 15000
-depends_on = ["payments"]
-
-[[vendor]]
-id = "payments"
-name = "Payments provider"
-status_url = "http://127.0.0.1:9/api/v2/summary.json"
-interval = "60s"
-confidential = true
-
-[[runbook]]
-id = "declared"
-failure_kind = "manual"
-steps = ["Post in #incidents", "Check the search cluster's dashboards"]
-"#;
 
 /// A browser-like client: its own cookie jar, no automatic redirects.
 async fn add_user(app: &TestApp, name: &str, role: &str, pw: &str) {

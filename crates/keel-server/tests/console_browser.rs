@@ -12,35 +12,9 @@ mod console_kit;
 mod support;
 
 use console_kit::cdp::{chromium, Cdp};
+use console_kit::CONFIG;
 use serde_json::Value;
 use support::TestApp;
-
-const CONFIG: &str = r#"
-[page]
-title = "Acme Status"
-locales = ["en", "ja"]
-
-[incidents]
-publish_after = "1h"
-
-[[component]]
-id = "search"
-name = { en = "Search", ja = "検索サービス" }
-users = 15000
-depends_on = ["payments"]
-
-[[vendor]]
-id = "payments"
-name = "Payments provider"
-status_url = "http://127.0.0.1:9/api/v2/summary.json"
-interval = "60s"
-confidential = true
-
-[[runbook]]
-id = "declared"
-failure_kind = "manual"
-steps = ["Post in #incidents", "Check the search cluster's dashboards"]
-"#;
 
 /// A page on another site with a form aimed at the console (what a CSRF attack looks like).
 async fn evil_site(target: String) -> String {
