@@ -22,6 +22,7 @@ use keel_core::rollup::MinuteRollup;
 use keel_core::{Signal, SourceKind};
 
 pub mod accounts;
+pub mod cluster;
 pub mod comms;
 pub mod postgres;
 mod shared;
@@ -41,6 +42,10 @@ pub enum StoreError {
     Invalid(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
+    /// A write made under a lease that its holder no longer holds (another instance took it
+    /// over); nothing was stored.
+    #[error("fenced: {0}")]
+    Fenced(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
