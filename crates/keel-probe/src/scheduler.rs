@@ -24,7 +24,7 @@ use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::check::Checker;
-use crate::source::{Sink, Source};
+use crate::source::{Owner, Sink, Source};
 use crate::vendor;
 use crate::Outcome;
 
@@ -60,6 +60,18 @@ impl Heartbeats {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), at);
         Some(id.as_str())
+    }
+
+    /// Records a push another instance received (the latest one wins).
+    pub fn record(&self, monitor: &str, at: DateTime<Utc>) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match last.get_mut(monitor) {
+            Some(t) if *t >= at => {}
+            Some(t) => *t = at,
+            None => {
+                last.insert(monitor.to_string(), at);
+            }
+        }
     }
 
     /// Judges a heartbeat monitor at `now`: down when no beat came within interval + grace.
@@ -125,6 +137,8 @@ pub struct Scheduler {
     pub vendor_client: reqwest::Client,
     pub heartbeats: Arc<Heartbeats>,
     pub sink: Arc<dyn Sink>,
+    /// Which sources this process checks now.
+    pub owner: Arc<dyn Owner>,
 }
 
 impl Scheduler {
@@ -138,6 +152,7 @@ impl Scheduler {
                 permits: permits.clone(),
                 shutdown: shutdown.clone(),
                 sink: self.sink.clone(),
+                owner: self.owner.clone(),
                 jitter: self.config.jitter,
             };
             let checker = self.checker.clone();
@@ -149,6 +164,7 @@ impl Scheduler {
                 permits: permits.clone(),
                 shutdown: shutdown.clone(),
                 sink: self.sink.clone(),
+                owner: self.owner.clone(),
                 jitter: self.config.jitter,
             };
             let client = self.vendor_client.clone();
@@ -162,6 +178,7 @@ struct Ctx {
     permits: Arc<Semaphore>,
     shutdown: CancellationToken,
     sink: Arc<dyn Sink>,
+    owner: Arc<dyn Owner>,
     jitter: f64,
 }
 
@@ -172,6 +189,45 @@ impl Ctx {
             _ = sleep_until(at) => true,
             _ = self.shutdown.cancelled() => false,
         }
+    }
+
+    /// Waits until `source` is this process's to check; false means stop. Returns at once when
+    /// it already is. After waiting (another instance checked it until now), returns when the
+    /// source is next due by its last observation, so a take-over keeps its cadence and a
+    /// failure being confirmed is re-checked after the retry interval.
+    async fn wait_owned(
+        &self,
+        source: &Source,
+        interval: Duration,
+        retry: Duration,
+    ) -> Option<Instant> {
+        if self.owner.owns(source) {
+            return Some(Instant::now());
+        }
+        let mut changes = self.owner.subscribe();
+        loop {
+            tokio::select! {
+                got = changes.changed() => if got.is_err() { return None },
+                _ = self.shutdown.cancelled() => return None,
+            }
+            if self.owner.owns(source) {
+                break;
+            }
+        }
+        let now = Instant::now();
+        let Some((last, confirming)) = self.sink.resume(source) else {
+            return Some(now + first_delay(interval));
+        };
+        let gap = if confirming {
+            retry.min(interval)
+        } else {
+            interval
+        };
+        let since = (Utc::now() - last).to_std().unwrap_or_default();
+        // Spread a little, so the monitors of a shard taken over do not all fire at once.
+        let spread =
+            Duration::from_secs_f64(rand::thread_rng().gen_range(0.0..=gap.as_secs_f64() * 0.1));
+        Some(now + gap.saturating_sub(since) + spread)
     }
 
     /// The delay before the next check: the interval ± jitter, or the retry interval while a
@@ -200,8 +256,18 @@ async fn run_monitor(m: Monitor, checker: Arc<Checker>, heartbeats: Arc<Heartbea
     let source = Source::monitor(&m);
     let mut next = Instant::now() + first_delay(m.interval);
     loop {
+        if !ctx.owner.owns(&source) {
+            match ctx.wait_owned(&source, m.interval, m.retry_interval).await {
+                Some(at) => next = at,
+                None => return,
+            }
+        }
         if !ctx.wait_until(next).await {
             return;
+        }
+        // Ownership may have moved while waiting (or while this process was stopped).
+        if !ctx.owner.owns(&source) {
+            continue;
         }
         let started = Instant::now();
         let outcome = match &m.check {
@@ -222,6 +288,10 @@ async fn run_monitor(m: Monitor, checker: Arc<Checker>, heartbeats: Arc<Heartbea
                 }
             }
         };
+        // A result from a check that outlived this process's lease is not its to report.
+        if !ctx.owner.owns(&source) {
+            continue;
+        }
         let confirming = ctx.sink.observe(&source, observation(outcome));
         next = started + ctx.next_delay(m.interval, m.retry_interval, confirming);
     }
@@ -231,8 +301,17 @@ async fn run_vendor(v: Vendor, client: reqwest::Client, ctx: Ctx) {
     let source = Source::vendor(&v);
     let mut next = Instant::now() + first_delay(v.interval);
     loop {
+        if !ctx.owner.owns(&source) {
+            match ctx.wait_owned(&source, v.interval, v.interval).await {
+                Some(at) => next = at,
+                None => return,
+            }
+        }
         if !ctx.wait_until(next).await {
             return;
+        }
+        if !ctx.owner.owns(&source) {
+            continue;
         }
         let started = Instant::now();
         let poll = {
@@ -249,6 +328,9 @@ async fn run_vendor(v: Vendor, client: reqwest::Client, ctx: Ctx) {
             reason: poll.status.reason,
             latency: poll.latency,
         };
+        if !ctx.owner.owns(&source) {
+            continue;
+        }
         ctx.sink.observe(&source, observation(outcome));
         next = started + ctx.next_delay(v.interval, v.interval, false);
     }

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::hash_token;
+use crate::cluster::{self, Cluster};
 use crate::health::HealthView;
 use crate::http::{router, AppState};
 use crate::hub::SignalHub;
@@ -42,6 +43,7 @@ pub struct Application {
     persist_rx: mpsc::UnboundedReceiver<PersistEvent>,
     persist_tx: mpsc::UnboundedSender<PersistEvent>,
     contact_urls: Arc<crate::paging::pages::ContactUrls>,
+    me: keel_store::Instance,
 }
 
 /// The store URL a config names: `database_url`, or SQLite under `data_dir`.
@@ -139,6 +141,26 @@ impl Application {
         let mut config = config;
         config.server.listen = listener.local_addr()?;
 
+        // Joins the instances on this store (refused if their config differs) and takes this
+        // instance's share before anything is checked: alone, that is everything.
+        let cluster = Arc::new(Cluster::new(cluster::instance_id(), config.cluster.lease));
+        let me = cluster::job::me(
+            &cluster,
+            config.server.listen.to_string(),
+            cluster::digest::config_digest(&config),
+        );
+        cluster::job::join(store.as_ref(), &cluster, &me).await?;
+        cluster::job::renew(store.as_ref(), &cluster, &hub, &me)
+            .await
+            .context("cannot claim this instance's leases")?;
+        for (monitor, at) in store
+            .heartbeats()
+            .await
+            .context("cannot load heartbeat pushes from the store")?
+        {
+            heartbeats.record(&monitor, at);
+        }
+
         let config = Arc::new(config);
         let incidents = Arc::new(IncidentBook::load(store.clone(), config.clone()).await?);
         // The first rendering is made before the listener answers, so the page never 404s.
@@ -163,6 +185,7 @@ impl Application {
             vendor_client,
             heartbeats: heartbeats.clone(),
             sink: hub.clone(),
+            owner: Arc::new(cluster::ClusterOwner(cluster.clone())),
         };
         let state = AppState::new(crate::http::Shared {
             config,
@@ -176,6 +199,7 @@ impl Application {
             incidents,
             snapshots,
             admin_token_hash: options.admin_token.map(|t| hash_token(t.expose())),
+            cluster,
         });
         Ok(Application {
             listener,
@@ -185,6 +209,7 @@ impl Application {
             persist_rx,
             persist_tx,
             contact_urls,
+            me,
         })
     }
 
@@ -215,6 +240,7 @@ impl Application {
             persist_rx,
             persist_tx,
             contact_urls,
+            me,
             ..
         } = self;
         let stop = CancellationToken::new();
@@ -224,6 +250,23 @@ impl Application {
             state.metrics.clone(),
         ));
         let scheduler_job = tokio::spawn(scheduler.run(stop.clone()));
+        // Stopped after the scheduler and the jobs that write as leader, so this instance's
+        // leases are let go only once it no longer acts on them.
+        let lease_stop = CancellationToken::new();
+        let lease_job = tokio::spawn(cluster::job::run(
+            state.store.clone(),
+            state.cluster.clone(),
+            state.hub.clone(),
+            me,
+            lease_stop.clone(),
+        ));
+        let follow_job = tokio::spawn(cluster::follow::run(
+            state.store.clone(),
+            state.incidents.clone(),
+            state.hub.clone(),
+            state.heartbeats.clone(),
+            stop.clone(),
+        ));
         let housekeeping_job = tokio::spawn(housekeeping(state.clone(), stop.clone()));
         let export_dir = state.config.page.export_dir.clone();
         let snapshot_job = tokio::spawn(snapshot::run(
@@ -271,11 +314,13 @@ impl Application {
             state.store.clone(),
             state.incidents.clone(),
             state.outbox_wake.clone(),
+            state.cluster.clone(),
             stop.clone(),
         ));
         let incidents_job = tokio::spawn(incidents::run(
             state.incidents.clone(),
             state.hub.clone(),
+            state.cluster.clone(),
             stop.clone(),
         ));
 
@@ -297,6 +342,9 @@ impl Application {
         let _ = snapshot_job.await;
         let _ = fanout_job.await;
         let _ = paging_job.await;
+        let _ = follow_job.await;
+        lease_stop.cancel();
+        let _ = lease_job.await;
         for j in outbox_jobs {
             let _ = j.await;
         }

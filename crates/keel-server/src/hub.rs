@@ -125,10 +125,21 @@ impl SignalHub {
                 }
             }
         }
+        let streak_before = (entry.tracker.pending, entry.tracker.streak);
         let transition = entry
             .tracker
             .observe(obs, source.confirmations, source.recoveries);
         let confirming = entry.tracker.is_confirming();
+        if transition.is_none() && streak_before != (entry.tracker.pending, entry.tracker.streak) {
+            // A failure seen but not yet confirmed (or a streak broken) is stored too: an
+            // instance taking this source over after a crash continues the count.
+            let _ = self.persist.send(PersistEvent::State(Box::new(SourceState {
+                kind: source.kind,
+                id: source.id.clone(),
+                component: entry.component.clone(),
+                tracker: entry.tracker.clone(),
+            })));
+        }
         if let Some(t) = transition {
             let signal = Signal {
                 source_kind: source.kind,
@@ -157,6 +168,53 @@ impl SignalHub {
             });
         }
         confirming
+    }
+
+    /// Folds in a state another instance stored (or this one, echoed back by the change feed):
+    /// taken only when it was observed later than what this hub has, so an echo or a late
+    /// notification never moves a source back. A change of confirmed health is announced as a
+    /// signal here too (the instance that observed it stored it).
+    pub fn apply_remote(&self, state: &SourceState) {
+        let mut entries = self.lock();
+        let key = (state.kind, state.id.clone());
+        let entry = entries.entry(key).or_insert_with(|| Entry {
+            component: state.component.clone(),
+            label: match state.kind {
+                SourceKind::Intake => state.id.split('/').next().unwrap_or("intake").to_string(),
+                SourceKind::Vendor => "vendor".to_string(),
+                SourceKind::Monitor => "remote".to_string(),
+            },
+            tracker: Tracker::new(state.tracker.since),
+            rollup: None,
+        });
+        let newer = match (state.tracker.last_checked, entry.tracker.last_checked) {
+            (Some(theirs), Some(ours)) => theirs > ours,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !newer {
+            return;
+        }
+        let before = entry.tracker.health;
+        entry.tracker = state.tracker.clone();
+        entry.component = state.component.clone();
+        if before == state.tracker.health {
+            return;
+        }
+        let signal = Signal {
+            source_kind: state.kind,
+            source_id: state.id.clone(),
+            component: state.component.clone(),
+            health: state.tracker.health,
+            reason: state.tracker.reason.clone(),
+            at: state.tracker.since,
+        };
+        drop(entries);
+        tracing::info!(
+            source = %signal.source_kind, id = %signal.source_id, component = %signal.component,
+            health = %signal.health, reason = %signal.reason, "state change seen by another instance"
+        );
+        let _ = self.signals.send(signal);
     }
 
     /// Every known source, sorted by kind and id.
@@ -205,6 +263,12 @@ impl Sink for SignalHub {
             _ => "",
         };
         self.observe_as(source, label, obs)
+    }
+
+    fn resume(&self, source: &Source) -> Option<(DateTime<Utc>, bool)> {
+        let entries = self.lock();
+        let e = entries.get(&(source.kind, source.id.clone()))?;
+        Some((e.tracker.last_checked?, e.tracker.is_confirming()))
     }
 }
 

@@ -21,10 +21,11 @@ use keel_core::incident::{
 };
 use keel_core::public::Publisher;
 use keel_core::Signal;
-use keel_store::{Store, StoreError};
+use keel_store::{Fence, Store, StoreError};
 use tokio::sync::{broadcast, Mutex};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Cluster;
 use crate::health::{HealthBoard, HealthView};
 use crate::hub::SignalHub;
 
@@ -186,6 +187,28 @@ impl IncidentBook {
         may_override: bool,
         at: DateTime<Utc>,
     ) -> Result<Entry, BookError> {
+        match self
+            .command_once(id, cmd.clone(), actor.clone(), may_override, at)
+            .await
+        {
+            // Another instance wrote to the incident since this book last heard: read what
+            // it wrote and decide again on the incident as it is now.
+            Err(BookError::Store(StoreError::Conflict(_))) => {
+                self.catch_up(id, None).await?;
+                self.command_once(id, cmd, actor, may_override, at).await
+            }
+            other => other,
+        }
+    }
+
+    async fn command_once(
+        &self,
+        id: IncidentId,
+        cmd: Command,
+        actor: Actor,
+        may_override: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Entry, BookError> {
         let mut entries = self.entries.lock().await;
         let entry = entries.get_mut(&id).ok_or(BookError::NotFound(id))?;
         let kinds = self
@@ -196,11 +219,11 @@ impl IncidentBook {
                 reason: r.reason,
             })?;
         let events: Vec<_> = kinds.into_iter().map(|k| (actor.clone(), at, k)).collect();
-        let published = append(self.store.as_ref(), entry, &events).await?;
+        let published = append(self.store.as_ref(), entry, &events, None).await?;
         // A responder's state change gets its drafted update at once.
         let plan = self.publisher.plan(&entry.incident, at);
         let plan: Vec<_> = plan.into_iter().map(|k| (Actor::System, at, k)).collect();
-        let more = append(self.store.as_ref(), entry, &plan).await?;
+        let more = append(self.store.as_ref(), entry, &plan, None).await?;
         let out = entry.clone();
         drop(entries);
         self.announce(id, published.into_iter().chain(more));
@@ -226,11 +249,11 @@ impl IncidentBook {
             .into_iter()
             .map(|(a, k)| (a, at, k))
             .collect();
-        let mut entry = create(self.store.as_ref(), &events).await?;
+        let mut entry = create(self.store.as_ref(), &events, None).await?;
         let id = entry.incident.id;
         let plan = self.publisher.plan(&entry.incident, at);
         let plan: Vec<_> = plan.into_iter().map(|k| (Actor::System, at, k)).collect();
-        let published = append(self.store.as_ref(), &mut entry, &plan).await?;
+        let published = append(self.store.as_ref(), &mut entry, &plan, None).await?;
         entries.insert(id, entry.clone());
         drop(entries);
         self.announce(id, published);
@@ -238,10 +261,12 @@ impl IncidentBook {
     }
 
     /// Stores what the engine plans for an assessed view. Returns the ids that changed.
+    /// Only the leader does this; its writes carry `fence`, so a stale leader stores nothing.
     pub async fn reassess(
         &self,
         view: &HealthView,
         now: DateTime<Utc>,
+        fence: &Fence,
     ) -> Result<Vec<IncidentId>, BookError> {
         let assessment = &view.assessment;
         let unknown = &view.unknown;
@@ -265,7 +290,7 @@ impl IncidentBook {
             match plan {
                 Planned::Open { events } => {
                     let events: Vec<_> = events.into_iter().map(|(a, k)| (a, now, k)).collect();
-                    let entry = create(self.store.as_ref(), &events).await?;
+                    let entry = create(self.store.as_ref(), &events, Some(fence)).await?;
                     tracing::warn!(
                         incident = entry.incident.id, title = %entry.incident.title,
                         severity = ?entry.incident.severity, "incident opened"
@@ -278,7 +303,7 @@ impl IncidentBook {
                         continue;
                     };
                     let events: Vec<_> = events.into_iter().map(|(a, k)| (a, now, k)).collect();
-                    append(self.store.as_ref(), entry, &events).await?;
+                    append(self.store.as_ref(), entry, &events, Some(fence)).await?;
                     changed.push(incident);
                 }
             }
@@ -295,7 +320,7 @@ impl IncidentBook {
                 continue;
             }
             let plan: Vec<_> = plan.into_iter().map(|k| (Actor::System, now, k)).collect();
-            published.extend(append(self.store.as_ref(), entry, &plan).await?);
+            published.extend(append(self.store.as_ref(), entry, &plan, Some(fence)).await?);
             if !changed.contains(&entry.incident.id) {
                 changed.push(entry.incident.id);
             }
@@ -320,6 +345,7 @@ impl IncidentBook {
     pub async fn escalate<F>(
         &self,
         plan: F,
+        fence: &Fence,
     ) -> Result<Vec<(Incident, Vec<IncidentEvent>)>, BookError>
     where
         F: Fn(&Incident) -> Vec<(DateTime<Utc>, EventKind)>,
@@ -340,7 +366,7 @@ impl IncidentBook {
                 .map(|(at, k)| (Actor::System, at.max(floor), k))
                 .collect();
             let before = entry.events.len();
-            append(self.store.as_ref(), entry, &events).await?;
+            append(self.store.as_ref(), entry, &events, Some(fence)).await?;
             out.push((entry.incident.clone(), entry.events[before..].to_vec()));
         }
         drop(entries);
@@ -376,7 +402,7 @@ impl IncidentBook {
     }
 
     /// Adds the signal to the timeline of every unresolved incident it concerns.
-    pub async fn record_signal(&self, signal: &Signal) -> Result<(), BookError> {
+    pub async fn record_signal(&self, signal: &Signal, fence: &Fence) -> Result<(), BookError> {
         let mut entries = self.entries.lock().await;
         let mut changed = Vec::new();
         for entry in entries.values_mut() {
@@ -394,12 +420,70 @@ impl IncidentBook {
                     reason: signal.reason.clone(),
                 },
             );
-            append(self.store.as_ref(), entry, &[event]).await?;
+            append(self.store.as_ref(), entry, &[event], Some(fence)).await?;
             changed.push(entry.incident.id);
         }
         drop(entries);
         for id in changed {
             let _ = self.changes.send(id);
+        }
+        Ok(())
+    }
+
+    /// Folds in the events another instance stored for incident `id` (up to `seq`, when the
+    /// change feed said how far; `None` reads whatever is there). Reads only the events this
+    /// book does not have.
+    pub async fn catch_up(&self, id: IncidentId, seq: Option<u32>) -> Result<(), BookError> {
+        let mut entries = self.entries.lock().await;
+        let have = entries.get(&id).map_or(0, |e| e.incident.last_seq);
+        if seq.is_some_and(|s| s <= have) {
+            return Ok(());
+        }
+        let new = self.store.incident_events_after(id, have).await?;
+        if new.is_empty() {
+            return Ok(());
+        }
+        match entries.get_mut(&id) {
+            Some(entry) => {
+                for e in &new {
+                    entry
+                        .incident
+                        .apply(e)
+                        .map_err(|err| BookError::Replay(err.to_string()))?;
+                }
+                entry.events.extend(new.iter().cloned());
+            }
+            None => {
+                let incident =
+                    Incident::replay(&new).map_err(|e| BookError::Replay(e.to_string()))?;
+                entries.insert(
+                    id,
+                    Entry {
+                        incident,
+                        events: new.clone(),
+                    },
+                );
+            }
+        }
+        drop(entries);
+        self.announce(id, published_in(&new));
+        Ok(())
+    }
+
+    /// Compares every incident's last seq with the store's (one row per incident) and reads
+    /// what this book is missing: after the change feed was interrupted, or a write refused
+    /// because another instance had written first.
+    pub async fn catch_up_all(&self) -> Result<(), BookError> {
+        let heads = self.store.incident_heads().await?;
+        let behind: Vec<(IncidentId, u32)> = {
+            let entries = self.entries.lock().await;
+            heads
+                .into_iter()
+                .filter(|(id, seq)| entries.get(id).is_none_or(|e| e.incident.last_seq < *seq))
+                .collect()
+        };
+        for (id, seq) in behind {
+            self.catch_up(id, Some(seq)).await?;
         }
         Ok(())
     }
@@ -449,8 +533,12 @@ fn history(entries: &BTreeMap<IncidentId, Entry>) -> Vec<PastIncident> {
 async fn create(
     store: &dyn Store,
     events: &[(Actor, DateTime<Utc>, EventKind)],
+    fence: Option<&Fence>,
 ) -> Result<Entry, BookError> {
-    let id = store.create_incident(events).await?;
+    let id = match fence {
+        Some(f) => store.create_incident_fenced(f, events).await?,
+        None => store.create_incident(events).await?,
+    };
     let stored = store.incident_events(id).await?;
     let incident = Incident::replay(&stored).map_err(|e| BookError::Replay(e.to_string()))?;
     Ok(Entry {
@@ -463,13 +551,20 @@ async fn append(
     store: &dyn Store,
     entry: &mut Entry,
     events: &[(Actor, DateTime<Utc>, EventKind)],
+    fence: Option<&Fence>,
 ) -> Result<Vec<Published>, BookError> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let stored = store
-        .append_incident_events(entry.incident.id, entry.incident.last_seq, events)
-        .await?;
+    let (id, seq) = (entry.incident.id, entry.incident.last_seq);
+    let stored = match fence {
+        Some(f) => {
+            store
+                .append_incident_events_fenced(f, id, seq, events)
+                .await?
+        }
+        None => store.append_incident_events(id, seq, events).await?,
+    };
     for e in &stored {
         entry
             .incident
@@ -495,9 +590,16 @@ fn published_in(events: &[IncidentEvent]) -> Vec<Published> {
         .collect()
 }
 
-/// Re-assesses on every signal and once a second, until stopped.
-pub async fn run(book: Arc<IncidentBook>, hub: Arc<SignalHub>, stop: CancellationToken) {
+/// Re-assesses on every signal and once a second, until stopped. Every instance publishes the
+/// health it sees; only the leader turns it into incident events.
+pub async fn run(
+    book: Arc<IncidentBook>,
+    hub: Arc<SignalHub>,
+    cluster: Arc<Cluster>,
+    stop: CancellationToken,
+) {
     let mut signals = hub.subscribe();
+    let mut leadership = cluster.subscribe();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Reassessing reads every source, so with thousands of monitors it is only done when
@@ -508,6 +610,8 @@ pub async fn run(book: Arc<IncidentBook>, hub: Arc<SignalHub>, stop: Cancellatio
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
+            // A new leader assesses at once.
+            _ = leadership.changed() => dirty = true,
             got = signals.recv() => match got {
                 Ok(signal) => {
                     dirty = true;
@@ -529,23 +633,53 @@ pub async fn run(book: Arc<IncidentBook>, hub: Arc<SignalHub>, stop: Cancellatio
                 Err(_) => break,
             }
         }
-        if !dirty && !book.has_open_work().await {
+        let fence = cluster.leader_fence();
+        if !dirty && (fence.is_none() || !book.has_open_work().await) {
             continue;
         }
         // Assessed and published before anything is written: the page follows health at once,
         // even while the timelines below wait on the store. Signals that arrive meanwhile are
         // in the channel and start the next pass at once.
         let view = book.publish_health(HealthView::from_hub(book.graph(), &hub));
+        let Some(fence) = fence else {
+            // The leader records signals on timelines (it hears them through the feed).
+            pending.clear();
+            dirty = false;
+            continue;
+        };
+        let mut result = Ok(());
         for signal in pending.drain(..) {
-            if let Err(e) = book.record_signal(&signal).await {
-                tracing::error!(error = %e, "cannot add a signal to an incident timeline");
+            if let Err(e) = book.record_signal(&signal, &fence).await {
+                result = Err(e);
+                break;
             }
         }
-        match book.reassess(&view, Utc::now()).await {
-            Ok(_) => dirty = false,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot store the assessment's incident changes; will retry");
+        if result.is_ok() {
+            result = book.reassess(&view, Utc::now(), &fence).await.map(|_| ());
+        }
+        match result {
+            Ok(()) => dirty = false,
+            Err(e) => written_elsewhere(&book, &cluster, e).await,
+        }
+    }
+}
+
+/// What the leader does when a write of its own was refused: another instance took the
+/// leadership (step down), or wrote to the incident first (read it and plan again).
+pub async fn written_elsewhere(book: &IncidentBook, cluster: &Cluster, e: BookError) {
+    match e {
+        BookError::Store(StoreError::Fenced(why)) => {
+            tracing::warn!(reason = %why, "a write as leader was refused");
+            cluster.step_down();
+        }
+        BookError::Store(StoreError::Conflict(why)) => {
+            tracing::info!(reason = %why, "an incident changed on another instance; reading it");
+            if let Err(e) = book.catch_up_all().await {
+                tracing::error!(error = %e, "cannot read incidents changed elsewhere");
             }
+        }
+        e => {
+            tracing::error!(error = %e, "cannot store the assessment's incident changes; will retry")
         }
     }
 }

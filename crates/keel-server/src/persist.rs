@@ -20,6 +20,8 @@ pub enum PersistEvent {
         signal: Signal,
         state: Box<SourceState>,
     },
+    /// A source's state changed without a signal (a failure being confirmed).
+    State(Box<SourceState>),
     Rollups(Vec<MinuteRollup>),
     /// Answered once everything queued before it is written (graceful shutdown).
     Barrier(tokio::sync::oneshot::Sender<()>),
@@ -70,6 +72,7 @@ async fn write(
             }
             store.save_source_state(state).await
         }
+        PersistEvent::State(state) => store.save_source_state(state).await,
         PersistEvent::Rollups(r) => store.add_rollups(r).await,
         PersistEvent::Barrier(_) => Ok(()),
     }

@@ -87,8 +87,12 @@ pub trait ClusterStore: Send + Sync {
     /// A lease is taken when it is new, expired, or already `holder`'s. Returns the leases
     /// `holder` holds after the call (the others are held by someone else); one round trip
     /// for all names. A zero ttl is `Invalid`.
-    async fn claim_leases(&self, names: &[String], holder: &str, ttl: Duration)
-        -> Result<Vec<Lease>>;
+    async fn claim_leases(
+        &self,
+        names: &[String],
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Vec<Lease>>;
 
     /// Lets go of the named leases if `holder` holds them (they expire now, so another
     /// instance may take them at once; the generation stays). Others' leases are untouched.
@@ -110,8 +114,11 @@ pub trait ClusterStore: Send + Sync {
 
     /// [`crate::Store::create_incident`], refused with `Fenced` (storing nothing) when
     /// `fence` no longer holds its lease at commit.
-    async fn create_incident_fenced(&self, fence: &Fence, events: &[NewEvent])
-        -> Result<IncidentId>;
+    async fn create_incident_fenced(
+        &self,
+        fence: &Fence,
+        events: &[NewEvent],
+    ) -> Result<IncidentId>;
 
     /// [`crate::Store::append_incident_events`], refused with `Fenced` (storing nothing)
     /// when `fence` no longer holds its lease at commit.

@@ -19,6 +19,7 @@ pub(crate) const TOP: &[&str] = &[
     "intake",
     "storage",
     "scheduler",
+    "cluster",
     "disclosure",
     "templates",
     "person",
@@ -42,6 +43,7 @@ pub(crate) const ARRAYS: &[&str] = &[
 pub(crate) const SERVER: &[&str] = &["listen", "data_dir", "database_url", "header_read_timeout"];
 pub(crate) const PAGE: &[&str] = &["title", "locales", "base_url", "export_dir"];
 pub(crate) const DISCLOSURE: &[&str] = &["confidential_terms"];
+pub(crate) const CLUSTER: &[&str] = &["lease"];
 /// `next_update`, then one sub-table per situation (`[templates.opened]`).
 pub(crate) const TEMPLATES: &[&str] = &[
     "next_update",
@@ -180,6 +182,7 @@ pub(crate) const SINGLE_TABLES: &[(&str, &[&str])] = &[
     ("intake", INTAKE),
     ("storage", STORAGE),
     ("scheduler", SCHEDULER),
+    ("cluster", CLUSTER),
     ("disclosure", DISCLOSURE),
     ("templates", TEMPLATES),
     ("paging", super::team_parse::PAGING),

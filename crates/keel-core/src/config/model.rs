@@ -30,6 +30,8 @@ pub struct Config {
     pub intake: IntakeConfig,
     pub storage: StorageConfig,
     pub scheduler: SchedulerConfig,
+    /// How several instances on one PostgreSQL share the work (`[cluster]`).
+    pub cluster: ClusterConfig,
     /// What public text must never say, beyond what the config already marks internal
     /// (`[disclosure]`).
     pub disclosure: DisclosureConfig,
@@ -644,6 +646,23 @@ pub struct SchedulerConfig {
     pub jitter: f64,
 }
 
+/// How several instances on one database share the work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    /// How long an instance's claim on the incident book (leadership) and on its share of the
+    /// monitors lasts without renewal; renewed every third of it. A dead instance's work is
+    /// taken over after about this long. Default 5s.
+    pub lease: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            lease: Duration::from_secs(5),
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -737,6 +756,7 @@ impl Default for Config {
             intake: IntakeConfig::default(),
             storage: StorageConfig::default(),
             scheduler: SchedulerConfig::default(),
+            cluster: ClusterConfig::default(),
             disclosure: DisclosureConfig::default(),
             templates: TemplatesConfig::default(),
             people: Vec::new(),

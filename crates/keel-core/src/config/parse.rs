@@ -78,6 +78,8 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
     let storage = storage(&mut r, &t);
     let t = single(&mut r, root, "scheduler", &layer);
     let scheduler = scheduler(&mut r, &t);
+    let t = single(&mut r, root, "cluster", &layer);
+    let cluster = cluster(&mut r, &t);
     let t = single(&mut r, root, "disclosure", &layer);
     let (disclosure, term_places) = disclosure(&mut r, &t);
     let t = single(&mut r, root, "templates", &layer);
@@ -104,6 +106,7 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
         intake,
         storage,
         scheduler,
+        cluster,
         disclosure,
         templates,
         people: team.people,
@@ -1414,6 +1417,30 @@ fn storage(r: &mut Reader<'_>, t: &Tbl<'_>) -> StorageConfig {
         daily_retention,
         outbox_retention,
     }
+}
+
+fn cluster(r: &mut Reader<'_>, t: &Tbl<'_>) -> ClusterConfig {
+    r.unknown_keys(t, keys::CLUSTER);
+    let d = ClusterConfig::default();
+    let lease = t
+        .get(r, "lease")
+        .and_then(|f| {
+            let v = r.duration(&f, false)?;
+            if v < Duration::from_secs(1) {
+                r.report(
+                    f.pos,
+                    format!("{}: {v:?} is too short", f.name),
+                    Some(
+                        "at least \"1s\": instances renew every third of it over the database"
+                            .into(),
+                    ),
+                );
+                return None;
+            }
+            Some(v)
+        })
+        .unwrap_or(d.lease);
+    ClusterConfig { lease }
 }
 
 fn scheduler(r: &mut Reader<'_>, t: &Tbl<'_>) -> SchedulerConfig {

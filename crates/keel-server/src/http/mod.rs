@@ -62,6 +62,8 @@ pub struct Shared {
     pub snapshots: Arc<crate::snapshot::SnapshotCache>,
     /// SHA-256 (hex) of the bootstrap admin token, if one was given.
     pub admin_token_hash: Option<String>,
+    /// This instance's leases among the instances sharing the store.
+    pub cluster: Arc<crate::cluster::Cluster>,
 }
 
 impl Shared {
@@ -127,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/monitors", get(ops::monitors))
+        .route("/api/v1/cluster", get(ops::cluster))
         .route("/api/v1/push/{token}", get(push::push).post(push::push))
         .route(
             "/api/v1/incidents",

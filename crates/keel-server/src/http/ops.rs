@@ -64,3 +64,37 @@ pub async fn monitors(
         "blind": state.incidents.blind(),
     })))
 }
+
+/// The instances sharing the store, who leads, and which shards this instance checks.
+pub async fn cluster(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let within = state.cluster.lease * 3;
+    let instances = state
+        .store
+        .live_instances(within)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let leader = state
+        .store
+        .leases(crate::cluster::LEADER)
+        .await
+        .map_err(anyhow::Error::from)?
+        .into_iter()
+        .find(|(l, live)| *live && l.name == crate::cluster::LEADER)
+        .map(|(l, _)| json!({"instance": l.holder, "generation": l.generation, "expires_at": l.expires_at}));
+    Ok(Json(json!({
+        "instance": state.cluster.id,
+        "leader": leader,
+        "leading": state.cluster.is_leader(),
+        "shards": state.cluster.shards(),
+        "instances": instances.iter().map(|i| json!({
+            "id": i.id,
+            "listen": i.listen,
+            "started_at": i.started_at,
+            "seen_at": i.seen_at,
+        })).collect::<Vec<_>>(),
+    })))
+}

@@ -24,6 +24,15 @@ pub async fn push(
         .ok_or(ApiError::NotFound)?
         .to_string();
     let source = state.heartbeat_sources.get(&id).ok_or(ApiError::NotFound)?;
+    // The instance checking this monitor may be another one: it learns of the push through
+    // the store. Not awaited: a slow store must not make a cron job wait.
+    let store = state.store.clone();
+    let monitor = id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.save_heartbeat(&monitor, now).await {
+            tracing::warn!(%monitor, error = %e, "cannot store a heartbeat push for the other instances");
+        }
+    });
     state.hub.observe_as(
         source,
         "heartbeat",

@@ -15,13 +15,14 @@ use chrono::{DateTime, Utc};
 use keel_core::config::Config;
 use keel_core::escalation;
 use keel_core::incident::{EventKind, Incident, IncidentEvent};
-use keel_store::{NewOutboxItem, Store};
+use keel_store::{Fence, NewOutboxItem, Store};
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::link::SECRET_NAME;
 use super::pages::{rows_for_page, ContactUrls};
 use super::roster::TeamRoster;
+use crate::cluster::Cluster;
 use crate::incidents::IncidentBook;
 
 /// How far back overrides are read: a level due while Keel was down is judged by who was
@@ -35,6 +36,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     book: Arc<IncidentBook>,
     wake: Arc<Notify>,
+    cluster: Arc<Cluster>,
     stop: CancellationToken,
 ) {
     if config.escalations.is_empty() {
@@ -44,14 +46,7 @@ pub async fn run(
     let Some(secret) = shared_secret(store.as_ref(), &stop).await else {
         return;
     };
-    let since = Utc::now() - chrono::TimeDelta::hours(1);
-    let backlog = book.paged_since(since).await;
-    let rows: Vec<NewOutboxItem> = backlog
-        .iter()
-        .flat_map(|(inc, ev)| rows_for_page(&config, &urls, &secret, inc, ev, Utc::now()))
-        .collect();
-    enqueue(store.as_ref(), &rows, &wake, &stop).await;
-
+    let mut leading = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -66,34 +61,65 @@ pub async fn run(
                 while changes.try_recv().is_ok() {}
             }
         }
+        let Some(fence) = cluster.leader_fence() else {
+            leading = false;
+            continue;
+        };
+        if !leading {
+            // A new leader (or a restarted one) queues the last hour's pages again: the
+            // previous one may have died between storing a page and queueing it.
+            leading = true;
+            let since = Utc::now() - chrono::TimeDelta::hours(1);
+            let rows: Vec<NewOutboxItem> = book
+                .paged_since(since)
+                .await
+                .iter()
+                .flat_map(|(inc, ev)| rows_for_page(&config, &urls, &secret, inc, ev, Utc::now()))
+                .collect();
+            enqueue(store.as_ref(), &rows, &wake, &stop).await;
+        }
         if !book.has_unresolved().await {
             continue;
         }
-        if let Err(e) = pass(&config, &urls, store.as_ref(), &book, &secret, &wake, &stop).await {
-            tracing::error!(error = %e, "escalation pass failed; will retry");
+        if let Err(e) = pass(
+            (&config, &urls, &secret),
+            store.as_ref(),
+            &book,
+            &wake,
+            &fence,
+            &stop,
+        )
+        .await
+        {
+            match e.downcast::<crate::incidents::BookError>() {
+                Ok(e) => crate::incidents::written_elsewhere(&book, &cluster, e).await,
+                Err(e) => tracing::error!(error = %e, "escalation pass failed; will retry"),
+            }
         }
     }
 }
 
 /// One pass: plan, store, queue.
 async fn pass(
-    config: &Config,
-    urls: &ContactUrls,
+    (config, urls, secret): (&Config, &ContactUrls, &str),
     store: &dyn Store,
     book: &IncidentBook,
-    secret: &str,
     wake: &Notify,
+    fence: &Fence,
     stop: &CancellationToken,
 ) -> anyhow::Result<()> {
     let now = Utc::now();
     let overrides = store.overrides(None, now - OVERRIDE_LOOKBACK).await?;
     let roster = TeamRoster::new(config, overrides);
     let appended = book
-        .escalate(|inc: &Incident| {
-            escalation::policy_for(&config.escalations, inc)
-                .map(|policy| escalation::plan(inc, policy, &roster, now))
-                .unwrap_or_default()
-        })
+        .escalate(
+            |inc: &Incident| {
+                escalation::policy_for(&config.escalations, inc)
+                    .map(|policy| escalation::plan(inc, policy, &roster, now))
+                    .unwrap_or_default()
+            },
+            fence,
+        )
         .await?;
     let rows: Vec<NewOutboxItem> = appended
         .iter()

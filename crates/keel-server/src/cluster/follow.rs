@@ -1,0 +1,100 @@
+//! Following the other instances: the store's change feed folds what any instance wrote into
+//! this one's book, hub and heartbeat table, so every instance answers the same within moments
+//! of a change — without re-reading the whole book: an incident's new events are read by seq,
+//! a source's state by key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keel_probe::scheduler::Heartbeats;
+use keel_store::{Change, Store};
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::SignalHub;
+use crate::incidents::IncidentBook;
+
+/// Runs until stopped. Without a feed (SQLite: one instance) it returns at once.
+pub async fn run(
+    store: Arc<dyn Store>,
+    book: Arc<IncidentBook>,
+    hub: Arc<SignalHub>,
+    heartbeats: Arc<Heartbeats>,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(200);
+    let mut feed = loop {
+        match store.changes().await {
+            Ok(Some(feed)) => break feed,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other instances' changes; will retry");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    // Whatever was written between loading and listening.
+    catch_up(store.as_ref(), &book, &hub, &heartbeats).await;
+    loop {
+        let change = tokio::select! {
+            _ = stop.cancelled() => return,
+            got = feed.recv() => match got {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        match change {
+            Change::Incident { id, seq } => {
+                if let Err(e) = book.catch_up(id, Some(seq)).await {
+                    tracing::warn!(incident = id, error = %e, "cannot read another instance's incident events");
+                }
+            }
+            Change::Source { kind, id } => match store.source_state(kind, &id).await {
+                Ok(Some(state)) => {
+                    hub.apply_remote(&state);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(%id, error = %e, "cannot read another instance's source state")
+                }
+            },
+            Change::Heartbeat { monitor, at } => heartbeats.record(&monitor, at),
+            Change::Reconnected => {
+                tracing::info!("listening for other instances' changes again; catching up");
+                catch_up(store.as_ref(), &book, &hub, &heartbeats).await;
+            }
+        }
+    }
+}
+
+/// Reads what the feed may have missed: each incident's last seq (one row per incident), and
+/// the sources' and heartbeats' latest states.
+async fn catch_up(
+    store: &dyn Store,
+    book: &IncidentBook,
+    hub: &SignalHub,
+    heartbeats: &Heartbeats,
+) {
+    if let Err(e) = book.catch_up_all().await {
+        tracing::warn!(error = %e, "cannot catch up on incidents");
+    }
+    match store.load_source_states().await {
+        Ok(states) => {
+            for s in &states {
+                hub.apply_remote(s);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot catch up on source states"),
+    }
+    match store.heartbeats().await {
+        Ok(beats) => {
+            for (m, at) in beats {
+                heartbeats.record(&m, at);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot catch up on heartbeat pushes"),
+    }
+}

@@ -1,0 +1,179 @@
+//! The lease job: every third of the lease, this instance renews its heartbeat, its
+//! leadership (or tries to take it) and its shards, letting go of shards beyond its share and
+//! claiming free ones up to it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+use keel_store::{Instance, Store, StoreError};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::plan::{self, lease_name, shard_of_lease, SHARDS};
+use super::{digest, Cluster, LEADER};
+use crate::hub::SignalHub;
+
+/// How this instance introduces itself to the others.
+pub fn me(cluster: &Cluster, listen: String, config: BTreeMap<String, String>) -> Instance {
+    let now = Utc::now();
+    Instance {
+        id: cluster.id.clone(),
+        listen,
+        started_at: now,
+        seen_at: now,
+        config,
+    }
+}
+
+/// Instances not heard from for this long are counted out.
+fn liveness(cluster: &Cluster) -> std::time::Duration {
+    cluster.lease * 3
+}
+
+/// Registers this instance, refusing to when a running instance has a different config.
+pub async fn join(store: &dyn Store, cluster: &Cluster, me: &Instance) -> anyhow::Result<()> {
+    let live = store
+        .live_instances(liveness(cluster))
+        .await
+        .context("cannot read the instances sharing this database")?;
+    for other in live.iter().filter(|i| i.id != me.id) {
+        let diff = digest::differences(&me.config, &other.config);
+        if !diff.is_empty() {
+            anyhow::bail!(
+                "this config differs from the one instance {} (serving on {}) runs: {}. Every \
+                 instance on one database must run the same config (all but [server]); to \
+                 change it, stop the running instances first",
+                other.id,
+                other.listen,
+                diff.join("; ")
+            );
+        }
+    }
+    store
+        .heartbeat_instance(me)
+        .await
+        .context("cannot register this instance")?;
+    Ok(())
+}
+
+/// One renewal. On a store error the cluster is told the store is unreachable and keeps what
+/// it holds (see the module docs of `cluster`).
+pub async fn renew(
+    store: &dyn Store,
+    cluster: &Cluster,
+    hub: &SignalHub,
+    me: &Instance,
+) -> keel_store::Result<()> {
+    let result = try_renew(store, cluster, hub, me).await;
+    if let Err(e) = &result {
+        cluster.unreachable();
+        tracing::warn!(error = %e, "cannot renew this instance's leases; keeping its monitors until the store answers");
+    }
+    result
+}
+
+async fn try_renew(
+    store: &dyn Store,
+    cluster: &Cluster,
+    hub: &SignalHub,
+    me: &Instance,
+) -> keel_store::Result<()> {
+    // Counted from before the round trip: the database's expiry is at least this late.
+    let sent = Instant::now();
+    store.heartbeat_instance(me).await?;
+    let live: Vec<String> = store
+        .live_instances(liveness(cluster))
+        .await?
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    let target = plan::target(&live, &cluster.id);
+    let busy: BTreeSet<u32> = store
+        .leases("shard:")
+        .await?
+        .into_iter()
+        .filter(|(l, live)| *live && l.holder != cluster.id)
+        .filter_map(|(l, _)| shard_of_lease(&l.name))
+        .collect();
+    let free: BTreeSet<u32> = (0..SHARDS).filter(|s| !busy.contains(s)).collect();
+    let held = cluster.shards();
+    let p = plan::plan(&held, &free, target);
+    if !p.release.is_empty() {
+        let names: Vec<String> = p.release.iter().copied().map(lease_name).collect();
+        store.release_leases(&names, &cluster.id).await?;
+        tracing::info!(
+            shards = p.release.len(),
+            "released shards to another instance"
+        );
+    }
+    let mut names = vec![LEADER.to_string()];
+    names.extend(p.claim.iter().copied().map(lease_name));
+    let got = store
+        .claim_leases(&names, &cluster.id, cluster.lease)
+        .await?;
+    let leader = got.iter().find(|l| l.name == LEADER).cloned();
+    let shards: BTreeSet<u32> = got.iter().filter_map(|l| shard_of_lease(&l.name)).collect();
+    let gained: BTreeSet<u32> = shards.difference(&held).copied().collect();
+    if !gained.is_empty() {
+        // The previous holder's confirmation state (a monitor that had 1 of 2 failures keeps
+        // it) is read before this instance checks any of them.
+        adopt(store, hub, &gained).await?;
+        tracing::info!(
+            gained = gained.len(),
+            held = shards.len(),
+            "took over shards"
+        );
+    }
+    cluster.renewed(leader, shards, sent);
+    Ok(())
+}
+
+async fn adopt(
+    store: &dyn Store,
+    hub: &SignalHub,
+    shards: &BTreeSet<u32>,
+) -> keel_store::Result<()> {
+    for state in store.load_source_states().await? {
+        if shards.contains(&plan::shard_of(state.kind.as_str(), &state.id)) {
+            hub.apply_remote(&state);
+        }
+    }
+    Ok(())
+}
+
+/// Renews until stopped, then lets go of everything so the others take over at once.
+pub async fn run(
+    store: Arc<dyn Store>,
+    cluster: Arc<Cluster>,
+    hub: Arc<SignalHub>,
+    me: Instance,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(cluster.lease / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let _ = renew(store.as_ref(), &cluster, &hub, &me).await;
+    }
+    let mut names = vec![LEADER.to_string()];
+    names.extend((0..SHARDS).map(lease_name));
+    let leave = async {
+        store.release_leases(&names, &cluster.id).await?;
+        store.remove_instance(&cluster.id).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), leave).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot release this instance's leases; they expire by themselves"),
+        Err(_) => tracing::warn!("the store did not answer the release of this instance's leases; they expire by themselves"),
+    }
+}
+
+/// Whether a store error means the write was refused because the lease moved on.
+pub fn is_fenced(e: &StoreError) -> bool {
+    matches!(e, StoreError::Fenced(_))
+}
