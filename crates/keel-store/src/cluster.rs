@@ -5,8 +5,9 @@
 //! Leases are timed on the database's clock, never an instance's, so instances with skewed
 //! clocks agree on who holds what. Every take-over of a lease raises its generation; a write
 //! that names a [`Fence`] is refused ([`StoreError::Fenced`]) unless that generation still
-//! holds the lease at commit, so an instance that was paused past its lease cannot act on
-//! stale leadership.
+//! holds the lease inside the write's transaction, where the check also keeps the lease from
+//! passing to anyone else before the commit, so an instance that was paused past its lease
+//! cannot act on stale leadership.
 //!
 //! On PostgreSQL the feed is `LISTEN/NOTIFY`, sent in the same transaction as the write (a
 //! rolled-back write tells nobody). SQLite carries one instance, so it has no feed.
@@ -20,7 +21,9 @@ use keel_core::incident::{IncidentEvent, IncidentId};
 use keel_core::SourceKind;
 use tokio::sync::mpsc;
 
-use crate::{NewEvent, Result, SourceState};
+use crate::comms::{lease_end, no_nul};
+use crate::shared::now;
+use crate::{NewEvent, Result, SourceState, StoreError};
 
 /// A lease as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +79,9 @@ pub enum Change {
     Source { kind: SourceKind, id: String },
     /// A heartbeat push was recorded.
     Heartbeat { monitor: String, at: DateTime<Utc> },
-    /// The feed's connection was lost and made again: changes made meanwhile were not
-    /// reported, so whoever listens catches up by reading.
+    /// Changes were not reported — the feed's connection was lost and made again, or the
+    /// receiver fell behind and changes were dropped — so whoever listens catches up by
+    /// reading.
     Reconnected,
 }
 
@@ -113,7 +117,7 @@ pub trait ClusterStore: Send + Sync {
     async fn remove_instance(&self, id: &str) -> Result<()>;
 
     /// [`crate::Store::create_incident`], refused with `Fenced` (storing nothing) when
-    /// `fence` no longer holds its lease at commit.
+    /// `fence` no longer holds its lease in the write's transaction.
     async fn create_incident_fenced(
         &self,
         fence: &Fence,
@@ -121,7 +125,8 @@ pub trait ClusterStore: Send + Sync {
     ) -> Result<IncidentId>;
 
     /// [`crate::Store::append_incident_events`], refused with `Fenced` (storing nothing)
-    /// when `fence` no longer holds its lease at commit.
+    /// when `fence` no longer holds its lease in the write's transaction. A batch that is
+    /// `Invalid` is refused before the fence is checked; `NotFound` and `Conflict` after.
     async fn append_incident_events_fenced(
         &self,
         fence: &Fence,
@@ -153,6 +158,102 @@ pub trait ClusterStore: Send + Sync {
 
     /// The feed of changes every instance writes (incident events, source states, heartbeat
     /// pushes), including this instance's own; `None` when the backend has none (SQLite).
-    /// The feed reconnects by itself and reports [`Change::Reconnected`] when it did.
+    /// The feed reconnects by itself and reports [`Change::Reconnected`] when it did (or when
+    /// the receiver fell so far behind that changes were dropped); it ends when the store is
+    /// closed or the receiver dropped.
     async fn changes(&self) -> Result<Option<mpsc::Receiver<Change>>>;
+}
+
+/// The longest span a query looks back over (`live_instances`): a century is "all of them",
+/// and larger values would overflow the database's time arithmetic.
+const MAX_SPAN_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
+
+/// The names of a claim or release, checked, sorted and without repeats: sorted so that two
+/// instances claiming overlapping sets lock the rows in one order (PostgreSQL), unique because
+/// one `INSERT … ON CONFLICT DO UPDATE` cannot touch a row twice.
+pub(crate) fn lease_names<'a>(names: &'a [String], holder: &str) -> Result<Vec<&'a str>> {
+    if holder.is_empty() {
+        return Err(StoreError::Invalid("a lease holder is empty".to_string()));
+    }
+    no_nul("lease holder", holder)?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        if name.is_empty() {
+            return Err(StoreError::Invalid("a lease name is empty".to_string()));
+        }
+        no_nul("lease name", name)?;
+        out.push(name.as_str());
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// A lease's time to live in whole milliseconds (at least one): `Invalid` when zero or out of
+/// range, by the same rule as outbox leases.
+pub(crate) fn ttl_millis(ttl: Duration) -> Result<i64> {
+    let start = now();
+    let end = lease_end(start, ttl)?;
+    Ok((end - start).num_milliseconds())
+}
+
+/// A look-back span in milliseconds, capped at [`MAX_SPAN_MS`].
+pub(crate) fn span_millis(span: Duration) -> i64 {
+    i64::try_from(span.as_millis()).map_or(MAX_SPAN_MS, |ms| ms.min(MAX_SPAN_MS))
+}
+
+/// The refusal of a write whose fence no longer holds its lease.
+pub(crate) fn fenced(fence: &Fence) -> StoreError {
+    StoreError::Fenced(format!(
+        "lease '{}' generation {} is no longer held by {}",
+        fence.lease, fence.generation, fence.holder
+    ))
+}
+
+/// A fence that could never have been handed out (a NUL cannot be stored) holds nothing.
+pub(crate) fn check_fence(fence: &Fence) -> Result<()> {
+    if fence.lease.contains('\0') || fence.holder.contains('\0') {
+        return Err(fenced(fence));
+    }
+    Ok(())
+}
+
+/// Checks an instance's fields and encodes its config digests as a JSON object.
+pub(crate) fn encode_instance(instance: &Instance) -> Result<String> {
+    if instance.id.is_empty() {
+        return Err(StoreError::Invalid("an instance id is empty".to_string()));
+    }
+    no_nul("instance id", &instance.id)?;
+    no_nul("instance listen address", &instance.listen)?;
+    for (part, digest) in &instance.config {
+        no_nul("config part", part)?;
+        no_nul("config digest", digest)?;
+    }
+    serde_json::to_string(&instance.config)
+        .map_err(|e| StoreError::Other(format!("cannot encode instance config as JSON: {e}")))
+}
+
+/// An instance's config digests back from their JSON.
+pub(crate) fn decode_config(id: &str, json: &str) -> Result<BTreeMap<String, String>> {
+    serde_json::from_str(json).map_err(|e| {
+        StoreError::Other(format!(
+            "stored row is unreadable: instance {id:?} config is not a JSON object of strings ({e})"
+        ))
+    })
+}
+
+/// Checks a monitor id a heartbeat is recorded for.
+pub(crate) fn check_monitor(monitor: &str) -> Result<()> {
+    if monitor.is_empty() {
+        return Err(StoreError::Invalid(
+            "a heartbeat's monitor is empty".to_string(),
+        ));
+    }
+    no_nul("heartbeat monitor", monitor)
+}
+
+/// Leases as returned: by name, whatever order the database produced.
+pub(crate) fn by_name(mut leases: Vec<Lease>) -> Vec<Lease> {
+    leases.sort_by(|a, b| a.name.cmp(&b.name));
+    leases
 }

@@ -101,6 +101,7 @@ pub type NewEvent = (Actor, DateTime<Utc>, EventKind);
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 pub use accounts::{AccountStore, NewSession, Session, User};
+pub use cluster::{Change, ClusterStore, Fence, Instance, Lease};
 pub use comms::{
     hash_token, NewMaintenance, NewOutboxItem, NewSubscriber, OutboxCounts, OutboxItem,
     OutboxStatus, Subscriber, SubscriberKind,
@@ -111,7 +112,7 @@ pub use team::{NewOverride, TeamStore};
 /// Everything Keel stores. Role traits (`TeamStore`, …) are supertraits, so one
 /// `Arc<dyn Store>` reaches them all while each part of the code can name only the role it uses.
 #[async_trait]
-pub trait Store: AccountStore + TeamStore + Send + Sync + 'static {
+pub trait Store: AccountStore + TeamStore + ClusterStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres"), for logs and health.
     fn backend(&self) -> &'static str;
 

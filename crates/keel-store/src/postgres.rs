@@ -11,7 +11,9 @@
 //! with `FOR UPDATE SKIP LOCKED`, so instances claiming at once pass over each other's rows
 //! instead of queueing on them, and never send one row together; enqueues insert in key order,
 //! so overlapping fan-outs cannot deadlock. Tables live in the connection's `search_path`, so a
-//! URL with `options[search_path]=NAME` puts a deployment (or a test) in its own schema.
+//! URL with `options[search_path]=NAME` puts a deployment (or a test) in its own schema; the
+//! change feed's `NOTIFY` channel is named after that schema too (see `postgres/cluster.rs`,
+//! with the leases and fenced writes), so deployments side by side hear only their own writes.
 //! Migrations in `migrations/postgres` are compiled into the binary.
 
 use std::str::FromStr;
@@ -27,6 +29,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 
+use crate::cluster::{Change, Fence};
 use crate::comms::{
     clean_error, counts_from, decode_maintenance, decode_outbox, decode_subscriber,
     encode_maintenance, encode_outbox, encode_subscriber, lease_end, maintenance_id,
@@ -45,6 +48,7 @@ use crate::{
 use keel_core::public::{Maintenance, MaintenanceStatus};
 
 mod accounts;
+mod cluster;
 mod team;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -66,6 +70,9 @@ const INCIDENT_LOCK: i64 = 0x6b65_656c_5f69_6e63;
 pub struct PgStore {
     pool: PgPool,
     target: String,
+    /// The `NOTIFY` channel of the change feed, named after the schema the tables live in
+    /// (see [`cluster::channel_for`]).
+    channel: String,
 }
 
 impl PgStore {
@@ -99,11 +106,16 @@ impl PgStore {
             Ok(Ok(conn)) => conn,
         };
         let migrated = run_migrations(&mut conn).await;
+        let schema = current_schema(&mut conn).await;
         let tls = encrypted(&mut conn).await.unwrap_or(false);
         // Closing is a courtesy to the server; the connection is dropped either way.
         let _ = conn.close().await;
         migrated
             .map_err(|reason| StoreError::Other(format!("PostgreSQL at {target}: {reason}")))?;
+        let channel =
+            cluster::channel_for(&schema.map_err(|e| {
+                StoreError::Other(format!("PostgreSQL at {target}: {}", describe(&e)))
+            })?);
 
         // Loopback and Unix sockets never leave the machine: no warning for those.
         let local = {
@@ -129,7 +141,11 @@ impl PgStore {
                  to database_url unless the link is private"
             );
         }
-        Ok(PgStore { pool, target })
+        Ok(PgStore {
+            pool,
+            target,
+            channel,
+        })
     }
 
     /// Whether the store's connections to the server are encrypted (TLS).
@@ -143,7 +159,8 @@ impl PgStore {
         &self.target
     }
 
-    /// Closes the pool's connections; later calls fail with `Unavailable`.
+    /// Closes the pool's connections; later calls fail with `Unavailable`, and the change
+    /// feeds opened on this store end.
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -157,6 +174,16 @@ async fn encrypted(conn: &mut PgConnection) -> std::result::Result<bool, sqlx::E
     .fetch_one(conn)
     .await?;
     Ok(ssl)
+}
+
+/// The schema unqualified tables are created in and read from: the first of the
+/// connection's `search_path` that exists.
+async fn current_schema(conn: &mut PgConnection) -> std::result::Result<String, sqlx::Error> {
+    let (schema,): (Option<String>,) = sqlx::query_as("SELECT current_schema()")
+        .fetch_one(conn)
+        .await?;
+    // No schema at all would have failed the migrations already.
+    Ok(schema.unwrap_or_else(|| "public".to_string()))
 }
 
 async fn run_migrations(conn: &mut PgConnection) -> std::result::Result<(), String> {
@@ -212,6 +239,29 @@ type StateRow = (
     i64,
     Option<String>,
 );
+const STATE_COLUMNS: &str =
+    "kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending";
+
+fn decode_state(row: StateRow) -> Result<SourceState> {
+    let (kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending) =
+        row;
+    Ok(SourceState {
+        kind: parse_kind(&kind)?,
+        id,
+        component,
+        tracker: Tracker {
+            health: parse_health(&health)?,
+            since,
+            reason,
+            latency_ms: latency_ms.map(|v| to_u64(v, "latency")).transpose()?,
+            last_checked,
+            streak: to_u32(streak, "streak")?,
+            streak_since: None,
+            pending: pending.as_deref().map(parse_health).transpose()?,
+        },
+    })
+}
+
 type MinuteRow = (String, DateTime<Utc>, String, i64, i64, i64, i64, i64);
 type EventRowRead = (i64, i64, DateTime<Utc>, String, Option<String>, String);
 
@@ -378,6 +428,89 @@ async fn insert_events(
     Ok(())
 }
 
+impl PgStore {
+    /// [`Store::create_incident`], and with a fence [`crate::ClusterStore::create_incident_fenced`]:
+    /// the fence is checked (and its lease row locked) in the same transaction as the insert,
+    /// which also tells the change feed.
+    pub(crate) async fn create_incident_under(
+        &self,
+        fence: Option<&Fence>,
+        events: &[NewEvent],
+    ) -> Result<IncidentId> {
+        let rows = encode_events(events, 0, true)?;
+        let last = rows.last().map_or(0, |r| r.seq);
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        if let Some(fence) = fence {
+            cluster::hold_fence(&mut tx, fence).await?;
+        }
+        // Identity values are handed out at insert but become visible at commit; the lock
+        // makes both orders the same. Incidents are rare, so the queue is short.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(INCIDENT_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let (id,): (i64,) =
+            sqlx::query_as("INSERT INTO incidents (last_seq) VALUES ($1) RETURNING id")
+                .bind(i64::from(last))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        insert_events(&mut tx, id, &rows).await?;
+        cluster::notify(&mut tx, &self.channel, &Change::Incident { id, seq: last }).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(id)
+    }
+
+    /// [`Store::append_incident_events`], and with a fence
+    /// [`crate::ClusterStore::append_incident_events_fenced`].
+    pub(crate) async fn append_incident_events_under(
+        &self,
+        fence: Option<&Fence>,
+        incident: IncidentId,
+        expected_last_seq: u32,
+        events: &[NewEvent],
+    ) -> Result<Vec<IncidentEvent>> {
+        let rows = encode_events(events, expected_last_seq, false)?;
+        let last = rows.last().map_or(expected_last_seq, |r| r.seq);
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        if let Some(fence) = fence {
+            cluster::hold_fence(&mut tx, fence).await?;
+        }
+        // FOR UPDATE waits for a concurrent append to the same incident to finish and then
+        // reads the seq it left, so the comparison below cannot pass twice for one seq.
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT last_seq FROM incidents WHERE id = $1 FOR UPDATE")
+                .bind(incident)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        match found {
+            None => return Err(unknown_incident(incident)),
+            Some((found,)) if found != i64::from(expected_last_seq) => {
+                return Err(incident_changed(incident, expected_last_seq, found))
+            }
+            Some(_) => {}
+        }
+        sqlx::query("UPDATE incidents SET last_seq = $1 WHERE id = $2")
+            .bind(i64::from(last))
+            .bind(incident)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        insert_events(&mut tx, incident, &rows).await?;
+        if !rows.is_empty() {
+            let change = Change::Incident {
+                id: incident,
+                seq: last,
+            };
+            cluster::notify(&mut tx, &self.channel, &change).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(rows.into_iter().map(|r| r.stored(incident)).collect())
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -447,6 +580,7 @@ impl Store for PgStore {
 
     async fn save_source_state(&self, state: &SourceState) -> Result<()> {
         let t = &state.tracker;
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
         sqlx::query(
             "INSERT INTO source_states
                  (kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending)
@@ -466,52 +600,25 @@ impl Store for PgStore {
         .bind(t.last_checked.map(truncate_to_millis))
         .bind(i64::from(t.streak))
         .bind(t.pending.map(|h| h.as_str()))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        Ok(())
+        let change = Change::Source {
+            kind: state.kind,
+            id: state.id.clone(),
+        };
+        cluster::notify(&mut tx, &self.channel, &change).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn load_source_states(&self) -> Result<Vec<SourceState>> {
-        let rows: Vec<StateRow> = sqlx::query_as(
-            "SELECT kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending
-             FROM source_states ORDER BY kind, id",
-        )
+        let rows: Vec<StateRow> = sqlx::query_as(&format!(
+            "SELECT {STATE_COLUMNS} FROM source_states ORDER BY kind, id"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        rows.into_iter()
-            .map(
-                |(
-                    kind,
-                    id,
-                    component,
-                    health,
-                    since,
-                    reason,
-                    latency_ms,
-                    last_checked,
-                    streak,
-                    pending,
-                )| {
-                    Ok(SourceState {
-                        kind: parse_kind(&kind)?,
-                        id,
-                        component,
-                        tracker: Tracker {
-                            health: parse_health(&health)?,
-                            since,
-                            reason,
-                            latency_ms: latency_ms.map(|v| to_u64(v, "latency")).transpose()?,
-                            last_checked,
-                            streak: to_u32(streak, "streak")?,
-                            streak_since: None,
-                            pending: pending.as_deref().map(parse_health).transpose()?,
-                        },
-                    })
-                },
-            )
-            .collect()
+        rows.into_iter().map(decode_state).collect()
     }
 
     async fn add_rollups(&self, rollups: &[MinuteRollup]) -> Result<()> {
@@ -742,25 +849,7 @@ impl Store for PgStore {
     }
 
     async fn create_incident(&self, events: &[NewEvent]) -> Result<IncidentId> {
-        let rows = encode_events(events, 0, true)?;
-        let last = rows.last().map_or(0, |r| r.seq);
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // Identity values are handed out at insert but become visible at commit; the lock
-        // makes both orders the same. Incidents are rare, so the queue is short.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(INCIDENT_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let (id,): (i64,) =
-            sqlx::query_as("INSERT INTO incidents (last_seq) VALUES ($1) RETURNING id")
-                .bind(i64::from(last))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        insert_events(&mut tx, id, &rows).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(id)
+        self.create_incident_under(None, events).await
     }
 
     async fn append_incident_events(
@@ -769,33 +858,8 @@ impl Store for PgStore {
         expected_last_seq: u32,
         events: &[NewEvent],
     ) -> Result<Vec<IncidentEvent>> {
-        let rows = encode_events(events, expected_last_seq, false)?;
-        let last = rows.last().map_or(expected_last_seq, |r| r.seq);
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // FOR UPDATE waits for a concurrent append to the same incident to finish and then
-        // reads the seq it left, so the comparison below cannot pass twice for one seq.
-        let found: Option<(i64,)> =
-            sqlx::query_as("SELECT last_seq FROM incidents WHERE id = $1 FOR UPDATE")
-                .bind(incident)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        match found {
-            None => return Err(unknown_incident(incident)),
-            Some((found,)) if found != i64::from(expected_last_seq) => {
-                return Err(incident_changed(incident, expected_last_seq, found))
-            }
-            Some(_) => {}
-        }
-        sqlx::query("UPDATE incidents SET last_seq = $1 WHERE id = $2")
-            .bind(i64::from(last))
-            .bind(incident)
-            .execute(&mut *tx)
+        self.append_incident_events_under(None, incident, expected_last_seq, events)
             .await
-            .map_err(map_err)?;
-        insert_events(&mut tx, incident, &rows).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(rows.into_iter().map(|r| r.stored(incident)).collect())
     }
 
     async fn incident_events(&self, incident: IncidentId) -> Result<Vec<IncidentEvent>> {

@@ -21,6 +21,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::cluster::Fence;
 use crate::comms::{
     clean_error, counts_from, decode_maintenance, decode_outbox, decode_subscriber,
     encode_maintenance, encode_outbox, encode_subscriber, lease_end, maintenance_id,
@@ -39,6 +40,7 @@ use crate::{
 use keel_core::public::{Maintenance, MaintenanceStatus};
 
 mod accounts;
+mod cluster;
 mod team;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -201,6 +203,29 @@ type StateRow = (
     i64,
     Option<String>,
 );
+const STATE_COLUMNS: &str =
+    "kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending";
+
+fn decode_state(row: StateRow) -> Result<SourceState> {
+    let (kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending) =
+        row;
+    Ok(SourceState {
+        kind: parse_kind(&kind)?,
+        id,
+        component,
+        tracker: Tracker {
+            health: parse_health(&health)?,
+            since: from_millis(since)?,
+            reason,
+            latency_ms: latency_ms.map(|v| to_u64(v, "latency")).transpose()?,
+            last_checked: last_checked.map(from_millis).transpose()?,
+            streak: to_u32(streak, "streak")?,
+            streak_since: None,
+            pending: pending.as_deref().map(parse_health).transpose()?,
+        },
+    })
+}
+
 type MinuteRow = (String, i64, String, i64, i64, i64, i64, i64);
 type EventRowRead = (i64, i64, i64, String, Option<String>, String);
 
@@ -364,6 +389,81 @@ async fn insert_events(
     Ok(())
 }
 
+impl SqliteStore {
+    /// [`Store::create_incident`], and with a fence [`crate::ClusterStore::create_incident_fenced`]:
+    /// the fence is checked under the same write lock as the insert.
+    pub(crate) async fn create_incident_under(
+        &self,
+        fence: Option<&Fence>,
+        events: &[NewEvent],
+    ) -> Result<IncidentId> {
+        let rows = encode_events(events, 0, true)?;
+        let last = rows.last().map_or(0, |r| r.seq);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        if let Some(fence) = fence {
+            cluster::hold_fence(&mut tx, fence).await?;
+        }
+        let (id,): (i64,) =
+            sqlx::query_as("INSERT INTO incidents (last_seq) VALUES (?) RETURNING id")
+                .bind(i64::from(last))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        insert_events(&mut tx, id, &rows).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(id)
+    }
+
+    /// [`Store::append_incident_events`], and with a fence
+    /// [`crate::ClusterStore::append_incident_events_fenced`].
+    pub(crate) async fn append_incident_events_under(
+        &self,
+        fence: Option<&Fence>,
+        incident: IncidentId,
+        expected_last_seq: u32,
+        events: &[NewEvent],
+    ) -> Result<Vec<IncidentEvent>> {
+        let rows = encode_events(events, expected_last_seq, false)?;
+        let last = rows.last().map_or(expected_last_seq, |r| r.seq);
+        // BEGIN IMMEDIATE takes the write lock first, so the check and the insert below see
+        // the same last seq: two appends with one expected seq queue, and the second fails.
+        // It also keeps a lease from changing hands between the fence check and the commit.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        if let Some(fence) = fence {
+            cluster::hold_fence(&mut tx, fence).await?;
+        }
+        let found: Option<(i64,)> = sqlx::query_as("SELECT last_seq FROM incidents WHERE id = ?")
+            .bind(incident)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        match found {
+            None => return Err(unknown_incident(incident)),
+            Some((found,)) if found != i64::from(expected_last_seq) => {
+                return Err(incident_changed(incident, expected_last_seq, found))
+            }
+            Some(_) => {}
+        }
+        sqlx::query("UPDATE incidents SET last_seq = ? WHERE id = ?")
+            .bind(i64::from(last))
+            .bind(incident)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        insert_events(&mut tx, incident, &rows).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(rows.into_iter().map(|r| r.stored(incident)).collect())
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -450,45 +550,13 @@ impl Store for SqliteStore {
     }
 
     async fn load_source_states(&self) -> Result<Vec<SourceState>> {
-        let rows: Vec<StateRow> = sqlx::query_as(
-            "SELECT kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending
-             FROM source_states ORDER BY kind, id",
-        )
+        let rows: Vec<StateRow> = sqlx::query_as(&format!(
+            "SELECT {STATE_COLUMNS} FROM source_states ORDER BY kind, id"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        rows.into_iter()
-            .map(
-                |(
-                    kind,
-                    id,
-                    component,
-                    health,
-                    since,
-                    reason,
-                    latency_ms,
-                    last_checked,
-                    streak,
-                    pending,
-                )| {
-                    Ok(SourceState {
-                        kind: parse_kind(&kind)?,
-                        id,
-                        component,
-                        tracker: Tracker {
-                            health: parse_health(&health)?,
-                            since: from_millis(since)?,
-                            reason,
-                            latency_ms: latency_ms.map(|v| to_u64(v, "latency")).transpose()?,
-                            last_checked: last_checked.map(from_millis).transpose()?,
-                            streak: to_u32(streak, "streak")?,
-                            streak_since: None,
-                            pending: pending.as_deref().map(parse_health).transpose()?,
-                        },
-                    })
-                },
-            )
-            .collect()
+        rows.into_iter().map(decode_state).collect()
     }
 
     async fn add_rollups(&self, rollups: &[MinuteRollup]) -> Result<()> {
@@ -711,22 +779,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_incident(&self, events: &[NewEvent]) -> Result<IncidentId> {
-        let rows = encode_events(events, 0, true)?;
-        let last = rows.last().map_or(0, |r| r.seq);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)?;
-        let (id,): (i64,) =
-            sqlx::query_as("INSERT INTO incidents (last_seq) VALUES (?) RETURNING id")
-                .bind(i64::from(last))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        insert_events(&mut tx, id, &rows).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(id)
+        self.create_incident_under(None, events).await
     }
 
     async fn append_incident_events(
@@ -735,36 +788,8 @@ impl Store for SqliteStore {
         expected_last_seq: u32,
         events: &[NewEvent],
     ) -> Result<Vec<IncidentEvent>> {
-        let rows = encode_events(events, expected_last_seq, false)?;
-        let last = rows.last().map_or(expected_last_seq, |r| r.seq);
-        // BEGIN IMMEDIATE takes the write lock first, so the check and the insert below see
-        // the same last seq: two appends with one expected seq queue, and the second fails.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        self.append_incident_events_under(None, incident, expected_last_seq, events)
             .await
-            .map_err(map_err)?;
-        let found: Option<(i64,)> = sqlx::query_as("SELECT last_seq FROM incidents WHERE id = ?")
-            .bind(incident)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        match found {
-            None => return Err(unknown_incident(incident)),
-            Some((found,)) if found != i64::from(expected_last_seq) => {
-                return Err(incident_changed(incident, expected_last_seq, found))
-            }
-            Some(_) => {}
-        }
-        sqlx::query("UPDATE incidents SET last_seq = ? WHERE id = ?")
-            .bind(i64::from(last))
-            .bind(incident)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        insert_events(&mut tx, incident, &rows).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(rows.into_iter().map(|r| r.stored(incident)).collect())
     }
 
     async fn incident_events(&self, incident: IncidentId) -> Result<Vec<IncidentEvent>> {
