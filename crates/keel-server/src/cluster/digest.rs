@@ -102,6 +102,7 @@ name = "API"
 [[monitor]]
 id = "api-http"
 component = "api"
+kind = "http"
 url = "http://127.0.0.1:9/"
 "#;
 
@@ -117,7 +118,7 @@ url = "http://127.0.0.1:9/"
     fn names_what_differs() {
         let a = config(BASE);
         let b = config(&format!(
-            "{}\ninterval = \"1m\"\n[[monitor]]\nid = \"extra\"\ncomponent = \"api\"\nurl = \"http://127.0.0.1:9/x\"\n[cluster]\nlease = \"9s\"\n",
+            "{}\ninterval = \"1m\"\n[[monitor]]\nid = \"extra\"\ncomponent = \"api\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/x\"\n[cluster]\nlease = \"9s\"\n",
             BASE.trim_end()
         ));
         let d = differences(&config_digest(&b), &config_digest(&a));
