@@ -296,3 +296,107 @@ async fn an_instance_with_a_different_config_is_refused() {
     a.stop().await;
     schema.drop().await;
 }
+
+/// An alert and heartbeat pushes may reach any instance behind a load balancer: an alert sent
+/// to the follower opens the incident (the leader correlates it), and pushes sent only to the
+/// instance that does not check the heartbeat monitor keep it up on the one that does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn alerts_and_heartbeat_pushes_reach_any_instance() {
+    let Some(schema) = TestSchema::create().await else {
+        return;
+    };
+    let toml = r#"
+[incidents]
+publish_after = "0s"
+stability_window = "1s"
+
+[cluster]
+lease = "2s"
+
+[[component]]
+id = "pay"
+name = "Payments"
+users = 100
+
+[[component]]
+id = "batch"
+name = "Nightly batch"
+
+[[monitor]]
+id = "batch-beat"
+component = "batch"
+kind = "heartbeat"
+token = "beat-token-0123456789"
+interval = "2s"
+grace = "1s"
+"#;
+    let a = TestApp::spawn_on(&schema.url, toml, &[]).await;
+    let b = TestApp::spawn_on(&schema.url, toml, &[]).await;
+    until("the shards are shared out", || async {
+        let (sa, sb) = (
+            shards(&json(&a, "/api/v1/cluster").await),
+            shards(&json(&b, "/api/v1/cluster").await),
+        );
+        sa.is_disjoint(&sb) && sa.len() + sb.len() == 64 && !sa.is_empty() && !sb.is_empty()
+    })
+    .await;
+
+    // Pushes go only to the instance that does not check the monitor.
+    let shard = u64::from(keel_server::cluster::plan::shard_of(
+        "monitor",
+        "batch-beat",
+    ));
+    let a_checks = shards(&json(&a, "/api/v1/cluster").await).contains(&shard);
+    let (checker, other) = if a_checks { (&a, &b) } else { (&b, &a) };
+    for _ in 0..16 {
+        let r = other
+            .client
+            .post(other.url("/api/v1/push/beat-token-0123456789"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let m = checker.wait_state("batch-beat", "up").await;
+    assert_eq!(m["state"], "up", "{m}");
+    let downs: Vec<_> = checker
+        .store
+        .signals_after(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.signal.source_id == "batch-beat" && s.signal.health.is_failing())
+        .collect();
+    assert!(
+        downs.is_empty(),
+        "pushes to the other instance were missed: {downs:?}"
+    );
+    // Without pushes, the instance that checks it says so.
+    let m = checker.wait_state("batch-beat", "down").await;
+    assert!(
+        m["reason"].as_str().unwrap().contains("no heartbeat"),
+        "{m}"
+    );
+
+    // An alert sent to the follower opens the incident, seen the same from both.
+    let ca = json(&a, "/api/v1/cluster").await;
+    let follower = if ca["leading"] == true { &b } else { &a };
+    let r = follower
+        .post_auth(
+            "/api/v1/intake/generic",
+            r#"{"component":"pay","status":"down","summary":"card payments failing"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    until("both instances show the payments incident", || async {
+        let la = json(&a, "/api/v1/incidents").await;
+        let lb = json(&b, "/api/v1/incidents").await;
+        la.to_string().contains("Payments") && la == lb
+    })
+    .await;
+
+    a.stop().await;
+    b.stop().await;
+    schema.drop().await;
+}
