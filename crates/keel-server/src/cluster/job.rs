@@ -27,9 +27,11 @@ pub fn me(cluster: &Cluster, listen: String, config: BTreeMap<String, String>) -
     }
 }
 
-/// Instances not heard from for this long are counted out.
-fn liveness(cluster: &Cluster) -> std::time::Duration {
-    cluster.lease * 3
+/// Instances not heard from for this long are counted out: one lease, so a dead instance
+/// leaves the count when its leases expire and the others' shares grow to cover its shards
+/// at once (a longer window would leave them unclaimed until it passed).
+pub fn liveness(cluster: &Cluster) -> std::time::Duration {
+    cluster.lease
 }
 
 /// Registers this instance, refusing to when a running instance has a different config.

@@ -71,7 +71,7 @@ pub async fn cluster(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let within = state.cluster.lease * 3;
+    let within = crate::cluster::job::liveness(&state.cluster);
     let instances = state
         .store
         .live_instances(within)
