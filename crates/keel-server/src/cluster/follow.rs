@@ -3,9 +3,12 @@
 //! of a change — without re-reading the whole book: an incident's new events are read by seq,
 //! a source's state by key.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use keel_core::incident::IncidentId;
+use keel_core::SourceKind;
 use keel_probe::scheduler::Heartbeats;
 use keel_store::{Change, Store};
 use tokio_util::sync::CancellationToken;
@@ -39,32 +42,76 @@ pub async fn run(
     // Whatever was written between loading and listening.
     catch_up(store.as_ref(), &book, &hub, &heartbeats).await;
     loop {
-        let change = tokio::select! {
+        let first = tokio::select! {
             _ = stop.cancelled() => return,
             got = feed.recv() => match got {
                 Some(c) => c,
                 None => return,
             },
         };
+        // Whatever else is already waiting is handled together: thousands of monitors
+        // changing at once (a start, a shared outage) cost one read, not one per monitor.
+        let mut batch = vec![first];
+        while batch.len() < 10_000 {
+            match feed.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        apply(store.as_ref(), &book, &hub, &heartbeats, batch).await;
+    }
+}
+
+/// Beyond this many sources changed at once, reading every state is cheaper than one read each.
+const READ_ALL_SOURCES: usize = 64;
+
+async fn apply(
+    store: &dyn Store,
+    book: &IncidentBook,
+    hub: &SignalHub,
+    heartbeats: &Heartbeats,
+    batch: Vec<Change>,
+) {
+    let mut incidents: BTreeMap<IncidentId, u32> = BTreeMap::new();
+    let mut sources: HashSet<(SourceKind, String)> = HashSet::new();
+    for change in batch {
         match change {
             Change::Incident { id, seq } => {
-                if let Err(e) = book.catch_up(id, Some(seq)).await {
-                    tracing::warn!(incident = id, error = %e, "cannot read another instance's incident events");
-                }
+                let s = incidents.entry(id).or_default();
+                *s = (*s).max(seq);
             }
-            Change::Source { kind, id } => match store.source_state(kind, &id).await {
-                Ok(Some(state)) => {
-                    hub.apply_remote(&state);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(%id, error = %e, "cannot read another instance's source state")
-                }
-            },
+            Change::Source { kind, id } => {
+                sources.insert((kind, id));
+            }
             Change::Heartbeat { monitor, at } => heartbeats.record(&monitor, at),
             Change::Reconnected => {
                 tracing::info!("listening for other instances' changes again; catching up");
-                catch_up(store.as_ref(), &book, &hub, &heartbeats).await;
+                catch_up(store, book, hub, heartbeats).await;
+                return;
+            }
+        }
+    }
+    for (id, seq) in incidents {
+        if let Err(e) = book.catch_up(id, Some(seq)).await {
+            tracing::warn!(incident = id, error = %e, "cannot read another instance's incident events");
+        }
+    }
+    if sources.len() > READ_ALL_SOURCES {
+        match store.load_source_states().await {
+            Ok(states) => states
+                .iter()
+                .filter(|s| sources.contains(&(s.kind, s.id.clone())))
+                .for_each(|s| hub.apply_remote(s)),
+            Err(e) => tracing::warn!(error = %e, "cannot read other instances' source states"),
+        }
+        return;
+    }
+    for (kind, id) in sources {
+        match store.source_state(kind, &id).await {
+            Ok(Some(state)) => hub.apply_remote(&state),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "cannot read another instance's source state")
             }
         }
     }
