@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod page;
 pub mod paging;
 pub mod persist;
+pub mod probes;
 pub mod snapshot;
 pub mod views;
 

@@ -98,7 +98,7 @@ enum TokenCommand {
     Create {
         #[arg(long, short, env = "KEEL_CONFIG", default_value = "keel.toml")]
         config: PathBuf,
-        /// viewer, responder or admin.
+        /// viewer, responder, admin, or probe (a remote `keel probe`: may only report).
         #[arg(long)]
         role: String,
         /// A name to recognise it by (unique).

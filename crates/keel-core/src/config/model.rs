@@ -43,6 +43,18 @@ pub struct Config {
     pub paging: super::PagingConfig,
 }
 
+impl Config {
+    /// The monitors the Keel server checks itself (`"local"` among their locations): what its
+    /// scheduler runs. The others are run by remote probes only.
+    pub fn local_monitors(&self) -> Vec<Monitor> {
+        self.monitors
+            .iter()
+            .filter(|m| m.checks_locally())
+            .cloned()
+            .collect()
+    }
+}
+
 /// A secret value: never printed by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
