@@ -55,7 +55,8 @@ impl FromStr for Role {
             "responder" => Ok(Role::Responder),
             "admin" => Ok(Role::Admin),
             other => Err(format!(
-                "unknown role {other:?}: expected viewer, responder, admin or probe"
+                "unknown role {other:?}: expected viewer, responder or admin (or probe, for \
+                 `keel probe`)"
             )),
         }
     }
