@@ -52,6 +52,9 @@ pub struct Probes {
     /// Location → what its probe runs, with the version; built once (the config is fixed for
     /// the life of the process).
     assignments: BTreeMap<String, Assignments>,
+    /// Monitor id → its place in `config.monitors`, so a batch of a thousand results is not
+    /// a thousand scans of the monitors.
+    index: HashMap<String, usize>,
     /// Per token name: a probe posts about once a second; a flood is refused with 429.
     limiter: DefaultKeyedRateLimiter<String>,
     /// Source id ("api@osaka") → liveness.
@@ -82,6 +85,12 @@ impl Probes {
             .collect();
         Probes {
             assignments,
+            index: config
+                .monitors
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.id.to_string(), i))
+                .collect(),
             limiter: RateLimiter::keyed(
                 Quota::per_second(NonZeroU32::new(10).expect("non-zero"))
                     .allow_burst(NonZeroU32::new(30).expect("non-zero")),
@@ -93,6 +102,11 @@ impl Probes {
     /// What the probe at `location` runs; `None` when no monitor is checked from there.
     pub fn assignments(&self, location: &str) -> Option<&Assignments> {
         self.assignments.get(location)
+    }
+
+    /// Where monitor `id` is in the config's monitors.
+    pub fn monitor_index(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
     }
 
     /// Every location some monitor is checked from, besides the server itself.
@@ -123,8 +137,7 @@ impl Probes {
     }
 
     /// The location sources that have had no result for longer than their monitor allows
-    /// and were not yet said to be unseen, marked as said: (source id, monitor, location,
-    /// time since the last result).
+    /// and were not yet said to be unseen, marked as said.
     fn newly_silent(&self, config: &Config, now: DateTime<Utc>) -> Vec<Gone> {
         let mut out = Vec::new();
         for (id, w) in self.lock().iter_mut() {

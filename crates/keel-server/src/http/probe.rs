@@ -103,10 +103,9 @@ pub async fn results(
     let mut unassigned: Vec<&str> = Vec::new();
     for r in &batch.results {
         match state
-            .config
-            .monitors
-            .iter()
-            .position(|m| m.id.as_str() == r.monitor && m.runs_at(location))
+            .probes
+            .monitor_index(&r.monitor)
+            .filter(|&i| state.config.monitors[i].runs_at(location))
         {
             Some(i) => resolved.push(i),
             None => {
