@@ -14,6 +14,7 @@ pub mod incident;
 pub mod intake;
 pub mod oncall;
 pub mod public;
+pub mod quorum;
 pub mod rollup;
 pub mod signal;
 

@@ -1730,6 +1730,119 @@ fn env_layers_over_notify_and_smtp() {
         .contains("[[notify.channel]]"));
 }
 
+// --- Where a monitor checks from: locations and quorum -------------------------------------
+
+#[test]
+fn locations_default_to_the_server_and_quorum_to_a_majority() {
+    let c = ok(&http_monitor(""));
+    assert_eq!(c.monitors[0].locations, ["local"]);
+    assert_eq!(c.monitors[0].quorum, 1);
+    assert!(c.monitors[0].checks_locally() && !c.monitors[0].is_located());
+    for (list, majority) in [
+        ("[\"local\", \"osaka\"]", 2),
+        ("[\"local\", \"osaka\", \"frankfurt\"]", 2),
+        ("[\"a\", \"b\", \"c\", \"d\"]", 3),
+        ("[\"osaka\"]", 1),
+    ] {
+        let c = ok(&http_monitor(&format!("locations = {list}")));
+        assert_eq!(c.monitors[0].quorum, majority, "{list}");
+        assert!(c.monitors[0].is_located(), "{list}");
+    }
+    let c = ok(&http_monitor(
+        "locations = [\"local\", \"osaka\", \"eu-west-1\"]\nquorum = 1",
+    ));
+    let m = &c.monitors[0];
+    assert_eq!(m.locations, ["local", "osaka", "eu-west-1"]);
+    assert_eq!(m.quorum, 1);
+    assert!(m.runs_at("osaka") && !m.runs_at("local") && !m.runs_at("tokyo"));
+    let remote_only = ok(&http_monitor("locations = [\"osaka\", \"tokyo\"]"));
+    assert!(!remote_only.monitors[0].checks_locally());
+}
+
+#[test]
+fn bad_locations_are_named_with_a_hint() {
+    one(
+        &http_monitor("locations = []"),
+        9,
+        "`monitor.locations`: the list is empty",
+        "\"local\" is the Keel server itself",
+    );
+    let d = one(
+        &http_monitor("locations = [\"local\", \"Osaka\"]"),
+        9,
+        "`monitor.locations`: \"Osaka\" is not a location name",
+        "lowercase letters, digits and '-'",
+    );
+    assert_eq!(d.column, 23, "at the bad entry: {d}");
+    one(
+        &http_monitor("locations = [\"local\", \"osaka\", \"osaka\"]"),
+        9,
+        "\"osaka\" is listed twice",
+        "each location once",
+    );
+    one(
+        &http_monitor("locations = \"osaka\""),
+        9,
+        "`monitor.locations`: expected an array",
+        "brackets",
+    );
+    one(
+        &http_monitor("locations = [\"local\", 3]"),
+        9,
+        "expected a string",
+        "",
+    );
+}
+
+#[test]
+fn a_quorum_outside_the_locations_is_refused() {
+    one(
+        &http_monitor("locations = [\"local\", \"osaka\"]\nquorum = 3"),
+        10,
+        "`monitor.quorum`: 3 is more than the 2 locations listed",
+        "1 to 2 here (remove it for a majority, 2)",
+    );
+    one(
+        &http_monitor("locations = [\"local\", \"osaka\"]\nquorum = 0"),
+        10,
+        "`monitor.quorum`: a failure must be seen from at least one location",
+        "1 to 2 here",
+    );
+    one(
+        &http_monitor("quorum = 2"),
+        9,
+        "2 is more than the 1 location listed",
+        "1 to 1 here",
+    );
+    one(
+        &http_monitor("quorum = \"2\""),
+        9,
+        "`monitor.quorum`: expected an integer",
+        "without quotes",
+    );
+    one(&http_monitor("quorum = -1"), 9, "-1 is out of range", "");
+    // A refused list is reported once, not again through the quorum that counts it.
+    one(
+        &http_monitor("locations = [\"Osaka\"]\nquorum = 5"),
+        9,
+        "is not a location name",
+        "",
+    );
+}
+
+#[test]
+fn heartbeat_monitors_cannot_be_checked_from_elsewhere() {
+    let hb = "[[monitor]]\nid = \"b\"\ncomponent = \"api\"\nkind = \"heartbeat\"\ntoken = \"0123456789abcdef\"\n";
+    one(
+        &with_base(&format!("{hb}locations = [\"local\", \"osaka\"]\n")),
+        9,
+        "a heartbeat monitor cannot be checked from \"osaka\"",
+        "pushed to Keel itself",
+    );
+    let c = ok(&with_base(&format!("{hb}locations = [\"local\"]\n")));
+    assert_eq!(c.monitors[0].locations, ["local"]);
+}
+
 // --- Robustness ----------------------------------------------------------------------------
 
 proptest! {

@@ -491,6 +491,8 @@ struct Opening<'a> {
     users: u64,
     minute: i64,
     eta: Eta,
+    /// The engine's reason; `None` for "<cause>-port: connection refused".
+    reason: Option<&'a str>,
 }
 
 impl Opening<'_> {
@@ -510,7 +512,10 @@ impl Opening<'_> {
                         failure_kind: "tcp".to_string(),
                         impacted: set(self.impacted),
                         affected_users: self.users,
-                        reason: format!("{}-port: connection refused", self.cause),
+                        reason: self.reason.map_or_else(
+                            || format!("{}-port: connection refused", self.cause),
+                            str::to_string,
+                        ),
                         failing_since: t(self.minute),
                     },
                 ),
@@ -553,6 +558,7 @@ fn opening<'a>(
         users,
         minute,
         eta: Eta::NoHistory,
+        reason: None,
     }
 }
 
@@ -681,6 +687,66 @@ fn the_first_draft_reads_like_the_glossary_in_both_languages() {
         2,
         "one text per page locale, nothing else"
     );
+}
+
+#[test]
+fn a_regional_outage_says_where_customers_are_affected_from() {
+    let config = shop();
+    let mut o = opening("checkout", "component", &["checkout"], 300, 0);
+    // As the quorum fold words it, through the node fold ("source: reason").
+    o.reason = Some("checkout-tls: failing from osaka only (HTTP 503); fine from local");
+    let mut s = Story::new(&config, o);
+    assert_eq!(s.inc.regions, ["osaka"]);
+    assert_eq!(s.keel(0), ["draft_prepared"]);
+    let body = body_of(s.last()).clone();
+    assert_eq!(
+        body.get("en"),
+        "We are investigating a problem affecting Checkout. Customers reaching Checkout from \
+         osaka may see errors. No estimate yet. No workaround is available at this time. We will \
+         post an update within 30 minutes."
+    );
+    assert_eq!(
+        body.get("ja"),
+        "決済に影響する問題を調査しています。osakaから決済をご利用のお客様に、エラーが発生している\
+         可能性があります。復旧時期は未定です。現在、利用可能な回避策はありません。30分以内に続報をお知らせします。"
+    );
+
+    // It recovers, then fails from everywhere: the relapse's reason is no longer regional,
+    // and the next draft says so by counting users again.
+    s.append(
+        Actor::System,
+        3,
+        vec![EventKind::Recovered {
+            reason: "checkout is up".into(),
+        }],
+    );
+    s.append(
+        Actor::System,
+        4,
+        vec![EventKind::Relapsed {
+            health: Health::Down,
+            reason: "checkout is down again: checkout-tls: failing from every location (local, \
+                     osaka): HTTP 503"
+                .into(),
+        }],
+    );
+    assert!(s.inc.regions.is_empty());
+    s.state(IncidentState::Identified, 5);
+    s.keel(5);
+    assert!(body_of(s.last())
+        .get("en")
+        .contains("About 300 users may be affected."));
+
+    // A location name the disclosure check refuses is never said: the users are counted.
+    let mut config = shop();
+    config.disclosure.confidential_terms.push("osaka".into());
+    let mut o = opening("checkout", "component", &["checkout"], 300, 0);
+    o.reason = Some("checkout-tls: failing from osaka only (HTTP 503); fine from local");
+    let mut s = Story::new(&config, o);
+    s.keel(0);
+    let body = body_of(s.last()).clone();
+    assert!(!body.get("en").contains("osaka") && !body.get("ja").contains("osaka"));
+    assert!(body.get("en").contains("About 300 users may be affected."));
 }
 
 #[test]

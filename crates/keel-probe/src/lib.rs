@@ -3,6 +3,7 @@
 //! source/sink pair every observation travels through (shared with the server's intake).
 
 pub mod check;
+pub mod remote;
 pub mod scheduler;
 pub mod source;
 pub mod vendor;

@@ -109,6 +109,8 @@ impl Application {
                 now,
             );
         }
+        let probes = Arc::new(crate::probes::Probes::new(&config));
+        crate::probes::restore(&hub, &probes, &config, &mut stored, now);
         // Intake alerts still firing when Keel stopped stay known, so their resolution is
         // recognised as a change after a restart.
         for ((kind, id), (component, tracker)) in stored {
@@ -178,7 +180,7 @@ impl Application {
         let first = snapshot::build(&config, &incidents, &inputs, now).await;
         let snapshots = Arc::new(SnapshotCache::new(snapshot::render_all(first)));
         let scheduler = Scheduler {
-            monitors: config.monitors.clone(),
+            monitors: config.local_monitors(),
             vendors: config.vendors.clone(),
             config: config.scheduler.clone(),
             checker,
@@ -200,6 +202,7 @@ impl Application {
             snapshots,
             admin_token_hash: options.admin_token.map(|t| hash_token(t.expose())),
             cluster,
+            probes,
         });
         Ok(Application {
             listener,
@@ -317,6 +320,7 @@ impl Application {
             state.cluster.clone(),
             stop.clone(),
         ));
+        tokio::spawn(crate::probes::run(state.clone(), stop.clone()));
         let incidents_job = tokio::spawn(incidents::run(
             state.incidents.clone(),
             state.hub.clone(),

@@ -16,9 +16,14 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::http::AppState;
 
-/// What a token may do; each role includes the ones below it.
+/// What a token may do; each role includes the ones below it, except `Probe`, which is
+/// outside the ladder: a probe token may only report check results from its location
+/// (`/api/v1/probe/…`) and is refused everywhere else, and those endpoints take nothing but a
+/// probe token — not even an admin's, so a remote machine never holds a token that can do
+/// more than report. (Ordered lowest, so every `role >= …` check refuses it too.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
+    Probe,
     Viewer,
     Responder,
     Admin,
@@ -27,6 +32,7 @@ pub enum Role {
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Probe => "probe",
             Role::Viewer => "viewer",
             Role::Responder => "responder",
             Role::Admin => "admin",
@@ -44,11 +50,13 @@ impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
+            "probe" => Ok(Role::Probe),
             "viewer" => Ok(Role::Viewer),
             "responder" => Ok(Role::Responder),
             "admin" => Ok(Role::Admin),
             other => Err(format!(
-                "unknown role {other:?}: expected viewer, responder or admin"
+                "unknown role {other:?}: expected viewer, responder or admin (or probe, for \
+                 `keel probe`)"
             )),
         }
     }
@@ -83,43 +91,79 @@ impl Caller {
     }
 }
 
+/// A caller of the management API: any token but a probe's.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthorized)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized)?;
-        let hash = hash_token(token);
-        if state.admin_token_hash.as_deref() == Some(hash.as_str()) {
-            return Ok(Caller {
-                name: "bootstrap-admin".into(),
-                role: Role::Admin,
-            });
+        let caller = authenticate(parts, state).await?;
+        if caller.role == Role::Probe {
+            // Refused here, for every route at once, rather than by each handler's check.
+            return Err(ApiError::Refused(
+                "a probe token may only report check results (/api/v1/probe/…)".into(),
+            ));
         }
-        let found = state
-            .store
-            .find_token(&hash)
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?
-            .ok_or(ApiError::Unauthorized)?;
-        let role = found
-            .role
-            .parse()
-            .map_err(|e: String| ApiError::Internal(anyhow::anyhow!(e)))?;
-        Ok(Caller {
-            name: found.name,
-            role,
-        })
+        Ok(caller)
     }
+}
+
+/// A remote probe: the caller of `/api/v1/probe/…`, holding a probe token.
+#[derive(Debug, Clone)]
+pub struct ProbeCaller {
+    /// The token's name: what the rate limit is counted by.
+    pub name: String,
+}
+
+impl FromRequestParts<AppState> for ProbeCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = authenticate(parts, state).await?;
+        if caller.role != Role::Probe {
+            return Err(ApiError::Refused(format!(
+                "the probe endpoints take a probe token (`keel token create --role probe`), \
+                 not a {} token",
+                caller.role
+            )));
+        }
+        Ok(ProbeCaller { name: caller.name })
+    }
+}
+
+/// The bearer token's caller, whatever its role.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthorized)?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized)?;
+    let hash = hash_token(token);
+    if state.admin_token_hash.as_deref() == Some(hash.as_str()) {
+        return Ok(Caller {
+            name: "bootstrap-admin".into(),
+            role: Role::Admin,
+        });
+    }
+    let found = state
+        .store
+        .find_token(&hash)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .ok_or(ApiError::Unauthorized)?;
+    let role = found
+        .role
+        .parse()
+        .map_err(|e: String| ApiError::Internal(anyhow::anyhow!(e)))?;
+    Ok(Caller {
+        name: found.name,
+        role,
+    })
 }
 
 #[cfg(test)]

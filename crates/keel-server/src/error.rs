@@ -17,8 +17,14 @@ pub enum ApiError {
     Unauthorized,
     #[error("this needs the {0} role")]
     Forbidden(&'static str),
+    /// Forbidden, with the reason in words (a probe token outside the probe endpoints).
+    #[error("{0}")]
+    Refused(String),
     #[error("not found")]
     NotFound,
+    /// Not found, saying what there is instead.
+    #[error("{0}")]
+    Missing(String),
     /// The request was understood but the resource's state refuses it.
     #[error("{reason}")]
     Conflict {
@@ -56,6 +62,14 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (
                 StatusCode::FORBIDDEN,
                 json!({"error": "forbidden", "reason": self.to_string()}),
+            ),
+            ApiError::Refused(reason) => (
+                StatusCode::FORBIDDEN,
+                json!({"error": "forbidden", "reason": reason}),
+            ),
+            ApiError::Missing(reason) => (
+                StatusCode::NOT_FOUND,
+                json!({"error": "not_found", "reason": reason}),
             ),
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,

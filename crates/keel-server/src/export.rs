@@ -29,28 +29,34 @@ pub async fn export(config: Config, dir: &Path) -> anyhow::Result<Vec<PathBuf>> 
         .iter()
         .map(|m| (m.id.to_string(), m.kind()))
         .collect();
-    let sources: Vec<SourceHealth> = store
+    let sources: Vec<(keel_core::SourceKind, SourceHealth)> = store
         .load_source_states()
         .await
         .context("cannot read the monitors' states")?
         .into_iter()
-        .map(|s| SourceHealth {
-            label: match s.kind {
-                keel_core::SourceKind::Monitor => {
-                    labels.get(&s.id).copied().unwrap_or("http").to_string()
-                }
-                keel_core::SourceKind::Vendor => "vendor".into(),
-                keel_core::SourceKind::Intake => {
-                    s.id.split('/').next().unwrap_or("generic").to_string()
-                }
-            },
-            source: s.id,
-            node: s.component,
-            health: s.tracker.health,
-            since: s.tracker.since,
-            reason: s.tracker.reason,
+        .map(|s| {
+            let kind = s.kind;
+            let health = SourceHealth {
+                label: match s.kind {
+                    keel_core::SourceKind::Monitor => {
+                        labels.get(&s.id).copied().unwrap_or("http").to_string()
+                    }
+                    keel_core::SourceKind::Vendor => "vendor".into(),
+                    keel_core::SourceKind::Intake => {
+                        s.id.split('/').next().unwrap_or("generic").to_string()
+                    }
+                },
+                source: s.id,
+                node: s.component,
+                health: s.tracker.health,
+                since: s.tracker.since,
+                reason: s.tracker.reason,
+            };
+            (kind, health)
         })
         .collect();
+    // Monitors checked from several locations are their quorum, as on the live page.
+    let sources = crate::health::with_locations(book.graph(), sources);
     let inputs = snapshot::load_inputs(store.as_ref(), &config, now.date_naive())
         .await
         .context("cannot read uptime")?;

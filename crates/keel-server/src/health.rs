@@ -7,11 +7,15 @@
 //! incident job reads the hub once per pass, publishes the result here, and the others take
 //! the published `Arc` (one reference count, no copy).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use keel_core::assess::{self, Assessment, Graph, HealthMap, SourceHealth};
+use keel_core::config::LOCAL;
 use keel_core::incident::unknown_nodes;
+use keel_core::quorum::{self, Seen};
+use keel_core::SourceKind;
 use tokio::sync::watch;
 
 use crate::hub::SignalHub;
@@ -43,9 +47,10 @@ impl HealthView {
         }
     }
 
-    /// Reads every source the hub knows and assesses them.
+    /// Reads every source the hub knows and assesses them; a monitor checked from several
+    /// locations is one source here, their quorum.
     pub fn from_hub(graph: &Graph, hub: &SignalHub) -> Self {
-        HealthView::new(graph, sources_from_hub(hub))
+        HealthView::new(graph, sources_from_hub(graph, hub))
     }
 }
 
@@ -86,18 +91,178 @@ impl HealthBoard {
     }
 }
 
-/// The sources the hub knows, as the assessment reads them.
-pub fn sources_from_hub(hub: &SignalHub) -> Vec<SourceHealth> {
-    hub.snapshot()
+/// The sources the hub knows, as the assessment reads them: per-location sources of a
+/// located monitor folded into one (see [`with_locations`]).
+pub fn sources_from_hub(graph: &Graph, hub: &SignalHub) -> Vec<SourceHealth> {
+    let sources = hub
+        .snapshot()
         .into_iter()
         .filter(|s| !s.component.is_empty())
-        .map(|s| SourceHealth {
-            source: s.id,
-            label: s.check,
-            node: s.component,
-            health: s.state,
-            since: s.since,
-            reason: s.reason,
+        .map(|s| {
+            (
+                s.kind,
+                SourceHealth {
+                    source: s.id,
+                    label: s.check,
+                    node: s.component,
+                    health: s.state,
+                    since: s.since,
+                    reason: s.reason,
+                },
+            )
         })
-        .collect()
+        .collect();
+    with_locations(graph, sources)
+}
+
+/// Replaces the sources of each monitor the graph knows as located — `"api"` for the server's
+/// own check, `"api@osaka"` for a probe's — with one source `"api"` carrying their quorum
+/// ([`quorum::fold`]), so the node fold and assessment see one monitor as one source. Sources
+/// of other monitors and of other kinds pass unchanged. A located monitor's plain source
+/// is left out when `"local"` is not among its locations (the server does not check it).
+pub fn with_locations(
+    graph: &Graph,
+    sources: Vec<(SourceKind, SourceHealth)>,
+) -> Vec<SourceHealth> {
+    let located = graph.located();
+    if located.is_empty() {
+        return sources.into_iter().map(|(_, s)| s).collect();
+    }
+    let mut seen: BTreeMap<&str, BTreeMap<String, Seen>> = BTreeMap::new();
+    let mut out = Vec::with_capacity(sources.len());
+    for (kind, s) in sources {
+        let (monitor, location) = match s.source.split_once('@') {
+            Some((m, l)) => (m, l),
+            None => (s.source.as_str(), LOCAL),
+        };
+        let plan = match located.get_key_value(monitor) {
+            Some(entry) if kind == SourceKind::Monitor => entry,
+            _ => {
+                out.push(s);
+                continue;
+            }
+        };
+        if plan.1.locations.iter().any(|l| l == location) {
+            seen.entry(plan.0.as_str()).or_default().insert(
+                location.to_owned(),
+                Seen {
+                    health: s.health,
+                    reason: s.reason,
+                    since: s.since,
+                },
+            );
+        }
+    }
+    for (id, plan) in located {
+        let verdict = quorum::fold(
+            &plan.locations,
+            plan.quorum,
+            seen.get(id.as_str()).unwrap_or(&BTreeMap::new()),
+        );
+        out.push(SourceHealth {
+            source: id.clone(),
+            label: plan.kind.clone(),
+            node: plan.component.clone(),
+            health: verdict.health,
+            // Nothing seen from anywhere yet: a fixed time keeps equal views equal.
+            since: verdict.since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            reason: verdict.reason,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use keel_core::Health;
+
+    const CONFIG: &str = r#"
+[[component]]
+id = "checkout"
+name = "Checkout"
+
+[[vendor]]
+id = "api"
+name = "A vendor that shares a monitor's id"
+status_url = "https://status.example.com/api/v2/summary.json"
+
+[[monitor]]
+id = "api"
+component = "checkout"
+kind = "http"
+url = "http://127.0.0.1:1/"
+locations = ["local", "osaka"]
+quorum = 1
+
+[[monitor]]
+id = "remote"
+component = "checkout"
+kind = "tcp"
+host = "127.0.0.1"
+port = 1
+locations = ["osaka"]
+
+[[monitor]]
+id = "plain"
+component = "checkout"
+kind = "tcp"
+host = "127.0.0.1"
+port = 2
+"#;
+
+    fn source(id: &str, health: Health, reason: &str) -> SourceHealth {
+        SourceHealth {
+            source: id.into(),
+            label: "http".into(),
+            node: "checkout".into(),
+            health,
+            since: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn a_located_monitors_sources_become_their_quorum() {
+        let config = keel_core::config::parse(CONFIG, "keel.toml", &[]).unwrap();
+        let graph = Graph::from_config(&config);
+        let m = SourceKind::Monitor;
+        let got = with_locations(
+            &graph,
+            vec![
+                (m, source("api", Health::Up, "HTTP 200")),
+                (m, source("api@osaka", Health::Down, "HTTP 503")),
+                // Not a location of `api`: a stale probe's source counts for nothing.
+                (m, source("api@tokyo", Health::Down, "HTTP 503")),
+                (
+                    SourceKind::Vendor,
+                    SourceHealth {
+                        label: "vendor".into(),
+                        ..source("api", Health::Down, "major outage")
+                    },
+                ),
+                // The server does not check `remote`; its registered source is left out.
+                (m, source("remote", Health::Unknown, "not checked yet")),
+                (m, source("plain", Health::Up, "connected")),
+            ],
+        );
+        let by = |id: &str, label: &str| {
+            got.iter()
+                .find(|s| s.source == id && s.label == label)
+                .unwrap_or_else(|| panic!("{id} ({label}) in {got:?}"))
+        };
+        assert_eq!(got.len(), 4, "{got:?}");
+        let api = by("api", "http");
+        assert_eq!(api.health, Health::Degraded);
+        assert_eq!(
+            api.reason,
+            "failing from osaka only (HTTP 503); fine from local"
+        );
+        assert_eq!(by("api", "vendor").health, Health::Down);
+        let remote = by("remote", "tcp");
+        assert_eq!(remote.health, Health::Unknown);
+        assert_eq!(remote.reason, "cannot see from any location (osaka)");
+        assert_eq!(by("plain", "http").reason, "connected");
+    }
 }

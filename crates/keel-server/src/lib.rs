@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod page;
 pub mod paging;
 pub mod persist;
+pub mod probes;
 pub mod snapshot;
 pub mod views;
 

@@ -1,4 +1,4 @@
-//! Command-line verbs: `serve`, `check`, `init`, `token create`, `user add|list|remove`.
+//! Command-line verbs: `serve`, `check`, `init`, `probe`, `token create`, `user add|list|remove`.
 //!
 //! Each verb returns an exit code: 0 success, 1 the work failed (bad config, store
 //! unreachable), 2 the command line itself was wrong (clap's own convention).
@@ -85,6 +85,9 @@ enum Command {
         #[command(subcommand)]
         command: crate::user::UserCommand,
     },
+    /// Check from another place: run the monitors whose `locations` name this one and
+    /// report to Keel (outbound only; needs a probe token).
+    Probe(crate::probe::ProbeArgs),
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -98,7 +101,7 @@ enum TokenCommand {
     Create {
         #[arg(long, short, env = "KEEL_CONFIG", default_value = "keel.toml")]
         config: PathBuf,
-        /// viewer, responder or admin.
+        /// viewer, responder, admin, or probe (a remote `keel probe`: may only report).
         #[arg(long)]
         role: String,
         /// A name to recognise it by (unique).
@@ -131,6 +134,12 @@ pub fn main() -> ExitCode {
         Command::Postmortem { id, format, remote } => report(
             runtime().and_then(|rt| rt.block_on(crate::remote::postmortem(remote, id, &format))),
         ),
+        Command::Probe(args) => report(runtime().and_then(|rt| {
+            rt.block_on(async {
+                init_tracing();
+                crate::probe::run(args, shutdown_signal()?).await
+            })
+        })),
         Command::User { command } => {
             report(runtime().and_then(|rt| rt.block_on(crate::user::run(command))))
         }

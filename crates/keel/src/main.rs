@@ -4,6 +4,7 @@
 mod cli;
 mod demo;
 mod oncall;
+mod probe;
 mod remote;
 mod user;
 

@@ -66,6 +66,12 @@ fn read_password() -> anyhow::Result<String> {
 
 async fn add(path: &Path, name: &str, role: &str) -> anyhow::Result<()> {
     let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    if role == Role::Probe {
+        anyhow::bail!(
+            "a probe signs in with a token, not a console account: `keel token create --role probe`; \
+             console users are viewer, responder or admin"
+        );
+    }
     let store = store(path).await?;
     if store.user_by_name(name).await?.is_some() {
         anyhow::bail!("a user named {name:?} already exists (`keel user remove {name}` first)");

@@ -161,11 +161,23 @@ fn serve_answers_and_tokens_from_the_cli_work() {
     assert_eq!(code, 1);
     assert!(err.contains("viewer, responder or admin"), "{err}");
 
+    let (code, probe, err) = run(keel()
+        .args(["token", "create", "--role", "probe", "--config"])
+        .arg(&path));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("created probe token"), "{err}");
+
     let served = serve(&path, Some("bootstrap-admin-token-123456"));
     let (status, body) = get(&format!("{}/healthz", served.base), None);
     assert_eq!(status, 200, "{body}");
     let (status, _) = get(&format!("{}/api/v1/monitors", served.base), Some(&token));
     assert_eq!(status, 200);
+    // A probe token only reports: the management API refuses it.
+    let (status, body) = get(
+        &format!("{}/api/v1/monitors", served.base),
+        Some(probe.trim()),
+    );
+    assert_eq!(status, 403, "{body}");
     let (status, _) = get(
         &format!("{}/api/v1/monitors", served.base),
         Some("bootstrap-admin-token-123456"),

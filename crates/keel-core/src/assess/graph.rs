@@ -37,6 +37,20 @@ pub struct Graph {
     /// Component → the components customers can use instead (`alternatives`). Kept apart
     /// from [`Node`] because an alternative is no edge of the dependency graph.
     alternatives: BTreeMap<String, Vec<String>>,
+    /// Monitor → where it is checked from and its quorum, for monitors watched from anywhere
+    /// but the server alone. Kept with the graph because the health view is built from the
+    /// graph and the hub only: their per-location sources are folded before the nodes are.
+    located: BTreeMap<String, Located>,
+}
+
+/// Where one monitor is checked from (`locations`) and how many must see a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub component: String,
+    /// The check kind ("http", "tcp", …): the folded source's label.
+    pub kind: String,
+    pub locations: Vec<String>,
+    pub quorum: u32,
 }
 
 impl Graph {
@@ -80,7 +94,23 @@ impl Graph {
         {
             g = g.with_alternatives(c.id.as_str(), c.alternatives.clone());
         }
+        for m in config.monitors.iter().filter(|m| m.is_located()) {
+            g.located.insert(
+                m.id.to_string(),
+                Located {
+                    component: m.component.to_string(),
+                    kind: m.kind().to_owned(),
+                    locations: m.locations.clone(),
+                    quorum: m.quorum,
+                },
+            );
+        }
         g
+    }
+
+    /// The monitors checked from several (or only remote) locations, by id.
+    pub fn located(&self) -> &BTreeMap<String, Located> {
+        &self.located
     }
 
     /// The graph with `alternatives` declared for `id` (replacing any before).

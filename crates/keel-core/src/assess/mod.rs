@@ -21,7 +21,7 @@ pub use alternatives::{
 };
 pub use cause::assess;
 pub use eta::{describe_eta, estimate_eta};
-pub use graph::{Graph, Node};
+pub use graph::{Graph, Located, Node};
 pub use health::{fold_health, SourceHealth};
 pub use impact::{about_users, impact};
 pub use model::*;

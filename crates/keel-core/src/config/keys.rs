@@ -136,6 +136,8 @@ pub(crate) const MONITOR_COMMON: &[&str] = &[
     "retry_interval",
     "confirmations",
     "recoveries",
+    "locations",
+    "quorum",
 ];
 
 pub(crate) const MONITOR_KINDS: &[&str] = &["http", "tcp", "dns", "tls", "heartbeat"];

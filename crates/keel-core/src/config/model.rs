@@ -45,6 +45,18 @@ pub struct Config {
     pub paging: super::PagingConfig,
 }
 
+impl Config {
+    /// The monitors the Keel server checks itself (`"local"` among their locations): what its
+    /// scheduler runs. The others are run by remote probes only.
+    pub fn local_monitors(&self) -> Vec<Monitor> {
+        self.monitors
+            .iter()
+            .filter(|m| m.checks_locally())
+            .cloned()
+            .collect()
+    }
+}
+
 /// A secret value: never printed by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -343,10 +355,36 @@ pub struct Monitor {
     pub confirmations: u32,
     /// Consecutive successes before up again. Default 1.
     pub recoveries: u32,
+    /// Where the check runs from: [`LOCAL`] (the Keel server itself) and the names remote
+    /// probes report as (`keel probe --location osaka`). Default `["local"]`; names are
+    /// `[a-z0-9-]+`, unique, at least one.
+    pub locations: Vec<String>,
+    /// How many of `locations` must see a failure for it to count (see
+    /// [`crate::quorum`]). Default a majority, `len / 2 + 1`; always `1..=len`.
+    pub quorum: u32,
     pub check: Check,
 }
 
+/// The location that is the Keel server itself.
+pub const LOCAL: &str = "local";
+
 impl Monitor {
+    /// Whether the Keel server runs this check itself (`"local"` is among its locations).
+    pub fn checks_locally(&self) -> bool {
+        self.locations.iter().any(|l| l == LOCAL)
+    }
+
+    /// Whether this monitor is watched from anywhere but the server alone, so its health is
+    /// the quorum of several (or remote) locations rather than the local check's.
+    pub fn is_located(&self) -> bool {
+        self.locations.len() != 1 || !self.checks_locally()
+    }
+
+    /// Whether remote probes at `location` run this check.
+    pub fn runs_at(&self, location: &str) -> bool {
+        location != LOCAL && self.locations.iter().any(|l| l == location)
+    }
+
     /// The short name of the check kind, as written in config.
     pub fn kind(&self) -> &'static str {
         match self.check {

@@ -100,6 +100,11 @@ pub(crate) fn monitor(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Optio
     };
     let confirmations = t.get(r, "confirmations").map_or(Some(2), |f| count(r, &f));
     let recoveries = t.get(r, "recoveries").map_or(Some(1), |f| count(r, &f));
+    let locations = match t.get(r, "locations") {
+        None => Some(vec![LOCAL.to_owned()]),
+        Some(f) => locations(r, &f, kind.as_deref()),
+    };
+    let quorum = quorum(r, &t, locations.as_deref());
 
     let check = match kind.as_deref() {
         Some("http") => http(r, &t).map(Check::Http),
@@ -118,8 +123,112 @@ pub(crate) fn monitor(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Optio
         retry_interval: retry_interval?,
         confirmations: confirmations?,
         recoveries: recoveries?,
+        locations: locations?,
+        quorum: quorum?,
         check: check?,
     })
+}
+
+const LOCATION_HINT: &str = "location names are lowercase letters, digits and '-', e.g. \
+     [\"local\", \"osaka\", \"eu-west\"]; \"local\" is the Keel server itself, any other name is \
+     a probe started with `keel probe --location NAME`";
+
+/// `locations = ["local", "osaka"]`: where the check runs from. Names are checked here, in
+/// the config, because a probe reports under its name and a typo would silently watch nothing.
+fn locations(r: &mut Reader<'_>, f: &Field<'_>, kind: Option<&str>) -> Option<Vec<String>> {
+    let items = r.strings(f)?;
+    if items.is_empty() {
+        r.report(
+            f.pos,
+            format!(
+                "{}: the list is empty, so the check would run nowhere",
+                f.name
+            ),
+            Some(format!(
+                "remove the key to check from Keel itself, or {LOCATION_HINT}"
+            )),
+        );
+        return None;
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut ok = true;
+    for (name, pos) in items {
+        let well_formed = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !well_formed {
+            r.report(
+                pos,
+                format!("{}: {name:?} is not a location name", f.name),
+                Some(LOCATION_HINT.to_owned()),
+            );
+            ok = false;
+        } else if out.contains(&name) {
+            r.report(
+                pos,
+                format!("{}: {name:?} is listed twice", f.name),
+                Some("list each location once; `quorum` counts locations, not entries".into()),
+            );
+            ok = false;
+        } else if kind == Some("heartbeat") && name != LOCAL {
+            // A heartbeat is pushed to the server; there is nothing a probe could check.
+            r.report(
+                pos,
+                format!(
+                    "{}: a heartbeat monitor cannot be checked from {name:?}",
+                    f.name
+                ),
+                Some(
+                    "heartbeats are pushed to Keel itself (/api/v1/push/<token>), so only \
+                     \"local\" applies; remove `locations`"
+                        .into(),
+                ),
+            );
+            ok = false;
+        } else {
+            out.push(name);
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `quorum`: how many locations must see a failure. Checked against the locations given (when
+/// they parsed), so the message can say what the range is for this monitor.
+fn quorum(r: &mut Reader<'_>, t: &Tbl<'_>, locations: Option<&[String]>) -> Option<u32> {
+    let majority = |n: usize| u32::try_from(n / 2 + 1).unwrap_or(u32::MAX);
+    let Some(f) = t.get(r, "quorum") else {
+        return Some(majority(locations.map_or(1, <[String]>::len)));
+    };
+    let n = r.uint(&f, 0, u64::from(u32::MAX))?;
+    let Some(locations) = locations else {
+        // The locations were refused already; a second message about the quorum would only
+        // repeat that problem.
+        return u32::try_from(n).ok();
+    };
+    let len = locations.len();
+    if n == 0 || n > len as u64 {
+        let why = if n == 0 {
+            "a failure must be seen from at least one location to count".to_owned()
+        } else {
+            format!(
+                "{n} is more than the {len} location{} listed",
+                if len == 1 { "" } else { "s" }
+            )
+        };
+        r.report(
+            f.pos,
+            format!("{}: {why}", f.name),
+            Some(format!(
+                "quorum is how many of `locations` must see a failure before it counts: 1 to \
+                 {len} here (remove it for a majority, {})",
+                majority(len)
+            )),
+        );
+        return None;
+    }
+    u32::try_from(n).ok()
 }
 
 /// `confirmations` / `recoveries`: at least one, or a single blip would count.

@@ -176,6 +176,12 @@ pub struct Incident {
     /// the engine compares against to prompt only on a change, and the drafts read.
     #[serde(default)]
     pub backup_prompts: Vec<String>,
+    /// The locations the outage was seen from alone, when it is regional (a monitor checked
+    /// from several places fails from some and is fine from others); empty otherwise. Read
+    /// from the latest reason the cause was given (opened, relapsed, reopened, moved), so
+    /// the drafts can say "Customers reaching Checkout from osaka may see errors".
+    #[serde(default)]
+    pub regions: Vec<String>,
 }
 
 /// Where the escalation stands, folded from its events.
@@ -312,6 +318,7 @@ impl Incident {
             severity_changes: Vec::new(),
             relapsed_at: None,
             backup_prompts: Vec::new(),
+            regions: crate::quorum::regional_locations(reason),
         })
     }
 
@@ -391,7 +398,10 @@ impl Incident {
                 }
                 self.enter(*to, at);
             }
-            EventKind::Reopened { recurrences, .. } => {
+            EventKind::Reopened {
+                recurrences,
+                reason,
+            } => {
                 if self.state != IncidentState::Resolved {
                     return Err(invalid(format!(
                         "only a resolved incident can reopen, and this one is {}",
@@ -408,6 +418,7 @@ impl Incident {
                 self.recurring = true;
                 self.relapsed(at);
                 self.recovered_at = None;
+                self.regions = crate::quorum::regional_locations(reason);
             }
             EventKind::EtaChanged { eta } => self.eta = Some(eta.clone()),
             EventKind::Note { .. } => self.notes += 1,
@@ -539,17 +550,19 @@ impl Incident {
                 // Keep the first sighting: the stability window counts from it.
                 self.recovered_at.get_or_insert(at);
             }
-            EventKind::Relapsed { .. } => {
+            EventKind::Relapsed { reason, .. } => {
                 self.recovered_at = None;
                 self.relapsed(at);
+                self.regions = crate::quorum::regional_locations(reason);
             }
             EventKind::CauseChanged {
                 title,
                 cause,
                 cause_kind,
                 failure_kind,
-                ..
+                reason,
             } => {
+                self.regions = crate::quorum::regional_locations(reason);
                 self.title = title.clone();
                 self.cause = Some(cause.clone());
                 self.cause_kind = cause_kind.clone();

@@ -35,6 +35,8 @@ pub struct Facts {
     pub eta: PublicEta,
     /// Workarounds of the impacted public components, in config order: (id, text).
     pub workarounds: Vec<(String, LocalizedText)>,
+    /// The locations a regional outage is seen from (empty when it is not regional).
+    pub regions: Vec<String>,
 }
 
 impl Facts {
@@ -66,6 +68,7 @@ impl Facts {
                     Some((c.id.as_str().to_string(), text?))
                 })
                 .collect(),
+            regions: inc.regions.clone(),
         }
     }
 }
@@ -355,10 +358,19 @@ fn values(
     } else {
         templates::workaround_sentences(&workarounds, facts.components.len() > 1, locale)
     };
+    let components = templates::component_list(&names, locale);
+    // A regional outage says where from instead of counting every user of the component;
+    // location names are the operator's, so they pass the disclosure check like the rest.
+    let regional = (!generic && !facts.regions.is_empty())
+        .then(|| templates::regional_sentence(&components, &facts.regions, locale))
+        .filter(|s| say(s));
     BTreeMap::from([
-        ("components", templates::component_list(&names, locale)),
         ("users", templates::users_phrase(users, locale)),
-        ("impact", templates::impact_sentence(users, locale)),
+        (
+            "impact",
+            regional.unwrap_or_else(|| templates::impact_sentence(users, locale)),
+        ),
+        ("components", components),
         ("eta", templates::eta_sentence(eta, locale)),
         ("workaround", workaround),
         (
@@ -811,6 +823,7 @@ pub fn check_wording(config: &Config) -> Vec<WordingProblem> {
         affected_users: 0,
         eta: PublicEta::None,
         workarounds: Vec::new(),
+        regions: Vec::new(),
     };
     let mut problems: Vec<WordingProblem> = Vec::new();
     for locale in &config.page.locales {

@@ -33,7 +33,7 @@ pub const PLACEHOLDER_DOCS: &[(&str, &str)] = &[
     ),
     (
         "impact",
-        "a sentence about the users: \"About 500 users may be affected.\" (empty when none are)",
+        "a sentence about the users: \"About 500 users may be affected.\" (empty when none are); for a regional outage \"Customers reaching Checkout from osaka may see errors.\"",
     ),
     (
         "eta",
@@ -238,6 +238,25 @@ pub fn impact_sentence(n: u64, locale: &str) -> String {
     }
 }
 
+/// The impact of a regional outage (a monitor checked from several places fails from some
+/// of them only): "Customers reaching Checkout from osaka may see errors." /
+/// 「osakaからCheckoutをご利用のお客様に、エラーが発生している可能性があります。」. It
+/// stands in for [`impact_sentence`]: the user count is the components' whole audience,
+/// which a regional outage does not reach.
+pub fn regional_sentence(components: &str, locations: &[String], locale: &str) -> String {
+    if is_japanese(locale) {
+        format!(
+            "{}から{components}をご利用のお客様に、エラーが発生している可能性があります。",
+            locations.join("、")
+        )
+    } else {
+        format!(
+            "Customers reaching {components} from {} may see errors.",
+            component_list(locations, locale)
+        )
+    }
+}
+
 /// What customers are told about recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EtaWords {
@@ -413,6 +432,18 @@ mod tests {
             "約500人のユーザーに影響が出ている可能性があります。"
         );
         assert_eq!(impact_sentence(0, "ja"), "");
+        assert_eq!(
+            regional_sentence("Checkout", &names(&["osaka"]), "en"),
+            "Customers reaching Checkout from osaka may see errors."
+        );
+        assert_eq!(
+            regional_sentence("Search and API", &names(&["osaka", "frankfurt"]), "en"),
+            "Customers reaching Search and API from osaka and frankfurt may see errors."
+        );
+        assert_eq!(
+            regional_sentence("検索、API", &names(&["osaka", "frankfurt"]), "ja"),
+            "osaka、frankfurtから検索、APIをご利用のお客様に、エラーが発生している可能性があります。"
+        );
         assert_eq!(
             duration_words(Duration::from_secs(1800), "en"),
             "30 minutes"

@@ -256,7 +256,11 @@ impl FromRequestParts<AppState> for User {
         let s = session_of(state, &parts.headers)
             .await
             .ok_or(SignInFirst(lang))?;
-        let role = s.user.role.parse().map_err(|_| SignInFirst(lang))?;
+        let role: Role = s.user.role.parse().map_err(|_| SignInFirst(lang))?;
+        // Probes have tokens, never console accounts (`keel user add` refuses the role).
+        if role == Role::Probe {
+            return Err(SignInFirst(lang));
+        }
         Ok(User {
             name: s.user.name,
             role,

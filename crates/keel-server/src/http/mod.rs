@@ -6,6 +6,7 @@ mod intake;
 mod maintenance;
 pub(crate) mod oncall;
 mod ops;
+mod probe;
 mod public;
 mod push;
 pub mod server;
@@ -64,6 +65,8 @@ pub struct Shared {
     pub admin_token_hash: Option<String>,
     /// This instance's leases among the instances sharing the store.
     pub cluster: Arc<crate::cluster::Cluster>,
+    /// Remote probes: their assignments, rate limit and liveness.
+    pub probes: Arc<crate::probes::Probes>,
 }
 
 impl Shared {
@@ -84,6 +87,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/intake/alertmanager", post(intake::alertmanager))
         .route("/api/v1/intake/generic", post(intake::generic))
         .layer(DefaultBodyLimit::max(intake_limit));
+    // A batch of results is larger than the API's other bodies.
+    let probe = Router::new()
+        .route("/api/v1/probe/assignments", get(probe::assignments))
+        .route("/api/v1/probe/results", post(probe::results))
+        .layer(DefaultBodyLimit::max(probe::MAX_BODY_BYTES));
     Router::new()
         .route("/", get(public::document))
         .route("/index.html", get(public::document))
@@ -147,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/reports/mttx", get(incidents::mttx))
         .merge(intake)
+        .merge(probe)
         .merge(crate::console::router(&state))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)

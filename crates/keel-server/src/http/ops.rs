@@ -58,8 +58,27 @@ pub async fn monitors(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Viewer)?;
+    // Monitors checked from several locations: each location is a source above ("api",
+    // "api@osaka"); what they add up to is the quorum the health view assessed.
+    let view = state.incidents.health();
+    let located = state.incidents.graph().located();
+    let quorum: Vec<_> = view
+        .sources
+        .iter()
+        .filter(|s| located.get(&s.source).is_some_and(|l| l.kind == s.label))
+        .map(|s| {
+            json!({
+                "monitor": s.source,
+                "component": s.node,
+                "state": s.health,
+                "since": s.since,
+                "reason": s.reason,
+            })
+        })
+        .collect();
     Ok(Json(json!({
         "monitors": state.hub.snapshot(),
+        "quorum": quorum,
         // Set while a canary fails: Keel cannot see, and declares nothing down.
         "blind": state.incidents.blind(),
     })))
