@@ -288,6 +288,8 @@ fn start(
         vendor_client: reqwest::Client::new(),
         heartbeats: Arc::new(Heartbeats::new(&[], Utc::now())),
         sink: outbox.clone(),
+        // A probe checks every monitor its location was given.
+        owner: Arc::new(keel_probe::source::Everything::default()),
     };
     Running {
         task: tokio::spawn(scheduler.run(stop.clone())),
