@@ -27,9 +27,18 @@ pub fn me(cluster: &Cluster, listen: String, config: BTreeMap<String, String>) -
     }
 }
 
-/// Instances not heard from for this long are counted out.
+/// Instances not heard from for this long are counted out when a joining instance compares
+/// configs.
 fn liveness(cluster: &Cluster) -> std::time::Duration {
     cluster.lease * 3
+}
+
+/// Instances not heard from for this long are left out when the shards are shared: an
+/// instance renews its heartbeat and its leases together, so one not heard from for a whole
+/// lease holds no lease any more either. Counting it longer would keep its shards' share
+/// reserved for it — unclaimed, their monitors unchecked — until it was counted out.
+fn sharing(cluster: &Cluster) -> std::time::Duration {
+    cluster.lease
 }
 
 /// Registers this instance, refusing to when a running instance has a different config.
@@ -84,7 +93,7 @@ async fn try_renew(
     let sent = Instant::now();
     store.heartbeat_instance(me).await?;
     let live: Vec<String> = store
-        .live_instances(liveness(cluster))
+        .live_instances(sharing(cluster))
         .await?
         .into_iter()
         .map(|i| i.id)
@@ -176,4 +185,55 @@ pub async fn run(
 /// Whether a store error means the write was refused because the lease moved on.
 pub fn is_fenced(e: &StoreError) -> bool {
     matches!(e, StoreError::Fenced(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::metrics::Metrics;
+
+    fn hub() -> SignalHub {
+        SignalHub::new(
+            tokio::sync::mpsc::unbounded_channel().0,
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_dead_instances_shards_are_taken_once_its_leases_run_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = keel_store::open(&format!(
+            "sqlite://{}",
+            dir.path().join("keel.db").display()
+        ))
+        .await
+        .unwrap();
+        let lease = Duration::from_secs(1);
+        // An instance that registered, took half the shards and died (no release).
+        let dead = Cluster::new("dead".into(), lease);
+        store
+            .heartbeat_instance(&me(&dead, "127.0.0.1:1".into(), BTreeMap::new()))
+            .await
+            .unwrap();
+        let half: Vec<String> = (0..SHARDS / 2).map(lease_name).collect();
+        store.claim_leases(&half, "dead", lease).await.unwrap();
+
+        let alive = Cluster::new("alive".into(), lease);
+        let alive_me = me(&alive, "127.0.0.1:2".into(), BTreeMap::new());
+        let hub = hub();
+        renew(store.as_ref(), &alive, &hub, &alive_me)
+            .await
+            .unwrap();
+        assert_eq!(alive.shards().len(), SHARDS as usize / 2);
+
+        // Its leases have run out: the next renewal takes its shards, rather than keeping
+        // them for an instance that has not been heard from for a whole lease.
+        tokio::time::sleep(lease + Duration::from_millis(300)).await;
+        renew(store.as_ref(), &alive, &hub, &alive_me)
+            .await
+            .unwrap();
+        assert_eq!(alive.shards().len(), SHARDS as usize);
+    }
 }
