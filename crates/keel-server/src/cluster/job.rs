@@ -75,12 +75,55 @@ pub async fn renew(
     hub: &SignalHub,
     me: &Instance,
 ) -> keel_store::Result<()> {
+    let started = Instant::now();
     let result = try_renew(store, cluster, hub, me).await;
     if let Err(e) = &result {
-        cluster.unreachable();
-        tracing::warn!(error = %e, "cannot renew this instance's leases; keeping its monitors until the store answers");
+        failed(cluster, started, e);
     }
     result
+}
+
+/// How long a renewal of the lease job may take before the store counts as not answering:
+/// half a lease. Renewals start every third of one, so a store that stops answering is known
+/// to within 1/3 + 1/2 of a lease of the last renewal, before what that renewal got runs out
+/// locally: the monitors are kept without a gap. (Waiting for the store's own connect timeout
+/// instead let them lapse first, unchecked until the store answered again.)
+fn renewal_limit(cluster: &Cluster) -> std::time::Duration {
+    cluster.lease / 2
+}
+
+/// [`renew`], given up on after [`renewal_limit`].
+async fn renew_within(
+    store: &dyn Store,
+    cluster: &Cluster,
+    hub: &SignalHub,
+    me: &Instance,
+) -> keel_store::Result<()> {
+    let started = Instant::now();
+    let limit = renewal_limit(cluster);
+    let result = match tokio::time::timeout(limit, try_renew(store, cluster, hub, me)).await {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "no answer to a lease renewal within {limit:?}"
+        ))),
+    };
+    if let Err(e) = &result {
+        failed(cluster, started, e);
+    }
+    result
+}
+
+/// A renewal failed. Counted as the store not answering — this instance keeps its monitors —
+/// only when it failed within a lease of its start: one that took longer was overtaken rather
+/// than refused, by this process being stopped or starved meanwhile, and another instance may
+/// have taken its shards since; it checks nothing until a renewal says what it holds.
+fn failed(cluster: &Cluster, started: Instant, e: &StoreError) {
+    if started.elapsed() < cluster.lease {
+        cluster.unreachable();
+        tracing::warn!(error = %e, "cannot renew this instance's leases; keeping its monitors until the store answers");
+    } else {
+        tracing::warn!(error = %e, took = ?started.elapsed(), "a lease renewal failed after more than a lease (was this process stopped?); checking nothing until a renewal succeeds");
+    }
 }
 
 async fn try_renew(
@@ -167,7 +210,7 @@ pub async fn run(
             _ = stop.cancelled() => break,
             _ = tick.tick() => {}
         }
-        let _ = renew(store.as_ref(), &cluster, &hub, &me).await;
+        let _ = renew_within(store.as_ref(), &cluster, &hub, &me).await;
     }
     let mut names = vec![LEADER.to_string()];
     names.extend((0..SHARDS).map(lease_name));
@@ -190,6 +233,8 @@ pub fn is_fenced(e: &StoreError) -> bool {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use keel_core::SourceKind;
 
     use super::*;
     use crate::metrics::Metrics;
@@ -235,5 +280,52 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(alive.shards().len(), SHARDS as usize);
+    }
+
+    fn holding_api(lease: Duration) -> Cluster {
+        let cluster = Cluster::new("me".into(), lease);
+        let held: BTreeSet<u32> = [plan::shard_of("monitor", "api")].into();
+        cluster.renewed(None, held, Instant::now());
+        assert!(cluster.owns(SourceKind::Monitor, "api"));
+        cluster
+    }
+
+    #[test]
+    fn a_store_that_stops_answering_is_known_before_the_lease_lapses() {
+        // The next renewal starts a third of a lease after the last one and gives up after
+        // the limit: both within the lease the last one got.
+        for secs in [1, 2, 5, 30] {
+            let c = Cluster::new("me".into(), Duration::from_secs(secs));
+            assert!(c.lease / 3 + renewal_limit(&c) < c.lease, "{secs}s");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_does_not_answer_keeps_the_monitors_and_wakes_them() {
+        let lease = Duration::from_secs(1);
+        let cluster = holding_api(lease);
+        let mut changes = cluster.subscribe();
+        changes.borrow_and_update();
+        failed(
+            &cluster,
+            Instant::now(),
+            &StoreError::Unavailable("down".into()),
+        );
+        // A monitor that stopped when its lease lapsed locally waits for a change.
+        assert!(changes.has_changed().unwrap());
+        tokio::time::sleep(lease + Duration::from_millis(100)).await;
+        assert!(cluster.owns(SourceKind::Monitor, "api"));
+    }
+
+    #[tokio::test]
+    async fn a_renewal_overtaken_by_a_stall_keeps_nothing() {
+        let lease = Duration::from_secs(1);
+        let cluster = holding_api(lease);
+        let started = Instant::now();
+        // Stands for the process being stopped (SIGSTOP) during the renewal: another
+        // instance may have taken the shard since.
+        tokio::time::sleep(lease + Duration::from_millis(100)).await;
+        failed(&cluster, started, &StoreError::Unavailable("reset".into()));
+        assert!(!cluster.owns(SourceKind::Monitor, "api"));
     }
 }
