@@ -7,8 +7,11 @@
 //! exponential backoff and full jitter; or dead after the retry budget or on a permanent
 //! failure. [`run`] is the thin loop around it. A worker killed mid-batch leaves its claims to
 //! expire, and they are claimed again: delivery is at least once, and the idempotency key that
-//! travels with every message (header, Message-ID) lets receivers drop a repeat.
+//! travels with every message (header, Message-ID) lets receivers drop a repeat. A worker that
+//! sent something but cannot record it (the database restarting) keeps trying to record it
+//! while its claim lasts, so a short database outage does not turn into repeats.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +20,7 @@ use futures::stream::{self, StreamExt};
 use keel_store::{NewOutboxItem, OutboxItem, Store, StoreError};
 use rand::Rng;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::{Delivery, Senders};
@@ -137,6 +141,8 @@ pub async fn run_once(
     now: DateTime<Utc>,
     opts: &WorkerOptions,
 ) -> Result<Outcome, StoreError> {
+    // Results are recorded by then: after it, the claims may have passed to another worker.
+    let deadline = Instant::now() + opts.lease.mul_f64(0.9);
     let items = store
         .claim_outbox(worker_id, opts.batch, now, opts.lease)
         .await?;
@@ -145,7 +151,7 @@ pub async fn run_once(
         ..Outcome::default()
     };
     let steps: Vec<Step> = stream::iter(items)
-        .map(|item| process(store, senders, item, now, opts))
+        .map(|item| process(store, senders, item, now, opts, deadline))
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
@@ -161,6 +167,7 @@ async fn process(
     item: OutboxItem,
     now: DateTime<Utc>,
     opts: &WorkerOptions,
+    deadline: Instant,
 ) -> Step {
     // Someone who unsubscribed after the fan-out was queued gets nothing more.
     if let Some(sid) = item.subscriber_id {
@@ -172,7 +179,8 @@ async fn process(
                     subscriber = sid,
                     "subscriber left; not sending"
                 );
-                return record(store.outbox_sent(item.id, now).await, Step::Skipped, &item);
+                let r = until_recorded(deadline, || store.outbox_sent(item.id, now)).await;
+                return record(r, Step::Skipped, &item);
             }
             Err(e) => {
                 // Without knowing, do not send; the lease runs out and it is tried again.
@@ -190,7 +198,12 @@ async fn process(
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) => record(store.outbox_sent(item.id, now).await, Step::Sent, &item),
+        // Sent: unrecorded, it would be sent again once the claim runs out.
+        Ok(()) => record(
+            until_recorded(deadline, || store.outbox_sent(item.id, now)).await,
+            Step::Sent,
+            &item,
+        ),
         Err(SendError::Permanent(reason)) => {
             tracing::warn!(id = item.id, channel = %item.channel, %reason, "notification failed for good");
             record(
@@ -229,6 +242,31 @@ async fn process(
                 Step::Retried,
                 &item,
             )
+        }
+    }
+}
+
+/// Runs `write` (the recording of a result) until it is done, retrying while the store does
+/// not answer (`Unavailable`, `Other`: a connection cut by a database restart) with a backoff
+/// from 100 ms to 2 s, as long as a retry can start before `deadline`. Any other answer is
+/// returned as it is.
+async fn until_recorded<F, Fut>(deadline: Instant, mut write: F) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), StoreError>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match write().await {
+            Err(e @ (StoreError::Unavailable(_) | StoreError::Other(_))) => {
+                if Instant::now() + backoff >= deadline {
+                    return Err(e);
+                }
+                tracing::debug!(error = %e, retry_in = ?backoff, "cannot record a notification's result yet");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
         }
     }
 }
@@ -278,6 +316,55 @@ pub async fn run(
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    /// A store answering `answers` in turn, counting the calls.
+    fn store_answering(
+        answers: Vec<Result<(), StoreError>>,
+    ) -> (
+        impl FnMut() -> std::future::Ready<Result<(), StoreError>>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let mut answers = answers.into_iter();
+        let write = move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::ready(answers.next().unwrap_or(Ok(())))
+        };
+        (write, calls)
+    }
+
+    #[tokio::test]
+    async fn a_result_is_recorded_once_the_store_answers_again() {
+        let down = || Err(StoreError::Unavailable("connection reset".into()));
+        let (write, calls) = store_answering(vec![down(), down(), Ok(())]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        assert!(until_recorded(deadline, write).await.is_ok());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn recording_gives_up_when_the_claim_would_run_out() {
+        let down = || Err(StoreError::Unavailable("connection refused".into()));
+        let (write, calls) = store_answering((0..100).map(|_| down()).collect());
+        let deadline = Instant::now() + Duration::from_millis(250);
+        let r = until_recorded(deadline, write).await;
+        assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+        assert!(Instant::now() <= deadline + Duration::from_millis(100));
+        // 100 ms, then 200 ms would end past the deadline: two tries.
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_is_not_an_outage_is_not_retried() {
+        let (write, calls) = store_answering(vec![Err(StoreError::NotFound("outbox 7".into()))]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        assert!(matches!(
+            until_recorded(deadline, write).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn ceiling_doubles_from_base_up_to_cap() {

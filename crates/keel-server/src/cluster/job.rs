@@ -27,10 +27,17 @@ pub fn me(cluster: &Cluster, listen: String, config: BTreeMap<String, String>) -
     }
 }
 
-/// Instances not heard from for this long are counted out: one lease, so a dead instance
-/// leaves the count when its leases expire and the others' shares grow to cover its shards
-/// at once (a longer window would leave them unclaimed until it passed).
-pub fn liveness(cluster: &Cluster) -> std::time::Duration {
+/// Instances not heard from for this long are counted out when a joining instance compares
+/// configs.
+fn liveness(cluster: &Cluster) -> std::time::Duration {
+    cluster.lease * 3
+}
+
+/// Instances not heard from for this long are left out when the shards are shared: an
+/// instance renews its heartbeat and its leases together, so one not heard from for a whole
+/// lease holds no lease any more either. Counting it longer would keep its shards' share
+/// reserved for it — unclaimed, their monitors unchecked — until it was counted out.
+pub fn sharing(cluster: &Cluster) -> std::time::Duration {
     cluster.lease
 }
 
@@ -68,12 +75,55 @@ pub async fn renew(
     hub: &SignalHub,
     me: &Instance,
 ) -> keel_store::Result<()> {
+    let started = Instant::now();
     let result = try_renew(store, cluster, hub, me).await;
     if let Err(e) = &result {
-        cluster.unreachable();
-        tracing::warn!(error = %e, "cannot renew this instance's leases; keeping its monitors until the store answers");
+        failed(cluster, started, e);
     }
     result
+}
+
+/// How long a renewal of the lease job may take before the store counts as not answering:
+/// half a lease. Renewals start every third of one, so a store that stops answering is known
+/// to within 1/3 + 1/2 of a lease of the last renewal, before what that renewal got runs out
+/// locally: the monitors are kept without a gap. (Waiting for the store's own connect timeout
+/// instead let them lapse first, unchecked until the store answered again.)
+fn renewal_limit(cluster: &Cluster) -> std::time::Duration {
+    cluster.lease / 2
+}
+
+/// [`renew`], given up on after [`renewal_limit`].
+async fn renew_within(
+    store: &dyn Store,
+    cluster: &Cluster,
+    hub: &SignalHub,
+    me: &Instance,
+) -> keel_store::Result<()> {
+    let started = Instant::now();
+    let limit = renewal_limit(cluster);
+    let result = match tokio::time::timeout(limit, try_renew(store, cluster, hub, me)).await {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "no answer to a lease renewal within {limit:?}"
+        ))),
+    };
+    if let Err(e) = &result {
+        failed(cluster, started, e);
+    }
+    result
+}
+
+/// A renewal failed. Counted as the store not answering — this instance keeps its monitors —
+/// only when it failed within a lease of its start: one that took longer was overtaken rather
+/// than refused, by this process being stopped or starved meanwhile, and another instance may
+/// have taken its shards since; it checks nothing until a renewal says what it holds.
+fn failed(cluster: &Cluster, started: Instant, e: &StoreError) {
+    if started.elapsed() < cluster.lease {
+        cluster.unreachable();
+        tracing::warn!(error = %e, "cannot renew this instance's leases; keeping its monitors until the store answers");
+    } else {
+        tracing::warn!(error = %e, took = ?started.elapsed(), "a lease renewal failed after more than a lease (was this process stopped?); checking nothing until a renewal succeeds");
+    }
 }
 
 async fn try_renew(
@@ -86,7 +136,7 @@ async fn try_renew(
     let sent = Instant::now();
     store.heartbeat_instance(me).await?;
     let live: Vec<String> = store
-        .live_instances(liveness(cluster))
+        .live_instances(sharing(cluster))
         .await?
         .into_iter()
         .map(|i| i.id)
@@ -160,7 +210,7 @@ pub async fn run(
             _ = stop.cancelled() => break,
             _ = tick.tick() => {}
         }
-        let _ = renew(store.as_ref(), &cluster, &hub, &me).await;
+        let _ = renew_within(store.as_ref(), &cluster, &hub, &me).await;
     }
     let mut names = vec![LEADER.to_string()];
     names.extend((0..SHARDS).map(lease_name));
@@ -178,4 +228,104 @@ pub async fn run(
 /// Whether a store error means the write was refused because the lease moved on.
 pub fn is_fenced(e: &StoreError) -> bool {
     matches!(e, StoreError::Fenced(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use keel_core::SourceKind;
+
+    use super::*;
+    use crate::metrics::Metrics;
+
+    fn hub() -> SignalHub {
+        SignalHub::new(
+            tokio::sync::mpsc::unbounded_channel().0,
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_dead_instances_shards_are_taken_once_its_leases_run_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = keel_store::open(&format!(
+            "sqlite://{}",
+            dir.path().join("keel.db").display()
+        ))
+        .await
+        .unwrap();
+        let lease = Duration::from_secs(1);
+        // An instance that registered, took half the shards and died (no release).
+        let dead = Cluster::new("dead".into(), lease);
+        store
+            .heartbeat_instance(&me(&dead, "127.0.0.1:1".into(), BTreeMap::new()))
+            .await
+            .unwrap();
+        let half: Vec<String> = (0..SHARDS / 2).map(lease_name).collect();
+        store.claim_leases(&half, "dead", lease).await.unwrap();
+
+        let alive = Cluster::new("alive".into(), lease);
+        let alive_me = me(&alive, "127.0.0.1:2".into(), BTreeMap::new());
+        let hub = hub();
+        renew(store.as_ref(), &alive, &hub, &alive_me)
+            .await
+            .unwrap();
+        assert_eq!(alive.shards().len(), SHARDS as usize / 2);
+
+        // Its leases have run out: the next renewal takes its shards, rather than keeping
+        // them for an instance that has not been heard from for a whole lease.
+        tokio::time::sleep(lease + Duration::from_millis(300)).await;
+        renew(store.as_ref(), &alive, &hub, &alive_me)
+            .await
+            .unwrap();
+        assert_eq!(alive.shards().len(), SHARDS as usize);
+    }
+
+    fn holding_api(lease: Duration) -> Cluster {
+        let cluster = Cluster::new("me".into(), lease);
+        let held: BTreeSet<u32> = [plan::shard_of("monitor", "api")].into();
+        cluster.renewed(None, held, Instant::now());
+        assert!(cluster.owns(SourceKind::Monitor, "api"));
+        cluster
+    }
+
+    #[test]
+    fn a_store_that_stops_answering_is_known_before_the_lease_lapses() {
+        // The next renewal starts a third of a lease after the last one and gives up after
+        // the limit: both within the lease the last one got.
+        for secs in [1, 2, 5, 30] {
+            let c = Cluster::new("me".into(), Duration::from_secs(secs));
+            assert!(c.lease / 3 + renewal_limit(&c) < c.lease, "{secs}s");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_does_not_answer_keeps_the_monitors_and_wakes_them() {
+        let lease = Duration::from_secs(1);
+        let cluster = holding_api(lease);
+        let mut changes = cluster.subscribe();
+        changes.borrow_and_update();
+        failed(
+            &cluster,
+            Instant::now(),
+            &StoreError::Unavailable("down".into()),
+        );
+        // A monitor that stopped when its lease lapsed locally waits for a change.
+        assert!(changes.has_changed().unwrap());
+        tokio::time::sleep(lease + Duration::from_millis(100)).await;
+        assert!(cluster.owns(SourceKind::Monitor, "api"));
+    }
+
+    #[tokio::test]
+    async fn a_renewal_overtaken_by_a_stall_keeps_nothing() {
+        let lease = Duration::from_secs(1);
+        let cluster = holding_api(lease);
+        let started = Instant::now();
+        // Stands for the process being stopped (SIGSTOP) during the renewal: another
+        // instance may have taken the shard since.
+        tokio::time::sleep(lease + Duration::from_millis(100)).await;
+        failed(&cluster, started, &StoreError::Unavailable("reset".into()));
+        assert!(!cluster.owns(SourceKind::Monitor, "api"));
+    }
 }

@@ -128,9 +128,13 @@ impl Cluster {
         }
     }
 
-    /// Records a renewal that the store did not answer.
+    /// Records a renewal that the store did not answer. Wakes whoever waits for a change: a
+    /// monitor that stopped when its lease lapsed locally is checked again.
     pub(crate) fn unreachable(&self) {
-        self.lock().unreachable = true;
+        let was = std::mem::replace(&mut self.lock().unreachable, true);
+        if !was {
+            self.changed.send_modify(|n| *n += 1);
+        }
     }
 
     /// Wakes on every change of leadership or shards.

@@ -90,7 +90,7 @@ pub async fn cluster(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let within = crate::cluster::job::liveness(&state.cluster);
+    let within = crate::cluster::job::sharing(&state.cluster);
     let instances = state
         .store
         .live_instances(within)

@@ -3,8 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+pub mod pg;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -44,6 +46,31 @@ impl Served {
             .unwrap();
         let _ = self.child.wait();
     }
+
+    /// SIGSTOP: the process is frozen where it is (sockets open, nothing runs), as a long GC
+    /// pause, a hung VM or a debugger would do.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT: a paused process runs on from where it was.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {}", self.child.id());
+    }
+
+    /// Whether the process is still running (it has not exited or crashed).
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
 }
 
 impl Drop for Served {
@@ -65,13 +92,33 @@ pub fn serve(path: &Path, admin: Option<&str>) -> Served {
 }
 
 /// Starts a serving verb (`serve`, `demo`) and waits until it says where it serves.
-pub fn spawn(mut cmd: Command) -> Served {
+pub fn spawn(cmd: Command) -> Served {
+    spawn_logged(cmd, None)
+}
+
+/// [`serve`], with everything the process writes on stderr also written to `log` (to read
+/// when a test fails).
+pub fn serve_logged(path: &Path, admin: Option<&str>, log: &Path) -> Served {
+    let mut cmd = keel();
+    cmd.args(["serve", "--config"]).arg(path);
+    if let Some(t) = admin {
+        cmd.env("KEEL_ADMIN_TOKEN", t);
+    }
+    spawn_logged(cmd, Some(log.to_path_buf()))
+}
+
+/// [`spawn`], copying stderr to `log` when given.
+pub fn spawn_logged(mut cmd: Command, log: Option<PathBuf>) -> Served {
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn keel");
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut file = log.map(|p| std::fs::File::create(p).expect("create the log file"));
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(f) = file.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
             if let Some(i) = line.find("serving on http://") {
                 let rest = &line[i + "serving on ".len()..];
                 let url = rest.split_whitespace().next().unwrap_or_default();
