@@ -9,10 +9,13 @@
 //! - **checks** are counted where they land, at the target (every request to `/m/{i}`), and
 //!   also summed from the instances' own `keel_checks_total`;
 //! - **Keel's CPU** is the sum of the instances' `utime + stime`;
-//! - **PostgreSQL's CPU** is the sum over every process named `postgres` of its own and its
-//!   reaped children's CPU (the server as a whole, helpers included, so other databases'
-//!   work counts too on a shared server), and separately the backends serving the bench
-//!   database (`pg_stat_activity`), for those alive at both ends.
+//! - **PostgreSQL's CPU** is that of the server on the given port: its postmaster (from `SHOW
+//!   data_directory` and `postmaster.pid`) and the postmaster's children, each with its reaped
+//!   children's CPU (the server as a whole, helpers included, so other databases' work on the
+//!   same server counts too; other servers on the machine do not), and separately the
+//!   backends serving the bench database (`pg_stat_activity`), for those alive at both ends.
+//!   When the postmaster cannot be found, every process named `postgres` counts, with a
+//!   warning.
 //!
 //! With two instances or more, the last one is then killed with SIGKILL and the target marks
 //! the moment: the **take-over time** is how long until the target has seen a request for
@@ -97,7 +100,7 @@ pub struct ClusterResult {
     /// Requests for `/m/…` the target answered over the window.
     pub target_requests: u64,
     pub per_instance: Vec<InstanceFigures>,
-    /// Every `postgres` process, reaped children included.
+    /// The PostgreSQL server's processes, reaped children included.
     pub pg_server_ticks: u64,
     /// The bench database's backends alive at both ends of the window, and their CPU.
     pub pg_backends: usize,
@@ -245,6 +248,31 @@ async fn backends(plan: &ClusterPlan, db: &str) -> anyhow::Result<Vec<u32>> {
     Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
 
+/// The postmaster's pid: the first line of `postmaster.pid` in the server's data directory.
+async fn postmaster(plan: &ClusterPlan) -> anyhow::Result<u32> {
+    let dir = pg_tool(
+        plan,
+        "psql",
+        &["-d", "postgres", "-Atc", "SHOW data_directory"],
+    )
+    .await?;
+    let file = Path::new(dir.trim()).join("postmaster.pid");
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    text.lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("{} holds no pid", file.display()))
+}
+
+/// PostgreSQL's CPU ticks so far: the server's tree, or every `postgres` process.
+fn pg_ticks(root: Option<u32>) -> u64 {
+    match root.map(procfs::ticks_of_tree) {
+        Some(Ok(t)) => t,
+        _ => procfs::ticks_of_processes_named("postgres"),
+    }
+}
+
 fn ticks_of(pids: &[u32]) -> Vec<(u32, u64)> {
     pids.iter()
         .filter_map(|&p| procfs::process_cpu_ticks(p).ok().map(|t| (p, t)))
@@ -365,6 +393,13 @@ async fn run_one(plan: &ClusterPlan, n: u32, work: &Path) -> anyhow::Result<Clus
     running.watch(plan.warmup).await?;
 
     // Window start.
+    let root = match postmaster(plan).await {
+        Ok(pid) => Some(pid),
+        Err(e) => {
+            eprintln!("keel-bench: warning: {e:#}; counting every process named postgres instead");
+            None
+        }
+    };
     let pids0 = backends(plan, &db).await?;
     let mut start_counters = Vec::new();
     for u in &running.urls {
@@ -376,7 +411,7 @@ async fn run_one(plan: &ClusterPlan, n: u32, work: &Path) -> anyhow::Result<Clus
         .iter()
         .map(|p| procfs::process_cpu_ticks(p.pid()))
         .collect::<Result<_, _>>()?;
-    let pg0 = procfs::ticks_of_processes_named("postgres");
+    let pg0 = pg_ticks(root);
     let be0 = ticks_of(&pids0);
     let m0 = procfs::machine_ticks()?;
     let at0 = Instant::now();
@@ -388,7 +423,7 @@ async fn run_one(plan: &ClusterPlan, n: u32, work: &Path) -> anyhow::Result<Clus
     let at1 = Instant::now();
     let m1 = procfs::machine_ticks()?;
     let be1 = ticks_of(&pids0);
-    let pg1 = procfs::ticks_of_processes_named("postgres");
+    let pg1 = pg_ticks(root);
     let keel1: Vec<u64> = running
         .procs
         .iter()

@@ -104,9 +104,36 @@ pub fn parse_stat_fields(what: &str, stat: &str) -> Result<StatFields, ProcError
     })
 }
 
-/// CPU ticks of every process whose command name is `comm`, their reaped children's included
-/// (a PostgreSQL server: the postmaster holds the CPU of backends that have exited, the living
+/// CPU ticks of process `root` and of its children, each with its reaped children's (a
+/// PostgreSQL server: the postmaster holds the CPU of backends that have exited, the living
 /// backends and helpers hold their own). Processes vanishing during the scan count 0.
+pub fn ticks_of_tree(root: u32) -> Result<u64, ProcError> {
+    let path = PathBuf::from(format!("/proc/{root}/stat"));
+    let text = read(path.clone())?;
+    let own = parse_stat_fields(&path.display().to_string(), &text)?;
+    let mut total = own.ticks + own.children_ticks;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Ok(total);
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if let Ok(f) = parse_stat_fields("stat", &text) {
+            if f.ppid == root {
+                total += f.ticks + f.children_ticks;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// CPU ticks of every process whose command name is `comm`, their reaped children's included.
+/// Processes vanishing during the scan count 0.
 pub fn ticks_of_processes_named(comm: &str) -> u64 {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
@@ -266,6 +293,13 @@ mod tests {
         assert_eq!(f.children_ticks, 0);
         let reaped = STAT.replace(" 731 214 0 0 ", " 731 214 5 7 ");
         assert_eq!(parse_stat_fields("t", &reaped).unwrap().children_ticks, 12);
+    }
+
+    #[test]
+    fn tree_of_self_counts_at_least_self() {
+        let me = std::process::id();
+        assert!(ticks_of_tree(me).unwrap() >= process_cpu_ticks(me).unwrap());
+        assert!(ticks_of_tree(u32::MAX).is_err());
     }
 
     #[test]
