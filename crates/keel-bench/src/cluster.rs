@@ -521,6 +521,12 @@ async fn run_one(plan: &ClusterPlan, n: u32, work: &Path) -> anyhow::Result<Clus
         takeover,
     };
     let expected = plan.monitors as f64 / plan.interval.as_secs_f64();
+    if result.checks_per_sec() > expected * 1.05 {
+        eprintln!(
+            "keel-bench: warning: the target saw {:.1} checks/s, {expected:.1} expected: monitors are checked by more than one instance",
+            result.checks_per_sec()
+        );
+    }
     if result.checks_per_sec() < expected * 0.95 {
         eprintln!(
             "keel-bench: warning: the target saw {:.1} checks/s, {expected:.1} expected: behind schedule",
