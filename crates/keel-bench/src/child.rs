@@ -88,6 +88,15 @@ impl Proc {
         }
     }
 
+    /// Kills the child at once (SIGKILL), as a crash would, and reaps it.
+    pub async fn kill_now(&mut self) -> anyhow::Result<()> {
+        self.child
+            .start_kill()
+            .with_context(|| format!("cannot kill {}", self.name))?;
+        let _ = self.child.wait().await;
+        Ok(())
+    }
+
     /// Asks the child to stop (SIGTERM, then closing its stdin) and kills it if it has not
     /// exited within `grace`.
     pub async fn stop(mut self, grace: Duration) {

@@ -11,6 +11,7 @@
 
 mod bare;
 mod child;
+mod cluster;
 mod config;
 mod metrics;
 mod procfs;
@@ -74,6 +75,9 @@ enum Cmd {
         /// Exit when standard input closes (used by `run` so the target never outlives it).
         #[arg(long)]
         until_stdin_closes: bool,
+        /// Track which of `/m/0 … /m/{N-1}` were requested since a mark (`/_bench/stats`).
+        #[arg(long, default_value_t = 0)]
+        monitors: u64,
     },
     /// The reference: a bare client loop; prints a one-line JSON report on stdout.
     Bare {
@@ -155,6 +159,54 @@ enum Cmd {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Several `keel serve` instances sharing the monitors through one PostgreSQL database,
+    /// for each instance count in turn; prints one Markdown table.
+    Cluster {
+        /// Instance counts, one run each, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        instances: Vec<u32>,
+        #[arg(long, default_value_t = 30_000)]
+        monitors: u64,
+        #[arg(long, value_parser = duration, default_value = "10s")]
+        interval: Duration,
+        #[arg(long, value_parser = duration, default_value = "5s")]
+        timeout: Duration,
+        /// Run time of the instances before the window opens.
+        #[arg(long, value_parser = duration, default_value = "1m")]
+        warmup: Duration,
+        #[arg(long, value_parser = duration, default_value = "1m")]
+        duration: Duration,
+        #[arg(long, default_value = "target/release/keel")]
+        keel: PathBuf,
+        #[arg(long, value_parser = duration, default_value = "2m")]
+        startup_limit: Duration,
+        #[arg(long, default_value_t = 512)]
+        max_concurrency: u32,
+        /// PostgreSQL host, port and role (trust authentication); each run creates and drops
+        /// its own database `keel_bench_<instances>`.
+        #[arg(long, default_value = "127.0.0.1")]
+        pg_host: String,
+        #[arg(long, default_value_t = 5432)]
+        pg_port: u16,
+        #[arg(long, default_value = "postgres")]
+        pg_user: String,
+        /// Do not kill an instance after the window.
+        #[arg(long)]
+        no_kill: bool,
+        /// How long to wait, after the kill, for every monitor to be checked again.
+        #[arg(long, value_parser = duration, default_value = "2m")]
+        takeover_limit: Duration,
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Also write the figures as JSON (read back by `cluster-table`).
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Print the Markdown table for runs saved with `cluster --json`.
+    ClusterTable {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Print the Markdown tables for runs saved with `run --json`.
     Table {
         #[arg(required = true)]
@@ -177,7 +229,8 @@ fn real_main() -> anyhow::Result<()> {
         Cmd::Target {
             listen,
             until_stdin_closes,
-        } => target::main(listen, until_stdin_closes),
+            monitors,
+        } => target::main(listen, until_stdin_closes, monitors),
         Cmd::Bare {
             url_base,
             requests_per_sec,
@@ -254,6 +307,78 @@ fn real_main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             }
             print!("{}", table::render(&[result]));
+            Ok(())
+        }
+        Cmd::Cluster {
+            instances,
+            monitors,
+            interval,
+            timeout,
+            warmup,
+            duration,
+            keel,
+            startup_limit,
+            max_concurrency,
+            pg_host,
+            pg_port,
+            pg_user,
+            no_kill,
+            takeover_limit,
+            work_dir,
+            json,
+        } => {
+            let plan = cluster::ClusterPlan {
+                instances,
+                monitors,
+                interval,
+                timeout,
+                warmup,
+                duration,
+                keel,
+                startup_limit,
+                max_concurrency,
+                pg_host,
+                pg_port,
+                pg_user,
+                kill: !no_kill,
+                takeover_limit,
+                work_dir,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?;
+            let results = rt.block_on(async {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+                tokio::select! {
+                    r = cluster::run(&plan) => r,
+                    _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+                    _ = term.recv() => anyhow::bail!("terminated"),
+                }
+            })?;
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&results)?)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            }
+            print!("{}", cluster::render(&results));
+            Ok(())
+        }
+        Cmd::ClusterTable { files } => {
+            let mut runs = Vec::new();
+            for path in &files {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                let mut some: Vec<cluster::ClusterResult> =
+                    serde_json::from_str(&text).map_err(|e| {
+                        anyhow::anyhow!(
+                            "{} is not a keel-bench cluster result: {e}",
+                            path.display()
+                        )
+                    })?;
+                runs.append(&mut some);
+            }
+            print!("{}", cluster::render(&runs));
             Ok(())
         }
         Cmd::Table { files } => {

@@ -70,6 +70,93 @@ pub fn parse_stat_cpu_ticks(what: &str, stat: &str) -> Result<u64, ProcError> {
     Ok(field(14)? + field(15)?)
 }
 
+/// The fields of `/proc/PID/stat` used to add up a server's processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatFields {
+    pub comm: String,
+    pub ppid: u32,
+    /// utime + stime.
+    pub ticks: u64,
+    /// cutime + cstime: the CPU of children it has waited for (a server's exited workers).
+    pub children_ticks: u64,
+}
+
+pub fn parse_stat_fields(what: &str, stat: &str) -> Result<StatFields, ProcError> {
+    let open = stat
+        .find('(')
+        .ok_or_else(|| malformed(what, "no '(' opening the command name"))?;
+    let close = stat
+        .rfind(')')
+        .ok_or_else(|| malformed(what, "no ')' closing the command name"))?;
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let field = |n: usize| -> Result<u64, ProcError> {
+        let raw = fields.get(n - 3).ok_or_else(|| {
+            malformed(what, format!("only {} fields after the name", fields.len()))
+        })?;
+        raw.parse::<u64>()
+            .map_err(|_| malformed(what, format!("field {n} is {raw:?}, not a number")))
+    };
+    Ok(StatFields {
+        comm: stat[open + 1..close].to_string(),
+        ppid: field(4)? as u32,
+        ticks: field(14)? + field(15)?,
+        children_ticks: field(16)? + field(17)?,
+    })
+}
+
+/// CPU ticks of process `root` and of its children, each with its reaped children's (a
+/// PostgreSQL server: the postmaster holds the CPU of backends that have exited, the living
+/// backends and helpers hold their own). Processes vanishing during the scan count 0.
+pub fn ticks_of_tree(root: u32) -> Result<u64, ProcError> {
+    let path = PathBuf::from(format!("/proc/{root}/stat"));
+    let text = read(path.clone())?;
+    let own = parse_stat_fields(&path.display().to_string(), &text)?;
+    let mut total = own.ticks + own.children_ticks;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Ok(total);
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if let Ok(f) = parse_stat_fields("stat", &text) {
+            if f.ppid == root {
+                total += f.ticks + f.children_ticks;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// CPU ticks of every process whose command name is `comm`, their reaped children's included.
+/// Processes vanishing during the scan count 0.
+pub fn ticks_of_processes_named(comm: &str) -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut total = 0;
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let path = PathBuf::from(format!("/proc/{pid}/stat"));
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if let Ok(f) = parse_stat_fields("stat", &text) {
+            if f.comm == comm {
+                total += f.ticks + f.children_ticks;
+            }
+        }
+    }
+    total
+}
+
 /// One `Key:   N kB` line of `/proc/PID/status`, in KiB.
 pub fn parse_status_kib(what: &str, status: &str, key: &str) -> Result<u64, ProcError> {
     let line = status
@@ -139,6 +226,13 @@ pub fn peak_rss_kib(pid: u32) -> Result<u64, ProcError> {
     parse_status_kib(&path.display().to_string(), &text, "VmHWM")
 }
 
+/// Resident set size of process `pid` now (`VmRSS`), in KiB.
+pub fn rss_kib(pid: u32) -> Result<u64, ProcError> {
+    let path = PathBuf::from(format!("/proc/{pid}/status"));
+    let text = read(path.clone())?;
+    parse_status_kib(&path.display().to_string(), &text, "VmRSS")
+}
+
 /// Busy and total ticks of the machine so far.
 pub fn machine_ticks() -> Result<MachineTicks, ProcError> {
     let path = PathBuf::from("/proc/stat");
@@ -188,6 +282,24 @@ mod tests {
     #[test]
     fn stat_sums_utime_and_stime_past_an_awkward_name() {
         assert_eq!(parse_stat_cpu_ticks("t", STAT).unwrap(), 731 + 214);
+    }
+
+    #[test]
+    fn stat_fields_name_parent_and_children() {
+        let f = parse_stat_fields("t", STAT).unwrap();
+        assert_eq!(f.comm, "keel (x) y");
+        assert_eq!(f.ppid, 25360);
+        assert_eq!(f.ticks, 731 + 214);
+        assert_eq!(f.children_ticks, 0);
+        let reaped = STAT.replace(" 731 214 0 0 ", " 731 214 5 7 ");
+        assert_eq!(parse_stat_fields("t", &reaped).unwrap().children_ticks, 12);
+    }
+
+    #[test]
+    fn tree_of_self_counts_at_least_self() {
+        let me = std::process::id();
+        assert!(ticks_of_tree(me).unwrap() >= process_cpu_ticks(me).unwrap());
+        assert!(ticks_of_tree(u32::MAX).is_err());
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub fn parse_serving_line(line: &str) -> Option<String> {
 }
 
 /// Sleeps `d`, failing early (with its last output) if Keel exits meanwhile.
-async fn watch(keel: &mut Proc, d: Duration) -> anyhow::Result<()> {
+pub async fn watch(keel: &mut Proc, d: Duration) -> anyhow::Result<()> {
     let until = Instant::now() + d;
     loop {
         if let Some(status) = keel.exited() {
@@ -87,7 +87,7 @@ async fn watch(keel: &mut Proc, d: Duration) -> anyhow::Result<()> {
 }
 
 /// Keel's check and failure counters.
-async fn counters(client: &reqwest::Client, keel_url: &str) -> anyhow::Result<(f64, f64)> {
+pub async fn counters(client: &reqwest::Client, keel_url: &str) -> anyhow::Result<(f64, f64)> {
     let url = format!("{keel_url}/metrics");
     let resp = client
         .get(&url)
@@ -188,7 +188,9 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<RunResult> {
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let config_path = work.path().join("keel.toml");
     let text = config::render(&BenchConfig {
+        listen: "127.0.0.1:0",
         data_dir: &data_dir,
+        database_url: None,
         target_base: &base,
         monitors: plan.monitors,
         interval: plan.interval,
@@ -255,6 +257,7 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<RunResult> {
     watch(&mut keel, plan.duration).await?;
     let end = sample(&client, &keel_url, keel.pid(), &data_dir).await?;
     let peak_rss_kib = procfs::peak_rss_kib(keel.pid())?;
+    let rss_kib = procfs::rss_kib(keel.pid())?;
     keel.stop(STOP_GRACE).await;
 
     let elapsed_secs = (end.at - start.at).as_secs_f64();
@@ -341,6 +344,7 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<RunResult> {
         warmup_cpu_ticks: Some(start.cpu_ticks),
         warmup_ramp,
         peak_rss_kib,
+        rss_kib: Some(rss_kib),
         storage_growth_bytes: end.storage as i64 - start.storage as i64,
         other_load_cores,
         bare: reports,

@@ -29,6 +29,9 @@ pub struct RunResult {
     #[serde(default)]
     pub warmup_ramp: Vec<f64>,
     pub peak_rss_kib: u64,
+    /// Keel's resident set at the end of the window (older result files lack it).
+    #[serde(default)]
+    pub rss_kib: Option<u64>,
     pub storage_growth_bytes: i64,
     /// CPU used on the machine beside Keel during its window (the target included), in cores.
     pub other_load_cores: f64,
@@ -42,7 +45,7 @@ fn fixed(v: Option<f64>, digits: usize) -> String {
     }
 }
 
-fn human(secs: f64) -> String {
+pub fn human(secs: f64) -> String {
     humantime::format_duration(Duration::from_secs_f64(secs.max(0.0).round())).to_string()
 }
 
@@ -119,6 +122,7 @@ impl RunResult {
                 1,
             ),
             format!("{:.1}", self.peak_rss_kib as f64 / 1024.0),
+            fixed(self.rss_kib.map(|k| k as f64 / 1024.0), 1),
             format!(
                 "{:.0}",
                 self.storage_growth_bytes as f64 / 1024.0 / (self.elapsed_secs / 60.0)
@@ -157,7 +161,7 @@ impl RunResult {
 }
 
 /// Columns of the Keel table.
-pub const KEEL_COLUMNS: [&str; 16] = [
+pub const KEEL_COLUMNS: [&str; 17] = [
     "monitors",
     "interval",
     "warm-up",
@@ -172,6 +176,7 @@ pub const KEEL_COLUMNS: [&str; 16] = [
     "Keel CPU % of one core",
     "Keel CPU s before the window",
     "Keel peak RSS MiB",
+    "Keel RSS MiB at the window's end",
     "storage growth KiB/min",
     "other load (cores)",
 ];
@@ -261,6 +266,7 @@ mod tests {
             warmup_cpu_ticks: Some(250),
             warmup_ramp: vec![120.4, 33.0, 9.96],
             peak_rss_kib: 40 * 1024,
+            rss_kib: Some(38 * 1024),
             storage_growth_bytes: 600 * 1024,
             other_load_cores: 0.05,
             bare: vec![
@@ -300,7 +306,7 @@ mod tests {
         // 1.8 s over 60,000 checks = 30 µs: 2.0× the paced loop, 3.0× the flat-out one.
         assert_eq!(
             result().keel_row(),
-            "| 10000 | 10s | 10s | 1m | 1000.0 | 0 | 30.0 ± 0.3 | 15.0 | 2.00 | 10.0 | 3.00 | 3.0 | 2.5 | 40.0 | 600 | 0.05 |"
+            "| 10000 | 10s | 10s | 1m | 1000.0 | 0 | 30.0 ± 0.3 | 15.0 | 2.00 | 10.0 | 3.00 | 3.0 | 2.5 | 40.0 | 38.0 | 600 | 0.05 |"
         );
     }
 
@@ -321,6 +327,8 @@ mod tests {
         r.checks = 0.0;
         let row = r.keel_row();
         assert!(row.contains("| – | – | – | – | – |"), "{row}");
+        r.rss_kib = None;
+        assert!(r.keel_row().contains("| 40.0 | – |"), "{}", r.keel_row());
     }
 
     #[test]

@@ -157,7 +157,9 @@ impl Scheduler {
             };
             let checker = self.checker.clone();
             let heartbeats = self.heartbeats.clone();
-            tasks.spawn(async move { run_monitor(m, checker, heartbeats, ctx).await });
+            // Spawned as is, not inside an `async move` wrapper that would hold the arguments
+            // a second time beside the future they moved into (one task per monitor).
+            tasks.spawn(run_monitor(m, checker, heartbeats, ctx));
         }
         for v in self.vendors {
             let ctx = Ctx {
@@ -168,7 +170,7 @@ impl Scheduler {
                 jitter: self.config.jitter,
             };
             let client = self.vendor_client.clone();
-            tasks.spawn(async move { run_vendor(v, client, ctx).await });
+            tasks.spawn(run_vendor(v, client, ctx));
         }
         while tasks.join_next().await.is_some() {}
     }
@@ -273,19 +275,27 @@ async fn run_monitor(m: Monitor, checker: Arc<Checker>, heartbeats: Arc<Heartbea
         let outcome = match &m.check {
             Check::Heartbeat(h) => heartbeats.judge(&m, h.grace, Utc::now()),
             check => {
-                let Ok(_permit) = ctx.permits.acquire().await else {
+                // Boxed, so the permit wait and the guard's timer exist only while a check
+                // runs instead of in every idle monitor's task (100,000 tasks at scale).
+                let step = Box::pin(async {
+                    let _permit = ctx.permits.acquire().await.ok()?;
+                    // The checker bounds itself by the timeout; the outer guard only protects
+                    // the scheduler from a bug in a check.
+                    let guard = m.timeout + Duration::from_secs(1);
+                    Some(
+                        match tokio::time::timeout(guard, checker.run(check, m.timeout)).await {
+                            Ok(o) => o,
+                            Err(_) => Outcome::down(
+                                format!("timed out after {}", humanize(m.timeout)),
+                                m.timeout,
+                            ),
+                        },
+                    )
+                });
+                let Some(outcome) = step.await else {
                     return;
                 };
-                // The checker bounds itself by the timeout; the outer guard only protects
-                // the scheduler from a bug in a check.
-                let guard = m.timeout + Duration::from_secs(1);
-                match tokio::time::timeout(guard, checker.run(check, m.timeout)).await {
-                    Ok(o) => o,
-                    Err(_) => Outcome::down(
-                        format!("timed out after {}", humanize(m.timeout)),
-                        m.timeout,
-                    ),
-                }
+                outcome
             }
         };
         // A result from a check that outlived this process's lease is not its to report.
