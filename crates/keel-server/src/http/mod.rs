@@ -15,8 +15,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, StatusCode};
+use axum::middleware::map_response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
 use keel_core::config::Config;
 use keel_probe::scheduler::Heartbeats;
 use keel_probe::source::Source;
@@ -78,12 +81,42 @@ pub fn limiter() -> subscribe::Limiter {
     subscribe::limiter()
 }
 
+/// The body limit of every route but the intake's.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Keel's JSON error for a body over `limit` (`setting`: where the limit comes from), in place
+/// of the plain-text 413 the body extractors answer with. The server reads and drops the rest
+/// of such a body before closing the connection (`server::linger`), so clients that send the
+/// whole body before reading get this answer, not a reset connection.
+async fn too_large(limit: usize, setting: &'static str, resp: Response) -> Response {
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
+        return resp;
+    }
+    let reason = format!("the request body is larger than {limit} bytes, the most {setting}");
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Json(serde_json::json!({"error": "payload_too_large", "reason": reason, "limit": limit})),
+    )
+        .into_response()
+}
+
 pub fn router(state: AppState) -> Router {
     let intake_limit = state.config.intake.max_body_bytes;
     let intake = Router::new()
         .route("/api/v1/intake/alertmanager", post(intake::alertmanager))
         .route("/api/v1/intake/generic", post(intake::generic))
-        .layer(DefaultBodyLimit::max(intake_limit));
+        .layer(DefaultBodyLimit::max(intake_limit))
+        .layer(map_response(move |resp: Response| {
+            too_large(
+                intake_limit,
+                "the intake accepts ([intake] max_body_bytes)",
+                resp,
+            )
+        }));
     Router::new()
         .route("/", get(public::document))
         .route("/index.html", get(public::document))
@@ -148,6 +181,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/reports/mttx", get(incidents::mttx))
         .merge(intake)
         .merge(crate::console::router(&state))
-        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(map_response(|resp: Response| {
+            too_large(BODY_LIMIT, "this endpoint accepts", resp)
+        }))
         .with_state(state)
 }
