@@ -23,7 +23,31 @@ use keel_core::public::{
     PublicIncident, PublicStatus, Snapshot,
 };
 
-const CSS: &str = include_str!("../../templates/page.css");
+/// The text of the page's one `<style>` element, exactly: its hash is what the page's
+/// Content-Security-Policy allows.
+const STYLE: &str = concat!("\n", include_str!("../../templates/page.css"));
+
+/// The Content-Security-Policy the page is served with (see docs/architecture.md, "Security
+/// headers"). The page runs no script and loads nothing: its only active content is the
+/// inline stylesheet, allowed by its SHA-256 rather than by `'unsafe-inline'`, so an injected
+/// `<style>` or `style=` attribute would not apply either. The subscribe form posts to the
+/// same origin; nothing may frame the page. Computed once; `'static` so that every response
+/// clones the header by pointer.
+pub fn content_security_policy() -> &'static str {
+    static POLICY: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+        Box::leak(
+            format!(
+                "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
+                 base-uri 'none'; frame-ancestors 'none'"
+            )
+            .into_boxed_str(),
+        )
+    })
+}
 
 /// The name of a language in that language, for the language links.
 fn endonym(locale: &str) -> &str {
@@ -40,7 +64,7 @@ pub fn render(snapshot: &Snapshot, locale: &str, lang_links: bool) -> String {
     let bars: usize = snapshot.components.iter().map(|c| c.uptime.len()).sum();
     let mut p = Page {
         out: String::with_capacity(
-            16 * 1024 + CSS.len() + bars * 64 + snapshot.components.len() * 512,
+            16 * 1024 + STYLE.len() + bars * 64 + snapshot.components.len() * 512,
         ),
         s: snapshot,
         l: locale,
@@ -139,8 +163,8 @@ impl<'a> Page<'a> {
                 self.raw("\">\n");
             }
         }
-        self.raw("<style>\n");
-        self.raw(CSS);
+        self.raw("<style>");
+        self.raw(STYLE);
         self.raw("</style>\n</head>\n<body>\n<a class=\"skip\" href=\"#main\">");
         self.key(Key::SkipToContent);
         self.raw("</a>\n<header class=\"top\"><div class=\"wrap\">\n<h1>");
