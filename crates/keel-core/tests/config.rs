@@ -1768,3 +1768,72 @@ proptest! {
         let _ = parse(EXAMPLE, "keel.toml", &env);
     }
 }
+
+// --- [[component]] group; [incidents] canary_grace -------------------------------------------
+
+#[test]
+fn components_name_their_group() {
+    let c = ok(r#"
+[page]
+locales = ["en", "ja"]
+
+[[component]]
+id = "paris"
+group = { en = "Europe", ja = "ヨーロッパ" }
+
+[[component]]
+id = "tokyo"
+group = "Asia"
+
+[[component]]
+id = "berlin"
+group = { en = "Europe", ja = "ヨーロッパ" }
+
+[[component]]
+id = "api"
+"#);
+    let group = |id: &str| {
+        c.components
+            .iter()
+            .find(|x| x.id.as_str() == id)
+            .unwrap()
+            .group
+            .clone()
+    };
+    assert_eq!(group("paris"), group("berlin"));
+    assert_eq!(group("paris").unwrap().get("ja"), "ヨーロッパ");
+    assert_eq!(group("tokyo").unwrap().get("ja"), "Asia");
+    assert_eq!(group("api"), None);
+    // Ids are stable, Statuspage-shaped and differ between groups.
+    let europe = keel_core::config::group_id(&group("paris").unwrap());
+    let asia = keel_core::config::group_id(&group("tokyo").unwrap());
+    assert_eq!(europe.len(), 12);
+    assert!(europe
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    assert_ne!(europe, asia);
+    assert_eq!(
+        europe,
+        keel_core::config::group_id(&group("berlin").unwrap())
+    );
+}
+
+#[test]
+fn a_group_must_be_named_and_written_one_way() {
+    one(
+        &with_base("\n[[component]]\nid = \"paris\"\ngroup = \" \"\n"),
+        7,
+        "`component.group`: may not be empty",
+        "leave `group` out",
+    );
+    // The same name in English, written differently: two groups called "Europe".
+    one(
+        &with_base(
+            "group = \"Europe\"\n\n[[component]]\nid = \"paris\"\ngroup = { en = \"Europe\", ja = \"欧州\" }\n",
+        ),
+        8,
+        "reads \"Europe\" in en, like the group of component `api` (line 4)",
+        "the same `group` value",
+    );
+    one(&with_base("group = 42\n"), 4, "group", "{ en = \"text\"");
+}

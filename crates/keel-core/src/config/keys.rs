@@ -110,6 +110,7 @@ pub(crate) const COMPONENT: &[&str] = &[
     "public",
     "criticality",
     "alternatives",
+    "group",
 ];
 pub(crate) const INFRA: &[&str] = &["id", "name", "depends_on", "canary"];
 pub(crate) const RUNBOOK: &[&str] = &["id", "component", "failure_kind", "steps"];
