@@ -1837,3 +1837,42 @@ fn a_group_must_be_named_and_written_one_way() {
     );
     one(&with_base("group = 42\n"), 4, "group", "{ en = \"text\"");
 }
+
+#[test]
+fn canary_grace_defaults_to_the_canaries_confirmation_time() {
+    let canary = |extra: &str| {
+        format!(
+            "{BASE}\n[[infra]]\nid = \"internet\"\ncanary = true\n\n[[monitor]]\nid = \"dns\"\ncomponent = \"internet\"\nkind = \"tcp\"\nhost = \"1.1.1.1\"\nport = 53\ninterval = \"10s\"\ntimeout = \"2s\"\nretry_interval = \"1s\"\nconfirmations = 3\n{extra}"
+        )
+    };
+    // The next check after 10 s, three failures of at most 2 s each, two retries 1 s apart.
+    assert_eq!(
+        ok(&canary("")).incidents.canary_grace,
+        Duration::from_secs(10 + 3 * 2 + 2)
+    );
+    // The slowest canary monitor decides.
+    let two = canary("\n[[monitor]]\nid = \"dns2\"\ncomponent = \"internet\"\nkind = \"tcp\"\nhost = \"8.8.8.8\"\nport = 53\ninterval = \"1m\"\n");
+    let slow = ok(&two);
+    assert!(slow.incidents.canary_grace > Duration::from_secs(60));
+    // Written, it wins, zero included.
+    let set = ok(&canary("\n[incidents]\ncanary_grace = \"45s\"\n"));
+    assert_eq!(set.incidents.canary_grace, Duration::from_secs(45));
+    let off = ok(&canary("\n[incidents]\ncanary_grace = \"0s\"\n"));
+    assert_eq!(off.incidents.canary_grace, Duration::ZERO);
+    // No canary, or a canary no monitor watches: nothing to wait for.
+    assert_eq!(ok(BASE).incidents.canary_grace, Duration::ZERO);
+    assert_eq!(
+        ok(&format!(
+            "{BASE}\n[[infra]]\nid = \"internet\"\ncanary = true\n"
+        ))
+        .incidents
+        .canary_grace,
+        Duration::ZERO
+    );
+    one(
+        &with_base("\n[incidents]\ncanary_grace = \"soon\"\n"),
+        6,
+        "canary_grace",
+        "",
+    );
+}

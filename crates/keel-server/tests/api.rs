@@ -668,3 +668,79 @@ async fn oversized_bodies_get_a_413_with_its_reason_not_a_reset() {
         }
     }
 }
+
+// --- Canary grace: the server opens a held incident on time, and none for its own outage ------
+
+fn canary_config(app_url: &str, canary_url: &str, canary_confirmations: u32) -> String {
+    format!(
+        r#"{COMPONENTS}
+[incidents]
+canary_grace = "3s"
+
+[[infra]]
+id = "internet"
+canary = true
+
+[[monitor]]
+id = "canary"
+component = "internet"
+kind = "http"
+url = "{canary_url}"
+interval = "300ms"
+retry_interval = "300ms"
+timeout = "300ms"
+confirmations = {canary_confirmations}
+{monitor}"#,
+        monitor = http_monitor(app_url)
+    )
+}
+
+async fn incident_count(app: &TestApp) -> usize {
+    let list: Value = app
+        .get_auth("/api/v1/incidents")
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["incidents"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_held_incident_opens_once_the_canary_grace_is_over() {
+    let (web, canary) = (Target::spawn().await, Target::spawn().await);
+    let app = TestApp::spawn(&canary_config(&web.url(), &canary.url(), 2)).await;
+    app.wait_state("canary", "up").await;
+    app.wait_state("web-home", "up").await;
+    web.set(503);
+    let started = std::time::Instant::now();
+    app.wait_state("web-home", "down").await;
+    // Confirmed, but held: the canary might still be about to say Keel is blind.
+    assert_eq!(incident_count(&app).await, 0, "opened inside the grace");
+    // No other signal comes; the grace running out is enough.
+    let mut opened = None;
+    for _ in 0..150 {
+        if incident_count(&app).await == 1 {
+            opened = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let opened = opened.expect("the incident opened after the grace");
+    assert!(opened >= Duration::from_millis(2_500), "{opened:?}");
+}
+
+#[tokio::test]
+async fn a_network_loss_the_canary_confirms_within_the_grace_opens_nothing() {
+    let (web, canary) = (Target::spawn().await, Target::spawn().await);
+    // The canary needs three failures, the ordinary monitor two: it confirms first.
+    let app = TestApp::spawn(&canary_config(&web.url(), &canary.url(), 3)).await;
+    app.wait_state("canary", "up").await;
+    app.wait_state("web-home", "up").await;
+    web.set(503);
+    canary.set(503);
+    app.wait_state("web-home", "down").await;
+    app.wait_state("canary", "down").await;
+    // Well past the grace: Keel is blind, and nothing opened in the moment before.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(incident_count(&app).await, 0);
+}

@@ -486,6 +486,10 @@ pub struct IncidentsConfig {
     pub stability_window: Duration,
     /// Default 24h.
     pub recurrence_window: Duration,
+    /// How long a new incident whose failure Keel's own blindness could explain waits for a
+    /// canary to confirm (see docs/config.md). Default: the longest a canary monitor can take
+    /// to confirm a failure; zero without canaries.
+    pub canary_grace: Duration,
 }
 
 /// `[notify]`: how notifications leave Keel (the outbox workers), email, and responders'
@@ -718,6 +722,7 @@ impl Default for IncidentsConfig {
             publish_after: Duration::from_secs(2 * 60),
             stability_window: Duration::from_secs(5 * 60),
             recurrence_window: Duration::from_secs(24 * 3600),
+            canary_grace: Duration::ZERO,
         }
     }
 }

@@ -65,7 +65,7 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
         .collect();
     check_groups(&mut r, &group_places, &page.locales, &refs.nodes);
     let t = single(&mut r, root, "incidents", &layer);
-    let incidents = incidents(&mut r, &t);
+    let incidents = incidents(&mut r, &t, &infra, &monitors);
     let t = single(&mut r, root, "severity", &layer);
     let severity = severity(&mut r, &t);
     let runbooks: Vec<Runbook> = entries(&mut r, root, "runbook")
@@ -771,9 +771,17 @@ fn vendor(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Vendor> {
     })
 }
 
-fn incidents(r: &mut Reader<'_>, t: &Tbl<'_>) -> IncidentsConfig {
+fn incidents(
+    r: &mut Reader<'_>,
+    t: &Tbl<'_>,
+    infra: &[Infra],
+    monitors: &[Monitor],
+) -> IncidentsConfig {
     r.unknown_keys(t, keys::INCIDENTS);
-    let d = IncidentsConfig::default();
+    let d = IncidentsConfig {
+        canary_grace: canary_confirmation(infra, monitors),
+        ..IncidentsConfig::default()
+    };
     // Zero is meaningful for each: publish at once, resolve at once, never reopen.
     let mut window = |key: &str, default: Duration| {
         t.get(r, key)
@@ -784,7 +792,25 @@ fn incidents(r: &mut Reader<'_>, t: &Tbl<'_>) -> IncidentsConfig {
         publish_after: window("publish_after", d.publish_after),
         stability_window: window("stability_window", d.stability_window),
         recurrence_window: window("recurrence_window", d.recurrence_window),
+        canary_grace: window("canary_grace", d.canary_grace),
     }
+}
+
+/// The longest a canary's monitor can take to confirm a failure that starts right after one
+/// of its checks passed: the next check comes after `interval`, then `confirmations - 1`
+/// retries `retry_interval` apart, each failing at worst by `timeout`. Zero without canary
+/// monitors (nothing to wait for).
+fn canary_confirmation(infra: &[Infra], monitors: &[Monitor]) -> Duration {
+    monitors
+        .iter()
+        .filter(|m| infra.iter().any(|i| i.canary && i.id == m.component))
+        .map(|m| {
+            m.interval
+                + m.timeout * m.confirmations
+                + m.retry_interval * m.confirmations.saturating_sub(1)
+        })
+        .max()
+        .unwrap_or(Duration::ZERO)
 }
 
 fn severity(r: &mut Reader<'_>, t: &Tbl<'_>) -> SeverityConfig {
