@@ -719,8 +719,9 @@ fn scale_snapshot(n: usize, groups: usize) -> Snapshot {
 
 #[test]
 fn ten_thousand_components_make_a_page_under_a_megabyte() {
-    // In a hundred groups, and in none (then they are listed together, by status).
-    for groups in [100, 0] {
+    // In a hundred groups, in a thousand (rows then say their uptime in words), and in none
+    // (then they are listed together, by status).
+    for groups in [100, 1_000, 0] {
         let s = scale_snapshot(10_000, groups);
         for locale in ["en", "ja"] {
             let html = page::render(&s, locale, true);
@@ -790,6 +791,13 @@ fn groups_collapse_with_their_worst_status_and_their_uptime() {
         .count();
     assert_eq!(closed, 297);
     assert!(html.contains("1 サービス（すべて正常稼働）"));
+    // Three hundred rows: too many to draw bars for; each says its uptime in words.
+    assert!(!html.contains("class=\"bars"));
+    assert_eq!(
+        html.matches(&format!("{}: ", i18n::t("ja", Key::UptimeLast90Days)))
+            .count(),
+        300
+    );
 }
 
 #[test]

@@ -21,6 +21,10 @@ use crate::config::LocalizedText;
 /// components (docs/benchmarks.md, "The page at scale").
 pub const DETAILED_MAX: usize = 100;
 
+/// Up to this many rows at the top level, each row draws its uptime bars; beyond it (hundreds
+/// of groups), a row says its uptime in words only.
+pub const ROWS_WITH_BARS: usize = 200;
+
 /// One group's members, in page order.
 #[derive(Debug, Clone)]
 pub struct Group<'a> {
@@ -147,6 +151,8 @@ pub struct Layout<'a> {
     pub entries: Vec<Entry<'a>>,
     /// At most [`DETAILED_MAX`] components: every one in full.
     pub detailed: bool,
+    /// At most [`ROWS_WITH_BARS`] rows: each draws its uptime bars.
+    pub bars: bool,
 }
 
 /// The page's rows (see [`DETAILED_MAX`]): past it, when more than that many components are in
@@ -173,5 +179,10 @@ pub fn page_layout(components: &[PublicComponent]) -> Layout<'_> {
         });
         entries.push(Entry::Group(rest));
     }
-    Layout { entries, detailed }
+    let bars = entries.len() <= ROWS_WITH_BARS;
+    Layout {
+        entries,
+        detailed,
+        bars,
+    }
 }

@@ -249,7 +249,7 @@ struct Ctx<'a> {
 
 /// Which components have uptime bars on the page ([`groups::page_layout`]): all of them up to
 /// [`groups::DETAILED_MAX`]; past it, no group's members, and the ungrouped ones only while
-/// there are at most that many.
+/// they have rows of their own and the rows are few enough to draw bars.
 #[derive(Clone, Copy)]
 struct Bars {
     grouped: bool,
@@ -258,11 +258,14 @@ struct Bars {
 
 impl Bars {
     fn of(snap: &Snapshot) -> Bars {
-        let all = snap.components.len() <= groups::DETAILED_MAX;
-        let loose = snap.components.iter().filter(|c| c.group.is_none()).count();
+        let layout = groups::page_layout(&snap.components);
         Bars {
-            grouped: all,
-            loose: all || loose <= groups::DETAILED_MAX,
+            grouped: layout.detailed,
+            loose: layout.bars
+                && layout
+                    .entries
+                    .iter()
+                    .any(|e| matches!(e, Entry::Component(_))),
         }
     }
 

@@ -418,15 +418,15 @@ impl<'a> Page<'a> {
             .any(|e| matches!(e, Entry::Group(g) if g.id.is_some()));
         for entry in &layout.entries {
             match entry {
-                Entry::Component(c) => self.component(c),
-                Entry::Group(g) => self.group(g, layout.detailed, named_groups),
+                Entry::Component(c) => self.component(c, layout.bars),
+                Entry::Group(g) => self.group(g, layout, named_groups),
             }
         }
         self.raw("</ul>\n</section>\n");
     }
 
     /// A component's row: name, status, and its uptime.
-    fn component(&mut self, c: &PublicComponent) {
+    fn component(&mut self, c: &PublicComponent, bars: bool) {
         self.raw("<li class=\"component\" id=\"component-");
         self.text(&c.id);
         self.raw("\">\n<div class=\"crow\"><h3>");
@@ -438,14 +438,15 @@ impl<'a> Page<'a> {
         );
         self.text(i18n::component_status(self.l, c.status));
         self.raw("</span></div>\n");
-        self.uptime(&c.uptime, c.uptime_ratio);
+        self.uptime(&c.uptime, c.uptime_ratio, bars);
         self.raw("</li>\n");
     }
 
     /// A group's row: one line (name, worst status, how many are affected) that opens on its
     /// members, then the group's uptime. Open by default while a member is not operational.
     /// With many components (`detailed` false) the members are listed by status, names only.
-    fn group(&mut self, g: &Group<'_>, detailed: bool, named_groups: bool) {
+    fn group(&mut self, g: &Group<'_>, layout: &Layout<'_>, named_groups: bool) {
+        let detailed = layout.detailed;
         let status = g.status();
         self.raw("<li class=\"component group\"");
         if let Some(id) = g.id {
@@ -476,7 +477,7 @@ impl<'a> Page<'a> {
         if detailed {
             self.raw("<ul class=\"components members\">\n");
             for c in &g.members {
-                self.component(c);
+                self.component(c, true);
             }
             self.raw("</ul>\n");
         } else {
@@ -501,7 +502,7 @@ impl<'a> Page<'a> {
         self.raw("</details>\n");
         let days = g.uptime();
         let ratio = mean_ratio(&days);
-        self.uptime(&days, ratio);
+        self.uptime(&days, ratio, layout.bars);
         self.raw("</li>\n");
     }
 
@@ -509,11 +510,21 @@ impl<'a> Page<'a> {
     /// are one bar as wide as they are many (`w2`…`w90`), cut back into days by the
     /// stylesheet, with one tooltip for the run (its days, and its uptime or the range of it):
     /// a page of a hundred rows stays small, and a day of another colour is always its own.
-    fn uptime(&mut self, days: &[DayUptime], ratio: Option<f64>) {
+    ///
+    /// Without `bars` (hundreds of rows), only the summary, in words.
+    fn uptime(&mut self, days: &[DayUptime], ratio: Option<f64>, bars: bool) {
         if days.is_empty() {
             return;
         }
         let summary = i18n::uptime_text(self.l, ratio);
+        if !bars {
+            self.raw("<p class=\"legend\"><span>");
+            self.key(Key::UptimeLast90Days);
+            self.raw(": ");
+            self.text(&summary);
+            self.raw("</span></p>\n");
+            return;
+        }
         // The bars are one image to assistive technology, described by the summary; each
         // bar's title is the detail for pointer users.
         self.raw("<ol class=\"bars");
