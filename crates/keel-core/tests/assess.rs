@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, TimeZone, Utc};
 use keel_core::assess::{
     about_users, assess, describe_eta, estimate_eta, fold_health, impact, runbook_steps, severity,
-    Assessment, Criticality, Eta, Graph, HealthMap, Impact, NodeKind, PastIncident, Severity,
-    SourceHealth,
+    Assessment, Canaries, Criticality, Eta, Graph, HealthMap, Impact, NodeKind, PastIncident,
+    Severity, SourceHealth,
 };
 use keel_core::config::{parse, Config, Diagnostic, SeverityConfig, EXAMPLE};
 use keel_core::Health;
@@ -701,10 +701,28 @@ fn nothing_failing_means_no_causes() {
         assess(&g, &health),
         Assessment {
             causes: vec![],
-            blind: None
+            blind: None,
+            // The shop has a canary, never checked yet.
+            canaries: Some(Canaries { seeing_since: None }),
         }
     );
     assert_eq!(assess(&g, &HealthMap::new()).causes.len(), 0);
+    // Once the canary is seen healthy, since when is what correlation's canary grace reads.
+    let seeing = fold_health(&[
+        src("internet", Health::Up, "tcp", "connected", 7),
+        src("db", Health::Down, "tcp", "refused", 5),
+    ]);
+    let a = assess(&g, &seeing);
+    assert_eq!(
+        a.canaries,
+        Some(Canaries {
+            seeing_since: Some(at(7))
+        })
+    );
+    assert_eq!(a.causes.len(), 1);
+    // A failing canary: blind, and no canary standing to read.
+    let blind = assess(&g, &down(&["internet", "db"]));
+    assert!(blind.blind.is_some() && blind.canaries.is_none());
 }
 
 #[test]

@@ -1881,3 +1881,111 @@ proptest! {
         let _ = parse(EXAMPLE, "keel.toml", &env);
     }
 }
+
+// --- [[component]] group; [incidents] canary_grace -------------------------------------------
+
+#[test]
+fn components_name_their_group() {
+    let c = ok(r#"
+[page]
+locales = ["en", "ja"]
+
+[[component]]
+id = "paris"
+group = { en = "Europe", ja = "ヨーロッパ" }
+
+[[component]]
+id = "tokyo"
+group = "Asia"
+
+[[component]]
+id = "berlin"
+group = { en = "Europe", ja = "ヨーロッパ" }
+
+[[component]]
+id = "api"
+"#);
+    let group = |id: &str| {
+        c.components
+            .iter()
+            .find(|x| x.id.as_str() == id)
+            .unwrap()
+            .group
+            .clone()
+    };
+    assert_eq!(group("paris"), group("berlin"));
+    assert_eq!(group("paris").unwrap().get("ja"), "ヨーロッパ");
+    assert_eq!(group("tokyo").unwrap().get("ja"), "Asia");
+    assert_eq!(group("api"), None);
+    // Ids are stable, Statuspage-shaped and differ between groups.
+    let europe = keel_core::config::group_id(&group("paris").unwrap());
+    let asia = keel_core::config::group_id(&group("tokyo").unwrap());
+    assert_eq!(europe.len(), 12);
+    assert!(europe
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    assert_ne!(europe, asia);
+    assert_eq!(
+        europe,
+        keel_core::config::group_id(&group("berlin").unwrap())
+    );
+}
+
+#[test]
+fn a_group_must_be_named_and_written_one_way() {
+    one(
+        &with_base("\n[[component]]\nid = \"paris\"\ngroup = \" \"\n"),
+        7,
+        "`component.group`: may not be empty",
+        "leave `group` out",
+    );
+    // The same name in English, written differently: two groups called "Europe".
+    one(
+        &with_base(
+            "group = \"Europe\"\n\n[[component]]\nid = \"paris\"\ngroup = { en = \"Europe\", ja = \"欧州\" }\n",
+        ),
+        8,
+        "reads \"Europe\" in en, like the group of component `api` (line 4)",
+        "the same `group` value",
+    );
+    one(&with_base("group = 42\n"), 4, "group", "{ en = \"text\"");
+}
+
+#[test]
+fn canary_grace_defaults_to_the_canaries_confirmation_time() {
+    let canary = |extra: &str| {
+        format!(
+            "{BASE}\n[[infra]]\nid = \"internet\"\ncanary = true\n\n[[monitor]]\nid = \"dns\"\ncomponent = \"internet\"\nkind = \"tcp\"\nhost = \"1.1.1.1\"\nport = 53\ninterval = \"10s\"\ntimeout = \"2s\"\nretry_interval = \"1s\"\nconfirmations = 3\n{extra}"
+        )
+    };
+    // The next check after 10 s, three failures of at most 2 s each, two retries 1 s apart.
+    assert_eq!(
+        ok(&canary("")).incidents.canary_grace,
+        Duration::from_secs(10 + 3 * 2 + 2)
+    );
+    // The slowest canary monitor decides.
+    let two = canary("\n[[monitor]]\nid = \"dns2\"\ncomponent = \"internet\"\nkind = \"tcp\"\nhost = \"8.8.8.8\"\nport = 53\ninterval = \"1m\"\n");
+    let slow = ok(&two);
+    assert!(slow.incidents.canary_grace > Duration::from_secs(60));
+    // Written, it wins, zero included.
+    let set = ok(&canary("\n[incidents]\ncanary_grace = \"45s\"\n"));
+    assert_eq!(set.incidents.canary_grace, Duration::from_secs(45));
+    let off = ok(&canary("\n[incidents]\ncanary_grace = \"0s\"\n"));
+    assert_eq!(off.incidents.canary_grace, Duration::ZERO);
+    // No canary, or a canary no monitor watches: nothing to wait for.
+    assert_eq!(ok(BASE).incidents.canary_grace, Duration::ZERO);
+    assert_eq!(
+        ok(&format!(
+            "{BASE}\n[[infra]]\nid = \"internet\"\ncanary = true\n"
+        ))
+        .incidents
+        .canary_grace,
+        Duration::ZERO
+    );
+    one(
+        &with_base("\n[incidents]\ncanary_grace = \"soon\"\n"),
+        6,
+        "canary_grace",
+        "",
+    );
+}

@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use keel_core::assess::{assess, fold_health, Eta, Graph, Severity, SourceHealth};
+use keel_core::assess::{assess, fold_health, Assessment, Eta, Graph, Severity, SourceHealth};
 use keel_core::config::{parse, Config};
 use keel_core::incident::{
-    correlate_with_unknown, decide, declare, past_incidents, postmortem, stamp, unknown_nodes,
-    Actor, Command, ConfigJudge, EventKind, Incident, IncidentEvent, IncidentId, IncidentRole,
-    IncidentState, Origin, Planned, Settings,
+    correlate_with_unknown, decide, declare, next_canary_hold, past_incidents, postmortem, stamp,
+    unknown_nodes, Actor, Command, ConfigJudge, EventKind, Incident, IncidentEvent, IncidentId,
+    IncidentRole, IncidentState, Origin, Planned, Settings,
 };
 use keel_core::Health;
 
@@ -108,7 +108,11 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let config = parse(SHOP, "keel.toml", &[]).expect("the shop config parses");
+        Self::with(SHOP)
+    }
+
+    fn with(text: &str) -> Self {
+        let config = parse(text, "keel.toml", &[]).expect("the shop config parses");
         let graph = Graph::from_config(&config);
         World {
             config,
@@ -167,6 +171,11 @@ impl World {
 
     fn settings(&self) -> Settings {
         Settings::from(&self.config.incidents)
+    }
+
+    fn assessment(&self) -> Assessment {
+        let sources: Vec<SourceHealth> = self.sources.values().cloned().collect();
+        assess(&self.graph, &fold_health(&sources))
     }
 
     fn plan(&self, now: DateTime<Utc>) -> Vec<Planned> {
@@ -799,4 +808,148 @@ fn responders_cannot_move_a_resolved_incident() {
     w.db_dies(5);
     w.tick(5);
     assert_eq!(w.get(1).recurrences, 1);
+}
+
+// --- Canary grace: a monitor that confirms before the canary ---------------------------------
+
+/// The shop with a canary that is really watched, and a grace of two minutes.
+fn watched_canary() -> String {
+    format!(
+        "{}\n{}",
+        SHOP.replace("[incidents]\n", "[incidents]\ncanary_grace = \"2m\"\n"),
+        r#"
+[[monitor]]
+id = "internet-dns"
+component = "internet"
+kind = "tcp"
+host = "1.1.1.1"
+port = 53
+"#
+    )
+}
+
+impl World {
+    fn canary(&mut self, health: Health, at: i64) {
+        self.source(
+            "internet-dns",
+            "internet",
+            "tcp",
+            health,
+            "no route to host",
+            at,
+        );
+    }
+
+    fn opened(&self) -> usize {
+        self.incidents.len()
+    }
+}
+
+#[test]
+fn a_network_loss_where_the_canary_confirms_within_the_grace_opens_nothing() {
+    let mut w = World::with(&watched_canary());
+    w.canary(Health::Up, 0);
+    w.tick(0);
+    // Keel's own network goes at minute 10. The API's check confirms first…
+    w.api_fails(10);
+    assert_eq!(w.tick(10), Vec::<IncidentId>::new(), "held for the canary");
+    assert_eq!(w.tick(11), Vec::<IncidentId>::new());
+    // …the canary a minute later, within the grace: Keel is blind, nothing was opened.
+    w.canary(Health::Down, 11);
+    w.db_dies(11);
+    for minute in 11..30 {
+        assert_eq!(w.tick(minute), Vec::<IncidentId>::new(), "minute {minute}");
+    }
+    // Sight returns: the canary first, the other checks confirm their recovery a minute
+    // later, within the grace after the canary came back; still nothing opens.
+    w.canary(Health::Up, 30);
+    assert_eq!(w.tick(30), Vec::<IncidentId>::new());
+    assert_eq!(w.tick(31), Vec::<IncidentId>::new());
+    w.api_back(31);
+    w.db_back(31);
+    for minute in 31..60 {
+        assert_eq!(w.tick(minute), Vec::<IncidentId>::new(), "minute {minute}");
+    }
+    assert_eq!(w.opened(), 0);
+}
+
+#[test]
+fn a_real_outage_while_the_canaries_are_healthy_opens_after_the_grace_at_most() {
+    let mut w = World::with(&watched_canary());
+    w.canary(Health::Up, 0);
+    w.tick(0);
+    w.db_dies(10);
+    // Held: due two minutes after the failure began; a caller that only runs on changes is
+    // told when to come back.
+    assert_eq!(w.tick(10), Vec::<IncidentId>::new());
+    assert_eq!(
+        next_canary_hold(&w.assessment(), t(10), &w.settings()),
+        Some(t(12))
+    );
+    assert_eq!(w.tick(11), Vec::<IncidentId>::new());
+    assert_eq!(w.tick(12), vec![1], "opens once the grace is over");
+    assert_eq!(w.get(1).cause.as_deref(), Some("db"));
+    assert_eq!(
+        next_canary_hold(&w.assessment(), t(12), &w.settings()),
+        None
+    );
+    // It is an ordinary incident from then on: it resolves and reopens as any other, and a
+    // relapse of an open incident is not held.
+    w.db_back(13);
+    w.tick(13);
+    assert_eq!(w.get(1).state, IncidentState::Monitoring);
+    w.db_dies(14);
+    assert_eq!(w.tick(14), vec![1]);
+    assert_eq!(w.get(1).state, IncidentState::Investigating);
+}
+
+#[test]
+fn a_failure_that_outlasts_the_return_of_sight_opens_a_grace_after_it() {
+    let mut w = World::with(&watched_canary());
+    w.canary(Health::Down, 0);
+    w.api_fails(1);
+    for minute in 0..10 {
+        assert_eq!(w.tick(minute), Vec::<IncidentId>::new());
+    }
+    w.canary(Health::Up, 10);
+    assert_eq!(w.tick(10), Vec::<IncidentId>::new());
+    assert_eq!(w.tick(11), Vec::<IncidentId>::new());
+    // Two minutes after Keel could see again, the API still fails: that is real.
+    assert_eq!(w.tick(12), vec![1]);
+    assert_eq!(w.get(1).cause.as_deref(), Some("api"));
+}
+
+#[test]
+fn failures_keel_did_not_see_through_its_own_network_are_not_held() {
+    let mut w = World::with(&watched_canary());
+    w.canary(Health::Up, 0);
+    // An alert that reached Keel: someone else saw it.
+    w.source(
+        "alertmanager/mail",
+        "mail",
+        "alertmanager",
+        Health::Down,
+        "MailQueueStuck",
+        5,
+    );
+    // The vendor's own page says it is down.
+    w.source(
+        "payments",
+        "payments",
+        "vendor",
+        Health::Down,
+        "major outage",
+        5,
+    );
+    let opened = w.tick(5);
+    assert_eq!(opened.len(), 2, "{:?}", w.incidents);
+}
+
+#[test]
+fn without_a_watched_canary_nothing_is_held() {
+    // The shop's canary has no monitor: the default grace is zero.
+    let mut w = World::new();
+    assert_eq!(w.settings().canary_grace, std::time::Duration::ZERO);
+    w.db_dies(0);
+    assert_eq!(w.tick(0), vec![1]);
 }

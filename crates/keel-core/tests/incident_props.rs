@@ -212,6 +212,7 @@ impl World {
             settings: Settings {
                 stability_window: std::time::Duration::from_secs(5 * 60),
                 recurrence_window: std::time::Duration::from_secs(30 * 60),
+                canary_grace: std::time::Duration::ZERO,
             },
             now: t0(),
             sources: BTreeMap::new(),

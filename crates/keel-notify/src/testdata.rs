@@ -57,6 +57,7 @@ pub(crate) fn snapshot() -> Snapshot {
                 )),
                 updated_at: at("2024-05-01T11:58:00Z"),
                 position: 0,
+                group: None,
             },
             PublicComponent {
                 id: "api".into(),
@@ -67,6 +68,7 @@ pub(crate) fn snapshot() -> Snapshot {
                 workaround: None,
                 updated_at: at("2024-04-01T00:00:00Z"),
                 position: 1,
+                group: None,
             },
         ],
         incidents: vec![PublicIncident {

@@ -327,6 +327,12 @@ impl Application {
             state.cluster.clone(),
             stop.clone(),
         ));
+        let canary_job = tokio::spawn(crate::canary::run(
+            state.config.clone(),
+            state.incidents.clone(),
+            state.cluster.clone(),
+            stop.clone(),
+        ));
 
         let app = router(state.clone());
         let server_stop = stop.clone();
@@ -343,6 +349,7 @@ impl Application {
         let _ = scheduler_job.await;
         let _ = housekeeping_job.await;
         let _ = incidents_job.await;
+        let _ = canary_job.await;
         let _ = snapshot_job.await;
         let _ = fanout_job.await;
         let _ = paging_job.await;

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod canary;
 pub mod cluster;
 pub mod console;
 pub mod error;

@@ -63,6 +63,28 @@ impl Doc {
         }
         let mut headers = not_modified_headers.clone();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        // Static values: a request clones them by pointer, never allocates or formats them.
+        let policy = if content_type == HTML {
+            crate::page::content_security_policy()
+        } else {
+            DOCUMENT_CSP
+        };
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(policy),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        if content_type == HTML {
+            // For browsers older than CSP's frame-ancestors.
+            headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        }
         Doc {
             etag,
             body,
@@ -83,6 +105,12 @@ pub struct Rendered {
     /// locale).
     pub files: HashMap<String, Doc>,
 }
+
+/// The policy of every public document that is not the page (JSON, feeds, badges): it loads
+/// nothing, runs nothing and may not be framed. An SVG badge is drawn with presentation
+/// attributes only, so it needs no style source either; `<img src=…/badge.svg>` on another
+/// site is not framing and keeps working.
+pub const DOCUMENT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 pub const JSON: &str = "application/json; charset=utf-8";
 pub const HTML: &str = "text/html; charset=utf-8";

@@ -515,3 +515,232 @@ async fn hanging_targets_do_not_delay_other_monitors() {
     let m = app.wait_state("hang-0", "down").await;
     assert_eq!(m["reason"], "timed out after 5s");
 }
+
+// --- Oversized bodies: a 413 with its reason, never a reset connection ------------------------
+
+/// 20 MiB: far over every limit, and far more than the socket buffers hold, so the client is
+/// still writing when Keel answers.
+const HUGE: usize = 20 * 1024 * 1024;
+
+/// Posts `size` bytes to `path` the way a naive client does — the whole body written before a
+/// byte of the answer is read — and returns the status and the body of the answer.
+async fn post_whole_then_read(addr: &str, path: &str, size: usize) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: keel\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 1024 * 1024];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        tcp.write_all(&chunk[..n])
+            .await
+            .unwrap_or_else(|e| panic!("{path}: the body could not be written whole: {e}"));
+        left -= n;
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let answer = loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap_or_else(|e| panic!("{path}: reading the answer failed: {e}"));
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .expect("a content-length");
+            if body.len() >= length {
+                break (head.to_string(), body[..length].to_string());
+            }
+        }
+        assert!(
+            n > 0,
+            "{path}: the connection closed before the answer: {text:?}"
+        );
+    };
+    let status = answer.0[9..12].parse().unwrap();
+    (
+        status,
+        serde_json::from_str(&answer.1).expect("a JSON body"),
+    )
+}
+
+/// Python's standard HTTP client (`http.client`, and `urllib` on top of it) writes the whole
+/// body before reading: it must read the 413 and its reason, not "connection reset". Returns
+/// the script's output (status and body, one line each), or `None` without a python3.
+fn python_post(addr: &str, path: &str, size: usize, via: &str) -> Option<(u16, Value)> {
+    const SCRIPT: &str = r#"
+import http.client, json, sys, urllib.error, urllib.request
+addr, path, token, size, via = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+body = b" " * size
+headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+if via == "http.client":
+    host, port = addr.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.request("POST", path, body=body, headers=headers)
+    resp = conn.getresponse()
+    status, text = resp.status, resp.read().decode()
+else:
+    req = urllib.request.Request("http://" + addr + path, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            status, text = resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode()
+print(status)
+print(text)
+"#;
+    let out = match std::process::Command::new("python3")
+        .args(["-c", SCRIPT, addr, path, ADMIN, &size.to_string(), via])
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("no python3 on this machine: skipping the Python client");
+            return None;
+        }
+        Err(e) => panic!("cannot run python3: {e}"),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "python3 ({via}) failed on {path}: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, body) = stdout.split_once('\n').expect("two lines");
+    Some((
+        status.trim().parse().unwrap(),
+        serde_json::from_str(body).unwrap(),
+    ))
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_a_413_with_its_reason_not_a_reset() {
+    let cfg = format!("{COMPONENTS}\n[intake]\nmax_body_bytes = \"1MiB\"\n");
+    let app = TestApp::spawn(&cfg).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let cases = [
+        ("/api/v1/intake/generic", 1024 * 1024),
+        ("/api/v1/intake/alertmanager", 1024 * 1024),
+        // The default limit of every other route.
+        ("/api/v1/incidents", 64 * 1024),
+        ("/api/v1/subscribers", 64 * 1024),
+    ];
+    for (path, limit) in cases {
+        let (status, body) = post_whole_then_read(&addr, path, HUGE).await;
+        assert_eq!(status, 413, "{path}: {body}");
+        assert_eq!(body["error"], "payload_too_large", "{path}: {body}");
+        assert_eq!(body["limit"], limit, "{path}: {body}");
+        let reason = body["reason"].as_str().unwrap();
+        assert!(reason.contains(&limit.to_string()), "{path}: {reason}");
+        if path.contains("intake") {
+            assert!(reason.contains("[intake] max_body_bytes"), "{reason}");
+        }
+    }
+    // A body within the limit is still read whole and answered (not 413).
+    let r = app
+        .post_auth("/api/v1/intake/generic", vec![b' '; 900 * 1024])
+        .await;
+    assert_eq!(r.status(), 400);
+    for via in ["http.client", "urllib"] {
+        for (path, limit) in [
+            ("/api/v1/intake/generic", 1024 * 1024),
+            ("/api/v1/incidents", 64 * 1024),
+        ] {
+            let (addr, path, via) = (addr.clone(), path.to_string(), via.to_string());
+            let got = tokio::task::spawn_blocking(move || python_post(&addr, &path, HUGE, &via))
+                .await
+                .unwrap();
+            let Some((status, body)) = got else { return };
+            assert_eq!(status, 413, "{body}");
+            assert_eq!(body["error"], "payload_too_large", "{body}");
+            assert_eq!(body["limit"], limit, "{body}");
+        }
+    }
+}
+
+// --- Canary grace: the server opens a held incident on time, and none for its own outage ------
+
+fn canary_config(app_url: &str, canary_url: &str, canary_confirmations: u32) -> String {
+    format!(
+        r#"{COMPONENTS}
+[incidents]
+canary_grace = "3s"
+
+[[infra]]
+id = "internet"
+canary = true
+
+[[monitor]]
+id = "canary"
+component = "internet"
+kind = "http"
+url = "{canary_url}"
+interval = "300ms"
+retry_interval = "300ms"
+timeout = "300ms"
+confirmations = {canary_confirmations}
+{monitor}"#,
+        monitor = http_monitor(app_url)
+    )
+}
+
+async fn incident_count(app: &TestApp) -> usize {
+    let list: Value = app
+        .get_auth("/api/v1/incidents")
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["incidents"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_held_incident_opens_once_the_canary_grace_is_over() {
+    let (web, canary) = (Target::spawn().await, Target::spawn().await);
+    let app = TestApp::spawn(&canary_config(&web.url(), &canary.url(), 2)).await;
+    app.wait_state("canary", "up").await;
+    app.wait_state("web-home", "up").await;
+    web.set(503);
+    let started = std::time::Instant::now();
+    app.wait_state("web-home", "down").await;
+    // Confirmed, but held: the canary might still be about to say Keel is blind.
+    assert_eq!(incident_count(&app).await, 0, "opened inside the grace");
+    // No other signal comes; the grace running out is enough.
+    let mut opened = None;
+    for _ in 0..150 {
+        if incident_count(&app).await == 1 {
+            opened = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let opened = opened.expect("the incident opened after the grace");
+    assert!(opened >= Duration::from_millis(2_500), "{opened:?}");
+}
+
+#[tokio::test]
+async fn a_network_loss_the_canary_confirms_within_the_grace_opens_nothing() {
+    let (web, canary) = (Target::spawn().await, Target::spawn().await);
+    // The canary needs three failures, the ordinary monitor two: it confirms first.
+    let app = TestApp::spawn(&canary_config(&web.url(), &canary.url(), 3)).await;
+    app.wait_state("canary", "up").await;
+    app.wait_state("web-home", "up").await;
+    web.set(503);
+    canary.set(503);
+    app.wait_state("web-home", "down").await;
+    app.wait_state("canary", "down").await;
+    // Well past the grace: Keel is blind, and nothing opened in the moment before.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(incident_count(&app).await, 0);
+}

@@ -267,3 +267,68 @@ async fn subscription_bad_input_private_targets_and_floods() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// The page offers component groups once it has many components: a group's id subscribes to
+/// every public component of the group, through the form and the JSON endpoint alike.
+#[tokio::test]
+async fn a_group_id_subscribes_to_every_component_of_the_group() {
+    let web = Target::spawn().await;
+    let cfg = config(&web, "")
+        .replace(
+            "name = \"Billing\"\n",
+            "name = \"Billing\"\ngroup = \"Shop\"\n",
+        )
+        .replace(
+            "name = { en = \"Search\", ja = \"検索サービス\" }\n",
+            "name = { en = \"Search\", ja = \"検索サービス\" }\ngroup = \"Shop\"\n",
+        );
+    assert_eq!(cfg.matches("group = \"Shop\"").count(), 2);
+    let app = TestApp::spawn(&cfg).await;
+    let shop = keel_core::config::group_id(&keel_core::config::LocalizedText::plain("Shop"));
+    let r = post_json(
+        &app,
+        "/api/v1/subscribers",
+        &format!(r#"{{"webhook":"http://127.0.0.1:9/all","components":["{shop}","search"]}}"#),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let sub: Value = r.json().await.unwrap();
+    assert_eq!(sub["components"], serde_json::json!(["search", "billing"]));
+    let r = app
+        .client
+        .post(app.url("/subscribe"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "email=&webhook=http%3A%2F%2F127.0.0.1%3A9%2Fform&locale=en&components={shop}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let subs: Value = app
+        .get_auth("/api/v1/subscribers")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let form = subs["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["address"].as_str().unwrap().ends_with("/form"))
+        .expect("the form's subscriber");
+    assert_eq!(form["components"], serde_json::json!(["search", "billing"]));
+    // An id that is neither is refused, by name.
+    let r = post_json(
+        &app,
+        "/api/v1/subscribers",
+        r#"{"webhook":"http://127.0.0.1:9/x","components":["nope"]}"#,
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["reason"].as_str().unwrap().contains("component group"),
+        "{v}"
+    );
+}

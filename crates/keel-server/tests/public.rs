@@ -418,3 +418,60 @@ async fn connections_that_send_no_request_are_closed() {
     );
     assert_eq!(get(&app, "/", None).await.status(), 200);
 }
+
+/// Every public document says what it may do: the page runs no script and loads nothing, its
+/// one inline stylesheet allowed by its hash; nothing may frame the page or sniff a type; no
+/// address leaks in a Referer.
+#[tokio::test]
+async fn public_documents_carry_security_headers() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+
+    let web = Target::spawn().await;
+    let app = TestApp::spawn(&config(&web)).await;
+    for path in [
+        "/",
+        "/index.html?lang=ja",
+        "/api/v2/summary.json",
+        "/api/v2/components.json",
+        "/api/v2/incidents/unresolved.json",
+        "/api/v2/scheduled-maintenances/upcoming.json",
+        "/history.atom",
+        "/history.rss",
+        "/badge.svg",
+        "/badge/search.svg",
+    ] {
+        let r = get(&app, path, None).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers().clone();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        let csp = h["content-security-policy"].to_str().unwrap().to_string();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.starts_with("default-src 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        let body = r.text().await.unwrap();
+        if !path.starts_with("/index") && path != "/" {
+            assert!(!csp.contains("style-src"), "{path}: {csp}");
+            continue;
+        }
+        assert_eq!(h["x-frame-options"], "DENY");
+        // Exactly what a browser checks: the hash of the one <style> element's text.
+        assert_eq!(body.matches("<style").count(), 1);
+        let style = &body[body.find("<style>").unwrap() + "<style>".len()..];
+        let style = &style[..style.find("</style>").unwrap()];
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style));
+        assert!(
+            csp.contains(&format!("style-src 'sha256-{hash}'")),
+            "{csp} does not allow the page's stylesheet ({hash})"
+        );
+        // Nothing else the policy would block: no script, no style attribute, no resource.
+        for banned in ["<script", " style=", "<img", "<iframe", "src="] {
+            assert!(!body.contains(banned), "{path} contains {banned}");
+        }
+        assert!(
+            csp.contains("form-action 'self'"),
+            "the subscribe form posts here"
+        );
+    }
+}

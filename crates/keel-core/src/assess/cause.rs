@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::graph::Graph;
-use super::model::{Assessment, Cause, HealthMap, NodeHealth, NodeKind};
+use super::model::{Assessment, Canaries, Cause, HealthMap, NodeHealth, NodeKind};
+use crate::Health;
 
 /// The causes behind the failing nodes of `health`, or why Keel is blind.
 ///
@@ -41,8 +42,21 @@ pub fn assess(graph: &Graph, health: &HealthMap) -> Assessment {
                 "Keel cannot see, so it declares nothing down: {}",
                 canaries.join("; ")
             )),
+            canaries: None,
         };
     }
+    let mut watch = graph.canaries().peekable();
+    let canaries = watch.peek().is_some().then(|| Canaries {
+        seeing_since: watch
+            .map(|n| {
+                health
+                    .get(&n.id)
+                    .filter(|h| h.health == Health::Up)
+                    .map(|h| h.since)
+            })
+            .collect::<Option<Vec<_>>>()
+            .and_then(|up| up.into_iter().max()),
+    });
 
     let causes = failing
         .iter()
@@ -75,5 +89,6 @@ pub fn assess(graph: &Graph, health: &HealthMap) -> Assessment {
     Assessment {
         causes,
         blind: None,
+        canaries,
     }
 }

@@ -144,6 +144,11 @@ impl Graph {
         g
     }
 
+    /// The canary nodes (`[[infra]] canary = true`), by id.
+    pub fn canaries(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values().filter(|n| n.canary)
+    }
+
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.get(id)
     }

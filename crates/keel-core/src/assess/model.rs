@@ -72,6 +72,20 @@ pub struct Assessment {
     pub causes: Vec<Cause>,
     /// Set when a canary node fails: Keel itself cannot see, and declares nothing down.
     pub blind: Option<String>,
+    /// The canaries while none fails; `None` when the graph has no canary. Correlation holds a
+    /// new incident a canary could still explain (`[incidents] canary_grace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canaries: Option<Canaries>,
+}
+
+/// What the canaries say while none fails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Canaries {
+    /// The latest moment a canary was confirmed healthy again, when every canary is: after a
+    /// loss of Keel's own network, the other monitors confirm their recovery later than the
+    /// canary did, and until they do their failures are still Keel's blindness. `None` while
+    /// some canary has not been confirmed healthy (no check yet, or unknown).
+    pub seeing_since: Option<DateTime<Utc>>,
 }
 
 /// Impact of an incident: who is affected.

@@ -55,7 +55,12 @@ pub(crate) const TEMPLATES: &[&str] = &[
 ];
 /// The keys of one situation's template: `[templates.opened] title = … body = …`.
 pub(crate) const TEMPLATE: &[&str] = &["title", "body"];
-pub(crate) const INCIDENTS: &[&str] = &["publish_after", "stability_window", "recurrence_window"];
+pub(crate) const INCIDENTS: &[&str] = &[
+    "publish_after",
+    "stability_window",
+    "recurrence_window",
+    "canary_grace",
+];
 pub(crate) const NOTIFY: &[&str] = &[
     "allow_private_targets",
     "timeout",
@@ -110,6 +115,7 @@ pub(crate) const COMPONENT: &[&str] = &[
     "public",
     "criticality",
     "alternatives",
+    "group",
 ];
 pub(crate) const INFRA: &[&str] = &["id", "name", "depends_on", "canary"];
 pub(crate) const RUNBOOK: &[&str] = &["id", "component", "failure_kind", "steps"];

@@ -220,6 +220,33 @@ pub struct Component {
     /// public and not the component itself). Offered only while they and everything they
     /// rest on are healthy; see `assess::alternatives`.
     pub alternatives: Vec<String>,
+    /// The group it is shown in on the status page (`group = "Europe"`), as Statuspage's
+    /// component groups; `None`: at the top level. Components whose `group` is written the
+    /// same way form one group (see [`group_id`]).
+    pub group: Option<LocalizedText>,
+}
+
+/// The stable id of the component group named `name`: 12 characters in Statuspage's alphabet,
+/// derived from the name (every locale), so the same config gives the same id on every
+/// instance and after every restart without storing it. The JSON API's `group_id` and the
+/// page's anchors and subscribe choices use it.
+pub fn group_id(name: &LocalizedText) -> String {
+    // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (locale, text) in &name.by_locale {
+        for b in locale.bytes().chain([0]).chain(text.bytes()).chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    (0..12)
+        .map(|_| {
+            let c = ALPHABET[(h % 36) as usize] as char;
+            h /= 36;
+            c
+        })
+        .collect()
 }
 
 /// Infrastructure the team does not ship but depends on (`[[infra]]`): "network", "power",
@@ -497,6 +524,10 @@ pub struct IncidentsConfig {
     pub stability_window: Duration,
     /// Default 24h.
     pub recurrence_window: Duration,
+    /// How long a new incident whose failure Keel's own blindness could explain waits for a
+    /// canary to confirm (see docs/config.md). Default: the longest a canary monitor can take
+    /// to confirm a failure; zero without canaries.
+    pub canary_grace: Duration,
 }
 
 /// `[notify]`: how notifications leave Keel (the outbox workers), email, and responders'
@@ -729,6 +760,7 @@ impl Default for IncidentsConfig {
             publish_after: Duration::from_secs(2 * 60),
             stability_window: Duration::from_secs(5 * 60),
             recurrence_window: Duration::from_secs(24 * 3600),
+            canary_grace: Duration::ZERO,
         }
     }
 }

@@ -46,9 +46,10 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
     let server = server(&mut r, &t);
     let t = single(&mut r, root, "page", &layer);
     let page = page(&mut r, &t);
+    let mut group_places = Vec::new();
     let components: Vec<Component> = entries(&mut r, root, "component")
         .iter()
-        .filter_map(|t| component(&mut r, t, &mut refs))
+        .filter_map(|t| component(&mut r, t, &mut refs, &mut group_places))
         .collect();
     let vendors: Vec<Vendor> = entries(&mut r, root, "vendor")
         .iter()
@@ -62,8 +63,9 @@ pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config,
         .iter()
         .filter_map(|t| monitor::monitor(&mut r, t, &mut refs))
         .collect();
+    check_groups(&mut r, &group_places, &page.locales, &refs.nodes);
     let t = single(&mut r, root, "incidents", &layer);
-    let incidents = incidents(&mut r, &t);
+    let incidents = incidents(&mut r, &t, &infra, &monitors);
     let t = single(&mut r, root, "severity", &layer);
     let severity = severity(&mut r, &t);
     let runbooks: Vec<Runbook> = entries(&mut r, root, "runbook")
@@ -542,7 +544,15 @@ fn templates(r: &mut Reader<'_>, t: &Tbl<'_>) -> (TemplatesConfig, TemplatePlace
     )
 }
 
-fn component(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Component> {
+/// Where each component's `group` was written: (the group, its place, the component's id).
+type GroupPlaces = Vec<(LocalizedText, Pos, String)>;
+
+fn component(
+    r: &mut Reader<'_>,
+    t: &Tbl<'_>,
+    refs: &mut Refs,
+    groups: &mut GroupPlaces,
+) -> Option<Component> {
     r.unknown_keys(t, keys::COMPONENT);
     let id = read_id(r, t, "id = \"api\"");
     if let Some((raw, pos, _)) = &id {
@@ -586,6 +596,27 @@ fn component(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Compone
         }
     }
 
+    let group = match t.get(r, "group") {
+        None => Some(None),
+        Some(f) => r.localized_at(&f).and_then(|(text, places)| {
+            let mut ok = true;
+            for (locale, pos) in &places {
+                if text.by_locale[locale].trim().is_empty() {
+                    r.report(
+                        *pos,
+                        format!("{}: may not be empty", f.name),
+                        Some("name the group, or leave `group` out to show the component at the top level".into()),
+                    );
+                    ok = false;
+                }
+            }
+            if let (true, Some((raw, _, _))) = (ok, &id) {
+                groups.push((text.clone(), f.pos, raw.clone()));
+            }
+            ok.then_some(Some(text))
+        }),
+    };
+
     let id = ComponentId::parse(id?.0).ok()?;
     Some(Component {
         name: name.unwrap_or_else(|| LocalizedText::plain(id.as_str())),
@@ -596,7 +627,54 @@ fn component(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Compone
         public: public?,
         criticality: criticality?,
         alternatives,
+        group: group?,
     })
+}
+
+/// A group is one `group` value: two values that differ but read the same in one of the page's
+/// languages (`"Europe"` and `{ en = "Europe", ja = "欧州" }`) would show two groups of the
+/// same name, so the second is refused; so is a group whose id is already a node's.
+fn check_groups(r: &mut Reader<'_>, groups: &GroupPlaces, locales: &[String], nodes: &[Node]) {
+    let mut seen: Vec<&(LocalizedText, Pos, String)> = Vec::new();
+    for g in groups {
+        let (text, pos, component) = g;
+        if seen.iter().any(|s| s.0 == *text) {
+            continue;
+        }
+        let clash = seen.iter().find_map(|s| {
+            locales
+                .iter()
+                .find(|l| s.0.get(l) == text.get(l))
+                .map(|l| (s, l))
+        });
+        if let Some((first, locale)) = clash {
+            r.report(
+                *pos,
+                format!(
+                    "`group` of component `{component}` reads {:?} in {locale}, like the group of \
+                     component `{}` (line {}), but is written differently",
+                    text.get(locale),
+                    first.2,
+                    first.1.line
+                ),
+                Some("write the same `group` value for every component of one group".into()),
+            );
+            continue;
+        }
+        let id = group_id(text);
+        if let Some(node) = nodes.iter().find(|n| n.id == id) {
+            r.report(
+                *pos,
+                format!(
+                    "the id of group {:?} ({id}) is already the id of `{}`",
+                    text.get(""),
+                    node.id
+                ),
+                Some("rename the group or that node".into()),
+            );
+        }
+        seen.push(g);
+    }
 }
 
 /// `depends_on` of a node, deduplicated; every entry is recorded for the reference and
@@ -693,9 +771,17 @@ fn vendor(r: &mut Reader<'_>, t: &Tbl<'_>, refs: &mut Refs) -> Option<Vendor> {
     })
 }
 
-fn incidents(r: &mut Reader<'_>, t: &Tbl<'_>) -> IncidentsConfig {
+fn incidents(
+    r: &mut Reader<'_>,
+    t: &Tbl<'_>,
+    infra: &[Infra],
+    monitors: &[Monitor],
+) -> IncidentsConfig {
     r.unknown_keys(t, keys::INCIDENTS);
-    let d = IncidentsConfig::default();
+    let d = IncidentsConfig {
+        canary_grace: canary_confirmation(infra, monitors),
+        ..IncidentsConfig::default()
+    };
     // Zero is meaningful for each: publish at once, resolve at once, never reopen.
     let mut window = |key: &str, default: Duration| {
         t.get(r, key)
@@ -706,7 +792,25 @@ fn incidents(r: &mut Reader<'_>, t: &Tbl<'_>) -> IncidentsConfig {
         publish_after: window("publish_after", d.publish_after),
         stability_window: window("stability_window", d.stability_window),
         recurrence_window: window("recurrence_window", d.recurrence_window),
+        canary_grace: window("canary_grace", d.canary_grace),
     }
+}
+
+/// The longest a canary's monitor can take to confirm a failure that starts right after one
+/// of its checks passed: the next check comes after `interval`, then `confirmations - 1`
+/// retries `retry_interval` apart, each failing at worst by `timeout`. Zero without canary
+/// monitors (nothing to wait for).
+fn canary_confirmation(infra: &[Infra], monitors: &[Monitor]) -> Duration {
+    monitors
+        .iter()
+        .filter(|m| infra.iter().any(|i| i.canary && i.id == m.component))
+        .map(|m| {
+            m.interval
+                + m.timeout * m.confirmations
+                + m.retry_interval * m.confirmations.saturating_sub(1)
+        })
+        .max()
+        .unwrap_or(Duration::ZERO)
 }
 
 fn severity(r: &mut Reader<'_>, t: &Tbl<'_>) -> SeverityConfig {

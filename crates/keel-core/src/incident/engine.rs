@@ -67,6 +67,9 @@ pub struct Settings {
     pub stability_window: Duration,
     /// A relapse within this after resolution reopens the incident as recurring.
     pub recurrence_window: Duration,
+    /// How long a new incident Keel's own blindness could explain waits (see
+    /// [`canary_hold`]).
+    pub canary_grace: Duration,
 }
 
 impl From<&IncidentsConfig> for Settings {
@@ -74,8 +77,58 @@ impl From<&IncidentsConfig> for Settings {
         Settings {
             stability_window: config.stability_window,
             recurrence_window: config.recurrence_window,
+            canary_grace: config.canary_grace,
         }
     }
+}
+
+/// Failure kinds Keel sees through its own network: its checks, and heartbeat pushes that
+/// must reach it. A vendor's page saying it is down, or an alert that did reach Keel, is
+/// someone else's observation, which Keel's blindness cannot explain.
+const SEEN_THROUGH_OWN_NETWORK: &[&str] = &["http", "tcp", "dns", "tls", "heartbeat"];
+
+/// Until when a new incident for `cause` waits for the canaries, or `None` when it need not.
+///
+/// When Keel's own network goes, every check fails at once; the canaries are there to say so
+/// (while one fails, Keel is blind and opens nothing). But whichever check confirms first
+/// wins: an ordinary monitor with fewer confirmations or a shorter interval than the canary
+/// would open an incident in the moment before Keel goes blind, and page people for Keel's own
+/// outage. So, while the graph has canaries, a new incident (or a reopening) whose failure Keel
+/// saw through its own network waits `canary_grace` from when that failure began, and from
+/// when the canaries were last confirmed healthy again (after a loss, the other monitors
+/// confirm their recovery later than the canary): if a canary confirms meanwhile, Keel goes
+/// blind and nothing opens; if not, the incident opens, at most `canary_grace` late.
+pub fn canary_hold(
+    assessment: &Assessment,
+    cause: &Cause,
+    settings: &Settings,
+) -> Option<DateTime<Utc>> {
+    let canaries = assessment.canaries.as_ref()?;
+    if settings.canary_grace.is_zero()
+        || !SEEN_THROUGH_OWN_NETWORK.contains(&cause.failure_kind.as_str())
+    {
+        return None;
+    }
+    let grace = chrono::TimeDelta::from_std(settings.canary_grace).ok()?;
+    let from = canaries
+        .seeing_since
+        .map_or(cause.since, |seeing| seeing.max(cause.since));
+    Some(from + grace)
+}
+
+/// The next moment a held cause (see [`canary_hold`]) becomes due after `now`, for a caller
+/// that only re-runs correlation when something changes.
+pub fn next_canary_hold(
+    assessment: &Assessment,
+    now: DateTime<Utc>,
+    settings: &Settings,
+) -> Option<DateTime<Utc>> {
+    assessment
+        .causes
+        .iter()
+        .filter_map(|c| canary_hold(assessment, c, settings))
+        .filter(|due| *due > now)
+        .min()
 }
 
 /// Events to store, all at the `now` given to `correlate`.
@@ -114,7 +167,9 @@ pub enum Planned {
 ///   explained by another cause has recovered: Keel records it and moves the incident to
 ///   monitoring; once in monitoring and green for the stability window, it resolves. An
 ///   incident a responder moved out of monitoring while green stays where they put it.
-/// - When Keel is blind (a canary fails), nothing is planned at all.
+/// - When Keel is blind (a canary fails), nothing is planned at all; a cause that would open
+///   or reopen an incident and that Keel's blindness could explain waits for the canaries
+///   first ([`canary_hold`]).
 /// - Declared incidents are never touched.
 pub fn correlate(
     incidents: &[Incident],
@@ -216,6 +271,10 @@ pub fn correlate_with_unknown(
                 .or_insert((inc, Vec::new()))
                 .1
                 .push(cause);
+            continue;
+        }
+        // Nothing of Keel's is open for it yet: what opens or reopens may wait for the canaries.
+        if canary_hold(assessment, cause, settings).is_some_and(|due| now < due) {
             continue;
         }
         let latest = detected

@@ -21,8 +21,8 @@ pub use decide::{
     allowed_by_hand, decide, Command, Refusal, ACK_VIA, NAME_MAX_CHARS, TEXT_MAX_CHARS,
 };
 pub use engine::{
-    correlate, correlate_with_unknown, declare, unknown_nodes, Judge, Planned, Settings,
-    TITLE_MAX_CHARS,
+    canary_hold, correlate, correlate_with_unknown, declare, next_canary_hold, unknown_nodes,
+    Judge, Planned, Settings, TITLE_MAX_CHARS,
 };
 pub use judge::{past_incidents, ConfigJudge};
 pub use metrics::{mttx, Mttx};

@@ -103,6 +103,7 @@ pub fn settings() -> Settings {
     Settings {
         stability_window: std::time::Duration::from_secs(5 * 60),
         recurrence_window: std::time::Duration::from_secs(60 * 60),
+        canary_grace: std::time::Duration::ZERO,
     }
 }
 
@@ -128,6 +129,7 @@ pub fn seeing(causes: Vec<Cause>) -> Assessment {
     Assessment {
         causes,
         blind: None,
+        canaries: None,
     }
 }
 

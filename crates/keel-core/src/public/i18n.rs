@@ -99,6 +99,10 @@ keys! {
     ScheduledMaintenance => "Scheduled maintenance", "計画メンテナンス";
     MaintenanceWindow => "Scheduled window", "実施予定日時";
     Components => "Components", "サービス一覧";
+    /// The page's list of components in no group, past the number that get rows of their own.
+    OtherComponents => "Other components", "その他のサービス";
+    /// The same list when no component is in a group.
+    AllComponents => "All components", "すべてのサービス";
     UptimeLast90Days => "Uptime, last 90 days", "稼働率（過去90日間）";
     NoData => "No data", "データなし";
     Today => "Today", "今日";
@@ -300,6 +304,54 @@ pub fn uptime_text(locale: &str, ratio: Option<f64>) -> String {
         (Some(p), Lang::En) => format!("{p} uptime"),
         (Some(p), Lang::Ja) => format!("稼働率 {p}"),
         (None, _) => t(locale, Key::NoData).to_string(),
+    }
+}
+
+/// Days from `from` to `to` (one day when they are the same): "Mar 1, 2026 – Mar 28, 2026" /
+/// "2026年3月1日～2026年3月28日", for a run of uptime bars.
+pub fn date_range(locale: &str, from: NaiveDate, to: NaiveDate) -> String {
+    if from == to {
+        return format_date(locale, from);
+    }
+    let (a, b) = (format_date(locale, from), format_date(locale, to));
+    match Lang::of(locale) {
+        Lang::En => format!("{a} – {b}"),
+        Lang::Ja => format!("{a}～{b}"),
+    }
+}
+
+/// A group's size and how much of it is affected: "12 components, all operational",
+/// "12 components, 3 affected" / "12 サービス（すべて正常稼働）", "12 サービス（3 件に影響）".
+pub fn group_count(locale: &str, total: usize, affected: usize) -> String {
+    match (Lang::of(locale), total, affected) {
+        (Lang::En, 1, 0) => "1 component, operational".to_string(),
+        (Lang::En, 1, _) => "1 component, affected".to_string(),
+        (Lang::En, n, 0) => format!("{n} components, all operational"),
+        (Lang::En, n, k) => format!("{n} components, {k} affected"),
+        (Lang::Ja, n, 0) => format!("{n} サービス（すべて正常稼働）"),
+        (Lang::Ja, n, k) => format!("{n} サービス（{k} 件に影響）"),
+    }
+}
+
+/// A status and how many have it, heading a list of names: "Major outage (3)" /
+/// "大規模な障害（3）".
+pub fn status_count(locale: &str, status: ComponentStatus, n: usize) -> String {
+    let word = component_status(locale, status);
+    match Lang::of(locale) {
+        Lang::En => format!("{word} ({n})"),
+        Lang::Ja => format!("{word}（{n}）"),
+    }
+}
+
+/// The uptime of several days: [`uptime_text`] when they read the same, else the range:
+/// "99.95%–100% uptime" / "稼働率 99.95%～100%".
+pub fn uptime_range(locale: &str, lo: Option<f64>, hi: Option<f64>) -> String {
+    match (percent(lo), percent(hi)) {
+        (Some(a), Some(b)) if a != b => match Lang::of(locale) {
+            Lang::En => format!("{a}–{b} uptime"),
+            Lang::Ja => format!("稼働率 {a}～{b}"),
+        },
+        _ => uptime_text(locale, lo),
     }
 }
 

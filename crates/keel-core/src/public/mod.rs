@@ -6,6 +6,7 @@ pub mod badge;
 pub mod disclosure;
 pub mod draft;
 pub mod feed;
+pub mod groups;
 pub mod i18n;
 mod model;
 pub mod snapshot;

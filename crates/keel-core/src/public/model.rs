@@ -71,6 +71,17 @@ pub struct PublicComponent {
     pub updated_at: DateTime<Utc>,
     /// Position on the page (config order).
     pub position: u32,
+    /// The group it is shown in (`[[component]] group`); `None`: at the top level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<ComponentGroup>,
+}
+
+/// A component group, as each of its components carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentGroup {
+    /// [`crate::config::group_id`] of the name.
+    pub id: String,
+    pub name: LocalizedText,
 }
 
 /// One published customer update.

@@ -15,11 +15,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::disclosure::{check, DisclosureRules};
 use super::draft::{public_eta, public_title, Facts};
 use super::model::{
-    ComponentStatus, DayUptime, Indicator, Maintenance, MaintenanceStatus, PublicComponent,
-    PublicEta, PublicImpact, PublicIncident, PublicStatus, PublicUpdate, Snapshot,
+    ComponentGroup, ComponentStatus, DayUptime, Indicator, Maintenance, MaintenanceStatus,
+    PublicComponent, PublicEta, PublicImpact, PublicIncident, PublicStatus, PublicUpdate, Snapshot,
 };
 use crate::assess::{blockers, troubles_from_health, Graph, HealthMap, Severity};
-use crate::config::{Component, Config, LocalizedText};
+use crate::config::{group_id, Component, Config, LocalizedText};
 use crate::incident::{Incident, IncidentState};
 use crate::Health;
 
@@ -68,6 +68,10 @@ pub fn build(
                 workaround: c.workaround.clone().filter(|w| sayable(w, &rules)),
                 updated_at: since.unwrap_or(now),
                 position: u32::try_from(position).unwrap_or(u32::MAX),
+                group: c.group.as_ref().map(|name| ComponentGroup {
+                    id: group_id(name),
+                    name: name.clone(),
+                }),
             }
         })
         .collect();
@@ -137,7 +141,7 @@ pub fn is_active(m: &Maintenance, now: DateTime<Utc>) -> bool {
 }
 
 /// Worse first, for picking the worst of several sources.
-fn rank(s: ComponentStatus) -> u8 {
+pub(crate) fn rank(s: ComponentStatus) -> u8 {
     match s {
         ComponentStatus::Operational => 0,
         ComponentStatus::UnderMaintenance => 1,

@@ -21,6 +21,7 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::groups::{self, Entry};
 use super::i18n;
 use super::model::{
     ComponentStatus, Indicator, Maintenance, MaintenanceStatus, PublicComponent, PublicImpact,
@@ -134,15 +135,44 @@ pub fn incident(snap: &Snapshot, incident: &PublicIncident, locale: &str) -> Val
 
 /// One component as Statuspage writes it (for component-update webhook bodies).
 pub fn component(snap: &Snapshot, component: &PublicComponent, locale: &str) -> Value {
-    // A lone component needs no index of the others.
+    // A lone component needs no index of the others, unless groups move positions.
     let cx = Ctx {
         snap,
         locale,
         page_id: page_id(snap),
         base: base(snap),
         by_id: HashMap::new(),
+        positions: positions(snap),
+        bars: Bars::of(snap),
     };
     serde_json::to_value(cx.component(component)).unwrap_or(Value::Null)
+}
+
+/// Statuspage's positions when the page has groups: a group and a component of no group count
+/// among the top level, a group's member within its group. Empty without groups, where every
+/// component's own position is its place among the top level already.
+fn positions(snap: &Snapshot) -> HashMap<&str, u32> {
+    let mut out = HashMap::new();
+    if snap.components.iter().all(|c| c.group.is_none()) {
+        return out;
+    }
+    for (i, entry) in groups::top_level(&snap.components).iter().enumerate() {
+        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        match entry {
+            Entry::Component(c) => {
+                out.insert(c.id.as_str(), i);
+            }
+            Entry::Group(g) => {
+                if let Some(id) = g.id {
+                    out.insert(id, i);
+                }
+                for (j, c) in g.members.iter().enumerate() {
+                    out.insert(c.id.as_str(), u32::try_from(j).unwrap_or(u32::MAX));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A stable 12-character page id in Statuspage's alphabet, derived from the title and base
@@ -211,6 +241,41 @@ struct Ctx<'a> {
     page_id: String,
     base: &'a str,
     by_id: HashMap<&'a str, &'a PublicComponent>,
+    /// See [`positions`].
+    positions: HashMap<&'a str, u32>,
+    /// Which components the page draws uptime bars for (Statuspage's `showcase`).
+    bars: Bars,
+}
+
+/// Which components have uptime bars on the page ([`groups::page_layout`]): all of them up to
+/// [`groups::DETAILED_MAX`]; past it, no group's members, and the ungrouped ones only while
+/// they have rows of their own and the rows are few enough to draw bars.
+#[derive(Clone, Copy)]
+struct Bars {
+    grouped: bool,
+    loose: bool,
+}
+
+impl Bars {
+    fn of(snap: &Snapshot) -> Bars {
+        let layout = groups::page_layout(&snap.components);
+        Bars {
+            grouped: layout.detailed,
+            loose: layout.bars
+                && layout
+                    .entries
+                    .iter()
+                    .any(|e| matches!(e, Entry::Component(_))),
+        }
+    }
+
+    fn shown(self, c: &PublicComponent) -> bool {
+        if c.group.is_some() {
+            self.grouped
+        } else {
+            self.loose
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -243,6 +308,25 @@ struct ComponentDoc<'a> {
     page_id: &'a str,
     group: bool,
     only_show_if_degraded: bool,
+}
+
+/// A group component: the keys of a component, then its members' ids (Statuspage's order).
+#[derive(Serialize)]
+struct GroupDoc<'a> {
+    id: &'a str,
+    name: &'a str,
+    status: ComponentStatus,
+    created_at: Ts,
+    updated_at: Ts,
+    position: u32,
+    description: Option<&'a str>,
+    showcase: bool,
+    start_date: Option<&'a str>,
+    group_id: Option<&'a str>,
+    page_id: &'a str,
+    group: bool,
+    only_show_if_degraded: bool,
+    components: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -375,8 +459,46 @@ impl Serialize for List<'_, '_, Maintenance> {
 struct AllComponents<'c, 'a>(&'c Ctx<'a>);
 
 impl Serialize for AllComponents<'_, '_> {
+    /// Without groups, the components in page order; with groups, each group component in its
+    /// place, followed by its members.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.snap.components.iter().map(|c| self.0.component(c)))
+        let cx = self.0;
+        if cx.positions.is_empty() {
+            return s.collect_seq(cx.snap.components.iter().map(|c| cx.component(c)));
+        }
+        let mut seq = s.serialize_seq(Some(cx.snap.components.len()))?;
+        for entry in groups::top_level(&cx.snap.components) {
+            match entry {
+                Entry::Component(c) => seq.serialize_element(&cx.component(c))?,
+                Entry::Group(g) => {
+                    let (Some(id), Some(name)) = (g.id, g.name) else {
+                        continue;
+                    };
+                    let updated = Ts(g.updated_at().unwrap_or(cx.snap.generated_at));
+                    seq.serialize_element(&GroupDoc {
+                        id,
+                        name: name.get(cx.locale),
+                        status: g.status(),
+                        created_at: updated,
+                        updated_at: updated,
+                        position: cx.positions.get(id).copied().unwrap_or_default(),
+                        description: None,
+                        // Statuspage's group components carry no uptime bars of their own.
+                        showcase: false,
+                        start_date: None,
+                        group_id: None,
+                        page_id: &cx.page_id,
+                        group: true,
+                        only_show_if_degraded: false,
+                        components: g.members.iter().map(|c| c.id.as_str()).collect(),
+                    })?;
+                    for c in &g.members {
+                        seq.serialize_element(&cx.component(c))?;
+                    }
+                }
+            }
+        }
+        seq.end()
     }
 }
 
@@ -437,6 +559,8 @@ impl<'a> Ctx<'a> {
             page_id: page_id(snap),
             base: base(snap),
             by_id: snap.components.iter().map(|c| (c.id.as_str(), c)).collect(),
+            positions: positions(snap),
+            bars: Bars::of(snap),
         }
     }
 
@@ -465,12 +589,16 @@ impl<'a> Ctx<'a> {
             // The snapshot does not keep a creation time; the last change is the closest fact.
             created_at: Ts(c.updated_at),
             updated_at: Ts(c.updated_at),
-            position: c.position,
+            position: self
+                .positions
+                .get(c.id.as_str())
+                .copied()
+                .unwrap_or(c.position),
             description: None,
-            // Statuspage's "showcase" shows uptime bars on the page, which Keel always does.
-            showcase: true,
+            // Statuspage's "showcase": the page shows the component's uptime bars.
+            showcase: self.bars.shown(c),
             start_date: None,
-            group_id: None,
+            group_id: c.group.as_ref().map(|g| g.id.as_str()),
             page_id: &self.page_id,
             group: false,
             only_show_if_degraded: false,

@@ -64,6 +64,7 @@ fn component(
         workaround,
         updated_at: at(13, 50),
         position,
+        group: None,
     }
 }
 

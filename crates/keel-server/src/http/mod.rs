@@ -16,8 +16,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, StatusCode};
+use axum::middleware::map_response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
 use keel_core::config::Config;
 use keel_probe::scheduler::Heartbeats;
 use keel_probe::source::Source;
@@ -81,17 +84,54 @@ pub fn limiter() -> subscribe::Limiter {
     subscribe::limiter()
 }
 
+/// The body limit of every route but the intake's.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Keel's JSON error for a body over `limit` (`setting`: where the limit comes from), in place
+/// of the plain-text 413 the body extractors answer with. The server reads and drops the rest
+/// of such a body before closing the connection (`server::linger`), so clients that send the
+/// whole body before reading get this answer, not a reset connection.
+async fn too_large(limit: usize, setting: &'static str, resp: Response) -> Response {
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
+        return resp;
+    }
+    let reason = format!("the request body is larger than {limit} bytes, the most {setting}");
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Json(serde_json::json!({"error": "payload_too_large", "reason": reason, "limit": limit})),
+    )
+        .into_response()
+}
+
 pub fn router(state: AppState) -> Router {
     let intake_limit = state.config.intake.max_body_bytes;
     let intake = Router::new()
         .route("/api/v1/intake/alertmanager", post(intake::alertmanager))
         .route("/api/v1/intake/generic", post(intake::generic))
-        .layer(DefaultBodyLimit::max(intake_limit));
+        .layer(DefaultBodyLimit::max(intake_limit))
+        .layer(map_response(move |resp: Response| {
+            too_large(
+                intake_limit,
+                "the intake accepts ([intake] max_body_bytes)",
+                resp,
+            )
+        }));
     // A batch of results is larger than the API's other bodies.
     let probe = Router::new()
         .route("/api/v1/probe/assignments", get(probe::assignments))
         .route("/api/v1/probe/results", post(probe::results))
-        .layer(DefaultBodyLimit::max(probe::MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(probe::MAX_BODY_BYTES))
+        .layer(map_response(|resp: Response| {
+            too_large(
+                probe::MAX_BODY_BYTES,
+                "a probe's batch of results may be",
+                resp,
+            )
+        }));
     Router::new()
         .route("/", get(public::document))
         .route("/index.html", get(public::document))
@@ -157,6 +197,9 @@ pub fn router(state: AppState) -> Router {
         .merge(intake)
         .merge(probe)
         .merge(crate::console::router(&state))
-        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(map_response(|resp: Response| {
+            too_large(BODY_LIMIT, "this endpoint accepts", resp)
+        }))
         .with_state(state)
 }

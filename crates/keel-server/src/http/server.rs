@@ -32,6 +32,14 @@ use crate::http::{public, AppState};
 /// How long connections still open at shutdown may take to finish their requests.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// Lingering close (as nginx's `lingering_close`): after the last answer on a connection, what
+/// the client still sends is read and thrown away for at most this long in all…
+const LINGER_TIME: Duration = Duration::from_secs(5);
+/// …for at most this long without a byte…
+const LINGER_IDLE: Duration = Duration::from_secs(2);
+/// …and at most this much.
+const LINGER_BYTES: usize = 64 * 1024 * 1024;
+
 /// Serves `router` (with the public front door) on `listener` until `stop` is cancelled, then
 /// stops accepting and lets open connections finish (up to [`DRAIN`]).
 ///
@@ -160,6 +168,9 @@ async fn serve_connection(
     watcher: hyper_util::server::graceful::Watcher,
 ) {
     let peer = front.peer;
+    // A second handle on the socket, kept for the lingering close below: hyper drops its own
+    // when the connection ends.
+    let lingering = dup(&tcp);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A connection that sends no complete request head for this long (idle keep-alive
     // included) is closed: otherwise clients that connect and say nothing could hold every
@@ -173,6 +184,51 @@ async fn serve_connection(
         .into_owned();
     if let Err(e) = watcher.watch(conn).await {
         tracing::trace!(error = %e, %peer, "connection ended with an error");
+    }
+    if let Some(socket) = lingering {
+        linger(socket).await;
+    }
+}
+
+fn dup(tcp: &tokio::net::TcpStream) -> Option<std::net::TcpStream> {
+    use std::os::fd::AsFd;
+    match tcp.as_fd().try_clone_to_owned() {
+        Ok(fd) => Some(std::net::TcpStream::from(fd)),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot keep a handle for a lingering close");
+            None
+        }
+    }
+}
+
+/// Closes a connection hyper is done with the way nginx does: reading, and throwing away,
+/// whatever the client still sends (bounded by [`LINGER_TIME`], [`LINGER_IDLE`] and
+/// [`LINGER_BYTES`]) before closing.
+///
+/// Why: when Keel answers before reading the whole request — a 413 for a body over the limit,
+/// sent as soon as the headers announce it — the rest of the body is still on its way. Closing
+/// a socket with unread data makes the kernel send a reset, which discards the answer the
+/// client has not read yet and fails its pending write: a client that writes its whole body
+/// before reading (Python's `http.client`, `urllib`) saw "connection reset" instead of the
+/// 413 and its reason. Reading to the client's end (it closes after the answer, or stops
+/// sending) lets its write complete and the answer arrive. A client that already closed ends
+/// this at once (end of stream).
+async fn linger(socket: std::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    // The copy shares the original's non-blocking mode, as tokio requires.
+    let Ok(mut socket) = tokio::net::TcpStream::from_std(socket) else {
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut discarded = 0usize;
+    while discarded < LINGER_BYTES {
+        let wait = LINGER_IDLE.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        match tokio::time::timeout(wait, socket.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => discarded += n,
+            // End of stream, an error, or nothing for a while: close.
+            _ => break,
+        }
     }
 }
 

@@ -102,21 +102,42 @@ fn check(
             (SubscriberKind::Webhook, w)
         }
     };
-    let public: Vec<&str> = state
+    let public: Vec<&keel_core::config::Component> = state
         .config
         .components
         .iter()
         .filter(|c| c.public)
-        .map(|c| c.id.as_str())
         .collect();
-    for (i, c) in components.iter().enumerate() {
-        if !public.contains(&c.as_str()) {
+    // A component group's id (the page offers groups once it has many components) stands for
+    // every public component of the group.
+    let mut chosen: Vec<String> = Vec::with_capacity(components.len());
+    for (i, id) in components.iter().enumerate() {
+        let found: Vec<&str> = if public.iter().any(|c| c.id.as_str() == id) {
+            vec![id.as_str()]
+        } else {
+            public
+                .iter()
+                .filter(|c| {
+                    c.group
+                        .as_ref()
+                        .is_some_and(|g| keel_core::config::group_id(g) == *id)
+                })
+                .map(|c| c.id.as_str())
+                .collect()
+        };
+        if found.is_empty() {
             return Err(ApiError::bad(
                 Some(&format!("components[{i}]")),
-                format!("no public component has the id {c:?}"),
+                format!("no public component or component group has the id {id:?}"),
             ));
         }
+        for c in found {
+            if !chosen.iter().any(|x| x == c) {
+                chosen.push(c.to_string());
+            }
+        }
     }
+    let components = chosen;
     let locale = match locale {
         None => state
             .config

@@ -17,13 +17,38 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::public::feed::escape_into;
+use keel_core::public::groups::{self, Entry, Group, Layout};
 use keel_core::public::i18n::{self, Key};
 use keel_core::public::{
-    DayUptime, Indicator, Maintenance, MaintenanceStatus, PublicComponent, PublicEta, PublicImpact,
-    PublicIncident, PublicStatus, Snapshot,
+    ComponentStatus, DayUptime, Indicator, Maintenance, MaintenanceStatus, PublicComponent,
+    PublicEta, PublicImpact, PublicIncident, PublicStatus, Snapshot,
 };
 
-const CSS: &str = include_str!("../../templates/page.css");
+/// The text of the page's one `<style>` element, exactly: its hash is what the page's
+/// Content-Security-Policy allows.
+const STYLE: &str = concat!("\n", include_str!("../../templates/page.css"));
+
+/// The Content-Security-Policy the page is served with (see docs/architecture.md, "Security
+/// headers"). The page runs no script and loads nothing: its only active content is the
+/// inline stylesheet, allowed by its SHA-256 rather than by `'unsafe-inline'`, so an injected
+/// `<style>` or `style=` attribute would not apply either. The subscribe form posts to the
+/// same origin; nothing may frame the page. Computed once; `'static` so that every response
+/// clones the header by pointer.
+pub fn content_security_policy() -> &'static str {
+    static POLICY: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+        Box::leak(
+            format!(
+                "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
+                 base-uri 'none'; frame-ancestors 'none'"
+            )
+            .into_boxed_str(),
+        )
+    })
+}
 
 /// The name of a language in that language, for the language links.
 fn endonym(locale: &str) -> &str {
@@ -37,10 +62,12 @@ fn endonym(locale: &str) -> &str {
 /// Renders the whole page in `locale`. `lang_links` adds the `?lang=` links between the
 /// configured locales (a static export served without query strings turns them off).
 pub fn render(snapshot: &Snapshot, locale: &str, lang_links: bool) -> String {
-    let bars: usize = snapshot.components.iter().map(|c| c.uptime.len()).sum();
+    // Rows in full (a kilobyte or so each) for at most a few hundred components; beyond that
+    // a name each.
+    let n = snapshot.components.len();
     let mut p = Page {
         out: String::with_capacity(
-            16 * 1024 + CSS.len() + bars * 64 + snapshot.components.len() * 512,
+            16 * 1024 + STYLE.len() + n.min(2 * groups::DETAILED_MAX) * 1024 + n * 48,
         ),
         s: snapshot,
         l: locale,
@@ -49,9 +76,10 @@ pub fn render(snapshot: &Snapshot, locale: &str, lang_links: bool) -> String {
             .iter()
             .map(|c| (c.id.as_str(), c))
             .collect(),
-        bar_titles: HashMap::new(),
+        bar_tags: HashMap::new(),
     };
-    p.document(lang_links);
+    let layout = groups::page_layout(&snapshot.components);
+    p.document(lang_links, &layout);
     p.out
 }
 
@@ -60,8 +88,9 @@ struct Page<'a> {
     s: &'a Snapshot,
     l: &'a str,
     by_id: HashMap<&'a str, &'a PublicComponent>,
-    /// Rendered uptime bars by day and value (see [`Page::bar`]).
-    bar_titles: HashMap<(NaiveDate, Option<u64>), String>,
+    /// Rendered uptime bars by first day, length, lowest and highest value (see
+    /// [`Page::bar`]).
+    bar_tags: HashMap<(NaiveDate, usize, Option<u64>, Option<u64>), String>,
 }
 
 impl<'a> Page<'a> {
@@ -110,7 +139,7 @@ impl<'a> Page<'a> {
             .collect()
     }
 
-    fn document(&mut self, lang_links: bool) {
+    fn document(&mut self, lang_links: bool, layout: &Layout<'_>) {
         self.raw("<!doctype html>\n<html lang=\"");
         self.text(self.l);
         self.raw("\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"color-scheme\" content=\"light dark\">\n<title>");
@@ -139,8 +168,8 @@ impl<'a> Page<'a> {
                 self.raw("\">\n");
             }
         }
-        self.raw("<style>\n");
-        self.raw(CSS);
+        self.raw("<style>");
+        self.raw(STYLE);
         self.raw("</style>\n</head>\n<body>\n<a class=\"skip\" href=\"#main\">");
         self.key(Key::SkipToContent);
         self.raw("</a>\n<header class=\"top\"><div class=\"wrap\">\n<h1>");
@@ -153,9 +182,9 @@ impl<'a> Page<'a> {
         self.banner();
         self.active_incidents();
         self.maintenances();
-        self.components();
+        self.components(layout);
         self.history();
-        self.subscribe();
+        self.subscribe(layout);
         self.raw("</main>\n<footer><div class=\"wrap\">\n<p>");
         self.key(Key::Feeds);
         self.raw(": <a href=\"history.atom\">Atom</a> · <a href=\"history.rss\">RSS</a></p>\n<p>");
@@ -377,72 +406,174 @@ impl<'a> Page<'a> {
         self.raw("</article>\n");
     }
 
-    fn components(&mut self) {
+    fn components(&mut self, layout: &Layout<'_>) {
         if self.s.components.is_empty() {
             return;
         }
-        let mut comps: Vec<&PublicComponent> = self.s.components.iter().collect();
-        comps.sort_by_key(|c| c.position);
         self.open_section("components", Key::Components);
         self.raw("<ul class=\"components\">\n");
-        for c in comps {
-            self.component(c);
+        let named_groups = layout
+            .entries
+            .iter()
+            .any(|e| matches!(e, Entry::Group(g) if g.id.is_some()));
+        for entry in &layout.entries {
+            match entry {
+                Entry::Component(c) => self.component(c, layout.bars),
+                Entry::Group(g) => self.group(g, layout, named_groups),
+            }
         }
         self.raw("</ul>\n</section>\n");
     }
 
-    fn component(&mut self, c: &PublicComponent) {
+    /// A component's row: name, status, and its uptime.
+    fn component(&mut self, c: &PublicComponent, bars: bool) {
         self.raw("<li class=\"component\" id=\"component-");
         self.text(&c.id);
         self.raw("\">\n<div class=\"crow\"><h3>");
         self.text(c.name.get(self.l));
-        let status = match c.status {
-            keel_core::public::ComponentStatus::Operational => "s-operational",
-            keel_core::public::ComponentStatus::DegradedPerformance => "s-degraded_performance",
-            keel_core::public::ComponentStatus::PartialOutage => "s-partial_outage",
-            keel_core::public::ComponentStatus::MajorOutage => "s-major_outage",
-            keel_core::public::ComponentStatus::UnderMaintenance => "s-under_maintenance",
-        };
-        let _ = write!(self.out, "</h3><span class=\"st {status}\">");
+        let _ = write!(
+            self.out,
+            "</h3><span class=\"st {}\">",
+            status_class(c.status)
+        );
         self.text(i18n::component_status(self.l, c.status));
         self.raw("</span></div>\n");
-        if !c.uptime.is_empty() {
-            let summary = i18n::uptime_text(self.l, c.uptime_ratio);
-            // The bars are one image to assistive technology, described by the summary; each
-            // bar's title is the per-day detail for pointer users.
-            self.raw("<ol class=\"bars\" role=\"img\" aria-label=\"");
-            self.key(Key::UptimeLast90Days);
-            self.raw(": ");
-            self.text(&summary);
-            self.raw("\">");
-            for d in &c.uptime {
-                self.bar(d);
-            }
-            self.raw("</ol>\n<p class=\"legend\"><span>");
-            let ago = i18n::days_ago(self.l, c.uptime.len().saturating_sub(1));
-            self.text(&ago);
-            self.raw("</span><span>");
-            self.text(&summary);
-            self.raw("</span><span>");
-            self.key(Key::Today);
-            self.raw("</span></p>\n");
-        }
+        self.uptime(&c.uptime, c.uptime_ratio, bars);
         self.raw("</li>\n");
     }
 
-    fn bar(&mut self, d: &DayUptime) {
-        let ratio = d.ratio.filter(|r| r.is_finite());
-        // Most components share the same days and most days are at 100%: the escaped
-        // tooltip is made once per (day, value) instead of once per bar.
-        let key = (d.day, ratio.map(f64::to_bits));
-        if !self.bar_titles.contains_key(&key) {
-            let class = match ratio {
-                None => "nd",
-                Some(r) if r >= 0.999 => "ok",
-                Some(r) if r >= 0.99 => "mi",
-                Some(r) if r >= 0.95 => "pa",
-                Some(_) => "ma",
-            };
+    /// A group's row: one line (name, worst status, how many are affected) that opens on its
+    /// members, then the group's uptime. Open by default while a member is not operational.
+    /// With many components (`detailed` false) the members are listed by status, names only.
+    fn group(&mut self, g: &Group<'_>, layout: &Layout<'_>, named_groups: bool) {
+        let detailed = layout.detailed;
+        let status = g.status();
+        self.raw("<li class=\"component group\"");
+        if let Some(id) = g.id {
+            self.raw(" id=\"group-");
+            self.text(id);
+            self.raw("\"");
+        }
+        self.raw("><details");
+        if status != ComponentStatus::Operational {
+            self.raw(" open");
+        }
+        self.raw("><summary><span class=\"gname\">");
+        match g.name {
+            Some(name) => self.text(name.get(self.l)),
+            None if named_groups => self.key(Key::OtherComponents),
+            None => self.key(Key::AllComponents),
+        }
+        let _ = write!(
+            self.out,
+            "</span> <span class=\"st {}\">",
+            status_class(status)
+        );
+        self.text(i18n::component_status(self.l, status));
+        self.raw("</span> <span class=\"gcount\">");
+        let count = i18n::group_count(self.l, g.members.len(), g.affected());
+        self.text(&count);
+        self.raw("</span></summary>\n");
+        if detailed {
+            self.raw("<ul class=\"components members\">\n");
+            for c in &g.members {
+                self.component(c, true);
+            }
+            self.raw("</ul>\n");
+        } else {
+            // Worst first; each status once, then the names that have it.
+            let mut statuses: Vec<ComponentStatus> = g.members.iter().map(|c| c.status).collect();
+            statuses.sort_by_key(|s| std::cmp::Reverse(status_rank(*s)));
+            statuses.dedup();
+            for st in statuses {
+                let n = g.members.iter().filter(|c| c.status == st).count();
+                let _ = write!(self.out, "<p class=\"st {}\">", status_class(st));
+                let heading = i18n::status_count(self.l, st, n);
+                self.text(&heading);
+                self.raw("</p>\n<ul class=\"names\">");
+                for c in g.members.iter().filter(|c| c.status == st) {
+                    self.raw("<li>");
+                    self.text(c.name.get(self.l));
+                    self.raw("</li>");
+                }
+                self.raw("</ul>\n");
+            }
+        }
+        self.raw("</details>\n");
+        let days = g.uptime();
+        let ratio = mean_ratio(&days);
+        self.uptime(&days, ratio, layout.bars);
+        self.raw("</li>\n");
+    }
+
+    /// The uptime bars of the last days and their legend. Consecutive days of the same colour
+    /// are one bar as wide as they are many (`w2`…`w90`), cut back into days by the
+    /// stylesheet, with one tooltip for the run (its days, and its uptime or the range of it):
+    /// a page of a hundred rows stays small, and a day of another colour is always its own.
+    ///
+    /// Without `bars` (hundreds of rows), only the summary, in words.
+    fn uptime(&mut self, days: &[DayUptime], ratio: Option<f64>, bars: bool) {
+        if days.is_empty() {
+            return;
+        }
+        let summary = i18n::uptime_text(self.l, ratio);
+        if !bars {
+            self.raw("<p class=\"legend\"><span>");
+            self.key(Key::UptimeLast90Days);
+            self.raw(": ");
+            self.text(&summary);
+            self.raw("</span></p>\n");
+            return;
+        }
+        // The bars are one image to assistive technology, described by the summary; each
+        // bar's title is the detail for pointer users.
+        self.raw("<ol class=\"bars");
+        if days.len() == 90 {
+            self.raw(" t90");
+        }
+        self.raw("\" role=\"img\" aria-label=\"");
+        self.key(Key::UptimeLast90Days);
+        self.raw(": ");
+        self.text(&summary);
+        self.raw("\">");
+        let mut start = 0;
+        while start < days.len() {
+            let class = bar_class(days[start].ratio);
+            let run = &days[start..];
+            let len = run
+                .iter()
+                .take_while(|d| bar_class(d.ratio) == class)
+                .count();
+            self.bar(&run[..len], class);
+            start += len;
+        }
+        self.raw("</ol>\n<p class=\"legend\"><span>");
+        let ago = i18n::days_ago(self.l, days.len().saturating_sub(1));
+        self.text(&ago);
+        self.raw("</span><span>");
+        self.text(&summary);
+        self.raw("</span><span>");
+        self.key(Key::Today);
+        self.raw("</span></p>\n");
+    }
+
+    /// One bar for `run`, days of one colour.
+    fn bar(&mut self, run: &[DayUptime], class: &'static str) {
+        let (Some(first), Some(last)) = (run.first(), run.last()) else {
+            return;
+        };
+        let values = run.iter().filter_map(|d| d.ratio.filter(|r| r.is_finite()));
+        let lo = values.clone().reduce(f64::min);
+        let hi = values.reduce(f64::max);
+        // Most rows share the same days and most days are at 100%: the escaped tag is made
+        // once per (first day, length, lowest, highest) instead of once per bar.
+        let key = (
+            first.day,
+            run.len(),
+            lo.map(f64::to_bits),
+            hi.map(f64::to_bits),
+        );
+        if !self.bar_tags.contains_key(&key) {
             let sep = if i18n::Lang::of(self.l) == i18n::Lang::Ja {
                 "："
             } else {
@@ -450,15 +581,19 @@ impl<'a> Page<'a> {
             };
             let title = format!(
                 "{}{sep}{}",
-                i18n::format_date(self.l, d.day),
-                i18n::uptime_text(self.l, ratio)
+                i18n::date_range(self.l, first.day, last.day),
+                i18n::uptime_range(self.l, lo, hi)
             );
-            let mut tag = format!("<li class=\"{class}\" title=\"");
+            let mut tag = format!("<li class=\"{class}");
+            if run.len() > 1 {
+                let _ = write!(tag, " w{}", run.len().min(90));
+            }
+            tag.push_str("\" title=\"");
             escape_into(&mut tag, &title);
             tag.push_str("\"></li>");
-            self.bar_titles.insert(key, tag);
+            self.bar_tags.insert(key, tag);
         }
-        if let Some(tag) = self.bar_titles.get(&key) {
+        if let Some(tag) = self.bar_tags.get(&key) {
             self.out.push_str(tag);
         }
     }
@@ -505,7 +640,21 @@ impl<'a> Page<'a> {
         self.raw("</section>\n");
     }
 
-    fn subscribe(&mut self) {
+    /// One checkbox of the subscribe form. Ids by position, not by component id, so any id
+    /// makes a valid HTML id.
+    fn choice(&mut self, n: &mut usize, value: &str, label: &str) {
+        let _ = write!(
+            self.out,
+            "<div><input type=\"checkbox\" id=\"sub-c{n}\" name=\"components\" value=\""
+        );
+        self.text(value);
+        let _ = write!(self.out, "\"> <label for=\"sub-c{n}\">");
+        self.text(label);
+        self.raw("</label></div>\n");
+        *n += 1;
+    }
+
+    fn subscribe(&mut self, layout: &Layout<'_>) {
         self.open_section("subscribe", Key::SubscribeToUpdates);
         self.raw("<form method=\"post\" action=\"subscribe\">\n<input type=\"hidden\" name=\"locale\" value=\"");
         self.text(self.l);
@@ -522,17 +671,24 @@ impl<'a> Page<'a> {
             self.raw("<fieldset><legend>");
             self.key(Key::SubscribeComponents);
             self.raw("</legend>\n<div class=\"checks\">\n");
-            let s = self.s;
-            for (n, c) in s.components.iter().enumerate() {
-                // Ids by position, not by component id, so any id makes a valid HTML id.
-                let _ = write!(
-                    self.out,
-                    "<div><input type=\"checkbox\" id=\"sub-c{n}\" name=\"components\" value=\""
-                );
-                self.text(&c.id);
-                let _ = write!(self.out, "\"> <label for=\"sub-c{n}\">");
-                self.text(c.name.get(self.l));
-                self.raw("</label></div>\n");
+            // Every component while the page shows each in full; past that, the rows of the
+            // top level: components with a row of their own, and groups (the server takes a
+            // group's id for all of its components).
+            let mut n = 0;
+            for entry in &layout.entries {
+                match entry {
+                    Entry::Component(c) => self.choice(&mut n, &c.id, c.name.get(self.l)),
+                    Entry::Group(g) if layout.detailed => {
+                        for c in &g.members {
+                            self.choice(&mut n, &c.id, c.name.get(self.l));
+                        }
+                    }
+                    Entry::Group(g) => {
+                        if let (Some(id), Some(name)) = (g.id, g.name) {
+                            self.choice(&mut n, id, name.get(self.l));
+                        }
+                    }
+                }
             }
             self.raw("</div>\n</fieldset>\n");
         }
@@ -540,4 +696,43 @@ impl<'a> Page<'a> {
         self.key(Key::SubscribeButton);
         self.raw("</button>\n</form>\n</section>\n");
     }
+}
+
+/// The colour of a day's bar.
+fn bar_class(ratio: Option<f64>) -> &'static str {
+    match ratio.filter(|r| r.is_finite()) {
+        None => "nd",
+        Some(r) if r >= 0.999 => "ok",
+        Some(r) if r >= 0.99 => "mi",
+        Some(r) if r >= 0.95 => "pa",
+        Some(_) => "ma",
+    }
+}
+
+fn status_class(status: ComponentStatus) -> &'static str {
+    match status {
+        ComponentStatus::Operational => "s-operational",
+        ComponentStatus::DegradedPerformance => "s-degraded_performance",
+        ComponentStatus::PartialOutage => "s-partial_outage",
+        ComponentStatus::MajorOutage => "s-major_outage",
+        ComponentStatus::UnderMaintenance => "s-under_maintenance",
+    }
+}
+
+/// Worse first when sorted descending: maintenance is planned, so it ranks below trouble.
+fn status_rank(status: ComponentStatus) -> u8 {
+    match status {
+        ComponentStatus::Operational => 0,
+        ComponentStatus::UnderMaintenance => 1,
+        ComponentStatus::DegradedPerformance => 2,
+        ComponentStatus::PartialOutage => 3,
+        ComponentStatus::MajorOutage => 4,
+    }
+}
+
+/// The mean over the days with data.
+fn mean_ratio(days: &[DayUptime]) -> Option<f64> {
+    let known: Vec<f64> = days.iter().filter_map(|d| d.ratio).collect();
+    #[allow(clippy::cast_precision_loss)]
+    (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64)
 }
