@@ -150,6 +150,9 @@ pub trait ClusterStore: Send + Sync {
     /// One source's stored state, if any.
     async fn source_state(&self, kind: SourceKind, id: &str) -> Result<Option<SourceState>>;
 
+    /// The stored states of these sources (those that have one), in one read.
+    async fn source_states_of(&self, keys: &[(SourceKind, String)]) -> Result<Vec<SourceState>>;
+
     /// Records a heartbeat push for a monitor (the latest one wins).
     async fn save_heartbeat(&self, monitor: &str, at: DateTime<Utc>) -> Result<()>;
 

@@ -18,7 +18,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use futures::FutureExt;
 use keel_core::confirm::Tracker;
 use keel_core::incident::{Actor, EventKind, Origin};
-use keel_core::{Health, SourceKind};
+use keel_core::{Health, Signal, SourceKind};
 use keel_store::postgres::PgStore;
 use keel_store::{
     Change, ClusterStore, Fence, Instance, Lease, NewEvent, SourceState, Store, StoreError,
@@ -75,6 +75,8 @@ on_both_backends!(
     fenced_writes_after_a_release_are_refused,
     incident_events_after_a_seq_and_incident_heads,
     source_state_reads_one_source,
+    source_states_of_reads_just_the_named_ones,
+    signals_and_states_are_saved_together_and_told_once_per_source,
     heartbeats_keep_the_latest_push,
     instances_register_renew_and_leave,
     live_instances_leave_out_the_stale_ones,
@@ -667,6 +669,80 @@ async fn source_state_reads_one_source(store: Arc<dyn Store>) {
             .unwrap(),
         Some(up)
     );
+}
+
+async fn source_states_of_reads_just_the_named_ones(store: Arc<dyn Store>) {
+    assert!(store.source_states_of(&[]).await.unwrap().is_empty());
+    let api = state(SourceKind::Monitor, "api", Health::Down);
+    let web = state(SourceKind::Monitor, "web", Health::Up);
+    let alert = state(
+        SourceKind::Intake,
+        "alertmanager/prod cluster/High Latency",
+        Health::Degraded,
+    );
+    for s in [&api, &web, &alert] {
+        store.save_source_state(s).await.unwrap();
+    }
+    let mut got = store
+        .source_states_of(&[
+            (SourceKind::Monitor, "api".to_string()),
+            (alert.kind, alert.id.clone()),
+            // Stored under another kind, and not stored at all: left out.
+            (SourceKind::Vendor, "web".to_string()),
+            (SourceKind::Monitor, "nowhere".to_string()),
+        ])
+        .await
+        .unwrap();
+    got.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(got, [alert, api]);
+}
+
+async fn signals_and_states_are_saved_together_and_told_once_per_source(store: Arc<dyn Store>) {
+    let feed = store.changes().await.unwrap();
+    let signal = |id: &str, health: Health| Signal {
+        source_kind: SourceKind::Monitor,
+        source_id: id.to_string(),
+        component: "api".to_string(),
+        health,
+        reason: format!("{id} is {}", health.as_str()),
+        at: t0(),
+    };
+    let before = store.signals_after(0, 100).await.unwrap().len();
+    let signals = [
+        signal("api", Health::Down),
+        signal("web", Health::Up),
+        signal("api", Health::Up),
+    ];
+    let states = [
+        state(SourceKind::Monitor, "api", Health::Up),
+        state(SourceKind::Monitor, "web", Health::Up),
+    ];
+    store
+        .save_signals_and_states(&signals, &states)
+        .await
+        .unwrap();
+    store.save_signals_and_states(&[], &[]).await.unwrap();
+    let stored: Vec<Signal> = store
+        .signals_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .skip(before)
+        .map(|s| s.signal)
+        .collect();
+    assert_eq!(stored, signals);
+    let mut saved = store.load_source_states().await.unwrap();
+    saved.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(saved, states);
+    if let Some(mut feed) = feed {
+        for s in &states {
+            let change = Change::Source {
+                kind: s.kind,
+                id: s.id.clone(),
+            };
+            assert_eq!(next_change(&mut feed).await, change);
+        }
+    }
 }
 
 async fn heartbeats_keep_the_latest_push(store: Arc<dyn Store>) {

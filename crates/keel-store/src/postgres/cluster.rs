@@ -535,6 +535,24 @@ impl ClusterStore for PgStore {
         row.map(decode_state).transpose()
     }
 
+    async fn source_states_of(&self, keys: &[(SourceKind, String)]) -> Result<Vec<SourceState>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kinds: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
+        let rows: Vec<StateRow> = sqlx::query_as(&format!(
+            "SELECT {STATE_COLUMNS} FROM source_states
+             WHERE (kind, id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))"
+        ))
+        .bind(&kinds)
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(decode_state).collect()
+    }
+
     async fn save_heartbeat(&self, monitor: &str, at: DateTime<Utc>) -> Result<()> {
         check_monitor(monitor)?;
         let mut tx = self.pool.begin().await.map_err(map_err)?;

@@ -271,6 +271,15 @@ impl ClusterStore for SqliteStore {
         row.map(decode_state).transpose()
     }
 
+    async fn source_states_of(&self, keys: &[(SourceKind, String)]) -> Result<Vec<SourceState>> {
+        // One instance has no feed to follow; this serves the contract, a read per key.
+        let mut states = Vec::with_capacity(keys.len());
+        for (kind, id) in keys {
+            states.extend(self.source_state(*kind, id).await?);
+        }
+        Ok(states)
+    }
+
     async fn save_heartbeat(&self, monitor: &str, at: DateTime<Utc>) -> Result<()> {
         check_monitor(monitor)?;
         // The latest push by its time wins, also when two arrive out of order.
