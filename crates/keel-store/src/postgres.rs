@@ -58,6 +58,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 const MAX_CONNECTIONS: u32 = 10;
+/// See where the pool is made.
+const IDLE_IN_TRANSACTION_LIMIT: &str = "15s";
 
 /// Key of the advisory lock that orders signal appends ("keel_sig" in ASCII).
 const SIGNAL_LOCK: i64 = 0x6b65_656c_5f73_6967;
@@ -129,7 +131,14 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(CONNECT_TIMEOUT)
-            .connect_lazy_with(options);
+            // Keel never leaves a transaction waiting on anything but the database; one idle
+            // this long belongs to a process that was stopped mid-write (SIGSTOP, a frozen
+            // VM), and ending it frees the lease row its fence holds so another instance can
+            // take the lease over.
+            .connect_lazy_with(options.options([(
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_LIMIT,
+            )]));
         if tls || local {
             tracing::info!(server = %target, tls, "PostgreSQL store open");
         } else {
@@ -152,6 +161,16 @@ impl PgStore {
     pub async fn encrypted(&self) -> Result<bool> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         encrypted(&mut conn).await.map_err(map_err)
+    }
+
+    /// A server setting as the store's own connections have it (`current_setting`).
+    pub async fn setting(&self, name: &str) -> Result<String> {
+        let (value,): (String,) = sqlx::query_as("SELECT current_setting($1)")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(value)
     }
 
     /// `host:port` of the server, for logs.

@@ -1049,6 +1049,25 @@ async fn postgres_a_write_through_one_instance_is_seen_on_every_instances_feed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_transaction_left_idle_by_a_stopped_process_is_ended() {
+    on_own_schema(|schema| async move {
+        // A fenced write keeps its lease row locked until the transaction ends; a process
+        // stopped in the middle must not keep it past this.
+        let store = PgStore::open(&schema.url).await.unwrap();
+        assert_eq!(
+            store
+                .setting("idle_in_transaction_session_timeout")
+                .await
+                .unwrap(),
+            "15s"
+        );
+        store.close().await;
+        schema
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_the_feed_reconnects_by_itself_and_says_so() {
     on_own_schema(|mut schema| async move {
         let store = PgStore::open(&schema.url).await.unwrap();
