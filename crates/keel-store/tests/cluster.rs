@@ -80,6 +80,7 @@ on_both_backends!(
     heartbeats_keep_the_latest_push,
     instances_register_renew_and_leave,
     live_instances_leave_out_the_stale_ones,
+    touching_an_instance_renews_it_and_keeps_its_config,
     the_feed_reports_this_instances_own_writes_where_there_is_one,
 );
 
@@ -871,6 +872,49 @@ async fn live_instances_leave_out_the_stale_ones(store: Arc<dyn Store>) {
 
     store.remove_instance("young").await.unwrap();
     assert_eq!(ids(store.live_instances(LONG).await.unwrap()), ["old"]);
+}
+
+async fn touching_an_instance_renews_it_and_keeps_its_config(store: Arc<dyn Store>) {
+    // Not registered: nothing to renew, and nothing registered by trying.
+    assert!(!store.touch_instance("ghost").await.unwrap());
+    assert!(store.live_instance_ids(LONG).await.unwrap().is_empty());
+
+    let old = instance("old", t0());
+    let young = instance("young", t0() + TimeDelta::hours(1));
+    store.heartbeat_instance(&young).await.unwrap();
+    store.heartbeat_instance(&old).await.unwrap();
+    assert_eq!(
+        store.live_instance_ids(LONG).await.unwrap(),
+        ["old", "young"]
+    );
+    let first = store.live_instances(LONG).await.unwrap();
+
+    // Only `young` is touched: it stays in a short window, `old` drops out of it, and the
+    // config registered with the full heartbeat is still there.
+    let within = Duration::from_millis(300);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        assert!(store.touch_instance("young").await.unwrap());
+        let live = store.live_instance_ids(within).await.unwrap();
+        if live == ["young"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "old never went stale: {live:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let now = store.live_instances(LONG).await.unwrap();
+    let young_now = now.iter().find(|i| i.id == "young").unwrap();
+    let young_first = first.iter().find(|i| i.id == "young").unwrap();
+    assert!(young_now.seen_at > young_first.seen_at);
+    assert_eq!(young_now.config, young.config);
+    assert_eq!(young_now.started_at, young_first.started_at);
+
+    store.remove_instance("young").await.unwrap();
+    assert!(!store.touch_instance("young").await.unwrap());
+    assert_eq!(store.live_instance_ids(LONG).await.unwrap(), ["old"]);
 }
 
 // ---------------------------------------------------------------------------------------------
