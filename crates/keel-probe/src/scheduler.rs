@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::check::Checker;
 use crate::source::{Owner, Sink, Source};
-use crate::vendor;
+use crate::status_pages;
 use crate::Outcome;
 
 /// Last push time of each heartbeat monitor, shared with the push endpoint.
@@ -328,7 +328,7 @@ async fn run_vendor(v: Vendor, client: reqwest::Client, ctx: Ctx) {
             let Ok(_permit) = ctx.permits.acquire().await else {
                 return;
             };
-            vendor::poll(&client, &v).await
+            status_pages::poll(&client, &v).await
         };
         if poll.error {
             tracing::warn!(vendor = %v.id, reason = %poll.status.reason, "vendor status unreadable");

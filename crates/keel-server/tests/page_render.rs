@@ -11,7 +11,7 @@ use keel_core::config::VendorFormat;
 use keel_core::public::i18n::{self, Key};
 use keel_core::public::{statuspage, ComponentStatus, Indicator, Snapshot};
 use keel_core::Health;
-use keel_probe::vendor;
+use keel_probe::status_pages;
 use keel_server::page;
 
 use sample::{HOSTILE, INTERNAL_ID};
@@ -566,10 +566,10 @@ fn colours_have_enough_contrast_in_both_schemes() {
 // ---------------------------------------------------------------------------------------
 // Round trip: our Statuspage documents through Keel's own vendor parser.
 
-fn read_back(doc: &serde_json::Value, follow: &[&str]) -> vendor::VendorStatus {
+fn read_back(doc: &serde_json::Value, follow: &[&str]) -> status_pages::VendorStatus {
     let bytes = serde_json::to_vec(doc).unwrap();
     let follow: Vec<String> = follow.iter().map(|s| s.to_string()).collect();
-    vendor::parse(VendorFormat::Statuspage, &bytes, &follow).unwrap_or_else(|e| panic!("{e}"))
+    status_pages::parse(VendorFormat::Statuspage, &bytes, &follow).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -614,7 +614,7 @@ fn keel_reads_its_own_summary_as_a_vendor() {
     // An empty page is up, and Auto detection recognises ours as Statuspage.
     let empty = serde_json::to_vec(&statuspage::summary(&sample::empty(), "en")).unwrap();
     assert_eq!(
-        vendor::parse(VendorFormat::Auto, &empty, &[])
+        status_pages::parse(VendorFormat::Auto, &empty, &[])
             .unwrap()
             .health,
         Health::Up
