@@ -19,8 +19,8 @@ use super::escalation;
 use super::html::{w, Doc, Lang};
 use super::{responder_form, Console, User};
 use crate::auth::Role;
+use crate::book::{BookError, Entry};
 use crate::http::AppState;
-use crate::incidents::{BookError, Entry};
 use crate::paging::roster::TeamRoster;
 
 /// What a re-rendered incident page shows besides the incident: an outcome, and the text a
