@@ -1,5 +1,5 @@
-//! Numbers and durations written for people, the same way in every crate: durations the way
-//! `keel.toml` spells them ("1m 30s").
+//! Numbers and durations written for people, the same way in every crate: user counts with
+//! their thousands grouped ("15,000") and durations the way `keel.toml` spells them ("1m 30s").
 //!
 //! Reasons, log lines and pages all go through these, so a monitor's reason reads the same
 //! whichever timeout fired and a duration in a message can be pasted back into the config.
@@ -38,6 +38,19 @@ pub fn duration(d: Duration) -> String {
     out
 }
 
+/// 15000 → "15,000" (English and Japanese group digits the same way).
+pub fn thousands(n: impl Into<u128>) -> String {
+    let digits = n.into().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +84,19 @@ mod tests {
         assert_eq!(secs(86_400), "1d");
         assert_eq!(secs(2 * 86_400 + 3 * 3600), "2d 3h");
         assert_eq!(ms(90_061_001), "1d 1h 1m 1s 1ms");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0u64), "0");
+        assert_eq!(thousands(999u64), "999");
+        assert_eq!(thousands(1000u64), "1,000");
+        assert_eq!(thousands(15_000u64), "15,000");
+        assert_eq!(thousands(1_234_567u64), "1,234,567");
+        assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
+        assert_eq!(
+            thousands(u128::MAX),
+            "340,282,366,920,938,463,463,374,607,431,768,211,455"
+        );
     }
 }
