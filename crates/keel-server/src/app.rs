@@ -13,12 +13,11 @@ use keel_core::SourceKind;
 use keel_probe::check::Checker;
 use keel_probe::scheduler::{Heartbeats, Scheduler};
 use keel_probe::source::Source;
-use keel_store::Store;
+use keel_store::{hash_token, Store};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::hash_token;
 use crate::book::{self, IncidentBook};
 use crate::cluster::{self, Cluster};
 use crate::health::HealthView;

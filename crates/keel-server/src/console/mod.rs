@@ -38,11 +38,11 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use chrono::{TimeDelta, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use keel_store::{NewSession, Session};
+use keel_store::{hash_token, NewSession, Session};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{hash_token, Role};
+use crate::auth::Role;
 use crate::http::AppState;
 use html::Lang;
 
