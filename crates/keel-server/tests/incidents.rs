@@ -1,4 +1,4 @@
-//! Step 2 end to end: real loopback targets die and recover, and the incidents API shows one
+//! Incidents end to end: real loopback targets die and recover, and the incidents API shows one
 //! incident per cause with its impact, severity, ETA, lifecycle and postmortem.
 
 mod support;

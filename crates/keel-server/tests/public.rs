@@ -1,6 +1,6 @@
-//! Step 3 end to end: the public page and Statuspage JSON follow a real outage, drafts publish
-//! themselves after `publish_after`, responders' public text passes the disclosure check, and
-//! conditional requests get 304s.
+//! The public surface end to end: the public page and Statuspage JSON follow a real outage,
+//! drafts publish themselves after `publish_after`, responders' public text passes the
+//! disclosure check, and conditional requests get 304s.
 
 mod support;
 
