@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let follow = ["API".to_string(), "packages".to_string()];
     for format in FORMATS {
         for wanted in [&[][..], &follow[..]] {
-            if let Ok(status) = keel_probe::vendor::parse(format, data, wanted) {
+            if let Ok(status) = keel_probe::status_pages::parse(format, data, wanted) {
                 // The reason is bounded whatever the document holds.
                 assert!(status.reason.chars().count() <= 1000);
             }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod confirm;
 pub mod escalation;
 pub mod health;
+pub mod human;
 pub mod ids;
 pub mod incident;
 pub mod intake;

@@ -1,7 +1,7 @@
 //! Signals: the single stream of state changes that assessment consumes.
 //!
-//! Monitors, vendor pollers and alert intake all speak in signals, so step 2's assessment has
-//! one input whatever the origin.
+//! Monitors, vendor pollers and alert intake all speak in signals, so assessment
+//! ([`crate::assess`]) has one input whatever the origin.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! The escalation engine by example: the walk-through of issue 8 (Ann paged, nobody
+//! The escalation engine by example: the paging walk-through (Ann paged, nobody
 //! acknowledges, Carol paged 5 minutes later, Carol acknowledges, nothing more), quiet hours,
 //! rounds running out, a late restart, relapses, and the timeline's words.
 

@@ -182,9 +182,9 @@ impl Senders {
                     "email is not configured ([notify.smtp] host is missing)",
                 )),
             },
-            Delivery::Slack { body } => crate::slack::send(&self.trusted, target, body).await,
-            Delivery::Discord { body } => crate::discord::send(&self.trusted, target, body).await,
-            Delivery::Teams { body } => crate::teams::send(&self.trusted, target, body).await,
+            Delivery::Slack { body } => crate::responder::send(&self.trusted, target, body).await,
+            Delivery::Discord { body } => crate::responder::send(&self.trusted, target, body).await,
+            Delivery::Teams { body } => crate::responder::send(&self.trusted, target, body).await,
             // Paging providers are the operator's own choice, like their chat channels, so
             // they go through the trusted client (a gateway may live on a private network).
             Delivery::Ntfy { body } => match &self.paging.ntfy {

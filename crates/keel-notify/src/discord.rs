@@ -1,4 +1,5 @@
-//! Discord channel webhooks (Execute Webhook): validate + send + a pure payload builder.
+//! Discord channel webhooks (Execute Webhook): the pure payload builder
+//! ([`crate::responder::send`] posts it).
 //!
 //! One rich embed per message: title linking to Keel, the text, the facts as inline fields, the
 //! tone as the colour bar and the time. Mentions are switched off (`allowed_mentions`), so an
@@ -7,16 +8,8 @@
 //! Discord refuses an over-long message rather than cutting it.
 
 use serde_json::{json, Value};
-use url::Url;
 
-use crate::guard::{check_url, GuardError};
-use crate::http::{post_json, SendError};
 use crate::responder::{clip, ResponderMessage};
-
-/// Checks a webhook URL (operators configure these, so private hosts are fine).
-pub fn validate(url: &str) -> Result<Url, GuardError> {
-    check_url(url, true)
-}
 
 /// The Execute Webhook body for a responder message.
 pub fn payload(msg: &ResponderMessage) -> Value {
@@ -46,19 +39,6 @@ pub fn payload(msg: &ResponderMessage) -> Value {
         "embeds": [embed],
         "allowed_mentions": {"parse": []},
     })
-}
-
-/// Posts a body built by [`payload`] to a channel webhook.
-pub async fn send(client: &reqwest::Client, url: &str, body: &Value) -> Result<(), SendError> {
-    let url = validate(url).map_err(|e| SendError::Permanent(e.to_string()))?;
-    post_json(
-        client,
-        &url,
-        body.to_string().into_bytes(),
-        Default::default(),
-    )
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

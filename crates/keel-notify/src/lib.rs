@@ -2,11 +2,12 @@
 //!
 //! One module per channel, each with `validate` (is this target usable?), `send` (deliver one
 //! message) and a pure payload builder unit-tested against the real shapes in
-//! `fixtures/notifications/`:
+//! `fixtures/notifications/` — except the chat channels, which differ only in their bodies and
+//! share one `validate` and `send` ([`responder`]):
 //!
 //! - [`webhook`]: Statuspage-shaped subscriber webhooks signed with HMAC-SHA256;
 //! - [`email`]: SMTP through `lettre`, confirmation and update emails in English and Japanese;
-//! - [`slack`], [`discord`], [`teams`]: responders' chat channels;
+//! - [`slack`], [`discord`], [`teams`]: responders' chat channels, their payload builders;
 //! - [`page`]: pages to the person on call, rendered for each contact kind, with the
 //!   paging-only channels [`ntfy`] (push) and [`twilio`] (SMS and voice calls).
 //!

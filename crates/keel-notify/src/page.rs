@@ -14,6 +14,7 @@
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use keel_core::human::thousands;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -109,9 +110,6 @@ pub(crate) use crate::i18n::is_ja;
 pub(crate) fn is_sev1(severity: &str) -> bool {
     severity.trim().eq_ignore_ascii_case("SEV1")
 }
-
-/// 2000 → "2,000" (both languages group digits this way).
-pub(crate) use keel_core::incident::words::thousands;
 
 /// The fixed words of a page in one language.
 pub(crate) struct Words {
@@ -534,14 +532,5 @@ mod tests {
             .facts
             .iter()
             .any(|(k, v)| k == "影響" && v == "約2,000人のユーザーに影響"));
-    }
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(15000), "15,000");
-        assert_eq!(thousands(1234567), "1,234,567");
     }
 }

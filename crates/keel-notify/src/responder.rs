@@ -2,11 +2,17 @@
 //!
 //! Responders (Slack, Discord, Teams, an operator webhook) are told about incidents as they
 //! happen, in one neutral form that the server fills from the incident; `slack`, `discord`
-//! and `teams` each turn it into their platform's body. Unlike subscriber notifications this
-//! may carry internal facts (cause, severity), because it goes to the team, not the public.
+//! and `teams` each turn it into their platform's body, and [`send`] posts any of them.
+//! Unlike subscriber notifications this may carry internal facts (cause, severity), because
+//! it goes to the team, not the public.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use url::Url;
+
+use crate::guard::{check_url, GuardError};
+use crate::http::{post_json, SendError};
 
 /// How the message should look: the colour bar or card style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +73,28 @@ pub(crate) fn clip(s: &str, max: usize) -> String {
     }
 }
 
+/// Checks a chat webhook URL, Slack's, Discord's or Teams': operators configure these, so
+/// private hosts are fine.
+pub fn validate(url: &str) -> Result<Url, GuardError> {
+    check_url(url, true)
+}
+
+/// Posts a chat body to its channel's webhook: Slack's, Discord's or Teams' (built by
+/// `slack::payload`, `discord::payload` or `teams::payload`; only the body differs between
+/// them). The outcome is classified as every HTTP delivery's is ([`post_json`]); a URL that
+/// fails [`validate`] is a permanent failure.
+pub async fn send(client: &reqwest::Client, url: &str, body: &Value) -> Result<(), SendError> {
+    let url = validate(url).map_err(|e| SendError::Permanent(e.to_string()))?;
+    post_json(
+        client,
+        &url,
+        body.to_string().into_bytes(),
+        Default::default(),
+    )
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) fn sample() -> ResponderMessage {
     ResponderMessage {
@@ -95,5 +123,13 @@ mod tests {
         assert_eq!(clip("abc", 3), "abc");
         assert_eq!(clip("abcd", 3), "ab…");
         assert_eq!(clip("検索サービス", 4), "検索サ…");
+    }
+
+    #[test]
+    fn chat_urls_are_checked() {
+        assert!(validate("https://hooks.slack.com/services/T/B/x").is_ok());
+        assert!(validate("http://10.0.0.2/hooks/abc").is_ok());
+        assert!(validate("ftp://hooks.slack.com/").is_err());
+        assert!(validate("hooks.slack.com/services").is_err());
     }
 }

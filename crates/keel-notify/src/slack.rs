@@ -1,4 +1,4 @@
-//! Slack incoming webhooks: validate + send + a pure payload builder.
+//! Slack incoming webhooks: the pure payload builder ([`crate::responder::send`] posts it).
 //!
 //! The body has the shape of Slack's own examples (`fixtures/notifications/slack-*`): a
 //! `text` fallback for notifications, Block Kit `blocks` with an `mrkdwn` section and a link
@@ -6,19 +6,11 @@
 //! has no equivalent for. Slack-compatible receivers (Mattermost, Rocket.Chat) read it too.
 
 use serde_json::{json, Value};
-use url::Url;
 
-use crate::guard::{check_url, GuardError};
-use crate::http::{post_json, SendError};
 use crate::responder::{clip, ResponderMessage};
 
 /// Slack refuses a section text over 3000 characters.
 const SECTION_MAX: usize = 3000;
-
-/// Checks an incoming-webhook URL (operators configure these, so private hosts are fine).
-pub fn validate(url: &str) -> Result<Url, GuardError> {
-    check_url(url, true)
-}
 
 /// Escapes the three characters Slack's mrkdwn treats as control characters.
 fn escape(s: &str) -> String {
@@ -57,19 +49,6 @@ pub fn payload(msg: &ResponderMessage) -> Value {
             "fields": fields,
         }],
     })
-}
-
-/// Posts a body built by [`payload`] to an incoming webhook.
-pub async fn send(client: &reqwest::Client, url: &str, body: &Value) -> Result<(), SendError> {
-    let url = validate(url).map_err(|e| SendError::Permanent(e.to_string()))?;
-    post_json(
-        client,
-        &url,
-        body.to_string().into_bytes(),
-        Default::default(),
-    )
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -127,13 +106,5 @@ mod tests {
         let mut m = sample();
         m.link = None;
         assert!(payload(&m)["blocks"][0].get("accessory").is_none());
-    }
-
-    #[test]
-    fn urls_are_checked() {
-        assert!(validate("https://hooks.slack.com/services/T/B/x").is_ok());
-        assert!(validate("http://10.0.0.2/hooks/abc").is_ok());
-        assert!(validate("ftp://hooks.slack.com/").is_err());
-        assert!(validate("hooks.slack.com/services").is_err());
     }
 }

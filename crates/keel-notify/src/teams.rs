@@ -1,4 +1,5 @@
-//! Microsoft Teams: validate + send + pure payload builders for both kinds of Teams webhook.
+//! Microsoft Teams: pure payload builders for both kinds of Teams webhook
+//! ([`crate::responder::send`] posts them).
 //!
 //! [`adaptive_card`] is the body a Teams Workflows ("Post to a channel when a webhook request is
 //! received") URL takes: a `message` with one Adaptive Card 1.4 attachment, shaped like
@@ -8,10 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use url::Url;
 
-use crate::guard::{check_url, GuardError};
-use crate::http::{post_json, SendError};
 use crate::responder::{ResponderMessage, Tone};
 
 /// Which body a Teams URL expects (`card = "adaptive" | "message_card"` in the config).
@@ -21,11 +19,6 @@ pub enum CardKind {
     #[default]
     Adaptive,
     MessageCard,
-}
-
-/// Checks a webhook URL (operators configure these, so private hosts are fine).
-pub fn validate(url: &str) -> Result<Url, GuardError> {
-    check_url(url, true)
 }
 
 /// Adaptive Card container style for a tone.
@@ -115,19 +108,6 @@ pub fn payload(kind: CardKind, msg: &ResponderMessage) -> Value {
         CardKind::Adaptive => adaptive_card(msg),
         CardKind::MessageCard => message_card(msg),
     }
-}
-
-/// Posts a body built by [`payload`].
-pub async fn send(client: &reqwest::Client, url: &str, body: &Value) -> Result<(), SendError> {
-    let url = validate(url).map_err(|e| SendError::Permanent(e.to_string()))?;
-    post_json(
-        client,
-        &url,
-        body.to_string().into_bytes(),
-        Default::default(),
-    )
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! account, token, sender number and base URL come from [`TwilioSettings`] at send time. The
 //! base URL is configurable so any Twilio-compatible gateway works.
 
+use keel_core::human::thousands;
 use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use url::Url;
 
@@ -172,7 +173,7 @@ pub fn fits_one_sms(s: &str) -> bool {
 /// the full text goes out in several parts.
 pub fn sms_text(msg: &PageMessage) -> String {
     let ja = page::is_ja(&msg.locale);
-    let users = page::thousands(msg.affected_users);
+    let users = thousands(msg.affected_users);
     let render = |what: &str| {
         if ja {
             format!(
@@ -228,7 +229,7 @@ pub fn sms_text(msg: &PageMessage) -> String {
 
 /// What the call says (once): who calls, what is down, how bad, how to acknowledge.
 pub fn spoken_text(msg: &PageMessage) -> String {
-    let users = page::thousands(msg.affected_users);
+    let users = thousands(msg.affected_users);
     let what = page::what_is_down(msg);
     if page::is_ja(&msg.locale) {
         format!(

@@ -6,7 +6,7 @@ pub mod check;
 pub mod remote;
 pub mod scheduler;
 pub mod source;
-pub mod vendor;
+pub mod status_pages;
 
 pub use source::{Sink, Source};
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use keel_core::config::{Check, Monitor, SchedulerConfig, Vendor};
 use keel_core::confirm::Observation;
+use keel_core::human;
 use keel_core::Health;
 use rand::Rng;
 use tokio::sync::Semaphore;
@@ -25,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::check::Checker;
 use crate::source::{Owner, Sink, Source};
-use crate::vendor;
+use crate::status_pages;
 use crate::Outcome;
 
 /// Last push time of each heartbeat monitor, shared with the push endpoint.
@@ -98,34 +99,17 @@ impl Heartbeats {
         }
         let waited = Duration::from_secs(waited.as_secs());
         let what = match last {
-            Some(_) => format!("no heartbeat for {}", humanize(waited)),
-            None => format!("no heartbeat received in {}", humanize(waited)),
+            Some(_) => format!("no heartbeat for {}", human::duration(waited)),
+            None => format!("no heartbeat received in {}", human::duration(waited)),
         };
         Outcome::down(
-            format!("{what} (expected every {})", humanize(monitor.interval)),
+            format!(
+                "{what} (expected every {})",
+                human::duration(monitor.interval)
+            ),
             Duration::ZERO,
         )
     }
-}
-
-/// Formats a duration the way the config writes it: "90s" → "1m 30s".
-pub fn humanize(d: Duration) -> String {
-    let s = d.as_secs();
-    if s == 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    let (h, m, s) = (s / 3600, (s % 3600) / 60, s % 60);
-    let mut out = Vec::new();
-    if h > 0 {
-        out.push(format!("{h}h"));
-    }
-    if m > 0 {
-        out.push(format!("{m}m"));
-    }
-    if s > 0 {
-        out.push(format!("{s}s"));
-    }
-    out.join(" ")
 }
 
 /// Everything the scheduler runs.
@@ -286,7 +270,7 @@ async fn run_monitor(m: Monitor, checker: Arc<Checker>, heartbeats: Arc<Heartbea
                         match tokio::time::timeout(guard, checker.run(check, m.timeout)).await {
                             Ok(o) => o,
                             Err(_) => Outcome::down(
-                                format!("timed out after {}", humanize(m.timeout)),
+                                format!("timed out after {}", human::duration(m.timeout)),
                                 m.timeout,
                             ),
                         },
@@ -328,7 +312,7 @@ async fn run_vendor(v: Vendor, client: reqwest::Client, ctx: Ctx) {
             let Ok(_permit) = ctx.permits.acquire().await else {
                 return;
             };
-            vendor::poll(&client, &v).await
+            status_pages::poll(&client, &v).await
         };
         if poll.error {
             tracing::warn!(vendor = %v.id, reason = %poll.status.reason, "vendor status unreadable");
@@ -352,18 +336,5 @@ fn observation(o: Outcome) -> Observation {
         reason: o.reason,
         latency_ms: Some(o.latency.as_millis().min(u128::from(u64::MAX)) as u64),
         at: Utc::now(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn humanize_reads_like_config() {
-        assert_eq!(humanize(Duration::from_secs(90)), "1m 30s");
-        assert_eq!(humanize(Duration::from_secs(5)), "5s");
-        assert_eq!(humanize(Duration::from_secs(3600)), "1h");
-        assert_eq!(humanize(Duration::from_millis(300)), "300ms");
     }
 }

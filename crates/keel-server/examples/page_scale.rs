@@ -114,7 +114,7 @@ fn main() -> anyhow::Result<()> {
     let mut size = 0;
     for _ in 0..args.runs {
         let started = Instant::now();
-        let page = keel_server::page::render(&snapshot, "en", false);
+        let page = keel_server::status_page::render(&snapshot, "en", false);
         page_times.push(started.elapsed());
         size = page.len();
     }
@@ -123,7 +123,7 @@ fn main() -> anyhow::Result<()> {
     for _ in 0..all_runs {
         let s = snapshot.clone();
         let started = Instant::now();
-        let rendered = keel_server::snapshot::render_all(s);
+        let rendered = keel_server::rendered::render_all(s);
         all_times.push(started.elapsed());
         drop(rendered);
     }

@@ -23,7 +23,7 @@
 //! - opened → the first email page received (the sink has written it to disk),
 //! - opened → the first subscriber webhook received (the customer path, the reference).
 //!
-//! Target (issue 8): the first page received within 1 s of opening. Prints one Markdown table
+//! Target: the first page received within 1 s of opening. Prints one Markdown table
 //! row per run, then the median and the worst. Every wait has a hang guard; nothing leaves
 //! loopback; every child is stopped when its run ends.
 

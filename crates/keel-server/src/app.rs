@@ -13,20 +13,19 @@ use keel_core::SourceKind;
 use keel_probe::check::Checker;
 use keel_probe::scheduler::{Heartbeats, Scheduler};
 use keel_probe::source::Source;
-use keel_store::Store;
+use keel_store::{hash_token, Store};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::hash_token;
+use crate::book::{self, IncidentBook};
 use crate::cluster::{self, Cluster};
 use crate::health::HealthView;
 use crate::http::{router, AppState};
 use crate::hub::SignalHub;
-use crate::incidents::{self, IncidentBook};
 use crate::metrics::Metrics;
 use crate::persist::{self, PersistEvent};
-use crate::snapshot::{self, SnapshotCache};
+use crate::rendered::{self, SnapshotCache};
 
 /// What is not in the config file: secrets from the environment.
 #[derive(Debug, Clone, Default)]
@@ -168,7 +167,7 @@ impl Application {
         // The first rendering is made before the listener answers, so the page never 404s.
         let inputs = tokio::time::timeout(
             Duration::from_secs(5),
-            snapshot::load_inputs(store.as_ref(), &config, now.date_naive()),
+            rendered::load_inputs(store.as_ref(), &config, now.date_naive()),
         )
         .await
         .ok()
@@ -177,8 +176,8 @@ impl Application {
         // The health the stored states restored, assessed once, so the first rendering (and
         // anything read before the incident job's first pass) shows it.
         incidents.publish_health(HealthView::from_hub(incidents.graph(), &hub));
-        let first = snapshot::build(&config, &incidents, &inputs, now).await;
-        let snapshots = Arc::new(SnapshotCache::new(snapshot::render_all(first)));
+        let first = rendered::build(&config, &incidents, &inputs, now).await;
+        let snapshots = Arc::new(SnapshotCache::new(rendered::render_all(first)));
         let scheduler = Scheduler {
             monitors: config.local_monitors(),
             vendors: config.vendors.clone(),
@@ -272,7 +271,7 @@ impl Application {
         ));
         let housekeeping_job = tokio::spawn(housekeeping(state.clone(), stop.clone()));
         let export_dir = state.config.page.export_dir.clone();
-        let snapshot_job = tokio::spawn(snapshot::run(
+        let snapshot_job = tokio::spawn(rendered::run(
             state.snapshots.clone(),
             state.config.clone(),
             state.store.clone(),
@@ -321,7 +320,7 @@ impl Application {
             stop.clone(),
         ));
         tokio::spawn(crate::probes::run(state.clone(), stop.clone()));
-        let incidents_job = tokio::spawn(incidents::run(
+        let incidents_job = tokio::spawn(book::run(
             state.incidents.clone(),
             state.hub.clone(),
             state.cluster.clone(),

@@ -16,8 +16,8 @@ use keel_core::config::Config;
 use keel_core::incident::{next_canary_hold, Settings};
 use tokio_util::sync::CancellationToken;
 
+use crate::book::{self, IncidentBook};
 use crate::cluster::Cluster;
-use crate::incidents::{self, IncidentBook};
 
 /// Runs until `stop`; returns at once when there is nothing to wait for (no canary in the
 /// graph, or no grace).
@@ -58,7 +58,7 @@ pub async fn run(
             continue;
         };
         if let Err(e) = book.reassess(&book.health(), Utc::now(), &fence).await {
-            incidents::written_elsewhere(&book, &cluster, e).await;
+            book::written_elsewhere(&book, &cluster, e).await;
         }
     }
 }

@@ -14,8 +14,8 @@ use chrono::Utc;
 use keel_core::assess::SourceHealth;
 use keel_core::config::Config;
 
-use crate::incidents::IncidentBook;
-use crate::snapshot::{self, Rendered};
+use crate::book::IncidentBook;
+use crate::rendered::{self, Rendered};
 
 /// `keel export`: renders the public documents from what the store holds (incidents, the
 /// last known state of every source, uptime) and writes them under `dir`.
@@ -57,12 +57,12 @@ pub async fn export(config: Config, dir: &Path) -> anyhow::Result<Vec<PathBuf>> 
         .collect();
     // Monitors checked from several locations are their quorum, as on the live page.
     let sources = crate::health::with_locations(book.graph(), sources);
-    let inputs = snapshot::load_inputs(store.as_ref(), &config, now.date_naive())
+    let inputs = rendered::load_inputs(store.as_ref(), &config, now.date_naive())
         .await
         .context("cannot read uptime")?;
     let health = keel_core::assess::fold_health(&sources);
-    let snap = snapshot::build_from(&config, &book, &health, &inputs, now).await;
-    write_all(&snapshot::render_all(snap), dir)
+    let snap = rendered::build_from(&config, &book, &health, &inputs, now).await;
+    write_all(&rendered::render_all(snap), dir)
 }
 
 /// Writes every document under `dir`: `index.html` (first locale), `<locale>/index.html` for

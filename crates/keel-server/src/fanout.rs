@@ -19,8 +19,8 @@ use sha2::Sha256;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::incidents::{IncidentBook, Published};
-use crate::snapshot::SnapshotCache;
+use crate::book::{IncidentBook, Published};
+use crate::rendered::SnapshotCache;
 
 /// The unsubscribe token of a subscriber, derived from its secret so the link can be rebuilt
 /// for every email without storing the token itself (the store keeps only its hash).
@@ -255,7 +255,7 @@ async fn queue(
     // would add that, and the rendering of every page, to the time to inform. So the update
     // is built here from the book and the health view already published — the stored inputs
     // come from the current rendering, and nothing re-reads the hub.
-    let inputs = crate::snapshot::StoredInputs {
+    let inputs = crate::rendered::StoredInputs {
         uptime: snapshots
             .current()
             .snapshot
@@ -265,7 +265,7 @@ async fn queue(
             .collect(),
         maintenances: snapshots.current().snapshot.maintenances.clone(),
     };
-    let snap = crate::snapshot::build(config, book, &inputs, now).await;
+    let snap = crate::rendered::build(config, book, &inputs, now).await;
     let Some(incident) = snap
         .incidents
         .iter()

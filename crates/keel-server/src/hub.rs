@@ -1,10 +1,10 @@
 //! The signal hub: where every raw outcome (monitor check, vendor poll, intake alert, heartbeat
 //! push) is confirmed into health changes.
 //!
-//! Each confirmed change becomes one [`Signal`]: broadcast in-process at once (step 2's
-//! assessment subscribes) and handed to the persistence job, which stores it with the source's
-//! new state. Results are also folded into per-minute rollups here, so the store sees one row
-//! per monitor per minute instead of one per check.
+//! Each confirmed change becomes one [`Signal`]: broadcast in-process at once (the incident
+//! book's correlation job subscribes) and handed to the persistence job, which stores it with
+//! the source's new state. Results are also folded into per-minute rollups here, so the store
+//! sees one row per monitor per minute instead of one per check.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod book;
 pub mod canary;
 pub mod cluster;
 pub mod console;
@@ -16,13 +17,12 @@ pub mod fanout;
 pub mod health;
 pub mod http;
 pub mod hub;
-pub mod incidents;
 pub mod metrics;
-pub mod page;
 pub mod paging;
 pub mod persist;
 pub mod probes;
-pub mod snapshot;
+pub mod rendered;
+pub mod status_page;
 pub mod views;
 
 pub use app::{Application, Options};

@@ -8,7 +8,7 @@ use keel_core::config::Config;
 use keel_core::incident::{Incident, IncidentEvent};
 use serde_json::{json, Value};
 
-use crate::incidents::Entry;
+use crate::book::Entry;
 
 /// The summary every listing shows.
 pub fn incident(i: &Incident, now: DateTime<Utc>) -> Value {

@@ -147,7 +147,7 @@ async fn monitors_api_needs_a_valid_token() {
     // A stored viewer token may read but not post alerts.
     let token = "viewer-token-0123456789abcdef";
     app.store
-        .create_token("v", "viewer", &keel_server::auth::hash_token(token))
+        .create_token("v", "viewer", &keel_store::hash_token(token))
         .await
         .unwrap();
     let r = app
@@ -167,6 +167,31 @@ async fn monitors_api_needs_a_valid_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+}
+
+/// A token stored as its hash before the hash moved from keel-server to keel-store (the
+/// lower-case hex SHA-256 of the token, written here as the stored text) still lets its
+/// holder in.
+#[tokio::test]
+async fn a_token_stored_earlier_still_verifies() {
+    let app = TestApp::spawn(COMPONENTS).await;
+    let token = "keel_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    app.store
+        .create_token(
+            "old",
+            "viewer",
+            "495aefb1a3d8a9786aee97c4afc6e9585bc65f9a534ddad4214ee1d7b938d31d",
+        )
+        .await
+        .unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/v1/monitors"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]

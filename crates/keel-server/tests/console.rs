@@ -241,7 +241,7 @@ async fn a_deleted_users_or_an_expired_session_goes_back_to_sign_in() {
     let now = Utc::now();
     app.store
         .create_session(&NewSession {
-            token_hash: keel_server::auth::hash_token(&token),
+            token_hash: keel_store::hash_token(&token),
             user_id: carol.id,
             csrf_token: "c".repeat(64),
             created_at: now - TimeDelta::hours(13),

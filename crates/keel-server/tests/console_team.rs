@@ -1,6 +1,6 @@
 //! The console's team pages: the on-call page over real HTTP (overrides added through its
 //! form land in the API, an overlap is refused with the store's reason, CSRF and roles hold),
-//! and issue 8's walk-through in headless Chromium: a vendor fails, Ann is paged, nobody
+//! and the paging walk-through in headless Chromium: a vendor fails, Ann is paged, nobody
 //! answers, Carol is paged a level later, signs in, sees the escalation, acknowledges, edits
 //! and publishes the update, and the page does not offer a backup that rests on the same
 //! vendor. Screenshots go to `target/test-artifacts/console-walkthrough-*.png`.

@@ -1,4 +1,4 @@
-//! Step 2 end to end: real loopback targets die and recover, and the incidents API shows one
+//! Incidents end to end: real loopback targets die and recover, and the incidents API shows one
 //! incident per cause with its impact, severity, ETA, lifecycle and postmortem.
 
 mod support;
@@ -491,7 +491,7 @@ async fn declared_incidents_and_every_bad_request() {
     assert_eq!(r.status(), 401);
     let token = "viewer-token-abcdefabcdef";
     app.store
-        .create_token("v", "viewer", &keel_server::auth::hash_token(token))
+        .create_token("v", "viewer", &keel_store::hash_token(token))
         .await
         .unwrap();
     let r = app

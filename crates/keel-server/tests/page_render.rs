@@ -11,8 +11,8 @@ use keel_core::config::VendorFormat;
 use keel_core::public::i18n::{self, Key};
 use keel_core::public::{statuspage, ComponentStatus, Indicator, Snapshot};
 use keel_core::Health;
-use keel_probe::vendor;
-use keel_server::page;
+use keel_probe::status_pages;
+use keel_server::status_page;
 
 use sample::{HOSTILE, INTERNAL_ID};
 
@@ -165,7 +165,7 @@ const PAGE_KEYS: &[Key] = &[
 fn every_fixed_string_is_shown_in_the_readers_language() {
     let s = sample::snapshot();
     for (locale, other) in [("en", "ja"), ("ja", "en")] {
-        let html = page::render(&s, locale, true);
+        let html = status_page::render(&s, locale, true);
         let readable = read_html(&html).readable();
         for &k in PAGE_KEYS {
             let want = i18n::t(locale, k);
@@ -180,7 +180,7 @@ fn every_fixed_string_is_shown_in_the_readers_language() {
             );
         }
     }
-    let ja = read_html(&page::render(&s, "ja", true)).readable();
+    let ja = read_html(&status_page::render(&s, "ja", true)).readable();
     for phrase in [
         "約15,000人のユーザーに影響",
         "約500人のユーザーに影響",
@@ -193,7 +193,7 @@ fn every_fixed_string_is_shown_in_the_readers_language() {
     ] {
         assert!(ja.contains(phrase), "ja page lacks {phrase:?}");
     }
-    let en = read_html(&page::render(&s, "en", true)).readable();
+    let en = read_html(&status_page::render(&s, "en", true)).readable();
     for phrase in [
         "About 15,000 users affected",
         "Similar incidents were resolved in 20–45 minutes",
@@ -210,7 +210,7 @@ fn every_fixed_string_is_shown_in_the_readers_language() {
 
 #[test]
 fn no_english_leaks_into_the_japanese_page() {
-    let html = page::render(&sample::snapshot(), "ja", true);
+    let html = status_page::render(&sample::snapshot(), "ja", true);
     let readable = read_html(&html).readable();
     // Names, not words: formats, brands, the page title, and English as the link to itself.
     let allowed: BTreeSet<&str> = [
@@ -228,7 +228,7 @@ fn no_english_leaks_into_the_japanese_page() {
 fn snapshot_text_is_escaped_everywhere() {
     let s = sample::hostile();
     for locale in ["en", "ja"] {
-        let html = page::render(&s, locale, true);
+        let html = status_page::render(&s, locale, true);
         assert!(!html.contains("<script"), "{locale}: raw <script>");
         assert!(!html.contains("<img"), "{locale}: raw <img>");
         let doc = read_html(&html);
@@ -250,7 +250,7 @@ fn snapshot_text_is_escaped_everywhere() {
     }
     let mut evil_locale = sample::snapshot();
     evil_locale.locales = vec!["en".into(), "\"><script>x</script>".into()];
-    let html = page::render(&evil_locale, "\"><script>x</script>", true);
+    let html = status_page::render(&evil_locale, "\"><script>x</script>", true);
     assert!(!html.contains("<script"));
 }
 
@@ -258,7 +258,7 @@ fn snapshot_text_is_escaped_everywhere() {
 fn nothing_internal_appears() {
     let s = sample::snapshot();
     for locale in ["en", "ja"] {
-        let html = page::render(&s, locale, true);
+        let html = status_page::render(&s, locale, true);
         for word in [
             INTERNAL_ID,
             "by_locale",
@@ -274,7 +274,7 @@ fn nothing_internal_appears() {
         }
     }
     // The incident naming an internal component lists only the public one.
-    let html = page::render(&s, "en", true);
+    let html = status_page::render(&s, "en", true);
     let api = element(&html, "article", "incident-13");
     assert!(api.contains("<dd>Public API</dd>"), "{api}");
 }
@@ -282,7 +282,7 @@ fn nothing_internal_appears() {
 #[test]
 fn incidents_with_and_without_workaround() {
     let s = sample::snapshot();
-    let html = page::render(&s, "en", true);
+    let html = status_page::render(&s, "en", true);
     let with = element(&html, "article", "incident-12");
     assert!(
         with.contains("<strong>Search</strong>: Browse products from the category pages"),
@@ -307,7 +307,7 @@ fn incidents_with_and_without_workaround() {
     assert!(without.contains(i18n::t("en", Key::ThirdParty)));
     assert!(without.contains(i18n::t("en", Key::NoEstimateYet)));
 
-    let ja = page::render(&s, "ja", true);
+    let ja = status_page::render(&s, "ja", true);
     let with = element(&ja, "article", "incident-12");
     assert!(
         with.contains("<strong>検索</strong>: 検索が遅い間は"),
@@ -318,7 +318,7 @@ fn incidents_with_and_without_workaround() {
     // A workaround text that is blank counts as none.
     let mut blank = s.clone();
     blank.incidents[1].workarounds[0].1 = keel_core::config::LocalizedText::plain("  ");
-    let html = page::render(&blank, "en", true);
+    let html = status_page::render(&blank, "en", true);
     assert!(element(&html, "article", "incident-12").contains(i18n::t("en", Key::NoWorkaround)));
 
     // Resolved incidents are history, not active.
@@ -330,7 +330,7 @@ fn incidents_with_and_without_workaround() {
 #[test]
 fn the_empty_page() {
     for locale in ["en", "ja"] {
-        let html = page::render(&sample::empty(), locale, true);
+        let html = status_page::render(&sample::empty(), locale, true);
         let doc = read_html(&html);
         let text = doc.readable();
         assert!(text.contains(i18n::t(locale, Key::AllSystemsOperational)));
@@ -408,7 +408,7 @@ fn assert_accessible(html: &str, locale: &str) {
 fn page_structure_is_accessible() {
     let s = sample::snapshot();
     for locale in ["en", "ja"] {
-        let html = page::render(&s, locale, true);
+        let html = status_page::render(&s, locale, true);
         assert_accessible(&html, locale);
         let doc = read_html(&html);
         assert_eq!(doc.named("nav").count(), 1);
@@ -463,7 +463,7 @@ fn page_structure_is_accessible() {
             bad.attrs["title"]
         );
     }
-    let no_links = page::render(&s, "en", false);
+    let no_links = status_page::render(&s, "en", false);
     assert!(!no_links.contains("?lang="));
     assert_eq!(read_html(&no_links).named("nav").count(), 0);
 }
@@ -486,7 +486,7 @@ fn banner_follows_the_indicator() {
         ),
     ] {
         s.indicator = ind;
-        let html = page::render(&s, "ja", true);
+        let html = status_page::render(&s, "ja", true);
         assert!(html.contains(&format!("class=\"banner {class}\"")));
         assert!(html.contains(&format!("<p class=\"headline\">{}</p>", i18n::t("ja", key))));
     }
@@ -512,7 +512,7 @@ fn contrast(a: &str, b: &str) -> f64 {
 
 #[test]
 fn colours_have_enough_contrast_in_both_schemes() {
-    let css = include_str!("../templates/page.css");
+    let css = include_str!("../assets/page.css");
     let vars = |block: &str| -> HashMap<String, String> {
         block
             .split(';')
@@ -566,10 +566,10 @@ fn colours_have_enough_contrast_in_both_schemes() {
 // ---------------------------------------------------------------------------------------
 // Round trip: our Statuspage documents through Keel's own vendor parser.
 
-fn read_back(doc: &serde_json::Value, follow: &[&str]) -> vendor::VendorStatus {
+fn read_back(doc: &serde_json::Value, follow: &[&str]) -> status_pages::VendorStatus {
     let bytes = serde_json::to_vec(doc).unwrap();
     let follow: Vec<String> = follow.iter().map(|s| s.to_string()).collect();
-    vendor::parse(VendorFormat::Statuspage, &bytes, &follow).unwrap_or_else(|e| panic!("{e}"))
+    status_pages::parse(VendorFormat::Statuspage, &bytes, &follow).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -614,7 +614,7 @@ fn keel_reads_its_own_summary_as_a_vendor() {
     // An empty page is up, and Auto detection recognises ours as Statuspage.
     let empty = serde_json::to_vec(&statuspage::summary(&sample::empty(), "en")).unwrap();
     assert_eq!(
-        vendor::parse(VendorFormat::Auto, &empty, &[])
+        status_pages::parse(VendorFormat::Auto, &empty, &[])
             .unwrap()
             .health,
         Health::Up
@@ -724,7 +724,7 @@ fn ten_thousand_components_make_a_page_under_a_megabyte() {
     for groups in [100, 1_000, 0] {
         let s = scale_snapshot(10_000, groups);
         for locale in ["en", "ja"] {
-            let html = page::render(&s, locale, true);
+            let html = status_page::render(&s, locale, true);
             assert!(
                 html.len() < 1_000_000,
                 "{groups} groups, {locale}: the page is {} bytes",
@@ -746,7 +746,7 @@ fn ten_thousand_components_make_a_page_under_a_megabyte() {
 fn groups_collapse_with_their_worst_status_and_their_uptime() {
     // 300 components in three groups: past the number shown in full.
     let s = scale_snapshot(300, 3);
-    let html = page::render(&s, "en", true);
+    let html = status_page::render(&s, "en", true);
     let doc = read_html(&html);
     assert_accessible(&html, "en");
     let details: Vec<_> = doc.named("details").collect();
@@ -783,7 +783,7 @@ fn groups_collapse_with_their_worst_status_and_their_uptime() {
 
     // A group with nothing wrong stays closed; in Japanese it reads Japanese.
     let calm = scale_snapshot(300, 300);
-    let html = page::render(&calm, "ja", true);
+    let html = status_page::render(&calm, "ja", true);
     let doc = read_html(&html);
     let closed = doc
         .named("details")
@@ -803,7 +803,7 @@ fn groups_collapse_with_their_worst_status_and_their_uptime() {
 #[test]
 fn a_small_page_shows_every_member_in_full_inside_its_group() {
     let s = scale_snapshot(12, 2);
-    let html = page::render(&s, "en", true);
+    let html = status_page::render(&s, "en", true);
     assert_accessible(&html, "en");
     let group = group_html(&html, "Region 000");
     for i in 0..6 {

@@ -1,6 +1,6 @@
-//! Step 3 end to end: the public page and Statuspage JSON follow a real outage, drafts publish
-//! themselves after `publish_after`, responders' public text passes the disclosure check, and
-//! conditional requests get 304s.
+//! The public surface end to end: the public page and Statuspage JSON follow a real outage,
+//! drafts publish themselves after `publish_after`, responders' public text passes the
+//! disclosure check, and conditional requests get 304s.
 
 mod support;
 
@@ -88,7 +88,7 @@ async fn the_page_and_json_follow_an_outage_in_both_languages() {
     assert_eq!(s["status"]["indicator"], "none");
     // Keel's own vendor poller reads Keel's summary: one Keel can watch another.
     let bytes = serde_json::to_vec(&s).unwrap();
-    let parsed = keel_probe::vendor::parse(VendorFormat::Statuspage, &bytes, &[]).unwrap();
+    let parsed = keel_probe::status_pages::parse(VendorFormat::Statuspage, &bytes, &[]).unwrap();
     assert_eq!(parsed.health, Health::Up);
 
     let en = get(&app, "/", Some("en-US,en;q=0.9"))
@@ -122,7 +122,7 @@ async fn the_page_and_json_follow_an_outage_in_both_languages() {
     .await;
     assert_eq!(s["components"][0]["status"], "major_outage");
     assert_ne!(s["status"]["indicator"], "none");
-    let parsed = keel_probe::vendor::parse(
+    let parsed = keel_probe::status_pages::parse(
         VendorFormat::Statuspage,
         &serde_json::to_vec(&s).unwrap(),
         &[],

@@ -21,9 +21,10 @@ use sha2::{Digest, Sha256};
 use crate::shared::truncate_to_millis;
 use crate::{Result, StoreError};
 
-/// The SHA-256 (lower-case hex) of a secret token: how confirm and unsubscribe tokens (and API
-/// tokens) are stored and looked up. The token itself is only ever in the link sent to the
-/// subscriber.
+/// The SHA-256 (lower-case hex) of a secret token: how every token Keel keeps is stored and
+/// looked up — API tokens (keel-server's bearer authentication), console sessions, and
+/// subscribers' confirm and unsubscribe tokens. The token itself is only ever with its holder
+/// (the API client, the browser's cookie, the link sent to the subscriber).
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

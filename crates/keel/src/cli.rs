@@ -274,7 +274,7 @@ async fn token_create(path: &Path, role: &str, name: Option<String>) -> anyhow::
     let token = keel_server::auth::new_token();
     let name = name.unwrap_or_else(|| format!("{role}-{}", &token[5..13]));
     store
-        .create_token(&name, role.as_str(), &keel_server::auth::hash_token(&token))
+        .create_token(&name, role.as_str(), &keel_store::hash_token(&token))
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     eprintln!("created {role} token {name:?}; it is shown only once:");

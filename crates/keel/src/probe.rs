@@ -21,11 +21,12 @@ use anyhow::Context;
 use chrono::Utc;
 use keel_core::config::SchedulerConfig;
 use keel_core::confirm::{Observation, Tracker};
+use keel_core::human;
 use keel_probe::check::Checker;
 use keel_probe::remote::{
     is_probe_location, Accepted, Assignments, ProbeResult, Results, MAX_RESULTS,
 };
-use keel_probe::scheduler::{humanize, Heartbeats, Scheduler};
+use keel_probe::scheduler::{Heartbeats, Scheduler};
 use keel_probe::source::{Sink, Source};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -306,7 +307,7 @@ async fn fetch(server: &Server, stop: &CancellationToken) -> anyhow::Result<Opti
             Err(Failure::Fatal(e)) => return Err(e),
             Err(Failure::Retry(why) | Failure::Refused(why)) => {
                 let wait = backoff.next();
-                tracing::warn!("{why}; trying again in {}", humanize(wait));
+                tracing::warn!("{why}; trying again in {}", human::duration(wait));
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.cancelled() => return Ok(None),
@@ -412,7 +413,7 @@ pub async fn run(
                 let wait = backoff.next();
                 tracing::warn!(
                     "cannot post {n} results: {why}; keeping them and trying again in {}",
-                    humanize(wait)
+                    human::duration(wait)
                 );
                 next_post = now + wait;
             }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use super::graph::Graph;
 use super::model::{Criticality, Impact, NodeKind};
+use crate::human::thousands;
 
 /// The impact of an incident whose impacted nodes are `impacted` (a cause and its
 /// dependents, or the union of several for a widened incident).
@@ -71,33 +72,16 @@ fn round_2_significant(n: u64) -> u128 {
     (n + unit / 2) / unit * unit
 }
 
-/// "15000" → "15,000".
-fn thousands(n: u128) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn rounding_and_separators() {
+    fn rounding_to_two_significant_digits() {
         assert_eq!(round_2_significant(15_234), 15_000);
         assert_eq!(round_2_significant(485), 490);
         assert_eq!(round_2_significant(995), 1_000);
         assert_eq!(round_2_significant(100), 100);
         assert_eq!(round_2_significant(u64::MAX), 18_000_000_000_000_000_000);
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

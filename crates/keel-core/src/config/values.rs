@@ -472,6 +472,32 @@ mod tests {
         assert!(duration("-5s").is_err());
     }
 
+    /// Whatever the duration, its words read back as the same duration through the
+    /// config's parser ([`crate::human::duration`] writes what this reads).
+    #[test]
+    fn durations_parse_back_as_config_values() {
+        let samples = [
+            1,
+            999,
+            1000,
+            1001,
+            59_999,
+            60_000,
+            90_000,
+            3_599_999,
+            3_600_000,
+            86_399_999,
+            86_400_000,
+            90_061_001,
+            30 * 86_400_000 + 1,
+        ];
+        for n in samples {
+            let d = Duration::from_millis(n);
+            let text = crate::human::duration(d);
+            assert_eq!(duration(&text), Ok(d), "{n} ms → {text:?}");
+        }
+    }
+
     #[test]
     fn sizes() {
         assert_eq!(size("1MiB"), Ok(1 << 20));

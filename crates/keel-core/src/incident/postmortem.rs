@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::model::{IncidentEvent, Origin};
 use super::state::Incident;
 use super::words;
+use crate::human;
 
 /// A generated postmortem in both forms.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,8 +204,8 @@ impl<'a> Facts<'a> {
             inc.title,
             self.cause_words(),
             join_or(&inc.impacted, "no component"),
-            words::thousands(inc.affected_users),
-            words::thousands(self.user_minutes),
+            human::thousands(inc.affected_users),
+            human::thousands(self.user_minutes),
         );
         match inc.recurrences {
             0 => {}
@@ -357,11 +358,11 @@ impl<'a> Facts<'a> {
         ));
         line(&format!(
             "- Users affected: about {}",
-            words::thousands(inc.affected_users)
+            human::thousands(inc.affected_users)
         ));
         line(&format!(
             "- User-minutes: {}",
-            words::thousands(self.user_minutes)
+            human::thousands(self.user_minutes)
         ));
         line("");
         line("## Timings");

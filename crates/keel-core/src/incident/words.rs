@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::model::{EventKind, Origin};
 use super::state::Incident;
 use crate::assess::Eta;
+use crate::human::thousands;
 
 /// "42s", "4m 12s", "2h 5m", "3d 4h": precise where it matters, short where it does not.
 pub fn duration(d: Duration) -> String {
@@ -43,19 +44,6 @@ pub fn between(
     to: chrono::DateTime<chrono::Utc>,
 ) -> Option<Duration> {
     (to - from).to_std().ok()
-}
-
-/// 15000 → "15,000".
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// An ETA with its basis, in English: "similar incidents: 6, usually 12–40 min",
@@ -283,15 +271,6 @@ mod tests {
         assert_eq!(d(7200), "2h");
         assert_eq!(d(3 * 86_400 + 4 * 3600), "3d 4h");
         assert_eq!(d(86_400), "1d");
-    }
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(15_000), "15,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! locale, the fixed phrases they are filled with, and the small template language operators
 //! override them in (`[templates.opened] body.en = "… {components} …"`).
 //!
-//! The wording follows the status-page glossary (docs/i18n-glossary in the product brief):
-//! calm, plain, です・ます in Japanese, no blame and no internal names. Operators' templates
-//! are checked when the config is read ([`validate`]), so a template here always renders.
+//! The wording keeps to one style in every locale: calm, plain, です・ます in Japanese, no
+//! blame and no internal names. Operators' templates are checked when the config is read
+//! ([`validate`]), so a template here always renders.
 
 use std::time::Duration;
 

@@ -16,11 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keel_core::config::{HttpCheck, StatusRange};
+use keel_core::human;
 use reqwest::redirect::Policy;
 use rustls::crypto::CryptoProvider;
 use rustls::RootCertStore;
 
-use super::{degraded, fmt_duration, io_kind_words, tls, CheckerError};
+use super::{degraded, io_kind_words, tls, CheckerError};
 use crate::Outcome;
 
 /// Redirects followed before giving up ("redirect forever" ends here with a clear reason).
@@ -138,8 +139,8 @@ impl HttpClients {
                 return degraded(
                     format!(
                         "slower than {} ({})",
-                        fmt_duration(max),
-                        fmt_duration(latency)
+                        human::duration(max),
+                        human::duration(latency)
                     ),
                     latency,
                 );

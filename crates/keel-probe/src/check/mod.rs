@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keel_core::config::Check;
+use keel_core::human;
 use keel_core::Health;
 
 use crate::Outcome;
@@ -92,7 +93,7 @@ impl Checker {
         match tokio::time::timeout(timeout, work).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::down(
-                format!("timed out after {}", fmt_duration(timeout)),
+                format!("timed out after {}", human::duration(timeout)),
                 start.elapsed(),
             ),
         }
@@ -112,18 +113,6 @@ fn unknown(reason: impl Into<String>, latency: Duration) -> Outcome {
         health: Health::Unknown,
         reason: reason.into(),
         latency,
-    }
-}
-
-/// A duration as people write it in config: "5s", "300ms", "1500ms", "12.5s".
-pub(crate) fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else if ms < 10_000 {
-        format!("{ms}ms")
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
     }
 }
 
@@ -161,14 +150,5 @@ mod tests {
         println!("Checker::run future: {small} bytes; the check inline: {inline} bytes");
         assert!(small <= 64, "Checker::run future is {small} bytes");
         assert!(inline > small, "{inline} vs {small}");
-    }
-
-    #[test]
-    fn durations_read_like_config() {
-        assert_eq!(fmt_duration(Duration::from_secs(5)), "5s");
-        assert_eq!(fmt_duration(Duration::from_millis(300)), "300ms");
-        assert_eq!(fmt_duration(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(fmt_duration(Duration::from_millis(12_500)), "12.5s");
-        assert_eq!(fmt_duration(Duration::from_micros(812_400)), "812ms");
     }
 }

@@ -13,8 +13,8 @@ use keel_probe::scheduler::Heartbeats;
 use keel_store::{Change, Store};
 use tokio_util::sync::CancellationToken;
 
+use crate::book::IncidentBook;
 use crate::hub::SignalHub;
-use crate::incidents::IncidentBook;
 
 /// Runs until stopped. Without a feed (SQLite: one instance) it returns at once.
 pub async fn run(

@@ -2,32 +2,14 @@
 //! now (each level's targets resolved through the schedules and overrides), and where the
 //! current cycle stands, read from the timeline (`paged`, `page_skipped`, `acknowledged`).
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use keel_core::config::{Config, EscalationPolicy, PageTarget};
 use keel_core::escalation::{next_due, policy_for, Roster};
+use keel_core::human;
 use keel_core::incident::{EventKind, Incident, IncidentEvent};
 
 use super::html::Doc;
 use crate::paging::roster::TeamRoster;
-
-/// "0s", "3s", "5m", "1h30m".
-fn span(d: Duration) -> String {
-    let s = d.as_secs();
-    let (h, m, s) = (s / 3600, s % 3600 / 60, s % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
 
 /// A target and the person it names now (`None`: nobody on call, or an unknown person).
 pub struct Resolved {
@@ -142,7 +124,7 @@ pub fn section(
             .t(&(k + 1).to_string())
             .raw(" (")
             .w("after ", "開始から ")
-            .t(&span(level.after))
+            .t(&human::duration(level.after))
             .raw("): ");
         for (n, r) in resolved.iter().enumerate() {
             if n > 0 {

@@ -20,8 +20,8 @@
 mod escalation;
 mod html;
 mod oncall;
-mod pages;
 pub mod password;
+mod screens;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -38,11 +38,11 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use chrono::{TimeDelta, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use keel_store::{NewSession, Session};
+use keel_store::{hash_token, NewSession, Session};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{hash_token, Role};
+use crate::auth::Role;
 use crate::http::AppState;
 use html::Lang;
 
@@ -59,8 +59,8 @@ const LOGIN_BURST_PER_NAME: u32 = 5;
 const LOGIN_BURST_PER_ADDRESS: u32 = 20;
 const LOGIN_REFILL: Duration = Duration::from_secs(12);
 
-const CSS: &str = include_str!("../../templates/console.css");
-const JS: &str = include_str!("../../templates/console.js");
+const CSS: &str = include_str!("../../assets/console.css");
+const JS: &str = include_str!("../../assets/console.js");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -85,25 +85,25 @@ pub fn router(state: &AppState) -> Router<AppState> {
         rules: keel_core::public::DisclosureRules::from_config(&state.config),
     });
     Router::new()
-        .route("/admin", get(pages::overview))
+        .route("/admin", get(screens::overview))
         .route("/admin/", get(|| async { Redirect::to("/admin") }))
         .route("/admin/login", get(login_page).post(login))
         .route("/admin/logout", post(logout))
         .route("/admin/console.css", get(css))
         .route("/admin/console.js", get(js))
         .route("/admin/events", get(events))
-        .route("/admin/monitors", get(pages::monitors))
+        .route("/admin/monitors", get(screens::monitors))
         .route(
             "/admin/maintenance",
-            get(pages::maintenance).post(pages::schedule_maintenance),
+            get(screens::maintenance).post(screens::schedule_maintenance),
         )
         .route("/admin/oncall", get(oncall::page))
         .route("/admin/oncall/overrides", post(oncall::add))
         .route("/admin/oncall/overrides/{id}/remove", post(oncall::remove))
-        .route("/admin/incidents", post(pages::declare))
-        .route("/admin/incidents/{id}", get(pages::incident))
-        .route("/admin/incidents/{id}/postmortem", get(pages::postmortem))
-        .route("/admin/incidents/{id}/{*rest}", post(pages::act))
+        .route("/admin/incidents", post(screens::declare))
+        .route("/admin/incidents/{id}", get(screens::incident))
+        .route("/admin/incidents/{id}/postmortem", get(screens::postmortem))
+        .route("/admin/incidents/{id}/{*rest}", post(screens::act))
         .layer(axum::middleware::map_response(security_headers))
         .layer(Extension(console))
 }

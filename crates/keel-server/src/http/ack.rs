@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use keel_core::incident::{Actor, Command};
 
+use crate::book::BookError;
 use crate::http::AppState;
-use crate::incidents::BookError;
 use crate::paging::link::{AckLink, SECRET_NAME};
 
 /// Words of the link's pages, in the person's language.

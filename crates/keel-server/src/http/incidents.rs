@@ -18,9 +18,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{Caller, Role};
+use crate::book::{BookError, Entry};
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::incidents::{BookError, Entry};
 use crate::views;
 
 #[derive(Debug, Deserialize)]

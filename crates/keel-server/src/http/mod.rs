@@ -26,8 +26,8 @@ use keel_probe::scheduler::Heartbeats;
 use keel_probe::source::Source;
 use keel_store::Store;
 
+use crate::book::IncidentBook;
 use crate::hub::SignalHub;
-use crate::incidents::IncidentBook;
 use crate::metrics::Metrics;
 
 /// Everything a handler may need. Cloned for every request (axum's `State`), so it is one
@@ -63,7 +63,7 @@ pub struct Shared {
     /// Wakes the outbox worker when something was queued.
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// The rendered public documents.
-    pub snapshots: Arc<crate::snapshot::SnapshotCache>,
+    pub snapshots: Arc<crate::rendered::SnapshotCache>,
     /// SHA-256 (hex) of the bootstrap admin token, if one was given.
     pub admin_token_hash: Option<String>,
     /// This instance's leases among the instances sharing the store.

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::Full;
 
 use crate::http::AppState;
-use crate::snapshot::{Doc, Rendered};
+use crate::rendered::{Doc, Rendered};
 
 /// The answer to a GET of a public document, or `None` when `uri` names none (the router then
 /// decides). `/` and `/index.html` are the page in the viewer's language: `?lang=` wins over

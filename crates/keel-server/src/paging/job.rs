@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 use super::link::SECRET_NAME;
 use super::pages::{rows_for_page, ContactUrls};
 use super::roster::TeamRoster;
+use crate::book::IncidentBook;
 use crate::cluster::Cluster;
-use crate::incidents::IncidentBook;
 
 /// How far back overrides are read: a level due while Keel was down is judged by who was
 /// on call when it fell due.
@@ -91,8 +91,8 @@ pub async fn run(
         )
         .await
         {
-            match e.downcast::<crate::incidents::BookError>() {
-                Ok(e) => crate::incidents::written_elsewhere(&book, &cluster, e).await,
+            match e.downcast::<crate::book::BookError>() {
+                Ok(e) => crate::book::written_elsewhere(&book, &cluster, e).await,
                 Err(e) => tracing::error!(error = %e, "escalation pass failed; will retry"),
             }
         }

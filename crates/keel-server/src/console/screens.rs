@@ -11,6 +11,7 @@ use axum::Extension;
 use chrono::{DateTime, Utc};
 use keel_core::assess::Severity;
 use keel_core::config::LocalizedText;
+use keel_core::human;
 use keel_core::incident::{words, Actor, Command, DraftFate, IncidentRole, IncidentState};
 use keel_core::public::{disclosure, MaintenanceStatus, PublicStatus};
 use keel_store::NewMaintenance;
@@ -19,8 +20,8 @@ use super::escalation;
 use super::html::{w, Doc, Lang};
 use super::{responder_form, Console, User};
 use crate::auth::Role;
+use crate::book::{BookError, Entry};
 use crate::http::AppState;
-use crate::incidents::{BookError, Entry};
 use crate::paging::roster::TeamRoster;
 
 /// What a re-rendered incident page shows besides the incident: an outcome, and the text a
@@ -154,7 +155,7 @@ pub async fn overview(State(state): State<AppState>, user: User) -> Response {
                     .as_deref()
                     .map_or("—".into(), |c| node_name(&state, c, lang)))
                 .raw("</td><td>")
-                .t(&words::thousands(i.affected_users))
+                .t(&human::thousands(i.affected_users))
                 .raw("</td><td>")
                 .t(&i.eta.as_ref().map_or("—".into(), |e| {
                     keel_core::assess::describe_eta(e, lang.code())
@@ -454,7 +455,7 @@ async fn render_incident(
         .raw("</dd></div><div><dt>")
         .w("Users affected", "影響ユーザー数")
         .raw("</dt><dd>")
-        .t(&words::thousands(i.affected_users))
+        .t(&human::thousands(i.affected_users))
         .raw("</dd></div><div><dt>")
         .w("ETA", "復旧見込み")
         .raw("</dt><dd>")

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use keel_core::config::Vendor;
+use keel_core::human;
 
 use super::{parse, VendorStatus};
 
@@ -39,7 +40,10 @@ pub async fn poll(client: &reqwest::Client, vendor: &Vendor) -> VendorPoll {
         error: true,
     };
     match fetched {
-        Err(_) => failed(format!("timed out after {}", human(vendor.timeout))),
+        Err(_) => failed(format!(
+            "timed out after {}",
+            human::duration(vendor.timeout)
+        )),
         Ok(Err(reason)) => failed(reason),
         Ok(Ok(body)) => match parse(vendor.format, &body, &vendor.components) {
             Ok(status) => VendorPoll {
@@ -83,7 +87,7 @@ async fn fetch(client: &reqwest::Client, vendor: &Vendor) -> Result<Vec<u8>, Str
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| {
         if e.is_timeout() {
-            format!("timed out after {}", human(vendor.timeout))
+            format!("timed out after {}", human::duration(vendor.timeout))
         } else {
             format!(
                 "connection lost while reading the status document: {}",
@@ -102,7 +106,7 @@ async fn fetch(client: &reqwest::Client, vendor: &Vendor) -> Result<Vec<u8>, Str
 /// Turns a request error into the words an operator would use.
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
-        return format!("timed out after {}", human(timeout));
+        return format!("timed out after {}", human::duration(timeout));
     }
     if e.is_builder() {
         return format!("bad status_url: {}", root_cause(e));
@@ -146,41 +150,11 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
-/// "10s", "1m 30s", "500ms": the way durations are written in the config.
-fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 || d.subsec_millis() != 0 {
-        return format!("{ms}ms");
-    }
-    let s = d.as_secs();
-    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
-    let mut parts = Vec::new();
-    if h > 0 {
-        parts.push(format!("{h}h"));
-    }
-    if m > 0 {
-        parts.push(format!("{m}m"));
-    }
-    if s > 0 {
-        parts.push(format!("{s}s"));
-    }
-    parts.join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use keel_core::Health;
 
     use super::*;
-
-    #[test]
-    fn durations_read_like_config() {
-        assert_eq!(human(Duration::from_secs(10)), "10s");
-        assert_eq!(human(Duration::from_secs(90)), "1m 30s");
-        assert_eq!(human(Duration::from_millis(500)), "500ms");
-        assert_eq!(human(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(human(Duration::from_secs(7200)), "2h");
-    }
 
     #[test]
     fn unknown_health_is_used_for_failures() {

@@ -14,7 +14,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use keel_core::config::{Vendor, VendorFormat};
 use keel_core::{Health, VendorId};
-use keel_probe::vendor::{parse, poll, VendorError, VendorStatus, MAX_DOCUMENT_BYTES};
+use keel_probe::status_pages::{parse, poll, VendorError, VendorStatus, MAX_DOCUMENT_BYTES};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -944,7 +944,7 @@ async fn spawn_status_server() -> (String, tokio::task::JoinHandle<()>) {
     (base, handle)
 }
 
-async fn poll_guarded(v: &Vendor) -> keel_probe::vendor::VendorPoll {
+async fn poll_guarded(v: &Vendor) -> keel_probe::status_pages::VendorPoll {
     let client = reqwest::Client::new();
     // Hang guard only: poll bounds itself by the vendor's timeout.
     tokio::time::timeout(Duration::from_secs(60), poll(&client, v))

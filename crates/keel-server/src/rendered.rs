@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::incidents::IncidentBook;
+use crate::book::IncidentBook;
 
 /// One rendered document.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ impl Doc {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         // Static values: a request clones them by pointer, never allocates or formats them.
         let policy = if content_type == HTML {
-            crate::page::content_security_policy()
+            crate::status_page::content_security_policy()
         } else {
             DOCUMENT_CSP
         };
@@ -132,7 +132,7 @@ pub fn render_all(snapshot: Snapshot) -> Rendered {
             locale.clone(),
             // Every page varies by language: `/` answers by `Accept-Language`.
             Doc::new(
-                crate::page::render(s, locale, s.locales.len() > 1),
+                crate::status_page::render(s, locale, s.locales.len() > 1),
                 HTML,
                 lm,
                 true,

@@ -20,7 +20,7 @@ mod heroku;
 mod instatus;
 mod json;
 mod poll;
-mod slack;
+mod slack_status;
 mod statusio;
 mod statuspage;
 
@@ -136,7 +136,7 @@ pub fn parse(
     let page = match format {
         VendorFormat::Statuspage => statuspage::parse(root)?,
         VendorFormat::StatusIo => statusio::parse(root)?,
-        VendorFormat::Slack => slack::parse(root)?,
+        VendorFormat::Slack => slack_status::parse(root)?,
         VendorFormat::Instatus => instatus::parse(root)?,
         VendorFormat::GoogleCloud => google_cloud::parse(root)?,
         VendorFormat::Heroku => heroku::parse(root)?,

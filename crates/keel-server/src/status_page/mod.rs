@@ -6,7 +6,7 @@
 //! uptime bars, which a `push_str` loop writes several times faster than an interpreted
 //! template; every piece of snapshot text goes through one escaping function
 //! ([`keel_core::public::feed::escape_into`]) at the exact place it is written, which is
-//! easy to audit; and it adds no dependency. The stylesheet lives in `templates/page.css`,
+//! easy to audit; and it adds no dependency. The stylesheet lives in `assets/page.css`,
 //! compiled in and inlined so the page needs no other request.
 //!
 //! Links are relative (`history.atom`, `subscribe`, `?lang=ja`) so the same bytes work at
@@ -26,7 +26,7 @@ use keel_core::public::{
 
 /// The text of the page's one `<style>` element, exactly: its hash is what the page's
 /// Content-Security-Policy allows.
-const STYLE: &str = concat!("\n", include_str!("../../templates/page.css"));
+const STYLE: &str = concat!("\n", include_str!("../../assets/page.css"));
 
 /// The Content-Security-Policy the page is served with (see docs/architecture.md, "Security
 /// headers"). The page runs no script and loads nothing: its only active content is the
