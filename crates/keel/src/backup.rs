@@ -71,7 +71,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| {
             format!(
-                "restore of {} failed; the target database was not changed",
+                "restore of {} failed; nothing was restored and the target database keeps what it held",
                 args.input.display()
             )
         })?;

@@ -154,7 +154,7 @@ fn a_sqlite_deployment_moves_to_postgres_with_backup_and_restore() {
     let (code, _, err) = restore();
     assert_eq!(code, 1);
     assert!(
-        err.contains("not empty") && err.contains("--force") && err.contains("not changed"),
+        err.contains("not empty") && err.contains("--force") && err.contains("keeps what it held"),
         "{err}"
     );
 
