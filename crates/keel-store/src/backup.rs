@@ -57,7 +57,7 @@ pub const MAGIC: &str = "keel-backup";
 pub const EPHEMERAL: &[&str] = &["leases", "instances"];
 
 /// How long ago an instance must have been seen for a restore to consider it stopped.
-const LIVE_WITHIN: Duration = Duration::from_secs(15);
+pub(crate) const LIVE_WITHIN: Duration = Duration::from_secs(15);
 
 /// Rows per INSERT statement while restoring.
 const BATCH_ROWS: usize = 100;

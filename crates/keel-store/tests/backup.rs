@@ -12,7 +12,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -677,11 +677,24 @@ fn assert_consistent(file: &[u8]) -> usize {
 
 async fn backup_while_writing(url: String, other: String) {
     let store = open(&url).await;
+    // Enough rows that a backup takes a while, so writes land while it reads.
+    for i in 0..300 {
+        let id = store
+            .create_incident(&[(Actor::System, t(i), opened(&format!("old-{i}")))])
+            .await
+            .unwrap();
+        store
+            .append_incident_events(id, 1, &[(Actor::System, t(i), note("old"))])
+            .await
+            .unwrap();
+    }
     let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
     let mut writers = Vec::new();
     for w in 0..2 {
         let store = store.clone();
         let stop = stop.clone();
+        let done = done.clone();
         writers.push(tokio::spawn(async move {
             let mut n = 0i64;
             while !stop.load(Ordering::Relaxed) {
@@ -708,6 +721,7 @@ async fn backup_while_writing(url: String, other: String) {
                     ])
                     .await
                     .unwrap();
+                done.fetch_add(1, Ordering::SeqCst);
                 n += 1;
             }
             n
@@ -715,11 +729,17 @@ async fn backup_while_writing(url: String, other: String) {
     }
     let mut counts = Vec::new();
     let mut last = Vec::new();
+    let mut overlapped = 0;
     for _ in 0..8 {
         tokio::time::sleep(Duration::from_millis(50)).await;
+        let before = done.load(Ordering::SeqCst);
         last = take_backup(&url).await;
+        if done.load(Ordering::SeqCst) > before {
+            overlapped += 1;
+        }
         counts.push(assert_consistent(&last));
     }
+    assert!(overlapped > 0, "writes committed while a backup read");
     stop.store(true, Ordering::Relaxed);
     let mut written = 0;
     for w in writers {
@@ -737,14 +757,14 @@ async fn backup_while_writing(url: String, other: String) {
     assert_eq!(events.len(), rows(&last, "incident_events").len());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
 async fn backup_of_sqlite_while_writing_is_one_point_in_time() {
     let (_a, url) = sqlite_url();
     let (_b, other) = sqlite_url();
     backup_while_writing(url, other).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
 async fn backup_of_postgres_while_writing_is_one_point_in_time() {
     with_pg(1, |pg| async move {
         let (_b, other) = sqlite_url();
@@ -926,9 +946,21 @@ async fn non_empty_postgres_target_is_refused_and_kept() {
 }
 
 #[tokio::test]
-async fn a_target_with_a_live_instance_is_refused() {
-    let (_dir, file) = sample().await;
+async fn a_sqlite_target_with_a_live_instance_is_refused() {
     let (_d, url) = sqlite_url();
+    a_target_with_a_live_instance_is_refused(url).await;
+}
+
+#[tokio::test]
+async fn a_postgres_target_with_a_live_instance_is_refused() {
+    with_pg(1, |pg| async move {
+        a_target_with_a_live_instance_is_refused(pg[0].clone()).await;
+    })
+    .await;
+}
+
+async fn a_target_with_a_live_instance_is_refused(url: String) {
+    let (_dir, file) = sample().await;
     let store = open(&url).await;
     store
         .heartbeat_instance(&Instance {

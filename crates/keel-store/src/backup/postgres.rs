@@ -12,9 +12,9 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
 use super::{
-    check_source_level, day_to_json, describe_counts, in_use, live_cutoff_millis, load, max_id,
-    time_to_json, write_header, BackupError, Hashing, Reader, Result, Summary, Table, Target, Ty,
-    Val, TABLES,
+    check_source_level, day_to_json, describe_counts, in_use, load, max_id, time_to_json,
+    write_header, BackupError, Hashing, Reader, Result, Summary, Table, Target, Ty, Val,
+    LIVE_WITHIN, TABLES,
 };
 use crate::shared::redact_url;
 use crate::StoreError;
@@ -244,10 +244,11 @@ async fn restore_in<R: BufRead + Send>(
     .execute(&mut *conn)
     .await
     .map_err(|e| db_err("locking the tables", e))?;
+    // The server's clock, as instances' heartbeats are written with it.
     let live: Vec<(String,)> = sqlx::query_as(
-        "SELECT id FROM instances WHERE seen_at >= to_timestamp($1::double precision / 1000)",
+        "SELECT id FROM instances WHERE seen_at >= now() - $1 * interval '1 millisecond'",
     )
-    .bind(live_cutoff_millis())
+    .bind(LIVE_WITHIN.as_millis() as f64)
     .fetch_all(&mut *conn)
     .await
     .map_err(|e| db_err("reading instances", e))?;
