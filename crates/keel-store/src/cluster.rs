@@ -113,6 +113,17 @@ pub trait ClusterStore: Send + Sync {
     /// Instances seen within `within` on the database's clock, oldest first.
     async fn live_instances(&self, within: Duration) -> Result<Vec<Instance>>;
 
+    /// Renews a registered instance's heartbeat (`seen_at = now()`) without rewriting its
+    /// config; `false` when no such instance is registered (then register it with
+    /// [`ClusterStore::heartbeat_instance`]). Renewals run every third of a lease, and an
+    /// instance's config digests grow with its monitors: rewriting and re-reading them each
+    /// time cost more than the checks at 30,000 monitors.
+    async fn touch_instance(&self, id: &str) -> Result<bool>;
+
+    /// The ids of the instances seen within `within` on the database's clock, oldest first
+    /// ([`ClusterStore::live_instances`] without their configs).
+    async fn live_instance_ids(&self, within: Duration) -> Result<Vec<String>>;
+
     /// Removes an instance (a clean shutdown), so the others rebalance at once.
     async fn remove_instance(&self, id: &str) -> Result<()>;
 
@@ -149,6 +160,9 @@ pub trait ClusterStore: Send + Sync {
 
     /// One source's stored state, if any.
     async fn source_state(&self, kind: SourceKind, id: &str) -> Result<Option<SourceState>>;
+
+    /// The stored states of these sources (those that have one), in one read.
+    async fn source_states_of(&self, keys: &[(SourceKind, String)]) -> Result<Vec<SourceState>>;
 
     /// Records a heartbeat push for a monitor (the latest one wins).
     async fn save_heartbeat(&self, monitor: &str, at: DateTime<Utc>) -> Result<()>;

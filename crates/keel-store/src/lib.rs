@@ -129,6 +129,15 @@ pub trait Store: AccountStore + TeamStore + ClusterStore + Send + Sync + 'static
     /// Inserts or replaces the state of one source.
     async fn save_source_state(&self, state: &SourceState) -> Result<()>;
 
+    /// Appends signals (in the order given) and saves source states (a later state of the
+    /// same source wins) in one transaction: thousands of monitors starting, or failing
+    /// together, cost one commit instead of two each.
+    async fn save_signals_and_states(
+        &self,
+        signals: &[Signal],
+        states: &[SourceState],
+    ) -> Result<()>;
+
     /// Every stored source state.
     async fn load_source_states(&self) -> Result<Vec<SourceState>>;
 

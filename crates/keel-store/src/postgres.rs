@@ -58,6 +58,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 const MAX_CONNECTIONS: u32 = 10;
+/// See where the pool is made.
+const IDLE_IN_TRANSACTION_LIMIT: &str = "15s";
 
 /// Key of the advisory lock that orders signal appends ("keel_sig" in ASCII).
 const SIGNAL_LOCK: i64 = 0x6b65_656c_5f73_6967;
@@ -129,7 +131,14 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(CONNECT_TIMEOUT)
-            .connect_lazy_with(options);
+            // Keel never leaves a transaction waiting on anything but the database; one idle
+            // this long belongs to a process that was stopped mid-write (SIGSTOP, a frozen
+            // VM), and ending it frees the lease row its fence holds so another instance can
+            // take the lease over.
+            .connect_lazy_with(options.options([(
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_LIMIT,
+            )]));
         if tls || local {
             tracing::info!(server = %target, tls, "PostgreSQL store open");
         } else {
@@ -152,6 +161,16 @@ impl PgStore {
     pub async fn encrypted(&self) -> Result<bool> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         encrypted(&mut conn).await.map_err(map_err)
+    }
+
+    /// A server setting as the store's own connections have it (`current_setting`).
+    pub async fn setting(&self, name: &str) -> Result<String> {
+        let (value,): (String,) = sqlx::query_as("SELECT current_setting($1)")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(value)
     }
 
     /// `host:port` of the server, for logs.
@@ -241,6 +260,67 @@ type StateRow = (
 );
 const STATE_COLUMNS: &str =
     "kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending";
+
+/// Identity values are handed out at insert but become visible at commit; holding this lock
+/// until commit makes both orders the same.
+async fn lock_signals(tx: &mut PgConnection) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(SIGNAL_LOCK)
+        .execute(tx)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+async fn insert_signal(tx: &mut PgConnection, signal: &Signal) -> Result<i64> {
+    let (seq,): (i64,) = sqlx::query_as(
+        "INSERT INTO signals (source_kind, source_id, component, health, reason, at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+    )
+    .bind(signal.source_kind.as_str())
+    .bind(&signal.source_id)
+    .bind(&signal.component)
+    .bind(signal.health.as_str())
+    .bind(&signal.reason)
+    .bind(truncate_to_millis(signal.at))
+    .fetch_one(tx)
+    .await
+    .map_err(map_err)?;
+    Ok(seq)
+}
+
+/// Saves a source's state and tells the other instances (the feed says which source; they
+/// read the row).
+async fn upsert_state(tx: &mut PgConnection, channel: &str, state: &SourceState) -> Result<()> {
+    let t = &state.tracker;
+    sqlx::query(
+        "INSERT INTO source_states
+             (kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (kind, id) DO UPDATE SET
+             component = EXCLUDED.component, health = EXCLUDED.health, since = EXCLUDED.since, reason = EXCLUDED.reason,
+             latency_ms = EXCLUDED.latency_ms, last_checked = EXCLUDED.last_checked,
+             streak = EXCLUDED.streak, pending = EXCLUDED.pending",
+    )
+    .bind(state.kind.as_str())
+    .bind(&state.id)
+    .bind(&state.component)
+    .bind(t.health.as_str())
+    .bind(truncate_to_millis(t.since))
+    .bind(&t.reason)
+    .bind(latency_to_sql(t.latency_ms))
+    .bind(t.last_checked.map(truncate_to_millis))
+    .bind(i64::from(t.streak))
+    .bind(t.pending.map(|h| h.as_str()))
+    .execute(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    let change = Change::Source {
+        kind: state.kind,
+        id: state.id.clone(),
+    };
+    cluster::notify(tx, channel, &change).await
+}
 
 fn decode_state(row: StateRow) -> Result<SourceState> {
     let (kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending) =
@@ -527,28 +607,31 @@ impl Store for PgStore {
 
     async fn append_signal(&self, signal: &Signal) -> Result<i64> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // Identity values are handed out at insert but become visible at commit; holding
-        // this lock until commit makes both orders the same.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(SIGNAL_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let (seq,): (i64,) = sqlx::query_as(
-            "INSERT INTO signals (source_kind, source_id, component, health, reason, at)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
-        )
-        .bind(signal.source_kind.as_str())
-        .bind(&signal.source_id)
-        .bind(&signal.component)
-        .bind(signal.health.as_str())
-        .bind(&signal.reason)
-        .bind(truncate_to_millis(signal.at))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        lock_signals(&mut tx).await?;
+        let seq = insert_signal(&mut tx, signal).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(seq)
+    }
+
+    async fn save_signals_and_states(
+        &self,
+        signals: &[Signal],
+        states: &[SourceState],
+    ) -> Result<()> {
+        if signals.is_empty() && states.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        if !signals.is_empty() {
+            lock_signals(&mut tx).await?;
+        }
+        for signal in signals {
+            insert_signal(&mut tx, signal).await?;
+        }
+        for state in states {
+            upsert_state(&mut tx, &self.channel, state).await?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 
     async fn signals_after(&self, after: i64, limit: u32) -> Result<Vec<StoredSignal>> {
@@ -579,35 +662,8 @@ impl Store for PgStore {
     }
 
     async fn save_source_state(&self, state: &SourceState) -> Result<()> {
-        let t = &state.tracker;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO source_states
-                 (kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (kind, id) DO UPDATE SET
-                 component = EXCLUDED.component, health = EXCLUDED.health, since = EXCLUDED.since, reason = EXCLUDED.reason,
-                 latency_ms = EXCLUDED.latency_ms, last_checked = EXCLUDED.last_checked,
-                 streak = EXCLUDED.streak, pending = EXCLUDED.pending",
-        )
-        .bind(state.kind.as_str())
-        .bind(&state.id)
-        .bind(&state.component)
-        .bind(t.health.as_str())
-        .bind(truncate_to_millis(t.since))
-        .bind(&t.reason)
-        .bind(latency_to_sql(t.latency_ms))
-        .bind(t.last_checked.map(truncate_to_millis))
-        .bind(i64::from(t.streak))
-        .bind(t.pending.map(|h| h.as_str()))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let change = Change::Source {
-            kind: state.kind,
-            id: state.id.clone(),
-        };
-        cluster::notify(&mut tx, &self.channel, &change).await?;
+        upsert_state(&mut tx, &self.channel, state).await?;
         tx.commit().await.map_err(map_err)
     }
 

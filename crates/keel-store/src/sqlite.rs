@@ -18,7 +18,8 @@ use keel_core::rollup::MinuteRollup;
 use keel_core::Signal;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 use crate::cluster::Fence;
@@ -205,6 +206,50 @@ type StateRow = (
 );
 const STATE_COLUMNS: &str =
     "kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending";
+
+async fn insert_signal(conn: &mut SqliteConnection, signal: &Signal) -> Result<i64> {
+    let (seq,): (i64,) = sqlx::query_as(
+        "INSERT INTO signals (source_kind, source_id, component, health, reason, at)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+    )
+    .bind(signal.source_kind.as_str())
+    .bind(&signal.source_id)
+    .bind(&signal.component)
+    .bind(signal.health.as_str())
+    .bind(&signal.reason)
+    .bind(to_millis(signal.at))
+    .fetch_one(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(seq)
+}
+
+async fn upsert_state(conn: &mut SqliteConnection, state: &SourceState) -> Result<()> {
+    let t = &state.tracker;
+    sqlx::query(
+        "INSERT INTO source_states
+             (kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (kind, id) DO UPDATE SET
+             component = excluded.component, health = excluded.health, since = excluded.since, reason = excluded.reason,
+             latency_ms = excluded.latency_ms, last_checked = excluded.last_checked,
+             streak = excluded.streak, pending = excluded.pending",
+    )
+    .bind(state.kind.as_str())
+    .bind(&state.id)
+    .bind(&state.component)
+    .bind(t.health.as_str())
+    .bind(to_millis(t.since))
+    .bind(&t.reason)
+    .bind(latency_to_sql(t.latency_ms))
+    .bind(t.last_checked.map(to_millis))
+    .bind(i64::from(t.streak))
+    .bind(t.pending.map(|h| h.as_str()))
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
 
 fn decode_state(row: StateRow) -> Result<SourceState> {
     let (kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending) =
@@ -479,20 +524,26 @@ impl Store for SqliteStore {
     }
 
     async fn append_signal(&self, signal: &Signal) -> Result<i64> {
-        let (seq,): (i64,) = sqlx::query_as(
-            "INSERT INTO signals (source_kind, source_id, component, health, reason, at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
-        )
-        .bind(signal.source_kind.as_str())
-        .bind(&signal.source_id)
-        .bind(&signal.component)
-        .bind(signal.health.as_str())
-        .bind(&signal.reason)
-        .bind(to_millis(signal.at))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(seq)
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        insert_signal(&mut conn, signal).await
+    }
+
+    async fn save_signals_and_states(
+        &self,
+        signals: &[Signal],
+        states: &[SourceState],
+    ) -> Result<()> {
+        if signals.is_empty() && states.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for signal in signals {
+            insert_signal(&mut tx, signal).await?;
+        }
+        for state in states {
+            upsert_state(&mut tx, state).await?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 
     async fn signals_after(&self, after: i64, limit: u32) -> Result<Vec<StoredSignal>> {
@@ -523,30 +574,8 @@ impl Store for SqliteStore {
     }
 
     async fn save_source_state(&self, state: &SourceState) -> Result<()> {
-        let t = &state.tracker;
-        sqlx::query(
-            "INSERT INTO source_states
-                 (kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (kind, id) DO UPDATE SET
-                 component = excluded.component, health = excluded.health, since = excluded.since, reason = excluded.reason,
-                 latency_ms = excluded.latency_ms, last_checked = excluded.last_checked,
-                 streak = excluded.streak, pending = excluded.pending",
-        )
-        .bind(state.kind.as_str())
-        .bind(&state.id)
-        .bind(&state.component)
-        .bind(t.health.as_str())
-        .bind(to_millis(t.since))
-        .bind(&t.reason)
-        .bind(latency_to_sql(t.latency_ms))
-        .bind(t.last_checked.map(to_millis))
-        .bind(i64::from(t.streak))
-        .bind(t.pending.map(|h| h.as_str()))
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        upsert_state(&mut conn, state).await
     }
 
     async fn load_source_states(&self) -> Result<Vec<SourceState>> {

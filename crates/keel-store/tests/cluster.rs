@@ -18,7 +18,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use futures::FutureExt;
 use keel_core::confirm::Tracker;
 use keel_core::incident::{Actor, EventKind, Origin};
-use keel_core::{Health, SourceKind};
+use keel_core::{Health, Signal, SourceKind};
 use keel_store::postgres::PgStore;
 use keel_store::{
     Change, ClusterStore, Fence, Instance, Lease, NewEvent, SourceState, Store, StoreError,
@@ -75,9 +75,12 @@ on_both_backends!(
     fenced_writes_after_a_release_are_refused,
     incident_events_after_a_seq_and_incident_heads,
     source_state_reads_one_source,
+    source_states_of_reads_just_the_named_ones,
+    signals_and_states_are_saved_together_and_told_once_per_source,
     heartbeats_keep_the_latest_push,
     instances_register_renew_and_leave,
     live_instances_leave_out_the_stale_ones,
+    touching_an_instance_renews_it_and_keeps_its_config,
     the_feed_reports_this_instances_own_writes_where_there_is_one,
 );
 
@@ -669,6 +672,80 @@ async fn source_state_reads_one_source(store: Arc<dyn Store>) {
     );
 }
 
+async fn source_states_of_reads_just_the_named_ones(store: Arc<dyn Store>) {
+    assert!(store.source_states_of(&[]).await.unwrap().is_empty());
+    let api = state(SourceKind::Monitor, "api", Health::Down);
+    let web = state(SourceKind::Monitor, "web", Health::Up);
+    let alert = state(
+        SourceKind::Intake,
+        "alertmanager/prod cluster/High Latency",
+        Health::Degraded,
+    );
+    for s in [&api, &web, &alert] {
+        store.save_source_state(s).await.unwrap();
+    }
+    let mut got = store
+        .source_states_of(&[
+            (SourceKind::Monitor, "api".to_string()),
+            (alert.kind, alert.id.clone()),
+            // Stored under another kind, and not stored at all: left out.
+            (SourceKind::Vendor, "web".to_string()),
+            (SourceKind::Monitor, "nowhere".to_string()),
+        ])
+        .await
+        .unwrap();
+    got.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(got, [alert, api]);
+}
+
+async fn signals_and_states_are_saved_together_and_told_once_per_source(store: Arc<dyn Store>) {
+    let feed = store.changes().await.unwrap();
+    let signal = |id: &str, health: Health| Signal {
+        source_kind: SourceKind::Monitor,
+        source_id: id.to_string(),
+        component: "api".to_string(),
+        health,
+        reason: format!("{id} is {}", health.as_str()),
+        at: t0(),
+    };
+    let before = store.signals_after(0, 100).await.unwrap().len();
+    let signals = [
+        signal("api", Health::Down),
+        signal("web", Health::Up),
+        signal("api", Health::Up),
+    ];
+    let states = [
+        state(SourceKind::Monitor, "api", Health::Up),
+        state(SourceKind::Monitor, "web", Health::Up),
+    ];
+    store
+        .save_signals_and_states(&signals, &states)
+        .await
+        .unwrap();
+    store.save_signals_and_states(&[], &[]).await.unwrap();
+    let stored: Vec<Signal> = store
+        .signals_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .skip(before)
+        .map(|s| s.signal)
+        .collect();
+    assert_eq!(stored, signals);
+    let mut saved = store.load_source_states().await.unwrap();
+    saved.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(saved, states);
+    if let Some(mut feed) = feed {
+        for s in &states {
+            let change = Change::Source {
+                kind: s.kind,
+                id: s.id.clone(),
+            };
+            assert_eq!(next_change(&mut feed).await, change);
+        }
+    }
+}
+
 async fn heartbeats_keep_the_latest_push(store: Arc<dyn Store>) {
     assert!(store.heartbeats().await.unwrap().is_empty());
     let t = t0() + TimeDelta::milliseconds(1_234);
@@ -795,6 +872,49 @@ async fn live_instances_leave_out_the_stale_ones(store: Arc<dyn Store>) {
 
     store.remove_instance("young").await.unwrap();
     assert_eq!(ids(store.live_instances(LONG).await.unwrap()), ["old"]);
+}
+
+async fn touching_an_instance_renews_it_and_keeps_its_config(store: Arc<dyn Store>) {
+    // Not registered: nothing to renew, and nothing registered by trying.
+    assert!(!store.touch_instance("ghost").await.unwrap());
+    assert!(store.live_instance_ids(LONG).await.unwrap().is_empty());
+
+    let old = instance("old", t0());
+    let young = instance("young", t0() + TimeDelta::hours(1));
+    store.heartbeat_instance(&young).await.unwrap();
+    store.heartbeat_instance(&old).await.unwrap();
+    assert_eq!(
+        store.live_instance_ids(LONG).await.unwrap(),
+        ["old", "young"]
+    );
+    let first = store.live_instances(LONG).await.unwrap();
+
+    // Only `young` is touched: it stays in a short window, `old` drops out of it, and the
+    // config registered with the full heartbeat is still there.
+    let within = Duration::from_millis(300);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        assert!(store.touch_instance("young").await.unwrap());
+        let live = store.live_instance_ids(within).await.unwrap();
+        if live == ["young"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "old never went stale: {live:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let now = store.live_instances(LONG).await.unwrap();
+    let young_now = now.iter().find(|i| i.id == "young").unwrap();
+    let young_first = first.iter().find(|i| i.id == "young").unwrap();
+    assert!(young_now.seen_at > young_first.seen_at);
+    assert_eq!(young_now.config, young.config);
+    assert_eq!(young_now.started_at, young_first.started_at);
+
+    store.remove_instance("young").await.unwrap();
+    assert!(!store.touch_instance("young").await.unwrap());
+    assert_eq!(store.live_instance_ids(LONG).await.unwrap(), ["old"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -967,6 +1087,25 @@ async fn postgres_a_write_through_one_instance_is_seen_on_every_instances_feed()
             tokio::time::timeout(DEADLINE, feed_a.recv()).await.unwrap(),
             None
         );
+        schema
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_transaction_left_idle_by_a_stopped_process_is_ended() {
+    on_own_schema(|schema| async move {
+        // A fenced write keeps its lease row locked until the transaction ends; a process
+        // stopped in the middle must not keep it past this.
+        let store = PgStore::open(&schema.url).await.unwrap();
+        assert_eq!(
+            store
+                .setting("idle_in_transaction_session_timeout")
+                .await
+                .unwrap(),
+            "15s"
+        );
+        store.close().await;
         schema
     })
     .await;

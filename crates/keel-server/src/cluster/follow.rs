@@ -62,9 +62,6 @@ pub async fn run(
     }
 }
 
-/// Beyond this many sources changed at once, reading every state is cheaper than one read each.
-const READ_ALL_SOURCES: usize = 64;
-
 async fn apply(
     store: &dyn Store,
     book: &IncidentBook,
@@ -96,24 +93,15 @@ async fn apply(
             tracing::warn!(incident = id, error = %e, "cannot read another instance's incident events");
         }
     }
-    if sources.len() > READ_ALL_SOURCES {
-        match store.load_source_states().await {
-            Ok(states) => states
-                .iter()
-                .filter(|s| sources.contains(&(s.kind, s.id.clone())))
-                .for_each(|s| hub.apply_remote(s)),
-            Err(e) => tracing::warn!(error = %e, "cannot read other instances' source states"),
-        }
+    if sources.is_empty() {
         return;
     }
-    for (kind, id) in sources {
-        match store.source_state(kind, &id).await {
-            Ok(Some(state)) => hub.apply_remote(&state),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(%id, error = %e, "cannot read another instance's source state")
-            }
-        }
+    // One read for the whole batch, of just the sources named: reading every state instead
+    // made each batch cost the whole table while thousands of monitors started.
+    let keys: Vec<(SourceKind, String)> = sources.into_iter().collect();
+    match store.source_states_of(&keys).await {
+        Ok(states) => states.iter().for_each(|s| hub.apply_remote(s)),
+        Err(e) => tracing::warn!(error = %e, "cannot read other instances' source states"),
     }
 }
 

@@ -134,13 +134,12 @@ async fn try_renew(
 ) -> keel_store::Result<()> {
     // Counted from before the round trip: the database's expiry is at least this late.
     let sent = Instant::now();
-    store.heartbeat_instance(me).await?;
-    let live: Vec<String> = store
-        .live_instances(sharing(cluster))
-        .await?
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    if !store.touch_instance(&me.id).await? {
+        // Removed meanwhile (a clean shutdown that did not finish, an operator): register
+        // again, config and all.
+        store.heartbeat_instance(me).await?;
+    }
+    let live = store.live_instance_ids(sharing(cluster)).await?;
     let target = plan::target(&live, &cluster.id);
     let busy: BTreeSet<u32> = store
         .leases("shard:")

@@ -457,6 +457,30 @@ impl ClusterStore for PgStore {
         Ok(instances)
     }
 
+    async fn touch_instance(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE instances SET seen_at = date_trunc('milliseconds', now()) WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn live_instance_ids(&self, within: Duration) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM instances
+             WHERE seen_at >= now() - $1 * interval '1 millisecond'
+             ORDER BY started_at, id",
+        )
+        .bind(span_millis(within))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     async fn remove_instance(&self, id: &str) -> Result<()> {
         sqlx::query("DELETE FROM instances WHERE id = $1")
             .bind(id)
@@ -533,6 +557,24 @@ impl ClusterStore for PgStore {
         .await
         .map_err(map_err)?;
         row.map(decode_state).transpose()
+    }
+
+    async fn source_states_of(&self, keys: &[(SourceKind, String)]) -> Result<Vec<SourceState>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kinds: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
+        let rows: Vec<StateRow> = sqlx::query_as(&format!(
+            "SELECT {STATE_COLUMNS} FROM source_states
+             WHERE (kind, id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))"
+        ))
+        .bind(&kinds)
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(decode_state).collect()
     }
 
     async fn save_heartbeat(&self, monitor: &str, at: DateTime<Utc>) -> Result<()> {

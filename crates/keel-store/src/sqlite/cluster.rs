@@ -193,6 +193,26 @@ impl ClusterStore for SqliteStore {
         rows.into_iter().map(decode_instance).collect()
     }
 
+    async fn touch_instance(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE instances SET seen_at = ? WHERE id = ?")
+            .bind(to_millis(now()))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn live_instance_ids(&self, within: Duration) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM instances WHERE seen_at >= ? ORDER BY started_at, id")
+                .bind(to_millis(now()) - span_millis(within))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     async fn remove_instance(&self, id: &str) -> Result<()> {
         sqlx::query("DELETE FROM instances WHERE id = ?")
             .bind(id)
@@ -269,6 +289,15 @@ impl ClusterStore for SqliteStore {
         .await
         .map_err(map_err)?;
         row.map(decode_state).transpose()
+    }
+
+    async fn source_states_of(&self, keys: &[(SourceKind, String)]) -> Result<Vec<SourceState>> {
+        // One instance has no feed to follow; this serves the contract, a read per key.
+        let mut states = Vec::with_capacity(keys.len());
+        for (kind, id) in keys {
+            states.extend(self.source_state(*kind, id).await?);
+        }
+        Ok(states)
     }
 
     async fn save_heartbeat(&self, monitor: &str, at: DateTime<Utc>) -> Result<()> {
