@@ -22,6 +22,7 @@ use keel_core::rollup::MinuteRollup;
 use keel_core::{Signal, SourceKind};
 
 pub mod accounts;
+pub mod backup;
 pub mod cluster;
 pub mod comms;
 pub mod postgres;

@@ -57,6 +57,10 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write everything the store keeps to one file, consistent while Keel serves.
+    Backup(crate::backup::BackupArgs),
+    /// Load a backup into an empty database of either backend (all or nothing).
+    Restore(crate::backup::RestoreArgs),
     /// Manage incidents on a running Keel (through its API).
     Incident {
         #[command(flatten)]
@@ -124,6 +128,12 @@ pub fn main() -> ExitCode {
         Command::Serve { config } => report(runtime().and_then(|rt| rt.block_on(serve(&config)))),
         Command::Export { config, out } => {
             report(runtime().and_then(|rt| rt.block_on(export(&config, &out))))
+        }
+        Command::Backup(args) => {
+            report(runtime().and_then(|rt| rt.block_on(crate::backup::backup(args))))
+        }
+        Command::Restore(args) => {
+            report(runtime().and_then(|rt| rt.block_on(crate::backup::restore(args))))
         }
         Command::Incident { remote, command } => {
             report(runtime().and_then(|rt| rt.block_on(crate::remote::incident(remote, command))))
