@@ -1,5 +1,6 @@
 //! Fuzzes the Alertmanager / Grafana webhook parser and the router behind it: any bytes must
-//! give alerts or an `IntakeError` naming a field, never a panic.
+//! give alerts or an `IntakeError` naming a field, never a panic. Replayed by
+//! `crates/keel-core/tests/fuzz_replay.rs`.
 
 #![no_main]
 
@@ -15,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(alerts) => alerts,
         Err(e) => {
             // Every refusal can be shown to the sender.
+            assert!(!e.reason.is_empty());
             let _ = e.to_string();
             return;
         }

@@ -1,5 +1,5 @@
 //! Fuzzes Keel's generic JSON intake parser: any bytes must give events or an `IntakeError`
-//! naming a field, never a panic.
+//! naming a field, never a panic. Replayed by `crates/keel-core/tests/fuzz_replay.rs`.
 
 #![no_main]
 
@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Err(e) => {
+            assert!(!e.reason.is_empty());
             let _ = e.to_string();
         }
     }

@@ -18,6 +18,7 @@
 //!   the actor, so the timeline says who did it.
 
 mod escalation;
+pub mod form;
 mod html;
 mod oncall;
 pub mod password;
@@ -44,6 +45,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Role;
 use crate::http::AppState;
+use form::Form;
 use html::Lang;
 
 /// The session cookie. `__Host-` makes browsers refuse it unless it is Secure, has Path=/
@@ -267,26 +269,6 @@ impl FromRequestParts<AppState> for User {
             csrf: s.csrf_token,
             lang,
         })
-    }
-}
-
-/// A parsed form body: `application/x-www-form-urlencoded` fields.
-pub struct Form(Vec<(String, String)>);
-
-impl Form {
-    fn parse(bytes: &Bytes) -> Form {
-        Form(
-            url::form_urlencoded::parse(bytes)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
     }
 }
 

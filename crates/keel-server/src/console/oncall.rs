@@ -5,11 +5,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use keel_core::config::{Config, Schedule};
 use keel_core::oncall::Override;
 use serde::Deserialize;
 
+use super::form::zoned_time;
 use super::html::{w, Doc, Lang};
 use super::{checked_form, responder_form, User};
 use crate::auth::Role;
@@ -325,21 +326,6 @@ fn render(
     d.into_response(status)
 }
 
-/// A `datetime-local` value read in `zone`. An hour skipped by a DST change has no such
-/// time (refused); an hour repeated takes its earlier instance.
-fn local_in(s: &str, zone: chrono_tz::Tz) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Some(d.with_timezone(&Utc));
-    }
-    let naive = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())?;
-    zone.from_local_datetime(&naive)
-        .earliest()
-        .map(|d| d.with_timezone(&Utc))
-}
-
 /// The words for a refusal from the shared checks.
 fn refusal(lang: Lang, e: &ApiError) -> (StatusCode, String) {
     match e {
@@ -441,7 +427,7 @@ pub async fn add(
         );
         return refused(&state, &user, StatusCode::BAD_REQUEST, text, &typed).await;
     };
-    let (Some(start), Some(end)) = (local_in(&typed.start, zone), local_in(&typed.end, zone))
+    let (Some(start), Some(end)) = (zoned_time(&typed.start, zone), zoned_time(&typed.end, zone))
     else {
         let text = w(
             lang,

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use keel_core::assess::Severity;
 use keel_core::config::LocalizedText;
 use keel_core::human;
@@ -17,6 +17,7 @@ use keel_core::public::{disclosure, MaintenanceStatus, PublicStatus};
 use keel_store::NewMaintenance;
 
 use super::escalation;
+use super::form::{incident_id, utc_time};
 use super::html::{w, Doc, Lang};
 use super::{responder_form, Console, User};
 use crate::auth::Role;
@@ -249,12 +250,7 @@ pub async fn declare(
     };
     let lang = user.lang;
     let title = form.get("title").unwrap_or("").trim().to_string();
-    let components: BTreeSet<String> = form
-        .0
-        .iter()
-        .filter(|(k, _)| k == "component")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let components: BTreeSet<String> = form.all("component").map(str::to_string).collect();
     let problem = if title.is_empty() || title.chars().count() > 200 {
         Some(w(
             lang,
@@ -330,10 +326,6 @@ fn book_failure(lang: Lang, e: BookError) -> Response {
 
 // --- One incident ---------------------------------------------------------------------------
 
-fn parse_id(raw: &str) -> Option<i64> {
-    raw.parse::<i64>().ok().filter(|id| *id > 0)
-}
-
 /// `GET /admin/incidents/{id}`
 pub async fn incident(
     State(state): State<AppState>,
@@ -341,7 +333,7 @@ pub async fn incident(
     user: User,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(entry) = async { state.incidents.get(parse_id(&id)?).await }.await else {
+    let Some(entry) = async { state.incidents.get(incident_id(&id)?).await }.await else {
         return book_failure(user.lang, BookError::NotFound(0));
     };
     render_incident(
@@ -847,7 +839,7 @@ pub async fn act(
         Err(r) => return r,
     };
     let lang = user.lang;
-    let Some(id) = path.get("id").and_then(|i| parse_id(i)) else {
+    let Some(id) = path.get("id").and_then(|i| incident_id(i)) else {
         return book_failure(lang, BookError::NotFound(0));
     };
     let rest: Vec<&str> = path.get("rest").map_or(vec![], |r| r.split('/').collect());
@@ -991,7 +983,7 @@ pub async fn postmortem(
     Path(id): Path<String>,
 ) -> Response {
     let lang = user.lang;
-    let Some(id) = parse_id(&id) else {
+    let Some(id) = incident_id(&id) else {
         return book_failure(lang, BookError::NotFound(0));
     };
     let Some(entry) = state.incidents.get(id).await else {
@@ -1245,19 +1237,6 @@ pub async fn maintenance(State(state): State<AppState>, user: User) -> Response 
     }
 }
 
-fn parse_local(s: &str) -> Option<DateTime<Utc>> {
-    // datetime-local sends "2026-12-07T09:00" (or with seconds); the form says UTC.
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
-        .iter()
-        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s.trim(), f).ok())
-        .map(|n| n.and_utc())
-        .or_else(|| {
-            DateTime::parse_from_rfc3339(s.trim())
-                .ok()
-                .map(|d| d.with_timezone(&Utc))
-        })
-}
-
 /// `POST /admin/maintenance`: the same checks and store path as `POST /api/v1/maintenances`
 /// (public components only, the disclosure check on every text).
 pub async fn schedule_maintenance(
@@ -1290,14 +1269,9 @@ pub async fn schedule_maintenance(
             body.insert(l.clone(), t.to_string());
         }
     }
-    let components: Vec<String> = form
-        .0
-        .iter()
-        .filter(|(k, _)| k == "component")
-        .map(|(_, v)| v.clone())
-        .collect();
-    let from = form.get("from").and_then(parse_local);
-    let until = form.get("until").and_then(parse_local);
+    let components: Vec<String> = form.all("component").map(str::to_string).collect();
+    let from = form.get("from").and_then(utc_time);
+    let until = form.get("until").and_then(utc_time);
     let mut problem: Option<String> = None;
     if name.is_empty() {
         problem = Some(
