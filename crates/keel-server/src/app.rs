@@ -41,7 +41,7 @@ pub struct Application {
     scheduler: Scheduler,
     persist_rx: mpsc::UnboundedReceiver<PersistEvent>,
     persist_tx: mpsc::UnboundedSender<PersistEvent>,
-    contact_urls: Arc<crate::paging::pages::ContactUrls>,
+    secrets: Arc<crate::secrets::Secrets>,
     me: keel_store::Instance,
 }
 
@@ -132,7 +132,8 @@ impl Application {
             .build()
             .context("cannot build the HTTP client for vendor polls")?;
 
-        let contact_urls = Arc::new(crate::paging::pages::ContactUrls::resolve(&config)?);
+        // Every secret the config names by file, read once: a missing one stops Keel now.
+        let secrets = Arc::new(crate::secrets::Secrets::resolve(&config)?);
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -210,7 +211,7 @@ impl Application {
             scheduler,
             persist_rx,
             persist_tx,
-            contact_urls,
+            secrets,
             me,
         })
     }
@@ -241,7 +242,7 @@ impl Application {
             scheduler,
             persist_rx,
             persist_tx,
-            contact_urls,
+            secrets,
             me,
             ..
         } = self;
@@ -285,7 +286,7 @@ impl Application {
                 }
             },
         ));
-        let senders = Arc::new(senders(&state.config).await?);
+        let senders = Arc::new(senders(&state.config, &secrets).await?);
         let mut outbox_jobs = Vec::new();
         for n in 0..state.config.notify.workers.max(1) {
             let opts = keel_notify::WorkerOptions {
@@ -304,6 +305,7 @@ impl Application {
         }
         let fanout_job = tokio::spawn(crate::fanout::run(
             state.config.clone(),
+            secrets.clone(),
             state.store.clone(),
             state.incidents.clone(),
             state.snapshots.clone(),
@@ -312,7 +314,7 @@ impl Application {
         ));
         let paging_job = tokio::spawn(crate::paging::job::run(
             state.config.clone(),
-            contact_urls,
+            secrets,
             state.store.clone(),
             state.incidents.clone(),
             state.outbox_wake.clone(),
@@ -415,22 +417,14 @@ async fn housekeeping(state: AppState, stop: CancellationToken) {
 }
 
 /// The clients that deliver notifications: HTTP always, SMTP when `[notify.smtp]` is set.
-async fn senders(config: &Config) -> anyhow::Result<keel_notify::Senders> {
+async fn senders(
+    config: &Config,
+    secrets: &crate::secrets::Secrets,
+) -> anyhow::Result<keel_notify::Senders> {
     let email = match &config.notify.smtp {
         None => None,
         Some(smtp) => {
-            let password = match (&smtp.password, &smtp.password_file) {
-                (Some(p), _) => Some(p.clone()),
-                (None, Some(f)) => Some(Secret(
-                    std::fs::read_to_string(f)
-                        .with_context(|| {
-                            format!("cannot read [notify.smtp] password_file {}", f.display())
-                        })?
-                        .trim()
-                        .to_string(),
-                )),
-                (None, None) => None,
-            };
+            let password = secrets.smtp_password.clone();
             let settings = keel_notify::email::SmtpSettings {
                 host: smtp.host.clone(),
                 port: Some(smtp.port),
@@ -467,14 +461,10 @@ async fn senders(config: &Config) -> anyhow::Result<keel_notify::Senders> {
             Some(t) => Some(keel_notify::twilio::TwilioSettings {
                 base_url: t.base_url.clone(),
                 account_sid: t.account_sid.clone(),
-                auth_token: t.auth_token.resolve(|f| {
-                    std::fs::read_to_string(f).with_context(|| {
-                        format!(
-                            "cannot read [paging.twilio] auth_token_file {}",
-                            f.display()
-                        )
-                    })
-                })?,
+                auth_token: secrets
+                    .twilio_auth_token
+                    .clone()
+                    .context("[paging.twilio] auth token was not resolved")?,
                 from: t.from.clone(),
             }),
         },

@@ -39,6 +39,26 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// A refused or failed command on an incident, as the API answers it: an unknown incident is
+/// 404, a refusal (and a write that lost a race with another) 409, anything else 500.
+impl From<crate::book::BookError> for ApiError {
+    fn from(e: crate::book::BookError) -> Self {
+        use crate::book::BookError;
+        match e {
+            BookError::NotFound(_) => ApiError::NotFound,
+            BookError::Refused { field, reason } => ApiError::Conflict {
+                field: Some(field),
+                reason,
+            },
+            BookError::Store(keel_store::StoreError::Conflict(reason)) => ApiError::Conflict {
+                field: None,
+                reason: format!("the incident changed meanwhile, try again: {reason}"),
+            },
+            other => ApiError::Internal(anyhow::anyhow!(other)),
+        }
+    }
+}
+
 impl ApiError {
     pub fn bad(field: Option<&str>, reason: impl Into<String>) -> Self {
         ApiError::BadRequest {
@@ -100,5 +120,45 @@ impl IntoResponse for ApiError {
             );
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod book_error_tests {
+    use super::ApiError;
+    use crate::book::BookError;
+
+    #[test]
+    fn book_errors_keep_their_statuses_and_words() {
+        assert!(matches!(
+            ApiError::from(BookError::NotFound(7)),
+            ApiError::NotFound
+        ));
+        match ApiError::from(BookError::Refused {
+            field: "state".into(),
+            reason: "already resolved".into(),
+        }) {
+            ApiError::Conflict { field, reason } => {
+                assert_eq!(field.as_deref(), Some("state"));
+                assert_eq!(reason, "already resolved");
+            }
+            other => panic!("{other:?}"),
+        }
+        match ApiError::from(BookError::Store(keel_store::StoreError::Conflict(
+            "seq 4 taken".into(),
+        ))) {
+            ApiError::Conflict { field, reason } => {
+                assert!(field.is_none());
+                assert_eq!(
+                    reason,
+                    "the incident changed meanwhile, try again: seq 4 taken"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            ApiError::from(BookError::Replay("bad".into())),
+            ApiError::Internal(_)
+        ));
     }
 }

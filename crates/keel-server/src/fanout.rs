@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::book::{IncidentBook, Published};
 use crate::rendered::SnapshotCache;
+use crate::secrets::Secrets;
 
 /// The unsubscribe token of a subscriber, derived from its secret so the link can be rebuilt
 /// for every email without storing the token itself (the store keeps only its hash).
@@ -43,6 +44,7 @@ pub fn base_url(config: &Config) -> String {
 /// The outbox rows for one published update.
 pub fn rows_for_update(
     config: &Config,
+    secrets: &Secrets,
     snapshot: &Snapshot,
     incident: &PublicIncident,
     update_no: u32,
@@ -111,17 +113,11 @@ pub fn rows_for_update(
     }
     // The responders' own channels hear of every public update too.
     for ch in &config.notify.channels {
-        let url = match (&ch.url, &ch.url_file) {
-            (Some(u), _) => u.expose().to_string(),
-            (None, Some(f)) => match std::fs::read_to_string(f) {
-                Ok(u) => u.trim().to_string(),
-                Err(e) => {
-                    tracing::error!(channel = %ch.name, error = %e, "cannot read the channel's url_file");
-                    continue;
-                }
-            },
-            (None, None) => continue,
+        // URLs and signing keys were resolved when Keel started.
+        let Some(resolved) = secrets.channel(&ch.name) else {
+            continue;
         };
+        let url = resolved.url.expose().to_string();
         let msg = ResponderMessage {
             title: format!("#{} {}", incident.id, incident.name.get("en")),
             text: update.body.get("en").to_string(),
@@ -170,10 +166,9 @@ pub fn rows_for_update(
                     unsubscribe_url: None,
                     generated_at: now,
                 };
-                let secret = ch.secret_env.as_ref().and_then(|v| std::env::var(v).ok());
                 Delivery::OpsWebhook(SignedBody::new(
                     &webhook::incident_body(&ctx, snapshot, incident),
-                    secret.as_deref(),
+                    resolved.signing.as_ref().map(|s| s.expose()),
                 ))
             }
         };
@@ -187,6 +182,7 @@ pub fn rows_for_update(
 /// not forgotten.
 pub async fn run(
     config: Arc<Config>,
+    secrets: Arc<Secrets>,
     store: Arc<dyn Store>,
     book: Arc<IncidentBook>,
     snapshots: Arc<SnapshotCache>,
@@ -218,7 +214,7 @@ pub async fn run(
         };
         let mut backoff = std::time::Duration::from_millis(100);
         loop {
-            match queue(&config, store.as_ref(), &book, &snapshots, &p).await {
+            match queue(&config, &secrets, store.as_ref(), &book, &snapshots, &p).await {
                 Ok(n) => {
                     tracing::info!(
                         incident = p.incident,
@@ -244,6 +240,7 @@ pub async fn run(
 
 async fn queue(
     config: &Config,
+    secrets: &Secrets,
     store: &dyn Store,
     book: &IncidentBook,
     snapshots: &SnapshotCache,
@@ -275,7 +272,15 @@ async fn queue(
         return Ok(0);
     };
     let subscribers = store.subscribers(true).await?;
-    let rows = rows_for_update(config, &snap, incident, p.update, &subscribers, now);
+    let rows = rows_for_update(
+        config,
+        secrets,
+        &snap,
+        incident,
+        p.update,
+        &subscribers,
+        now,
+    );
     Ok(store.enqueue(&rows).await?)
 }
 
@@ -355,6 +360,7 @@ mod tests {
         ];
         let rows = rows_for_update(
             &config,
+            &crate::secrets::Secrets::default(),
             &snapshot,
             &incident,
             1,

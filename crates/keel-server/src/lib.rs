@@ -22,6 +22,7 @@ pub mod paging;
 pub mod persist;
 pub mod probes;
 pub mod rendered;
+pub mod secrets;
 pub mod status_page;
 pub mod views;
 

@@ -332,3 +332,81 @@ async fn a_group_id_subscribes_to_every_component_of_the_group() {
         "{v}"
     );
 }
+
+/// A responders' webhook channel whose URL is in a file and whose signing key is in the
+/// environment: both are read once, when Keel is built. Changing or deleting the file while
+/// Keel runs changes nothing; the next update still goes, signed, to the URL read at start.
+#[tokio::test]
+async fn a_channel_url_file_is_read_once_when_keel_starts() {
+    let web = Target::spawn().await;
+    let (ops, ops_seen) = receiver().await;
+    let (elsewhere, elsewhere_seen) = receiver().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let url_file = secrets.path().join("ops-url");
+    std::fs::write(&url_file, format!("{ops}\n")).unwrap();
+    let extra = format!(
+        "\n[[notify.channel]]\nname = \"ops\"\nkind = \"webhook\"\nurl_file = \"{}\"\nsecret_env = \"KEEL_TEST_OPS_SECRET\"\n",
+        url_file.display()
+    );
+    const OPS_SECRET: &str = "ops-channel-secret-0123456789";
+    let app = TestApp::spawn_with_env(
+        &config(&web, &extra),
+        &[("KEEL_TEST_OPS_SECRET", OPS_SECRET)],
+    )
+    .await;
+    // Built: the file now points elsewhere, then is gone.
+    std::fs::write(&url_file, format!("{elsewhere}\n")).unwrap();
+    std::fs::remove_file(&url_file).unwrap();
+
+    app.wait_state("search-home", "up").await;
+    web.set(503);
+    let got = ops_seen.wait_for("/hook", 1).await;
+    let d = &got[0];
+    let sig = d.headers["x-keel-signature"].to_str().unwrap();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(OPS_SECRET.as_bytes()).unwrap();
+    mac.update(&d.body);
+    assert_eq!(
+        sig,
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    );
+    assert_eq!(
+        d.json()["incident"]["status"],
+        "investigating",
+        "{:?}",
+        d.json()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        elsewhere_seen.on("/hook").is_empty(),
+        "the url_file was read again after start"
+    );
+}
+
+/// A channel whose url_file is missing stops Keel at start, naming the key and the file.
+#[tokio::test]
+async fn a_missing_channel_url_file_stops_keel_at_start() {
+    let web = Target::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-file");
+    let extra = format!(
+        "\n[[notify.channel]]\nname = \"ops\"\nkind = \"slack\"\nurl_file = \"{}\"\n",
+        missing.display()
+    );
+    let text = support::with_server(dir.path(), &config(&web, &extra));
+    let cfg = keel_core::config::parse(&text, "test.toml", &[]).expect("config");
+    let store = keel_server::app::open_store(&cfg).await.expect("store");
+    let Err(e) =
+        keel_server::Application::build_with_store(cfg, keel_server::Options::default(), store)
+            .await
+    else {
+        panic!("Keel started without its channel's url_file");
+    };
+    let e = format!("{e:#}");
+    assert!(
+        e.contains(&format!(
+            "cannot read [[notify.channel]] \"ops\" url_file {}",
+            missing.display()
+        )),
+        "{e}"
+    );
+}

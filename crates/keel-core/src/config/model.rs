@@ -672,6 +672,9 @@ pub struct ChannelConfig {
     /// Names the environment variable holding the HMAC secret a `Webhook` channel's
     /// requests are signed with (checked to be set when the config was parsed).
     pub secret_env: Option<String>,
+    /// That variable's value, read once when the config was parsed (from the same
+    /// environment the check used), so nothing re-reads the environment per update.
+    pub secret: Option<Secret>,
 }
 
 /// Maps alerts whose labels all match to a component: `[[intake.route]]`.

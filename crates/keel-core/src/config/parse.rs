@@ -1290,6 +1290,7 @@ fn channel(
         }
     }
     let secret_f = t.get(r, "secret_env");
+    let mut secret = None;
     let secret_env = match &secret_f {
         None => Some(None),
         Some(f) => r.parsed(f, values::env_var_name).map(|var| {
@@ -1298,7 +1299,10 @@ fn channel(
                 let state = match lookup(env, &var) {
                     None => Some("not set"),
                     Some("") => Some("empty"),
-                    Some(_) => None,
+                    Some(v) => {
+                        secret = Some(Secret(v.to_string()));
+                        None
+                    }
                 };
                 if let Some(state) = state {
                     r.report(
@@ -1407,6 +1411,7 @@ fn channel(
         url_file: url_file?,
         card: card?,
         secret_env: secret_env?,
+        secret,
     })
 }
 

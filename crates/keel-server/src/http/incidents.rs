@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{Caller, Role};
-use crate::book::{BookError, Entry};
+use crate::book::Entry;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::views;
@@ -155,8 +155,7 @@ pub async fn declare(
     let entry = state
         .incidents
         .declare(title, components, Actor::User(caller.name), Utc::now())
-        .await
-        .map_err(book_error)?;
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(views::incident_full(&entry, Utc::now())),
@@ -408,24 +407,8 @@ async fn run(
             caller.role >= Role::Admin,
             Utc::now(),
         )
-        .await
-        .map_err(book_error)?;
+        .await?;
     Ok(Json(views::incident_full(&entry, Utc::now())))
-}
-
-fn book_error(e: BookError) -> ApiError {
-    match e {
-        BookError::NotFound(_) => ApiError::NotFound,
-        BookError::Refused { field, reason } => ApiError::Conflict {
-            field: Some(field),
-            reason,
-        },
-        BookError::Store(keel_store::StoreError::Conflict(reason)) => ApiError::Conflict {
-            field: None,
-            reason: format!("the incident changed meanwhile, try again: {reason}"),
-        },
-        other => ApiError::Internal(anyhow::anyhow!(other)),
-    }
 }
 
 #[derive(Debug, Deserialize)]

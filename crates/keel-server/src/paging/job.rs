@@ -20,10 +20,11 @@ use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::link::SECRET_NAME;
-use super::pages::{rows_for_page, ContactUrls};
+use super::pages::rows_for_page;
 use super::roster::TeamRoster;
 use crate::book::IncidentBook;
 use crate::cluster::Cluster;
+use crate::secrets::Secrets;
 
 /// How far back overrides are read: a level due while Keel was down is judged by who was
 /// on call when it fell due.
@@ -32,7 +33,7 @@ const OVERRIDE_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::days(2);
 /// Runs until stopped.
 pub async fn run(
     config: Arc<Config>,
-    urls: Arc<ContactUrls>,
+    secrets: Arc<Secrets>,
     store: Arc<dyn Store>,
     book: Arc<IncidentBook>,
     wake: Arc<Notify>,
@@ -74,7 +75,9 @@ pub async fn run(
                 .paged_since(since)
                 .await
                 .iter()
-                .flat_map(|(inc, ev)| rows_for_page(&config, &urls, &secret, inc, ev, Utc::now()))
+                .flat_map(|(inc, ev)| {
+                    rows_for_page(&config, &secrets, &secret, inc, ev, Utc::now())
+                })
                 .collect();
             enqueue(store.as_ref(), &rows, &wake, &stop).await;
         }
@@ -82,7 +85,7 @@ pub async fn run(
             continue;
         }
         if let Err(e) = pass(
-            (&config, &urls, &secret),
+            (&config, &secrets, &secret),
             store.as_ref(),
             &book,
             &wake,
@@ -101,7 +104,7 @@ pub async fn run(
 
 /// One pass: plan, store, queue.
 async fn pass(
-    (config, urls, secret): (&Config, &ContactUrls, &str),
+    (config, secrets, secret): (&Config, &Secrets, &str),
     store: &dyn Store,
     book: &IncidentBook,
     wake: &Notify,
@@ -127,7 +130,7 @@ async fn pass(
             events
                 .iter()
                 .filter(|e| matches!(e.kind, EventKind::Paged { .. }))
-                .flat_map(|e| rows_for_page(config, urls, secret, inc, e, now))
+                .flat_map(|e| rows_for_page(config, secrets, secret, inc, e, now))
         })
         .collect();
     for (inc, events) in &appended {

@@ -4,9 +4,6 @@
 //! The idempotency key is (incident, cycle, round, level) × (person, contact), so the same
 //! page queued twice — after a restart, or by two instances — is sent once.
 
-use std::collections::HashMap;
-
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use keel_core::config::{Config, Contact, Person, Secret};
 use keel_core::incident::{EventKind, Incident, IncidentEvent};
@@ -17,51 +14,13 @@ use keel_store::NewOutboxItem;
 use super::job::link_expiry;
 use super::link::{linkable, AckLink};
 use crate::fanout::base_url;
-
-/// Every contact URL of every person, read once at start (a `url_file` is not re-read with a
-/// blocking read for every page, and a missing file stops Keel at start instead of at the
-/// first outage).
-#[derive(Debug, Default)]
-pub struct ContactUrls(HashMap<(String, usize), Secret>);
-
-impl ContactUrls {
-    pub fn resolve(config: &Config) -> anyhow::Result<Self> {
-        let mut urls = HashMap::new();
-        for p in &config.people {
-            for (n, c) in p.contacts.iter().enumerate() {
-                let source = match c {
-                    Contact::Webhook { url, .. }
-                    | Contact::Slack { url }
-                    | Contact::Discord { url }
-                    | Contact::Teams { url } => url,
-                    _ => continue,
-                };
-                let url = source.resolve(|f| {
-                    std::fs::read_to_string(f).with_context(|| {
-                        format!(
-                            "cannot read the url_file {} of {}'s {} contact",
-                            f.display(),
-                            p.id,
-                            c.kind()
-                        )
-                    })
-                })?;
-                urls.insert((p.id.clone(), n), url);
-            }
-        }
-        Ok(ContactUrls(urls))
-    }
-
-    fn get(&self, person: &str, n: usize) -> Option<&Secret> {
-        self.0.get(&(person.to_string(), n))
-    }
-}
+use crate::secrets::Secrets;
 
 /// The rows for one `Paged` event; none for any other event, or for a person the config no
 /// longer knows.
 pub fn rows_for_page(
     config: &Config,
-    urls: &ContactUrls,
+    secrets: &Secrets,
     secret: &str,
     incident: &Incident,
     event: &IncidentEvent,
@@ -91,7 +50,8 @@ pub fn rows_for_page(
         if !contacts.iter().any(|k| k == contact.kind()) {
             continue;
         }
-        let Some((delivery, target)) = delivery(contact, urls.get(person, n), &msg) else {
+        let Some((delivery, target)) = delivery(contact, secrets.contact_url(person, n), &msg)
+        else {
             continue;
         };
         let key = idempotency_key(
