@@ -94,7 +94,7 @@ impl IncidentBook {
         let graph = Graph::from_config(&config);
         Ok(IncidentBook {
             health: HealthBoard::new(HealthView::new(&graph, Vec::new())),
-            publisher: Publisher::new(&config),
+            publisher: Publisher::shared(config.clone()),
             published,
             entries: Mutex::new(entries),
             graph,

@@ -14,6 +14,7 @@
 //! server may call it after every change and on a timer, and calling it again plans nothing.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -397,15 +398,22 @@ pub fn draft_events(inc: &Incident, config: &Config, now: DateTime<Utc>) -> Vec<
 /// (it holds the disclosure rules) and rebuilt when the config changes.
 #[derive(Debug, Clone)]
 pub struct Publisher {
-    config: Config,
+    config: Arc<Config>,
     rules: DisclosureRules,
 }
 
 impl Publisher {
+    /// A publisher with its own copy of the config.
     pub fn new(config: &Config) -> Publisher {
+        Publisher::shared(Arc::new(config.clone()))
+    }
+
+    /// A publisher sharing the caller's config: a config of 100,000 monitors is tens of
+    /// megabytes, not worth a second copy.
+    pub fn shared(config: Arc<Config>) -> Publisher {
         Publisher {
-            rules: DisclosureRules::from_config(config),
-            config: config.clone(),
+            rules: DisclosureRules::from_config(&config),
+            config,
         }
     }
 
