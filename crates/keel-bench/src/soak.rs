@@ -205,7 +205,7 @@ pub fn flap_config(text: &str, every: u64) -> (String, u64) {
             current = id
                 .parse::<u64>()
                 .ok()
-                .filter(|i| every > 0 && i % every == 0);
+                .filter(|i| every > 0 && i.is_multiple_of(every));
             if current.is_some() {
                 flapping += 1;
             }
@@ -270,7 +270,7 @@ async fn page_load(client: reqwest::Client, keel_url: String, rate: f64, load: A
             load.pages_skipped.fetch_add(1, Ordering::Relaxed);
             continue;
         };
-        let path = if n % 2 == 0 {
+        let path = if n.is_multiple_of(2) {
             "/"
         } else {
             "/api/v2/summary.json"
@@ -322,7 +322,7 @@ async fn intake_load(
             };
             let (client, url, token, load) =
                 (client.clone(), url.clone(), token.clone(), load.clone());
-            let body = intake_event(key, n % 2 == 0, n);
+            let body = intake_event(key, n.is_multiple_of(2), n);
             inflight.spawn(async move {
                 let resp = client
                     .post(&url)
