@@ -65,8 +65,10 @@ pub struct SoakArgs {
     /// Every Nth monitor flaps (50: 2% of them).
     #[arg(long, default_value_t = 50)]
     pub flap_every: u64,
-    /// How long a flapping monitor stays healthy, then failing.
-    #[arg(long, value_parser = crate::duration, default_value = "3m")]
+    /// How long a flapping monitor stays healthy, then failing. Longer than Keel's 5-minute
+    /// `stability_window`, so their incidents resolve before they fail again (shorter: they
+    /// relapse from monitoring to investigating instead).
+    #[arg(long, value_parser = crate::duration, default_value = "6m")]
     pub flap_period: Duration,
     /// Alerts per intake burst, one request each.
     #[arg(long, default_value_t = 200)]
