@@ -16,6 +16,7 @@ mod config;
 mod metrics;
 mod procfs;
 mod run;
+mod soak;
 mod table;
 mod target;
 
@@ -78,6 +79,9 @@ enum Cmd {
         /// Track which of `/m/0 … /m/{N-1}` were requested since a mark (`/_bench/stats`).
         #[arg(long, default_value_t = 0)]
         monitors: u64,
+        /// Paths ending in `/flap` answer 200 for this long, then 503 for as long, and so on.
+        #[arg(long, value_parser = duration)]
+        flap_period: Option<Duration>,
     },
     /// The reference: a bare client loop; prints a one-line JSON report on stdout.
     Bare {
@@ -202,6 +206,9 @@ enum Cmd {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Keel under flapping monitors, intake bursts and status-page load for a long time;
+    /// prints its RSS, open fds and threads over the run and whether they stayed flat.
+    Soak(soak::SoakArgs),
     /// Print the Markdown table for runs saved with `cluster --json`.
     ClusterTable {
         #[arg(required = true)]
@@ -230,7 +237,8 @@ fn real_main() -> anyhow::Result<()> {
             listen,
             until_stdin_closes,
             monitors,
-        } => target::main(listen, until_stdin_closes, monitors),
+            flap_period,
+        } => target::main(listen, until_stdin_closes, monitors, flap_period),
         Cmd::Bare {
             url_base,
             requests_per_sec,
@@ -364,6 +372,7 @@ fn real_main() -> anyhow::Result<()> {
             print!("{}", cluster::render(&results));
             Ok(())
         }
+        Cmd::Soak(args) => soak::main(args),
         Cmd::ClusterTable { files } => {
             let mut runs = Vec::new();
             for path in &files {

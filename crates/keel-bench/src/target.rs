@@ -8,6 +8,10 @@
 //! instances, one of them killed): every request to `/m/{i}` is counted, and after a *mark*
 //! it notes the first request for each monitor `i < --monitors`. `GET /_bench/stats` answers
 //! the counts as JSON; `POST /_bench/mark` sets the mark to now and forgets what was seen.
+//!
+//! For soak runs it can also make some monitors flap: with `--flap-period P`, a path ending in
+//! `/flap` answers `200 ok` for the first P, `503` for the next P, and so on, so incidents on
+//! those monitors open and resolve all through the run.
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -34,6 +38,8 @@ const NO_MARK: u64 = u64::MAX;
 /// that 0 can mean "not yet".
 pub struct Counts {
     started: Instant,
+    /// Half-cycle of the flapping paths in ms; 0: they never fail.
+    flap_period_ms: u64,
     requests: AtomicU64,
     mark: AtomicU64,
     seen: AtomicU64,
@@ -61,11 +67,23 @@ impl Counts {
     pub fn new(monitors: u64) -> Counts {
         Counts {
             started: Instant::now(),
+            flap_period_ms: 0,
             requests: AtomicU64::new(0),
             mark: AtomicU64::new(NO_MARK),
             seen: AtomicU64::new(0),
             first_after_mark: (0..monitors).map(|_| AtomicU64::new(0)).collect(),
         }
+    }
+
+    /// Makes paths ending in `/flap` alternate between healthy and failing every `period`.
+    pub fn with_flap_period(mut self, period: Duration) -> Counts {
+        self.flap_period_ms = period.as_millis() as u64;
+        self
+    }
+
+    /// Whether a flapping path fails now.
+    pub fn flap_failing(&self) -> bool {
+        flap_failing(self.now_ms(), self.flap_period_ms)
     }
 
     fn now_ms(&self) -> u64 {
@@ -134,6 +152,12 @@ impl Counts {
     }
 }
 
+/// Whether a flapping path fails `elapsed_ms` after the start: healthy for the first period,
+/// failing for the second, and so on. A zero period never fails.
+pub fn flap_failing(elapsed_ms: u64, period_ms: u64) -> bool {
+    period_ms > 0 && (elapsed_ms / period_ms) % 2 == 1
+}
+
 fn answer(counts: &Counts, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     match (req.method(), path) {
@@ -146,6 +170,11 @@ fn answer(counts: &Counts, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         }
         _ => {
             counts.hit(path);
+            if path.ends_with("/flap") && counts.flap_failing() {
+                let mut resp = Response::new(Full::new(Bytes::from_static(b"flapping")));
+                *resp.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                return resp;
+            }
             Response::new(Full::new(Bytes::from_static(b"ok")))
         }
     }
@@ -183,7 +212,12 @@ pub async fn serve(listener: TcpListener, counts: Arc<Counts>) {
 ///
 /// With `until_stdin_closes`, it also exits when its standard input reaches end of file, which
 /// is how a parent harness that dies without cleaning up still takes its target with it.
-pub fn main(listen: SocketAddr, until_stdin_closes: bool, monitors: u64) -> anyhow::Result<()> {
+pub fn main(
+    listen: SocketAddr,
+    until_stdin_closes: bool,
+    monitors: u64,
+    flap_period: Option<Duration>,
+) -> anyhow::Result<()> {
     // One thread: the target answers a few thousand tiny requests a second at most, and a
     // single thread keeps it from competing for both cores with the process being measured.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -198,7 +232,11 @@ pub fn main(listen: SocketAddr, until_stdin_closes: bool, monitors: u64) -> anyh
         writeln!(out, "http://{addr}")?;
         out.flush()?;
         drop(out);
-        let counts = Arc::new(Counts::new(monitors));
+        let mut counts = Counts::new(monitors);
+        if let Some(period) = flap_period {
+            counts = counts.with_flap_period(period);
+        }
+        let counts = Arc::new(counts);
         if until_stdin_closes {
             tokio::select! {
                 () = serve(listener, counts) => {}
@@ -239,6 +277,19 @@ pub async fn mark(client: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flapping_alternates_healthy_and_failing() {
+        assert!(!flap_failing(0, 1000));
+        assert!(!flap_failing(999, 1000));
+        assert!(flap_failing(1000, 1000));
+        assert!(flap_failing(1999, 1000));
+        assert!(!flap_failing(2000, 1000));
+        assert!(flap_failing(3500, 1000));
+        // No period: never fails.
+        assert!(!flap_failing(1000, 0));
+        assert!(!Counts::new(1).flap_failing());
+    }
 
     #[test]
     fn counts_monitors_after_the_mark_only() {

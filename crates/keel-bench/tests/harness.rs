@@ -183,3 +183,17 @@ fn flat_out_loop_reports_its_pace() {
     assert!(r["requests"].as_u64().unwrap() > 0, "{r}");
     assert_eq!(r["failures"], 0, "{r}");
 }
+
+#[test]
+fn soak_refuses_runs_it_could_not_judge() {
+    // Nothing after the (default, 10 min) baseline to compare with.
+    let e = stderr_of(&["soak", "--duration", "5m"]);
+    assert!(
+        e.contains("--duration must leave at least one --sample-every after --baseline"),
+        "{e}"
+    );
+    let e = stderr_of(&["soak", "--duration", "11m", "--page-rate", "0"]);
+    assert!(e.contains("--page-rate must be above 0"), "{e}");
+    let e = stderr_of(&["soak", "--duration", "11m", "--keel", "/nonexistent/keel"]);
+    assert!(e.contains("no keel binary at /nonexistent/keel"), "{e}");
+}
