@@ -3,7 +3,9 @@
 //! through the same calls as `fuzz/fuzz_targets/console_form.rs`, so an ordinary `cargo test`
 //! (and CI) keeps checking them on stable without a fuzzer.
 
-use std::path::{Path, PathBuf};
+#[path = "../../../fuzz/replay.rs"]
+mod replay;
+use replay::replay;
 
 use keel_core::assess::Severity;
 use keel_core::incident::{IncidentRole, IncidentState};
@@ -46,66 +48,3 @@ fn console_form_corpus_and_crashes_replay() {
 }
 
 // --- Replay machinery (the same few lines in each crate's fuzz_replay.rs) ----------------------
-
-/// Every input kept for `target`: its corpus (which must not be empty, so this cannot silently
-/// test nothing) and its crash artifacts (the directory must exist; it may hold only
-/// `.gitkeep`). Hidden files are skipped.
-fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    let corpus = fuzz.join("corpus").join(target);
-    let artifacts = fuzz.join("artifacts").join(target);
-    let mut out = Vec::new();
-    collect(&corpus, &mut out);
-    assert!(
-        !out.is_empty(),
-        "no corpus for fuzz target {target} in {}: the replay would test nothing",
-        corpus.display()
-    );
-    assert!(
-        artifacts.is_dir(),
-        "{} is missing: crashes found by the fuzzer are kept there",
-        artifacts.display()
-    );
-    collect(&artifacts, &mut out);
-    out
-}
-
-fn collect(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .map(|e| e.expect("readable directory").path())
-        .collect();
-    paths.sort();
-    for path in paths {
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
-            continue;
-        }
-        if path.is_dir() {
-            collect(&path, out);
-        } else {
-            let bytes = std::fs::read(&path).expect("readable corpus file");
-            out.push((path, bytes));
-        }
-    }
-}
-
-/// Runs `body` on every input of `target`, and fails naming every input it panicked on.
-fn replay(target: &str, body: impl Fn(&[u8]) + std::panic::RefUnwindSafe) {
-    let inputs = inputs(target);
-    let panicked: Vec<String> = inputs
-        .iter()
-        .filter(|(_, bytes)| std::panic::catch_unwind(|| body(bytes)).is_err())
-        .map(|(path, _)| path.display().to_string())
-        .collect();
-    assert!(
-        panicked.is_empty(),
-        "fuzz target {target}: {} of {} inputs panicked: {panicked:#?}",
-        panicked.len(),
-        inputs.len()
-    );
-}
