@@ -568,6 +568,28 @@ pub(crate) trait Target: Send {
     /// Sets the table's id counter so the next id handed out is above `last` (`None`: no id
     /// was ever handed out).
     async fn set_counter(&mut self, table: &'static Table, last: Option<i64>) -> Result<()>;
+    /// How many rows the table holds.
+    async fn count(&mut self, table: &'static Table) -> Result<i64>;
+    /// Deletes every row of the table.
+    async fn empty(&mut self, table: &'static Table) -> Result<()>;
+}
+
+/// Refuses a target whose kept tables hold rows, unless `force`: then empties them, children
+/// first (sessions before users, events before incidents), in the caller's transaction.
+pub(crate) async fn clear(target: &mut dyn Target, force: bool) -> Result<()> {
+    let mut counts = Vec::new();
+    for table in TABLES {
+        counts.push((table.name, target.count(table).await?));
+    }
+    if counts.iter().any(|(_, n)| *n > 0) {
+        if !force {
+            return Err(BackupError::NotEmpty(describe_counts(&counts)));
+        }
+        for table in TABLES.iter().rev() {
+            target.empty(table).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads every table from `reader` into `target`, then checks the trailer. The caller commits

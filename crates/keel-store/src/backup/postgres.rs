@@ -12,9 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
 use super::{
-    check_source_level, day_to_json, describe_counts, in_use, load, max_id, time_to_json,
-    write_header, BackupError, Hashing, Reader, Result, Summary, Table, Target, Ty, Val,
-    LIVE_WITHIN, TABLES,
+    check_source_level, clear, day_to_json, in_use, load, max_id, time_to_json, write_header,
+    BackupError, Hashing, Reader, Result, Summary, Table, Target, Ty, Val, LIVE_WITHIN, TABLES,
 };
 use crate::shared::redact_url;
 use crate::StoreError;
@@ -255,26 +254,8 @@ async fn restore_in<R: BufRead + Send>(
     if !live.is_empty() {
         return Err(in_use(&live.into_iter().map(|(i,)| i).collect::<Vec<_>>()));
     }
-    let mut counts = Vec::new();
-    for table in TABLES {
-        let (n,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {}", table.name))
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| db_err(&format!("counting {}", table.name), e))?;
-        counts.push((table.name, n));
-    }
-    if counts.iter().any(|(_, n)| *n > 0) {
-        if !force {
-            return Err(BackupError::NotEmpty(describe_counts(&counts)));
-        }
-        for table in TABLES.iter().rev() {
-            sqlx::query(&format!("DELETE FROM {}", table.name))
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| db_err(&format!("emptying {}", table.name), e))?;
-        }
-    }
     let mut target = PgTarget { conn };
+    clear(&mut target, force).await?;
     load(reader, summary, &mut target).await
 }
 
@@ -284,6 +265,22 @@ struct PgTarget<'c> {
 
 #[async_trait::async_trait]
 impl Target for PgTarget<'_> {
+    async fn count(&mut self, table: &'static Table) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {}", table.name))
+            .fetch_one(&mut *self.conn)
+            .await
+            .map_err(|e| db_err(&format!("counting {}", table.name), e))?;
+        Ok(n)
+    }
+
+    async fn empty(&mut self, table: &'static Table) -> Result<()> {
+        sqlx::query(&format!("DELETE FROM {}", table.name))
+            .execute(&mut *self.conn)
+            .await
+            .map_err(|e| db_err(&format!("emptying {}", table.name), e))?;
+        Ok(())
+    }
+
     async fn insert(&mut self, table: &'static Table, rows: &[Vec<Val>]) -> Result<()> {
         let width = table.columns.len();
         let values = (0..rows.len())

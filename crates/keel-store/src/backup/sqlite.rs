@@ -10,7 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
 use super::{
-    check_source_level, describe_counts, in_use, live_cutoff_millis, load, max_id, time_to_json,
+    check_source_level, clear, in_use, live_cutoff_millis, load, max_id, time_to_json,
     write_header, BackupError, Hashing, Reader, Result, Summary, Table, Target, Ty, Val, TABLES,
 };
 use crate::shared::from_millis;
@@ -220,27 +220,8 @@ async fn restore_in<R: BufRead + Send>(
     if !live.is_empty() {
         return Err(in_use(&live.into_iter().map(|(i,)| i).collect::<Vec<_>>()));
     }
-    let mut counts = Vec::new();
-    for table in TABLES {
-        let (n,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {}", table.name))
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| db_err(&format!("counting {}", table.name), e))?;
-        counts.push((table.name, n));
-    }
-    if counts.iter().any(|(_, n)| *n > 0) {
-        if !force {
-            return Err(BackupError::NotEmpty(describe_counts(&counts)));
-        }
-        // Children first (sessions before users, events before incidents).
-        for table in TABLES.iter().rev() {
-            sqlx::query(&format!("DELETE FROM {}", table.name))
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| db_err(&format!("emptying {}", table.name), e))?;
-        }
-    }
     let mut target = SqliteTarget { conn };
+    clear(&mut target, force).await?;
     load(reader, summary, &mut target).await
 }
 
@@ -250,6 +231,22 @@ struct SqliteTarget<'c> {
 
 #[async_trait::async_trait]
 impl Target for SqliteTarget<'_> {
+    async fn count(&mut self, table: &'static Table) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {}", table.name))
+            .fetch_one(&mut *self.conn)
+            .await
+            .map_err(|e| db_err(&format!("counting {}", table.name), e))?;
+        Ok(n)
+    }
+
+    async fn empty(&mut self, table: &'static Table) -> Result<()> {
+        sqlx::query(&format!("DELETE FROM {}", table.name))
+            .execute(&mut *self.conn)
+            .await
+            .map_err(|e| db_err(&format!("emptying {}", table.name), e))?;
+        Ok(())
+    }
+
     async fn insert(&mut self, table: &'static Table, rows: &[Vec<Val>]) -> Result<()> {
         let one = format!("({})", vec!["?"; table.columns.len()].join(", "));
         let sql = format!(
