@@ -6,7 +6,6 @@
 //! exactly what users run.
 
 pub mod app;
-pub mod auth;
 pub mod book;
 pub mod canary;
 pub mod cluster;

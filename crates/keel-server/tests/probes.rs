@@ -63,7 +63,7 @@ interval = "1h"
 }
 
 async fn token(app: &TestApp, name: &str, role: &str) -> String {
-    let token = keel_server::auth::new_token();
+    let token = keel_server::http::auth::new_token();
     app.store
         .create_token(name, role, &keel_store::hash_token(&token))
         .await

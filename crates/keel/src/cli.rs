@@ -278,10 +278,11 @@ async fn export(path: &Path, out: &Path) -> anyhow::Result<()> {
 }
 
 async fn token_create(path: &Path, role: &str, name: Option<String>) -> anyhow::Result<()> {
-    let role: keel_server::auth::Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let role: keel_server::http::auth::Role =
+        role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
     let config = load(path).map_err(|m| anyhow::anyhow!(m))?;
     let store = keel_server::app::open_store(&config).await?;
-    let token = keel_server::auth::new_token();
+    let token = keel_server::http::auth::new_token();
     let name = name.unwrap_or_else(|| format!("{role}-{}", &token[5..13]));
     store
         .create_token(&name, role.as_str(), &keel_store::hash_token(&token))

@@ -84,7 +84,7 @@ pub async fn run(listen: SocketAddr, data: &Path) -> anyhow::Result<()> {
         .map_err(|d| anyhow::anyhow!("the demo config is invalid: {d:?}"))?;
     let store = keel_server::app::open_store(&config).await?;
     // The demo's own receiver subscribes, so every customer update is printed here.
-    let secret = format!("demo-{}", keel_server::auth::new_token());
+    let secret = format!("demo-{}", keel_server::http::auth::new_token());
     match store
         .create_subscriber(&NewSubscriber {
             kind: SubscriberKind::Webhook,
@@ -102,7 +102,7 @@ pub async fn run(listen: SocketAddr, data: &Path) -> anyhow::Result<()> {
         Ok(_) | Err(StoreError::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    let token = keel_server::auth::new_token();
+    let token = keel_server::http::auth::new_token();
     let app = Application::build_with_store(
         config,
         Options {

@@ -5,8 +5,8 @@ use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use clap::Subcommand;
-use keel_server::auth::Role;
 use keel_server::console::password;
+use keel_server::http::auth::Role;
 
 #[derive(Subcommand)]
 pub enum UserCommand {

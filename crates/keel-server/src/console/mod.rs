@@ -43,7 +43,7 @@ use keel_store::{hash_token, NewSession, Session};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::auth::Role;
+use crate::http::auth::Role;
 use crate::http::AppState;
 use form::Form;
 use html::Lang;

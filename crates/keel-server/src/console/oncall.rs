@@ -13,8 +13,8 @@ use serde::Deserialize;
 use super::form::zoned_time;
 use super::html::{w, Doc, Lang};
 use super::{checked_form, responder_form, User};
-use crate::auth::Role;
 use crate::error::ApiError;
+use crate::http::auth::Role;
 use crate::http::oncall::{add_override, remove_override, schedule_view, Names};
 use crate::http::AppState;
 

@@ -20,8 +20,8 @@ use super::escalation;
 use super::form::{incident_id, utc_time};
 use super::html::{w, Doc, Lang};
 use super::{responder_form, Console, User};
-use crate::auth::Role;
 use crate::book::{BookError, Entry};
+use crate::http::auth::Role;
 use crate::http::AppState;
 use crate::paging::roster::TeamRoster;
 

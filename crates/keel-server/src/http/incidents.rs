@@ -13,13 +13,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use keel_core::incident::{Actor, Command, IncidentId, IncidentRole, IncidentState};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{Caller, Role};
 use crate::book::Entry;
 use crate::error::ApiError;
+use crate::http::auth::{Caller, Role};
+use crate::http::body;
 use crate::http::AppState;
 use crate::views;
 
@@ -87,25 +87,6 @@ pub async fn get(
     Ok(Json(v))
 }
 
-/// Parses a JSON body into `T`, naming the field and reason on failure.
-pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad(None, "empty body: expected a JSON object"));
-    }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let reason = e.into_inner().to_string();
-        // serde names a missing field only in its message; the path is then the parent.
-        let missing = reason
-            .strip_prefix("missing field `")
-            .and_then(|r| r.split('`').next())
-            .map(str::to_string);
-        let field = missing.or((path != "." && path != "?").then_some(path));
-        ApiError::BadRequest { field, reason }
-    })
-}
-
 fn non_empty(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
     let t = s.trim();
     if t.is_empty() {
@@ -134,7 +115,7 @@ pub async fn declare(
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Role::Responder)?;
-    let b: DeclareBody = body(&bytes)?;
+    let b: DeclareBody = body::json(&bytes)?;
     let title = non_empty("title", &b.title, 200)?;
     if b.components.is_empty() {
         return Err(ApiError::bad(
@@ -276,7 +257,7 @@ pub async fn act(
             let b: AckBody = if bytes.is_empty() {
                 AckBody { via: None }
             } else {
-                body(&bytes)?
+                body::json(&bytes)?
             };
             let via = match b.via.as_deref() {
                 None => "api",
@@ -293,20 +274,20 @@ pub async fn act(
             }
         }
         "notes" => {
-            let b: TextBody = body(&bytes)?;
+            let b: TextBody = body::json(&bytes)?;
             Command::Note {
                 text: non_empty("text", &b.text, 10_000)?,
             }
         }
         "roles" => {
-            let b: RoleBody = body(&bytes)?;
+            let b: RoleBody = body::json(&bytes)?;
             Command::AssignRole {
                 role: b.role,
                 person: non_empty("person", &b.person, 200)?,
             }
         }
         "state" => {
-            let b: StateBody = body(&bytes)?;
+            let b: StateBody = body::json(&bytes)?;
             Command::ChangeState {
                 to: b.state,
                 reason: b.reason.unwrap_or_default(),
@@ -316,27 +297,27 @@ pub async fn act(
             let b: ReasonBody = if bytes.is_empty() {
                 ReasonBody { reason: None }
             } else {
-                body(&bytes)?
+                body::json(&bytes)?
             };
             Command::Resolve {
                 reason: b.reason.unwrap_or_else(|| "resolved by a responder".into()),
             }
         }
         "action-items" => {
-            let b: ActionBody = body(&bytes)?;
+            let b: ActionBody = body::json(&bytes)?;
             Command::AddActionItem {
                 text: non_empty("text", &b.text, 2_000)?,
                 owner: b.owner.filter(|o| !o.trim().is_empty()),
             }
         }
         "root-cause" => {
-            let b: TextBody = body(&bytes)?;
+            let b: TextBody = body::json(&bytes)?;
             Command::SetRootCause {
                 text: non_empty("text", &b.text, 20_000)?,
             }
         }
         "updates" => {
-            let b: UpdateBody = body(&bytes)?;
+            let b: UpdateBody = body::json(&bytes)?;
             let text = localized("body", &b.body, 10_000)?;
             if !b.public {
                 // An internal update is a note on the timeline.
@@ -360,7 +341,7 @@ pub async fn act(
             }
         }
         "severity" => {
-            let b: SeverityBody = body(&bytes)?;
+            let b: SeverityBody = body::json(&bytes)?;
             Command::SetSeverity {
                 severity: b.severity,
                 reason: non_empty("reason", &b.reason, 2_000)?,

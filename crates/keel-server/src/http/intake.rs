@@ -15,8 +15,8 @@ use keel_core::{Health, SourceKind};
 use keel_probe::source::Source;
 use serde_json::{json, Value};
 
-use crate::auth::{Caller, Role};
 use crate::error::ApiError;
+use crate::http::auth::{Caller, Role};
 use crate::http::AppState;
 
 /// `POST /api/v1/intake/alertmanager`

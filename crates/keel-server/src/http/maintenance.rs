@@ -11,9 +11,10 @@ use keel_store::{NewMaintenance, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::http::incidents::{body, localized};
+use crate::http::auth::{Caller, Role};
+use crate::http::body;
+use crate::http::incidents::localized;
 use crate::http::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -42,7 +43,7 @@ pub async fn create(
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Role::Responder)?;
-    let b: CreateBody = body(&bytes)?;
+    let b: CreateBody = body::json(&bytes)?;
     let name = localized("name", &b.name, 200)?;
     let text = match &b.body {
         Some(v) => localized("body", v, 10_000)?,
@@ -129,7 +130,7 @@ pub async fn set_status(
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Responder)?;
-    let b: StatusBody = body(&bytes)?;
+    let b: StatusBody = body::json(&bytes)?;
     let m = state
         .store
         .set_maintenance_status(&id, b.status, Utc::now())

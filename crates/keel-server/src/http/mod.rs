@@ -1,6 +1,8 @@
 //! The HTTP surface: routes and the state they share.
 
 mod ack;
+pub mod auth;
+pub(crate) mod body;
 pub(crate) mod incidents;
 mod intake;
 mod maintenance;
@@ -16,11 +18,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, StatusCode};
 use axum::middleware::map_response;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use keel_core::config::Config;
 use keel_probe::scheduler::Heartbeats;
 use keel_probe::source::Source;
@@ -84,28 +85,7 @@ pub fn limiter() -> subscribe::Limiter {
     subscribe::limiter()
 }
 
-/// The body limit of every route but the intake's.
-pub const BODY_LIMIT: usize = 64 * 1024;
-
-/// Keel's JSON error for a body over `limit` (`setting`: where the limit comes from), in place
-/// of the plain-text 413 the body extractors answer with. The server reads and drops the rest
-/// of such a body before closing the connection (`server::linger`), so clients that send the
-/// whole body before reading get this answer, not a reset connection.
-async fn too_large(limit: usize, setting: &'static str, resp: Response) -> Response {
-    let json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
-        return resp;
-    }
-    let reason = format!("the request body is larger than {limit} bytes, the most {setting}");
-    (
-        StatusCode::PAYLOAD_TOO_LARGE,
-        Json(serde_json::json!({"error": "payload_too_large", "reason": reason, "limit": limit})),
-    )
-        .into_response()
-}
+use body::{too_large, BODY_LIMIT};
 
 pub fn router(state: AppState) -> Router {
     let intake_limit = state.config.intake.max_body_bytes;

@@ -16,9 +16,9 @@ use keel_store::{NewOverride, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::http::incidents::body;
+use crate::http::auth::{Caller, Role};
+use crate::http::body;
 use crate::http::AppState;
 
 /// How many coming turns `GET /api/v1/oncall` lists after the current one.
@@ -272,7 +272,7 @@ pub async fn create(
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Role::Responder)?;
-    let b: OverrideBody = body(&bytes)?;
+    let b: OverrideBody = body::json(&bytes)?;
     let stored = add_override(&state, b.schedule, b.person, b.start, b.end, &caller.name).await?;
     Ok((StatusCode::CREATED, Json(override_json(&stored))))
 }

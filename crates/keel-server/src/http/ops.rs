@@ -8,8 +8,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
-use crate::auth::{Caller, Role};
 use crate::error::ApiError;
+use crate::http::auth::{Caller, Role};
 use crate::http::AppState;
 
 /// Healthy when the store answers within a second; 503 otherwise (Keel keeps running).

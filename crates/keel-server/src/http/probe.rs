@@ -17,9 +17,9 @@ use keel_probe::remote::{is_probe_location, Accepted, Assignments, Results, MAX_
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::ProbeCaller;
 use crate::error::ApiError;
-use crate::http::incidents::body;
+use crate::http::auth::ProbeCaller;
+use crate::http::body;
 use crate::http::AppState;
 
 /// The longest reason kept from a probe; longer ones are cut (a reason is for a human).
@@ -82,7 +82,7 @@ pub async fn results(
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     rate_limited(&state, &caller)?;
-    let batch: Results = body(&bytes)?;
+    let batch: Results = body::json(&bytes)?;
     let location = batch.location.as_str();
     if !is_probe_location(location) || state.probes.assignments(location).is_none() {
         return Err(unknown_location(&state, location));

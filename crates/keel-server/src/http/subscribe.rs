@@ -249,7 +249,7 @@ pub async fn create(
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     rate_limited(&state, peer)?;
-    let b: JsonBody = crate::http::incidents::body(&bytes)?;
+    let b: JsonBody = crate::http::body::json(&bytes)?;
     let req = check(&state, b.email, b.webhook, b.components, b.locale)?;
     Ok((StatusCode::CREATED, Json(subscribe(&state, req).await?)))
 }
@@ -415,10 +415,10 @@ pub async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String
 
 /// `GET /api/v1/outbox`: counts and the dead-letter list (viewer role).
 pub async fn outbox(
-    caller: crate::auth::Caller,
+    caller: crate::http::auth::Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(crate::auth::Role::Viewer)?;
+    caller.require(crate::http::auth::Role::Viewer)?;
     let counts = state
         .store
         .outbox_counts()
@@ -458,10 +458,10 @@ fn redact(channel: &str, target: &str) -> String {
 
 /// `GET /api/v1/subscribers`: every subscriber (admin role).
 pub async fn list(
-    caller: crate::auth::Caller,
+    caller: crate::http::auth::Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(crate::auth::Role::Admin)?;
+    caller.require(crate::http::auth::Role::Admin)?;
     let subs = state
         .store
         .subscribers(false)
