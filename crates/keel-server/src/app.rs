@@ -45,27 +45,10 @@ pub struct Application {
     me: keel_store::Instance,
 }
 
-/// The store URL a config names: `database_url`, or SQLite under `data_dir`.
-pub fn store_url(config: &Config) -> anyhow::Result<String> {
-    if let Some(url) = &config.server.database_url {
-        return Ok(url.expose().to_string());
-    }
-    let dir = &config.server.data_dir;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create data_dir {}", dir.display()))?;
-    Ok(format!("sqlite://{}", dir.join("keel.db").display()))
-}
-
-/// Opens the configured store, with a message that says which one failed.
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let url = store_url(config)?;
-    keel_store::open(&url).await.map_err(|e| anyhow::anyhow!(e))
-}
-
 impl Application {
     /// Opens the store, restores state, and binds the listener (port 0 picks a free one).
     pub async fn build(config: Config, options: Options) -> anyhow::Result<Self> {
-        let store = open_store(&config).await?;
+        let store = crate::store::open_store(&config).await?;
         Self::build_with_store(config, options, store).await
     }
 
@@ -321,7 +304,12 @@ impl Application {
             state.cluster.clone(),
             stop.clone(),
         ));
-        tokio::spawn(crate::probes::run(state.clone(), stop.clone()));
+        tokio::spawn(crate::probes::run(
+            state.config.clone(),
+            state.probes.clone(),
+            state.hub.clone(),
+            stop.clone(),
+        ));
         let incidents_job = tokio::spawn(book::run(
             state.incidents.clone(),
             state.hub.clone(),
@@ -335,7 +323,7 @@ impl Application {
             stop.clone(),
         ));
 
-        let app = router(state.clone());
+        let app = router(state.clone(), crate::console::router(&state));
         let server_stop = stop.clone();
         let addr = listener.local_addr()?;
         tracing::info!(%addr, store = state.store.backend(), "keel is serving on http://{addr}");

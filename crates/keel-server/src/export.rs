@@ -21,7 +21,7 @@ use crate::rendered::{self, Rendered};
 /// last known state of every source, uptime) and writes them under `dir`.
 pub async fn export(config: Config, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let config = Arc::new(config);
-    let store = crate::app::open_store(&config).await?;
+    let store = crate::store::open_store(&config).await?;
     let now = Utc::now();
     let book = IncidentBook::load(store.clone(), config.clone()).await?;
     let labels: std::collections::HashMap<String, &'static str> = config

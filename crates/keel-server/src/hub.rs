@@ -15,11 +15,11 @@ use keel_core::rollup::{minute_of, RollupBuilder};
 use keel_core::{Health, Signal, SourceKind};
 use keel_probe::source::{Sink, Source};
 use keel_store::SourceState;
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::metrics::Metrics;
 use crate::persist::PersistEvent;
+use crate::source_view::SourceView;
 
 type Key = (SourceKind, String);
 
@@ -29,23 +29,6 @@ struct Entry {
     label: String,
     tracker: Tracker,
     rollup: Option<RollupBuilder>,
-}
-
-/// A source as `GET /api/v1/monitors` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct SourceView {
-    pub kind: SourceKind,
-    pub id: String,
-    /// Monitor kind ("http", "tcp", …), "vendor", or the intake format.
-    pub check: String,
-    pub component: String,
-    pub state: Health,
-    pub since: DateTime<Utc>,
-    pub reason: String,
-    pub latency_ms: Option<u64>,
-    pub last_checked: Option<DateTime<Utc>>,
-    /// True while a failure is seen but not yet confirmed.
-    pub confirming: bool,
 }
 
 pub struct SignalHub {

@@ -22,7 +22,9 @@ pub mod persist;
 pub mod probes;
 pub mod rendered;
 pub mod secrets;
+pub mod source_view;
 pub mod status_page;
+pub mod store;
 pub mod views;
 
 pub use app::{Application, Options};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use keel_core::{Health, SourceKind};
 
-use crate::hub::SourceView;
+use crate::source_view::SourceView;
 
 #[derive(Debug, Default)]
 pub struct Metrics {

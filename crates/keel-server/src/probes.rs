@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -26,7 +26,6 @@ use keel_probe::source::Source;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::http::AppState;
 use crate::hub::SignalHub;
 
 /// A probe is silent after three of its monitor's intervals without a result, and never
@@ -213,7 +212,12 @@ pub fn restore<S: std::hash::BuildHasher>(
 
 /// The watchdog: once a second, each location source this instance watches that has been
 /// quiet too long becomes one `Unknown` observation, saying why. Runs until `stop`.
-pub async fn run(state: AppState, stop: CancellationToken) {
+pub async fn run(
+    config: Arc<Config>,
+    probes: Arc<Probes>,
+    hub: Arc<SignalHub>,
+    stop: CancellationToken,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -222,8 +226,8 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             _ = tick.tick() => {}
         }
         let now = Utc::now();
-        for gone in state.probes.newly_silent(&state.config, now) {
-            let m = &state.config.monitors[gone.monitor];
+        for gone in probes.newly_silent(&config, now) {
+            let m = &config.monitors[gone.monitor];
             let secs = Duration::from_secs(gone.quiet.as_secs());
             let reason = format!(
                 "no results from the {loc} probe for {}: Keel cannot see from {loc}",
@@ -231,7 +235,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
                 loc = gone.location
             );
             tracing::warn!(monitor = %m.id, location = %gone.location, source = %gone.source, "{reason}");
-            state.hub.observe_as(
+            hub.observe_as(
                 &source(m, &gone.location),
                 m.kind(),
                 Observation {

@@ -15,7 +15,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::Router;
 use keel_core::incident::EventKind;
-use keel_server::app::open_store;
+use keel_server::store::open_store;
 use keel_server::{Application, Options};
 use serde_json::Value;
 use support::peers::Receiver;

@@ -394,7 +394,7 @@ async fn a_missing_channel_url_file_stops_keel_at_start() {
     );
     let text = support::with_server(dir.path(), &config(&web, &extra));
     let cfg = keel_core::config::parse(&text, "test.toml", &[]).expect("config");
-    let store = keel_server::app::open_store(&cfg).await.expect("store");
+    let store = keel_server::store::open_store(&cfg).await.expect("store");
     let Err(e) =
         keel_server::Application::build_with_store(cfg, keel_server::Options::default(), store)
             .await

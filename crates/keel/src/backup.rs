@@ -66,7 +66,7 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
 
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     let config = crate::cli::load(&args.config).map_err(|m| anyhow::anyhow!(m))?;
-    let url = keel_server::app::store_url(&config)?;
+    let url = keel_server::store::store_url(&config)?;
     let summary = backup::restore_from_file(&url, &args.input, args.force)
         .await
         .with_context(|| {

@@ -281,7 +281,7 @@ async fn token_create(path: &Path, role: &str, name: Option<String>) -> anyhow::
     let role: keel_server::http::auth::Role =
         role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
     let config = load(path).map_err(|m| anyhow::anyhow!(m))?;
-    let store = keel_server::app::open_store(&config).await?;
+    let store = keel_server::store::open_store(&config).await?;
     let token = keel_server::http::auth::new_token();
     let name = name.unwrap_or_else(|| format!("{role}-{}", &token[5..13]));
     store

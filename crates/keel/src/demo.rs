@@ -82,7 +82,7 @@ pub async fn run(listen: SocketAddr, data: &Path) -> anyhow::Result<()> {
         .replace("TARGET", &format!("http://{target}/"));
     let config = keel_core::config::parse(&text, "demo.toml", &[])
         .map_err(|d| anyhow::anyhow!("the demo config is invalid: {d:?}"))?;
-    let store = keel_server::app::open_store(&config).await?;
+    let store = keel_server::store::open_store(&config).await?;
     // The demo's own receiver subscribes, so every customer update is printed here.
     let secret = format!("demo-{}", keel_server::http::auth::new_token());
     match store

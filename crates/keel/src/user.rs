@@ -43,7 +43,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
 
 async fn store(path: &Path) -> anyhow::Result<std::sync::Arc<dyn keel_store::Store>> {
     let config = crate::cli::load(path).map_err(|m| anyhow::anyhow!(m))?;
-    keel_server::app::open_store(&config).await
+    keel_server::store::open_store(&config).await
 }
 
 fn read_password() -> anyhow::Result<String> {

@@ -87,7 +87,9 @@ pub fn limiter() -> subscribe::Limiter {
 
 use body::{too_large, BODY_LIMIT};
 
-pub fn router(state: AppState) -> Router {
+/// Every route: the API's and, merged in under the same body limit, `pages` (the console's,
+/// which are built on this module's state and handlers, so handed in rather than named here).
+pub fn router(state: AppState, pages: Router<AppState>) -> Router {
     let intake_limit = state.config.intake.max_body_bytes;
     let intake = Router::new()
         .route("/api/v1/intake/alertmanager", post(intake::alertmanager))
@@ -176,7 +178,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/reports/mttx", get(incidents::mttx))
         .merge(intake)
         .merge(probe)
-        .merge(crate::console::router(&state))
+        .merge(pages)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(map_response(|resp: Response| {
             too_large(BODY_LIMIT, "this endpoint accepts", resp)

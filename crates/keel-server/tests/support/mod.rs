@@ -109,7 +109,7 @@ impl TestApp {
                     .join("\n")
             )
         });
-        let store = keel_server::app::open_store(&cfg).await.expect("store");
+        let store = keel_server::store::open_store(&cfg).await.expect("store");
         let app = Application::build_with_store(
             cfg,
             Options {
