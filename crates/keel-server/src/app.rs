@@ -18,13 +18,14 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::book::{self, IncidentBook};
+use crate::book::IncidentBook;
 use crate::cluster::{self, Cluster};
 use crate::health::HealthView;
 use crate::http::{router, AppState};
 use crate::hub::SignalHub;
+use crate::jobs::{Jobs, Parts};
 use crate::metrics::Metrics;
-use crate::persist::{self, PersistEvent};
+use crate::persist::PersistEvent;
 use crate::rendered::{self, SnapshotCache};
 
 /// What is not in the config file: secrets from the environment.
@@ -215,6 +216,7 @@ impl Application {
 
     /// Serves and runs every job until `shutdown` completes, then stops gracefully: checks in
     /// flight finish, the current minute's rollups and every pending write reach the store.
+    /// A job that ends before then stops Keel the same way, and is the error returned.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -230,98 +232,14 @@ impl Application {
             ..
         } = self;
         let stop = CancellationToken::new();
-        let persist_job = tokio::spawn(persist::run(
-            state.store.clone(),
+        let parts = Parts {
+            scheduler,
             persist_rx,
-            state.metrics.clone(),
-        ));
-        let scheduler_job = tokio::spawn(scheduler.run(stop.clone()));
-        // Stopped after the scheduler and the jobs that write as leader, so this instance's
-        // leases are let go only once it no longer acts on them.
-        let lease_stop = CancellationToken::new();
-        let lease_job = tokio::spawn(cluster::job::run(
-            state.store.clone(),
-            state.cluster.clone(),
-            state.hub.clone(),
-            me,
-            lease_stop.clone(),
-        ));
-        let follow_job = tokio::spawn(cluster::follow::run(
-            state.store.clone(),
-            state.incidents.clone(),
-            state.hub.clone(),
-            state.heartbeats.clone(),
-            stop.clone(),
-        ));
-        let housekeeping_job = tokio::spawn(housekeeping(state.clone(), stop.clone()));
-        let export_dir = state.config.page.export_dir.clone();
-        let snapshot_job = tokio::spawn(rendered::run(
-            state.snapshots.clone(),
-            state.config.clone(),
-            state.store.clone(),
-            state.incidents.clone(),
-            stop.clone(),
-            move |rendered| {
-                if let Some(dir) = &export_dir {
-                    if let Err(e) = crate::export::write_all(rendered, dir) {
-                        tracing::error!(error = %e, dir = %dir.display(), "cannot re-export the status page");
-                    }
-                }
-            },
-        ));
-        let senders = Arc::new(senders(&state.config, &secrets).await?);
-        let mut outbox_jobs = Vec::new();
-        for n in 0..state.config.notify.workers.max(1) {
-            let opts = keel_notify::WorkerOptions {
-                lease: state.config.notify.lease,
-                max_attempts: state.config.notify.retry_attempts,
-                ..keel_notify::WorkerOptions::default()
-            };
-            outbox_jobs.push(tokio::spawn(keel_notify::run(
-                state.store.clone(),
-                senders.clone(),
-                format!("{}-{}-{n}", hostname(), std::process::id()),
-                opts,
-                state.outbox_wake.clone(),
-                stop.clone(),
-            )));
-        }
-        let fanout_job = tokio::spawn(crate::fanout::run(
-            state.config.clone(),
-            secrets.clone(),
-            state.store.clone(),
-            state.incidents.clone(),
-            state.snapshots.clone(),
-            state.outbox_wake.clone(),
-            stop.clone(),
-        ));
-        let paging_job = tokio::spawn(crate::paging::job::run(
-            state.config.clone(),
+            persist_tx,
             secrets,
-            state.store.clone(),
-            state.incidents.clone(),
-            state.outbox_wake.clone(),
-            state.cluster.clone(),
-            stop.clone(),
-        ));
-        tokio::spawn(crate::probes::run(
-            state.config.clone(),
-            state.probes.clone(),
-            state.hub.clone(),
-            stop.clone(),
-        ));
-        let incidents_job = tokio::spawn(book::run(
-            state.incidents.clone(),
-            state.hub.clone(),
-            state.cluster.clone(),
-            stop.clone(),
-        ));
-        let canary_job = tokio::spawn(crate::canary::run(
-            state.config.clone(),
-            state.incidents.clone(),
-            state.cluster.clone(),
-            stop.clone(),
-        ));
+            me,
+        };
+        let mut jobs = Jobs::start(&state, parts, stop.clone()).await?;
 
         let app = router(state.clone(), crate::console::router(&state));
         let server_stop = stop.clone();
@@ -333,141 +251,21 @@ impl Application {
             shutdown.await;
             trigger.cancel();
         });
-        server.await;
-        stop.cancel();
-        let _ = scheduler_job.await;
-        let _ = housekeeping_job.await;
-        let _ = incidents_job.await;
-        let _ = canary_job.await;
-        let _ = snapshot_job.await;
-        let _ = fanout_job.await;
-        let _ = paging_job.await;
-        let _ = follow_job.await;
-        lease_stop.cancel();
-        let _ = lease_job.await;
-        for j in outbox_jobs {
-            let _ = j.await;
+        tokio::pin!(server);
+        // A job that dies stops Keel the way SIGTERM does: the server drains, the other jobs
+        // stop in order, and the error makes the exit status non-zero.
+        let ended = tokio::select! {
+            () = &mut server => None,
+            ended = jobs.ended_early() => Some(ended),
+        };
+        if ended.is_some() {
+            stop.cancel();
+            server.await;
         }
-        state.hub.flush_rollups(Utc::now(), true);
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let _ = persist_tx.send(PersistEvent::Barrier(done_tx));
-        // Bounded: a dead database must not keep Keel from exiting.
-        if tokio::time::timeout(Duration::from_secs(30), done_rx)
-            .await
-            .is_err()
-        {
-            tracing::error!("pending writes did not reach the store within 30s of shutdown");
-        }
-        persist_job.abort();
-        Ok(())
-    }
-}
-
-/// Every 15 s: hand finished rollup minutes to the store; hourly: prune old rollups and
-/// delivered notifications.
-async fn housekeeping(state: AppState, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(15));
-    let mut last_prune = None;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.cancelled() => return,
-        }
-        let now = Utc::now();
-        state.hub.flush_rollups(now, false);
-        if last_prune.is_none_or(|t: chrono::DateTime<Utc>| now - t > chrono::TimeDelta::hours(1)) {
-            last_prune = Some(now);
-            let storage = &state.config.storage;
-            let minute_before = now
-                - chrono::TimeDelta::from_std(storage.rollup_retention)
-                    .unwrap_or(chrono::TimeDelta::days(30));
-            let day_before = (now
-                - chrono::TimeDelta::from_std(storage.daily_retention)
-                    .unwrap_or(chrono::TimeDelta::days(400)))
-            .date_naive();
-            match state.store.prune_rollups(minute_before, day_before).await {
-                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old rollups"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot prune rollups"),
-            }
-            // Delivered notifications are kept a while (their idempotency keys stop a
-            // restarted Keel from sending an update twice), then let go.
-            let sent_before = now
-                - chrono::TimeDelta::from_std(storage.outbox_retention)
-                    .unwrap_or(chrono::TimeDelta::days(30));
-            match state.store.prune_outbox(sent_before).await {
-                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned delivered notifications"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot prune the outbox"),
-            }
+        jobs.stop().await;
+        match ended {
+            Some(ended) => Err(ended.into()),
+            None => Ok(()),
         }
     }
-}
-
-/// The clients that deliver notifications: HTTP always, SMTP when `[notify.smtp]` is set.
-async fn senders(
-    config: &Config,
-    secrets: &crate::secrets::Secrets,
-) -> anyhow::Result<keel_notify::Senders> {
-    let email = match &config.notify.smtp {
-        None => None,
-        Some(smtp) => {
-            let password = secrets.smtp_password.clone();
-            let settings = keel_notify::email::SmtpSettings {
-                host: smtp.host.clone(),
-                port: Some(smtp.port),
-                from: smtp.from.clone(),
-                username: smtp.username.clone(),
-                password,
-                tls: match smtp.tls {
-                    keel_core::config::SmtpTlsMode::None => keel_notify::email::SmtpTls::None,
-                    keel_core::config::SmtpTlsMode::Starttls => {
-                        keel_notify::email::SmtpTls::Starttls
-                    }
-                    keel_core::config::SmtpTlsMode::Tls => keel_notify::email::SmtpTls::Tls,
-                },
-                timeout: smtp.timeout,
-                pool_size: smtp.pool_size,
-            };
-            Some(keel_notify::email::EmailSender::new(&settings).context("cannot set up SMTP")?)
-        }
-    };
-    let opts = keel_notify::SenderOptions {
-        http: keel_notify::HttpOptions {
-            timeout: config.notify.timeout,
-            ..keel_notify::HttpOptions::default()
-        },
-        allow_private_targets: config.notify.allow_private_targets,
-    };
-    let paging = keel_notify::PagingSettings {
-        ntfy: Some(keel_notify::ntfy::NtfySettings {
-            server: config.paging.ntfy.server.clone(),
-            token: config.paging.ntfy.token.clone(),
-        }),
-        twilio: match &config.paging.twilio {
-            None => None,
-            Some(t) => Some(keel_notify::twilio::TwilioSettings {
-                base_url: t.base_url.clone(),
-                account_sid: t.account_sid.clone(),
-                auth_token: secrets
-                    .twilio_auth_token
-                    .clone()
-                    .context("[paging.twilio] auth token was not resolved")?,
-                from: t.from.clone(),
-            }),
-        },
-    };
-    keel_notify::Senders::new(opts, email)
-        .context("cannot build the notification clients")?
-        .with_paging(paging)
-        .map_err(|e| anyhow::anyhow!("cannot set up paging: {e}"))
-}
-
-/// This machine's name, for the outbox's worker ids (which instance claimed what).
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "keel".into())
 }

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::book::{self, IncidentBook};
 use crate::cluster::Cluster;
 
-/// Runs until `stop`; returns at once when there is nothing to wait for (no canary in the
-/// graph, or no grace).
+/// Runs until `stop`; idle when there is nothing to wait for (no canary in the graph, or no
+/// grace).
 pub async fn run(
     config: Arc<Config>,
     book: Arc<IncidentBook>,
@@ -29,7 +29,8 @@ pub async fn run(
 ) {
     let settings = Settings::from(&config.incidents);
     if settings.canary_grace.is_zero() || book.graph().canaries().next().is_none() {
-        return;
+        // Waiting, not returning: a job that returns before `stop` counts as dead.
+        return stop.cancelled().await;
     }
     let mut views = book.subscribe_health();
     loop {

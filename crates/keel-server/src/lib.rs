@@ -16,6 +16,7 @@ pub mod fanout;
 pub mod health;
 pub mod http;
 pub mod hub;
+pub mod jobs;
 pub mod metrics;
 pub mod paging;
 pub mod persist;

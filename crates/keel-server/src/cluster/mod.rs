@@ -9,9 +9,10 @@
 //!   instance checks only the sources of the shards it holds, so each monitor is checked by one
 //!   instance at a time and a dead instance's shards are claimed when their leases expire.
 //!
-//! Every instance follows what the others write through the store's change feed
-//! ([`follow`]): incident events fold into its own book, source states into its hub, heartbeat
-//! pushes into its heartbeat table. So every instance serves the same page and API.
+//! Every instance follows what the others write through the store's change feed (the
+//! `follow` job, `jobs/follow.rs`): incident events fold into its own book, source states
+//! into its hub, heartbeat pushes into its heartbeat table. So every instance serves the same
+//! page and API.
 //!
 //! Ownership is also bounded locally: a lease counts only until `lease` after the renewal that
 //! got it was sent (a monotonic clock, which keeps running while the process is stopped). The
@@ -19,7 +20,6 @@
 //! instance keeps checking the monitors it had rather than going blind with everyone else.
 
 pub mod digest;
-pub mod follow;
 pub mod job;
 pub mod plan;
 

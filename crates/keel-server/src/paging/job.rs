@@ -41,7 +41,8 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     if config.escalations.is_empty() {
-        return;
+        // Waiting, not returning: a job that returns before `stop` counts as dead.
+        return stop.cancelled().await;
     }
     let mut changes = book.subscribe();
     let Some(secret) = shared_secret(store.as_ref(), &stop).await else {

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::book::IncidentBook;
 use crate::hub::SignalHub;
 
-/// Runs until stopped. Without a feed (SQLite: one instance) it returns at once.
+/// Runs until stopped. Without a feed (SQLite: one instance) it has nothing to do but wait.
 pub async fn run(
     store: Arc<dyn Store>,
     book: Arc<IncidentBook>,
@@ -28,7 +28,7 @@ pub async fn run(
     let mut feed = loop {
         match store.changes().await {
             Ok(Some(feed)) => break feed,
-            Ok(None) => return,
+            Ok(None) => return stop.cancelled().await,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for other instances' changes; will retry");
                 tokio::select! {
