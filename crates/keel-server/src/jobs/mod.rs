@@ -2,8 +2,8 @@
 //!
 //! Every job is meant to run until Keel stops: one that ends sooner (returns or panics) leaves
 //! Keel half-alive — a page nobody re-renders, incidents nobody correlates, pages nobody
-//! sends — while `/healthz` still answers. So the supervisor names it in the log, Keel stops
-//! as on SIGTERM and exits non-zero, for its service manager to start it again whole.
+//! sends — while the HTTP server still answers. So the supervisor names it in the log, Keel
+//! stops as on SIGTERM and exits non-zero, for its service manager to start it again whole.
 //!
 //! The jobs: `persist` (signals and states to the store), `scheduler` (checks and vendor
 //! polls), `lease` (this instance's leases), `follow` (the other instances' writes),
