@@ -5,6 +5,7 @@ pub(crate) mod incidents;
 mod intake;
 mod maintenance;
 pub(crate) mod oncall;
+mod openapi;
 mod ops;
 mod probe;
 mod public;
@@ -194,6 +195,7 @@ pub fn router(state: AppState) -> Router {
             post(incidents::act_on_item),
         )
         .route("/api/v1/reports/mttx", get(incidents::mttx))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .merge(intake)
         .merge(probe)
         .merge(crate::console::router(&state))
