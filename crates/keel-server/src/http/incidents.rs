@@ -7,7 +7,8 @@
 use std::collections::BTreeSet;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -53,7 +54,7 @@ pub struct Incidents {
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Incidents>, ApiError> {
     caller.require(Role::Viewer)?;
     let filter = match q.state.as_deref() {
@@ -135,6 +136,29 @@ pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
         let field = missing.or((path != "." && path != "?").then_some(path));
         ApiError::BadRequest { field, reason }
     })
+}
+
+/// axum's `Query`, with a query string that does not parse (a parameter given twice, one
+/// missing) answered as Keel's JSON 400 naming the parameter, like a bad body, rather than
+/// axum's plain-text one.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| {
+                // serde names the parameter only in its message: "duplicate field `state`".
+                let reason = e.body_text();
+                let field = reason
+                    .split_once("field `")
+                    .and_then(|(_, rest)| rest.split('`').next())
+                    .map(str::to_string);
+                ApiError::BadRequest { field, reason }
+            })
+    }
 }
 
 fn non_empty(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
@@ -499,7 +523,7 @@ pub async fn postmortem(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<PostmortemQuery>,
+    ApiQuery(q): ApiQuery<PostmortemQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
     let id = parse_id(&id)?;
@@ -568,7 +592,7 @@ pub struct Mttx {
 pub async fn mttx(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<MttxQuery>,
+    ApiQuery(q): ApiQuery<MttxQuery>,
 ) -> Result<Json<Mttx>, ApiError> {
     caller.require(Role::Viewer)?;
     let now = Utc::now();

@@ -8,7 +8,7 @@
 //! probe sends about time is ignored.
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
@@ -20,7 +20,7 @@ use utoipa::IntoParams;
 
 use crate::auth::ProbeCaller;
 use crate::error::ApiError;
-use crate::http::incidents::body;
+use crate::http::incidents::{body, ApiQuery};
 use crate::http::openapi::wire;
 use crate::http::AppState;
 
@@ -79,7 +79,7 @@ pub struct Where {
 pub async fn assignments(
     caller: ProbeCaller,
     State(state): State<AppState>,
-    Query(q): Query<Where>,
+    ApiQuery(q): ApiQuery<Where>,
 ) -> Result<Json<Assignments>, ApiError> {
     rate_limited(&state, &caller)?;
     state
