@@ -635,4 +635,19 @@ async fn a_bad_query_string_is_a_json_400_naming_the_parameter() {
         assert_eq!(v["error"], "bad_request", "{path}");
         assert_eq!(v["field"], field, "{path}: {v}");
     }
+    // The optional bodies of acknowledge and resolve may be left out or be `null`.
+    let r = app
+        .post_auth(
+            "/api/v1/incidents",
+            r#"{"title":"Query test","components":["api"]}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    for (verb, body) in [("acknowledge", "null"), ("resolve", "")] {
+        let r = app
+            .post_auth(&format!("/api/v1/incidents/{id}/{verb}"), body)
+            .await;
+        assert_eq!(r.status(), 200, "{verb} with {body:?}");
+    }
 }

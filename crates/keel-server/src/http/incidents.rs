@@ -161,6 +161,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// Whether an optional body was left out: nothing, or JSON `null` (what the document's
+/// optional bodies allow).
+fn no_body(bytes: &Bytes) -> bool {
+    matches!(bytes.trim_ascii(), b"" | b"null")
+}
+
 fn non_empty(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
     let t = s.trim();
     if t.is_empty() {
@@ -359,7 +365,7 @@ pub async fn act(
     let cmd = match verb.as_str() {
         "acknowledge" => {
             // How it came in, for the timeline: the API itself, or a client built on it.
-            let b: AckBody = if bytes.is_empty() {
+            let b: AckBody = if no_body(&bytes) {
                 AckBody { via: None }
             } else {
                 body(&bytes)?
@@ -399,7 +405,7 @@ pub async fn act(
             }
         }
         "resolve" => {
-            let b: ReasonBody = if bytes.is_empty() {
+            let b: ReasonBody = if no_body(&bytes) {
                 ReasonBody { reason: None }
             } else {
                 body(&bytes)?

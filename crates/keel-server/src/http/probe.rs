@@ -61,6 +61,7 @@ fn unknown_location(state: &AppState, location: &str) -> ApiError {
 #[into_params(parameter_in = Query)]
 pub struct Where {
     /// The probe's location, as monitors name it in `locations`.
+    #[param(example = "osaka")]
     location: String,
 }
 
