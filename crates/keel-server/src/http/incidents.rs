@@ -242,6 +242,7 @@ pub async fn declare(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextBody {
+    #[schema(example = "Rolled back the 14:02 deploy", min_length = 1)]
     text: String,
 }
 
@@ -251,6 +252,7 @@ pub struct TextBody {
 pub struct RoleBody {
     #[schema(value_type = wire::IncidentRole)]
     role: IncidentRole,
+    #[schema(example = "Ann Sato", min_length = 1)]
     person: String,
 }
 
@@ -259,8 +261,10 @@ pub struct RoleBody {
 #[serde(deny_unknown_fields)]
 pub struct StateBody {
     #[schema(value_type = wire::IncidentState)]
+    #[schema(example = "identified")]
     state: IncidentState,
     #[serde(default)]
+    #[schema(example = "the deploy is the cause")]
     reason: Option<String>,
 }
 
@@ -276,6 +280,7 @@ pub struct ReasonBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
+    #[schema(example = "Alert on deploy error rates", min_length = 1)]
     text: String,
     #[serde(default)]
     owner: Option<String>,
@@ -287,9 +292,10 @@ pub struct ActionBody {
 pub struct UpdateBody {
     /// Required when public.
     #[schema(value_type = Option<wire::PublicStatus>)]
+    #[schema(example = "identified")]
     status: Option<keel_core::public::PublicStatus>,
     /// One text for every locale, or `{"en": "…", "ja": "…"}`.
-    #[schema(value_type = wire::TextIn)]
+    #[schema(value_type = wire::TextIn, example = "We found the cause and are fixing it.")]
     body: Value,
     #[serde(default)]
     #[schema(value_type = Option<wire::TextIn>)]
@@ -339,6 +345,7 @@ pub(crate) fn localized(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AckBody {
+    #[schema(example = "cli")]
     via: Option<String>,
 }
 
@@ -347,7 +354,9 @@ pub struct AckBody {
 #[serde(deny_unknown_fields)]
 pub struct SeverityBody {
     #[schema(value_type = wire::Severity)]
+    #[schema(example = "SEV2")]
     severity: keel_core::assess::Severity,
+    #[schema(example = "only EU customers are affected", min_length = 1)]
     reason: String,
 }
 

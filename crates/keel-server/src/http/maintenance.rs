@@ -23,12 +23,14 @@ use crate::http::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
-    #[schema(value_type = wire::TextIn)]
+    #[schema(value_type = wire::TextIn, example = "Database upgrade")]
     name: Value,
     #[serde(default)]
     #[schema(value_type = Option<wire::TextIn>)]
     body: Option<Value>,
+    #[schema(example = "2030-01-01T01:00:00Z")]
     scheduled_for: DateTime<Utc>,
+    #[schema(example = "2030-01-01T03:00:00Z")]
     scheduled_until: DateTime<Utc>,
     /// Public component ids; at least one.
     #[schema(example = json!(["web"]), min_items = 1)]

@@ -36,7 +36,9 @@ pub struct OverrideBody {
     /// A `[[person]]` id.
     #[schema(example = "ann")]
     person: String,
+    #[schema(example = "2030-01-01T00:00:00Z")]
     start: DateTime<Utc>,
+    #[schema(example = "2030-01-01T06:00:00Z")]
     end: DateTime<Utc>,
 }
 
