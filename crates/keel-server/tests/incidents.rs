@@ -606,3 +606,48 @@ async fn a_failing_canary_makes_keel_say_it_cannot_see() {
         "nothing declared while blind"
     );
 }
+
+/// A query string that does not parse (a parameter given twice) is Keel's JSON 400 naming the
+/// parameter, as a bad body is, on every route that reads one; not axum's plain-text answer.
+#[tokio::test]
+async fn a_bad_query_string_is_a_json_400_naming_the_parameter() {
+    let db = Port::open().await;
+    let (api, web) = (Target::spawn().await, Target::spawn().await);
+    let app = TestApp::spawn(&config(&db, &api, &web, "")).await;
+    for (path, field) in [
+        ("/api/v1/incidents?state=open&state=all", "state"),
+        (
+            "/api/v1/incidents/1/postmortem?format=md&format=json",
+            "format",
+        ),
+        ("/api/v1/reports/mttx?to=x&to=y", "to"),
+    ] {
+        let r = app.get_auth(path).await;
+        assert_eq!(r.status(), 400, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{path}"
+        );
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "bad_request", "{path}");
+        assert_eq!(v["field"], field, "{path}: {v}");
+    }
+    // The optional bodies of acknowledge and resolve may be left out or be `null`.
+    let r = app
+        .post_auth(
+            "/api/v1/incidents",
+            r#"{"title":"Query test","components":["api"]}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    for (verb, body) in [("acknowledge", "null"), ("resolve", "")] {
+        let r = app
+            .post_auth(&format!("/api/v1/incidents/{id}/{verb}"), body)
+            .await;
+        assert_eq!(r.status(), 200, "{verb} with {body:?}");
+    }
+}

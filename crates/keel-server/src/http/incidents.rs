@@ -7,33 +7,56 @@
 use std::collections::BTreeSet;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use keel_core::incident::{Actor, Command, IncidentId, IncidentRole, IncidentState};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::book::Entry;
 use crate::error::ApiError;
 use crate::http::auth::{Caller, Role};
 use crate::http::body;
+use crate::http::openapi::wire;
 use crate::http::AppState;
 use crate::views;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `open` (not resolved), `all` (the default), or one state.
+    #[param(value_type = Option<wire::IncidentFilter>)]
     state: Option<String>,
 }
 
-/// `GET /api/v1/incidents?state=open|investigating|identified|monitoring|resolved`
+/// Incidents, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct Incidents {
+    #[schema(value_type = Vec<wire::IncidentSummary>)]
+    incidents: Vec<Value>,
+}
+
+/// Incidents, newest first, optionally by state
+#[utoipa::path(get, path = "/api/v1/incidents", operation_id = "list_incidents", tag = "incidents",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Incidents, newest first", body = Incidents),
+        (status = 400, description = "Unknown state", body = wire::Error),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the viewer role", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("viewer"))))]
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Incidents>, ApiError> {
     caller.require(Role::Viewer)?;
     let filter = match q.state.as_deref() {
         None | Some("all") => None,
@@ -56,7 +79,7 @@ pub async fn list(
         .map(|e| views::incident(&e.incident, now))
         .collect();
     out.reverse(); // newest first
-    Ok(Json(json!({ "incidents": out })))
+    Ok(Json(Incidents { incidents: out }))
 }
 
 fn parse_id(raw: &str) -> Result<IncidentId, ApiError> {
@@ -66,7 +89,17 @@ fn parse_id(raw: &str) -> Result<IncidentId, ApiError> {
         .ok_or_else(|| ApiError::bad(Some("id"), "an incident id is a positive whole number"))
 }
 
-/// `GET /api/v1/incidents/{id}`: the incident with its timeline.
+/// The incident with its timeline, alternatives and guarded steps
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", operation_id = "get_incident", tag = "incidents",
+    params(("id" = i64, Path, minimum = 1, example = 1, description = "The incident's id")),
+    responses(
+        (status = 200, description = "The incident", body = wire::Incident),
+        (status = 400, description = "Not an incident id", body = wire::Error),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the viewer role", body = wire::Error),
+        (status = 404, description = "No such incident", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("viewer"))))]
 pub async fn get(
     caller: Caller,
     State(state): State<AppState>,
@@ -87,6 +120,35 @@ pub async fn get(
     Ok(Json(v))
 }
 
+/// axum's `Query`, with a query string that does not parse (a parameter given twice, one
+/// missing) answered as Keel's JSON 400 naming the parameter, like a bad body, rather than
+/// axum's plain-text one.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| {
+                // serde names the parameter only in its message: "duplicate field `state`".
+                let reason = e.body_text();
+                let field = reason
+                    .split_once("field `")
+                    .and_then(|(_, rest)| rest.split('`').next())
+                    .map(str::to_string);
+                ApiError::BadRequest { field, reason }
+            })
+    }
+}
+
+/// Whether an optional body was left out: nothing, or JSON `null` (what the document's
+/// optional bodies allow).
+fn no_body(bytes: &Bytes) -> bool {
+    matches!(bytes.trim_ascii(), b"" | b"null")
+}
+
 fn non_empty(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
     let t = s.trim();
     if t.is_empty() {
@@ -101,14 +163,29 @@ fn non_empty(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
     Ok(t.to_string())
 }
 
-#[derive(Debug, Deserialize)]
+/// An incident no monitor sees: a title and the affected components.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DeclareBody {
+pub struct DeclareBody {
+    #[schema(example = "Checkout fails", min_length = 1, max_length = 200)]
     title: String,
+    /// Component, vendor or infrastructure ids; at least one.
+    #[schema(example = json!(["web"]), min_items = 1)]
     components: Vec<String>,
 }
 
-/// `POST /api/v1/incidents`: declare an incident no monitor sees.
+/// Declare an incident no monitor sees
+#[utoipa::path(post, path = "/api/v1/incidents", operation_id = "declare_incident", tag = "incidents",
+    request_body = DeclareBody,
+    responses(
+        (status = 201, description = "The incident, opened", body = wire::Incident),
+        (status = 400, description = "A field is missing or wrong", body = wire::Error),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the responder role", body = wire::Error),
+        (status = 409, description = "Refused (an open incident already covers it)", body = wire::Error),
+        (status = 413, description = "Body over 64 KiB", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("responder"))))]
 pub async fn declare(
     caller: Caller,
     State(state): State<AppState>,
@@ -143,49 +220,67 @@ pub async fn declare(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// A text (a note, the root cause).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TextBody {
+pub struct TextBody {
+    #[schema(example = "Rolled back the 14:02 deploy", min_length = 1)]
     text: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Who takes an incident role.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RoleBody {
+pub struct RoleBody {
+    #[schema(value_type = wire::IncidentRole)]
     role: IncidentRole,
+    #[schema(example = "Ann Sato", min_length = 1)]
     person: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// The incident's next state, and why.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StateBody {
+pub struct StateBody {
+    #[schema(value_type = wire::IncidentState)]
+    #[schema(example = "identified")]
     state: IncidentState,
     #[serde(default)]
+    #[schema(example = "the deploy is the cause")]
     reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Why (optional).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReasonBody {
+pub struct ReasonBody {
     #[serde(default)]
     reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A follow-up to do, and who owns it.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ActionBody {
+pub struct ActionBody {
+    #[schema(example = "Alert on deploy error rates", min_length = 1)]
     text: String,
     #[serde(default)]
     owner: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A public update (or, with `public: false`, an internal one kept as a note).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+pub struct UpdateBody {
+    /// Required when public.
+    #[schema(value_type = Option<wire::PublicStatus>)]
+    #[schema(example = "identified")]
     status: Option<keel_core::public::PublicStatus>,
     /// One text for every locale, or `{"en": "…", "ja": "…"}`.
+    #[schema(value_type = wire::TextIn, example = "We found the cause and are fixing it.")]
     body: Value,
     #[serde(default)]
+    #[schema(value_type = Option<wire::TextIn>)]
     title: Option<Value>,
     #[serde(default = "yes")]
     public: bool,
@@ -228,21 +323,28 @@ pub(crate) fn localized(
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// How the acknowledgement came in: `api` (the default), `cli` or `chat`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AckBody {
+pub struct AckBody {
+    #[schema(example = "cli")]
     via: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The severity a responder sets, and why.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SeverityBody {
+pub struct SeverityBody {
+    #[schema(value_type = wire::Severity)]
+    #[schema(example = "SEV2")]
     severity: keel_core::assess::Severity,
+    #[schema(example = "only EU customers are affected", min_length = 1)]
     reason: String,
 }
 
 /// `POST /api/v1/incidents/{id}/{verb}`: acknowledge, notes, roles, state, resolve,
-/// action-items, root-cause, severity.
+/// action-items, root-cause, updates, severity. The document has one operation per verb
+/// (`http/openapi/incident_verbs.rs`), each with its own body.
 pub async fn act(
     caller: Caller,
     State(state): State<AppState>,
@@ -254,7 +356,7 @@ pub async fn act(
     let cmd = match verb.as_str() {
         "acknowledge" => {
             // How it came in, for the timeline: the API itself, or a client built on it.
-            let b: AckBody = if bytes.is_empty() {
+            let b: AckBody = if no_body(&bytes) {
                 AckBody { via: None }
             } else {
                 body::json(&bytes)?
@@ -294,7 +396,7 @@ pub async fn act(
             }
         }
         "resolve" => {
-            let b: ReasonBody = if bytes.is_empty() {
+            let b: ReasonBody = if no_body(&bytes) {
                 ReasonBody { reason: None }
             } else {
                 body::json(&bytes)?
@@ -352,7 +454,9 @@ pub async fn act(
     run(&state, id, cmd, caller).await
 }
 
-/// `POST /api/v1/incidents/{id}/steps/{n}/tick` and `/action-items/{n}/close`.
+/// `POST /api/v1/incidents/{id}/steps/{n}/tick`, `/action-items/{n}/close`,
+/// `/drafts/{n}/publish` and `/drafts/{n}/hold`: one operation each in the document
+/// (`http/openapi/incident_verbs.rs`).
 pub async fn act_on_item(
     caller: Caller,
     State(state): State<AppState>,
@@ -392,17 +496,31 @@ async fn run(
     Ok(Json(views::incident_full(&entry, Utc::now())))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PostmortemQuery {
+    /// `json` (the default) or `md` (also `markdown`).
+    #[param(value_type = Option<wire::PostmortemFormat>)]
     format: Option<String>,
 }
 
-/// `GET /api/v1/incidents/{id}/postmortem?format=md|json`
+/// The incident's postmortem draft, as JSON or Markdown
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/postmortem", operation_id = "postmortem", tag = "incidents",
+    params(("id" = i64, Path, minimum = 1, example = 1, description = "The incident's id"), PostmortemQuery),
+    responses(
+        (status = 200, description = "The postmortem draft",
+            content((Object = "application/json"), (String = "text/markdown"))),
+        (status = 400, description = "Not an incident id, or an unknown format", body = wire::Error),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the viewer role", body = wire::Error),
+        (status = 404, description = "No such incident", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("viewer"))))]
 pub async fn postmortem(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<PostmortemQuery>,
+    ApiQuery(q): ApiQuery<PostmortemQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
     let id = parse_id(&id)?;
@@ -431,21 +549,48 @@ pub async fn postmortem(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MttxQuery {
+    /// Only incidents impacting this node (component, vendor or infrastructure).
     component: Option<String>,
     /// RFC 3339; default 30 days ago.
+    #[param(value_type = Option<chrono::DateTime<Utc>>)]
     from: Option<String>,
     /// RFC 3339; default now.
+    #[param(value_type = Option<chrono::DateTime<Utc>>)]
     to: Option<String>,
 }
 
-/// `GET /api/v1/reports/mttx?component=&from=&to=`: MTTD, MTTA, MTTR over a period.
+/// Mean times to detect, acknowledge and resolve over a period.
+#[derive(Serialize, ToSchema)]
+pub struct Mttx {
+    component: Option<String>,
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+    /// Incidents counted.
+    incidents: u64,
+    /// Null when no incident gives the measure.
+    mttd_seconds: Option<f64>,
+    mtta_seconds: Option<f64>,
+    mttr_seconds: Option<f64>,
+}
+
+/// MTTD, MTTA and MTTR over a period
+#[utoipa::path(get, path = "/api/v1/reports/mttx", operation_id = "mttx", tag = "incidents",
+    params(MttxQuery),
+    responses(
+        (status = 200, description = "The means over the period", body = Mttx),
+        (status = 400, description = "A time or component is wrong", body = wire::Error),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the viewer role", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("viewer"))))]
 pub async fn mttx(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<MttxQuery>,
-) -> Result<Json<Value>, ApiError> {
+    ApiQuery(q): ApiQuery<MttxQuery>,
+) -> Result<Json<Mttx>, ApiError> {
     caller.require(Role::Viewer)?;
     let now = Utc::now();
     let parse = |field: &str, v: &Option<String>, default| -> Result<_, ApiError> {
@@ -482,13 +627,13 @@ pub async fn mttx(
         .map(|e| e.incident)
         .collect();
     let m = keel_core::incident::mttx(&incidents, q.component.as_deref(), from, to);
-    Ok(Json(json!({
-        "component": q.component,
-        "from": from,
-        "to": to,
-        "incidents": m.count,
-        "mttd_seconds": m.mttd_secs,
-        "mtta_seconds": m.mtta_secs,
-        "mttr_seconds": m.mttr_secs,
-    })))
+    Ok(Json(Mttx {
+        component: q.component,
+        from,
+        to,
+        incidents: m.count as u64,
+        mttd_seconds: m.mttd_secs,
+        mtta_seconds: m.mtta_secs,
+        mttr_seconds: m.mttr_secs,
+    }))
 }

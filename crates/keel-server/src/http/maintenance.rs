@@ -6,25 +6,35 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use keel_core::public::Maintenance;
 use keel_core::public::MaintenanceStatus;
 use keel_store::{NewMaintenance, StoreError};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::http::auth::{Caller, Role};
 use crate::http::body;
 use crate::http::incidents::localized;
+use crate::http::openapi::wire;
 use crate::http::AppState;
 
-#[derive(Debug, Deserialize)]
+/// A maintenance to announce: name and body once or per locale (`en`, `ja`).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub struct CreateBody {
+    #[schema(value_type = wire::TextIn, example = "Database upgrade")]
     name: Value,
     #[serde(default)]
+    #[schema(value_type = Option<wire::TextIn>)]
     body: Option<Value>,
+    #[schema(example = "2030-01-01T01:00:00Z")]
     scheduled_for: DateTime<Utc>,
+    #[schema(example = "2030-01-01T03:00:00Z")]
     scheduled_until: DateTime<Utc>,
+    /// Public component ids; at least one.
+    #[schema(example = json!(["web"]), min_items = 1)]
     components: Vec<String>,
 }
 
@@ -36,12 +46,23 @@ fn store_error(e: StoreError) -> ApiError {
     }
 }
 
-/// `POST /api/v1/maintenances`
+/// Schedule a maintenance
+#[utoipa::path(post, path = "/api/v1/maintenances", operation_id = "create_maintenance", tag = "maintenances",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Scheduled and announced", body = wire::Maintenance),
+        (status = 400, description = "A field is missing or wrong", body = wire::Error),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the responder role", body = wire::Error),
+        (status = 409, description = "The public text names something it may not", body = wire::Error),
+        (status = 413, description = "Body over 64 KiB", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("responder"))))]
 pub async fn create(
     caller: Caller,
     State(state): State<AppState>,
     bytes: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Maintenance>), ApiError> {
     caller.require(Role::Responder)?;
     let b: CreateBody = body::json(&bytes)?;
     let name = localized("name", &b.name, 200)?;
@@ -106,29 +127,60 @@ pub async fn create(
         .await
         .map_err(store_error)?;
     state.snapshots.refresh_inputs();
-    Ok((StatusCode::CREATED, Json(json!(m))))
+    Ok((StatusCode::CREATED, Json(m)))
 }
 
-/// `GET /api/v1/maintenances`
-pub async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Every maintenance.
+#[derive(Serialize, ToSchema)]
+pub struct Maintenances {
+    #[schema(value_type = Vec<wire::Maintenance>)]
+    maintenances: Vec<Maintenance>,
+}
+
+/// Every maintenance, past and coming
+#[utoipa::path(get, path = "/api/v1/maintenances", operation_id = "list_maintenances", tag = "maintenances",
+    responses(
+        (status = 200, description = "Every maintenance", body = Maintenances),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the viewer role", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("viewer"))))]
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Maintenances>, ApiError> {
     caller.require(Role::Viewer)?;
-    let all = state.store.maintenances().await.map_err(store_error)?;
-    Ok(Json(json!({ "maintenances": all })))
+    let maintenances = state.store.maintenances().await.map_err(store_error)?;
+    Ok(Json(Maintenances { maintenances }))
 }
 
-#[derive(Debug, Deserialize)]
+/// The maintenance's next status.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StatusBody {
+pub struct StatusBody {
+    #[schema(value_type = wire::MaintenanceStatus)]
     status: MaintenanceStatus,
 }
 
-/// `POST /api/v1/maintenances/{id}/status`
+/// Move a maintenance on (scheduled → in progress → verifying → completed)
+#[utoipa::path(post, path = "/api/v1/maintenances/{id}/status", operation_id = "set_maintenance_status", tag = "maintenances",
+    params(("id" = i64, Path, example = 1, description = "The maintenance's id")),
+    request_body = StatusBody,
+    responses(
+        (status = 200, description = "The maintenance, updated", body = wire::Maintenance),
+        (status = 400, description = "A field is missing or wrong, or the move is not allowed", body = wire::Error),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the responder role", body = wire::Error),
+        (status = 404, description = "No such maintenance", body = wire::Error),
+        (status = 413, description = "Body over 64 KiB", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("responder"))))]
 pub async fn set_status(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     bytes: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Maintenance>, ApiError> {
     caller.require(Role::Responder)?;
     let b: StatusBody = body::json(&bytes)?;
     let m = state
@@ -137,5 +189,5 @@ pub async fn set_status(
         .await
         .map_err(store_error)?;
     state.snapshots.refresh_inputs();
-    Ok(Json(json!(m)))
+    Ok(Json(m))
 }

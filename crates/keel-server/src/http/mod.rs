@@ -7,6 +7,7 @@ pub(crate) mod incidents;
 mod intake;
 mod maintenance;
 pub(crate) mod oncall;
+mod openapi;
 mod ops;
 mod probe;
 mod public;
@@ -176,6 +177,7 @@ pub fn router(state: AppState, pages: Router<AppState>) -> Router {
             post(incidents::act_on_item),
         )
         .route("/api/v1/reports/mttx", get(incidents::mttx))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .merge(intake)
         .merge(probe)
         .merge(pages)

@@ -13,36 +13,99 @@ use chrono::{DateTime, Utc};
 use keel_core::config::{Config, Schedule};
 use keel_core::oncall::{self, Override};
 use keel_store::{NewOverride, StoreError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::http::auth::{Caller, Role};
 use crate::http::body;
+use crate::http::openapi::wire;
 use crate::http::AppState;
 
 /// How many coming turns `GET /api/v1/oncall` lists after the current one.
 const NEXT_TURNS: usize = 3;
 
-#[derive(Debug, Deserialize)]
+/// Someone covers `schedule` from `start` to `end` (exclusive).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct OverrideBody {
+pub struct OverrideBody {
+    /// A `[[schedule]]` id.
+    #[schema(example = "primary")]
     schedule: String,
+    /// A `[[person]]` id.
+    #[schema(example = "ann")]
     person: String,
+    #[schema(example = "2030-01-01T00:00:00Z")]
     start: DateTime<Utc>,
+    #[schema(example = "2030-01-01T06:00:00Z")]
     end: DateTime<Utc>,
 }
 
-fn override_json(o: &Override) -> Value {
-    json!({
-        "id": o.id,
-        "schedule": o.schedule,
-        "person": o.person,
-        "start": o.start,
-        "end": o.end,
-        "created_by": o.created_by,
-        "created_at": o.created_at,
-    })
+/// An override as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct OverrideView {
+    id: i64,
+    schedule: String,
+    person: String,
+    start: DateTime<Utc>,
+    /// Exclusive.
+    end: DateTime<Utc>,
+    created_by: String,
+    created_at: DateTime<Utc>,
+}
+
+fn override_json(o: &Override) -> OverrideView {
+    OverrideView {
+        id: o.id,
+        schedule: o.schedule.clone(),
+        person: o.person.clone(),
+        start: o.start,
+        end: o.end,
+        created_by: o.created_by.clone(),
+        created_at: o.created_at,
+    }
+}
+
+/// Every schedule's person on call now.
+#[derive(Serialize, ToSchema)]
+pub struct OnCallNow {
+    at: DateTime<Utc>,
+    #[schema(value_type = Vec<ScheduleView>)]
+    schedules: Vec<Value>,
+}
+
+/// A schedule as [`schedule_view`] shows it (the console reads the same).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ScheduleView {
+    id: String,
+    name: String,
+    /// Nobody yet when the rotation has not started (`reason` says when it does).
+    on_call: Option<Turn>,
+    reason: Option<String>,
+    /// The next few turns.
+    next: Vec<Turn>,
+}
+
+/// One person's turn on call.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct Turn {
+    person: String,
+    name: String,
+    since: DateTime<Utc>,
+    /// Null when nobody else is due to take over.
+    until: Option<DateTime<Utc>>,
+    /// The override making this turn, if one does.
+    #[serde(rename = "override")]
+    override_id: Option<i64>,
+}
+
+/// Current and future overrides.
+#[derive(Serialize, ToSchema)]
+pub struct Overrides {
+    overrides: Vec<OverrideView>,
 }
 
 /// People's names by id, made once per answer: a list of 100 schedules names people 400
@@ -162,8 +225,18 @@ async fn current_overrides(
         .map_err(|e| ApiError::Internal(e.into()))
 }
 
-/// `GET /api/v1/oncall`: every schedule's person on call now, until when, and who is next.
-pub async fn now(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Who is on call now, until when, and who is next
+#[utoipa::path(get, path = "/api/v1/oncall", operation_id = "on_call_now", tag = "oncall",
+    responses(
+        (status = 200, description = "Every schedule's person on call now and the next turns", body = OnCallNow),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the viewer role", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("viewer"))))]
+pub async fn now(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<OnCallNow>, ApiError> {
     caller.require(Role::Viewer)?;
     let now = Utc::now();
     let overrides: Vec<Override> = current_overrides(&state, now).await?;
@@ -181,16 +254,26 @@ pub async fn now(caller: Caller, State(state): State<AppState>) -> Result<Json<V
             schedule_view(&names, s, &own, now)
         })
         .collect();
-    Ok(Json(json!({ "at": now, "schedules": schedules })))
+    Ok(Json(OnCallNow { at: now, schedules }))
 }
 
-/// `GET /api/v1/oncall/overrides`: current and future overrides.
-pub async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Current and future overrides
+#[utoipa::path(get, path = "/api/v1/oncall/overrides", operation_id = "list_overrides", tag = "oncall",
+    responses(
+        (status = 200, description = "Overrides not yet over", body = Overrides),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the viewer role", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("viewer"))))]
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Overrides>, ApiError> {
     caller.require(Role::Viewer)?;
     let list = current_overrides(&state, Utc::now()).await?;
-    Ok(Json(
-        json!({ "overrides": list.iter().map(override_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(Overrides {
+        overrides: list.iter().map(override_json).collect(),
+    }))
 }
 
 /// Checks an override and stores it, as `POST /api/v1/oncall/overrides` and the console's
@@ -265,24 +348,45 @@ pub(crate) async fn add_override(
     Ok(stored)
 }
 
-/// `POST /api/v1/oncall/overrides`: someone covers a shift.
+/// Someone covers a shift
+#[utoipa::path(post, path = "/api/v1/oncall/overrides", operation_id = "create_override", tag = "oncall",
+    request_body = OverrideBody,
+    responses(
+        (status = 201, description = "The override, stored", body = OverrideView),
+        (status = 400, description = "A field is missing or wrong", body = wire::Error),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the responder role", body = wire::Error),
+        (status = 409, description = "Overlaps another override of the schedule", body = wire::Error),
+        (status = 413, description = "Body over 64 KiB", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("responder"))))]
 pub async fn create(
     caller: Caller,
     State(state): State<AppState>,
     bytes: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<OverrideView>), ApiError> {
     caller.require(Role::Responder)?;
     let b: OverrideBody = body::json(&bytes)?;
     let stored = add_override(&state, b.schedule, b.person, b.start, b.end, &caller.name).await?;
     Ok((StatusCode::CREATED, Json(override_json(&stored))))
 }
 
-/// `DELETE /api/v1/oncall/overrides/{id}`
+/// Remove an override
+#[utoipa::path(delete, path = "/api/v1/oncall/overrides/{id}", operation_id = "remove_override", tag = "oncall",
+    params(("id" = i64, Path, example = 1, description = "The override's id")),
+    responses(
+        (status = 200, description = "The override removed", body = OverrideView),
+        (status = 400, description = "Not an override id", body = wire::Error),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the responder role", body = wire::Error),
+        (status = 404, description = "No such override", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("responder"))))]
 pub async fn remove(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OverrideView>, ApiError> {
     caller.require(Role::Responder)?;
     let id: i64 = id
         .parse()

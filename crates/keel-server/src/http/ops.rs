@@ -6,10 +6,14 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::http::auth::{Caller, Role};
+use crate::http::openapi::wire;
 use crate::http::AppState;
 
 /// Healthy when the store answers within a second; 503 otherwise (Keel keeps running).
@@ -52,11 +56,39 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// `GET /api/v1/monitors`: every monitor, vendor and intake source with its state.
+/// Every source's state, what the located monitors add up to, and whether Keel is blind.
+#[derive(Serialize, ToSchema)]
+pub struct Monitors {
+    #[schema(value_type = Vec<wire::SourceView>)]
+    monitors: Vec<crate::source_view::SourceView>,
+    quorum: Vec<Quorum>,
+    /// Set while a canary fails: Keel cannot see, and declares nothing down.
+    blind: Option<String>,
+}
+
+/// What a monitor checked from several locations adds up to.
+#[derive(Serialize, ToSchema)]
+pub struct Quorum {
+    monitor: String,
+    component: String,
+    #[schema(value_type = wire::Health)]
+    state: keel_core::Health,
+    since: DateTime<Utc>,
+    reason: String,
+}
+
+/// Every monitor, vendor and intake source with its state
+#[utoipa::path(get, path = "/api/v1/monitors", operation_id = "monitors", tag = "ops",
+    responses(
+        (status = 200, description = "Every source with its state", body = Monitors),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the viewer role", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("viewer"))))]
 pub async fn monitors(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<Monitors>, ApiError> {
     caller.require(Role::Viewer)?;
     // Monitors checked from several locations: each location is a source above ("api",
     // "api@osaka"); what they add up to is the quorum the health view assessed.
@@ -66,29 +98,62 @@ pub async fn monitors(
         .sources
         .iter()
         .filter(|s| located.get(&s.source).is_some_and(|l| l.kind == s.label))
-        .map(|s| {
-            json!({
-                "monitor": s.source,
-                "component": s.node,
-                "state": s.health,
-                "since": s.since,
-                "reason": s.reason,
-            })
+        .map(|s| Quorum {
+            monitor: s.source.clone(),
+            component: s.node.clone(),
+            state: s.health,
+            since: s.since,
+            reason: s.reason.clone(),
         })
         .collect();
-    Ok(Json(json!({
-        "monitors": state.hub.snapshot(),
-        "quorum": quorum,
-        // Set while a canary fails: Keel cannot see, and declares nothing down.
-        "blind": state.incidents.blind(),
-    })))
+    Ok(Json(Monitors {
+        monitors: state.hub.snapshot(),
+        quorum,
+        blind: state.incidents.blind(),
+    }))
 }
 
-/// The instances sharing the store, who leads, and which shards this instance checks.
+/// The instances sharing the store and who leads.
+#[derive(Serialize, ToSchema)]
+pub struct ClusterView {
+    /// This instance's id.
+    instance: String,
+    leader: Option<Leader>,
+    leading: bool,
+    /// The monitor shards this instance checks.
+    shards: std::collections::BTreeSet<u32>,
+    instances: Vec<InstanceView>,
+}
+
+/// The live leader lease.
+#[derive(Serialize, ToSchema)]
+pub struct Leader {
+    instance: String,
+    generation: i64,
+    expires_at: DateTime<Utc>,
+}
+
+/// A live instance sharing the store.
+#[derive(Serialize, ToSchema)]
+pub struct InstanceView {
+    id: String,
+    listen: String,
+    started_at: DateTime<Utc>,
+    seen_at: DateTime<Utc>,
+}
+
+/// The instances sharing the store, who leads, and which shards this instance checks
+#[utoipa::path(get, path = "/api/v1/cluster", operation_id = "cluster", tag = "ops",
+    responses(
+        (status = 200, description = "Instances, leader and shards", body = ClusterView),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the viewer role", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("viewer"))))]
 pub async fn cluster(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<ClusterView>, ApiError> {
     caller.require(Role::Viewer)?;
     let within = crate::cluster::job::sharing(&state.cluster);
     let instances = state
@@ -103,17 +168,24 @@ pub async fn cluster(
         .map_err(anyhow::Error::from)?
         .into_iter()
         .find(|(l, live)| *live && l.name == crate::cluster::LEADER)
-        .map(|(l, _)| json!({"instance": l.holder, "generation": l.generation, "expires_at": l.expires_at}));
-    Ok(Json(json!({
-        "instance": state.cluster.id,
-        "leader": leader,
-        "leading": state.cluster.is_leader(),
-        "shards": state.cluster.shards(),
-        "instances": instances.iter().map(|i| json!({
-            "id": i.id,
-            "listen": i.listen,
-            "started_at": i.started_at,
-            "seen_at": i.seen_at,
-        })).collect::<Vec<_>>(),
-    })))
+        .map(|(l, _)| Leader {
+            instance: l.holder,
+            generation: l.generation,
+            expires_at: l.expires_at,
+        });
+    Ok(Json(ClusterView {
+        instance: state.cluster.id.clone(),
+        leader,
+        leading: state.cluster.is_leader(),
+        shards: state.cluster.shards(),
+        instances: instances
+            .into_iter()
+            .map(|i| InstanceView {
+                id: i.id,
+                listen: i.listen,
+                started_at: i.started_at,
+                seen_at: i.seen_at,
+            })
+            .collect(),
+    }))
 }

@@ -8,7 +8,7 @@
 //! probe sends about time is ignored.
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
@@ -16,10 +16,13 @@ use keel_core::confirm::Observation;
 use keel_probe::remote::{is_probe_location, Accepted, Assignments, Results, MAX_RESULTS};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
 use crate::http::auth::ProbeCaller;
 use crate::http::body;
+use crate::http::incidents::ApiQuery;
+use crate::http::openapi::wire;
 use crate::http::AppState;
 
 /// The longest reason kept from a probe; longer ones are cut (a reason is for a human).
@@ -55,16 +58,30 @@ fn unknown_location(state: &AppState, location: &str) -> ApiError {
     ApiError::Missing(format!("{what}; {listed}"))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Where {
+    /// The probe's location, as monitors name it in `locations`.
+    #[param(example = "osaka")]
     location: String,
 }
 
-/// `GET /api/v1/probe/assignments?location=osaka`
+/// What a remote probe at `location` runs
+#[utoipa::path(get, path = "/api/v1/probe/assignments", operation_id = "probe_assignments", tag = "probe",
+    params(Where),
+    responses(
+        (status = 200, description = "The location's monitors", body = wire::Assignments),
+        (status = 400, description = "No location given", body = wire::Error),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Takes only a probe token", body = wire::Error),
+        (status = 404, description = "No monitor is checked from this location", body = wire::Error),
+        (status = 429, description = "Too many requests from this probe token", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("probe"))))]
 pub async fn assignments(
     caller: ProbeCaller,
     State(state): State<AppState>,
-    Query(q): Query<Where>,
+    ApiQuery(q): ApiQuery<Where>,
 ) -> Result<Json<Assignments>, ApiError> {
     rate_limited(&state, &caller)?;
     state
@@ -75,7 +92,23 @@ pub async fn assignments(
         .ok_or_else(|| unknown_location(&state, &q.location))
 }
 
-/// `POST /api/v1/probe/results`
+/// What a remote probe saw
+///
+/// The batch is checked whole before any of it is applied; results are stamped with the
+/// server's clock.
+#[utoipa::path(post, path = "/api/v1/probe/results", operation_id = "probe_results", tag = "probe",
+    request_body = wire::Results,
+    responses(
+        (status = 202, description = "Applied", body = wire::Accepted),
+        (status = 400, description = "A field is missing or wrong", body = wire::Error),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Takes only a probe token", body = wire::Error),
+        (status = 404, description = "No monitor is checked from this location", body = wire::Error),
+        (status = 413, description = "Body over 1 MiB", body = wire::Error),
+        (status = 422, description = "Too many results, or results for monitors the location does not run", body = wire::Error),
+        (status = 429, description = "Too many requests from this probe token", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("probe"))))]
 pub async fn results(
     caller: ProbeCaller,
     State(state): State<AppState>,

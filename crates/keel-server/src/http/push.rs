@@ -8,15 +8,36 @@ use axum::Json;
 use chrono::Utc;
 use keel_core::confirm::Observation;
 use keel_core::Health;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::http::openapi::wire;
 use crate::http::AppState;
 
+/// A push taken.
+#[derive(Serialize, ToSchema)]
+pub struct Pushed {
+    ok: bool,
+    /// The heartbeat monitor the token belongs to.
+    monitor: String,
+}
+
+/// A heartbeat push
+///
+/// The token in the path is the credential: no bearer token is needed. `POST` does the same
+/// (its body, if any, is ignored).
+#[utoipa::path(get, path = "/api/v1/push/{token}", operation_id = "push", tag = "ops",
+    params(("token" = String, Path, description = "The heartbeat monitor's push token")),
+    responses(
+        (status = 200, description = "Taken as a heartbeat", body = Pushed),
+        (status = 404, description = "No heartbeat monitor has this token", body = wire::Error),
+    ),
+    security(()), extensions(("x-keel-role" = json!("public"))))]
 pub async fn push(
     State(state): State<AppState>,
     Path(token): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Pushed>, ApiError> {
     let now = Utc::now();
     let id = state
         .heartbeats
@@ -43,5 +64,8 @@ pub async fn push(
             at: now,
         },
     );
-    Ok(Json(json!({"ok": true, "monitor": id})))
+    Ok(Json(Pushed {
+        ok: true,
+        monitor: id,
+    }))
 }

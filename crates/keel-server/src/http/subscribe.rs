@@ -21,10 +21,12 @@ use keel_notify::email::{self, EmailMessage};
 use keel_notify::{idempotency_key, Delivery};
 use keel_store::{hash_token, NewSubscriber, StoreError, SubscriberKind};
 use rand::RngCore;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::fanout::{base_url, unsubscribe_token};
+use crate::http::openapi::wire;
 use crate::http::AppState;
 
 /// Per-address limiter for the public write endpoints.
@@ -165,8 +167,32 @@ fn check(
     })
 }
 
+/// The answer to a subscription: an email subscriber waits for its owner's confirmation; a
+/// webhook subscriber is confirmed at once and gets its signing secret, shown only here.
+#[derive(Serialize, ToSchema)]
+pub struct Subscribed {
+    id: i64,
+    /// `email` or `webhook`.
+    kind: &'static str,
+    address: String,
+    confirmed: bool,
+    /// Email: what happens next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'static str>,
+    /// Webhook: the components it follows (empty: all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    components: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locale: Option<String>,
+    /// Webhook: the key of `X-Keel-Signature`, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unsubscribe_url: Option<String>,
+}
+
 /// Stores the subscriber; for email, queues the confirmation. Returns the subscriber's answer.
-async fn subscribe(state: &AppState, req: Request) -> Result<Value, ApiError> {
+async fn subscribe(state: &AppState, req: Request) -> Result<Subscribed, ApiError> {
     // A webhook address is vetted again now, with DNS: a name may point inside.
     if req.kind == SubscriberKind::Webhook {
         keel_notify::guard::Guard::new(state.config.notify.allow_private_targets)
@@ -217,23 +243,37 @@ async fn subscribe(state: &AppState, req: Request) -> Result<Value, ApiError> {
             .await
             .map_err(|e| ApiError::Internal(e.into()))?;
         state.outbox_wake.notify_one();
-        return Ok(json!({
-            "id": sub.id, "kind": "email", "address": sub.address, "confirmed": false,
-            "message": "check your inbox to confirm the subscription",
-        }));
+        return Ok(Subscribed {
+            id: sub.id,
+            kind: "email",
+            address: sub.address,
+            confirmed: false,
+            message: Some("check your inbox to confirm the subscription"),
+            components: None,
+            locale: None,
+            secret: None,
+            unsubscribe_url: None,
+        });
     }
-    Ok(json!({
-        "id": sub.id, "kind": "webhook", "address": sub.address, "confirmed": true,
-        "components": sub.components, "locale": sub.locale,
+    Ok(Subscribed {
+        id: sub.id,
+        kind: "webhook",
+        address: sub.address,
+        confirmed: true,
+        message: None,
+        components: Some(sub.components),
+        locale: Some(sub.locale),
         // Shown once: the receiver verifies X-Keel-Signature with it.
-        "secret": secret,
-        "unsubscribe_url": unsubscribe_url,
-    }))
+        secret: Some(secret),
+        unsubscribe_url: Some(unsubscribe_url),
+    })
 }
 
-#[derive(serde::Deserialize)]
+/// A subscription: an email address or a webhook URL (one of them), optionally the
+/// components (or component groups) to follow and the locale of the messages.
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct JsonBody {
+pub struct JsonBody {
     email: Option<String>,
     webhook: Option<String>,
     #[serde(default)]
@@ -241,13 +281,25 @@ struct JsonBody {
     locale: Option<String>,
 }
 
-/// `POST /api/v1/subscribers`: `{"webhook": url}` or `{"email": address}`, optional
-/// `components` and `locale`.
+/// Subscribe to the status page's updates
+///
+/// `{"webhook": url}` or `{"email": address}`, optional `components` and `locale`. Public
+/// (no token), rate-limited per client address.
+#[utoipa::path(post, path = "/api/v1/subscribers", operation_id = "subscribe", tag = "subscribers",
+    request_body = JsonBody,
+    responses(
+        (status = 201, description = "Subscribed (email: once confirmed)", body = Subscribed),
+        (status = 400, description = "A field is missing or wrong", body = wire::Error),
+        (status = 409, description = "Already subscribed", body = wire::Error),
+        (status = 413, description = "Body over 64 KiB", body = wire::Error),
+        (status = 429, description = "Too many subscriptions from this address", body = wire::Error),
+    ),
+    security(()), extensions(("x-keel-role" = json!("public"))))]
 pub async fn create(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     bytes: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Subscribed>), ApiError> {
     rate_limited(&state, peer)?;
     let b: JsonBody = crate::http::body::json(&bytes)?;
     let req = check(&state, b.email, b.webhook, b.components, b.locale)?;
@@ -282,13 +334,13 @@ pub async fn form(
     };
     match result {
         Ok(v) => {
-            let key = if v["kind"] == "email" {
+            let key = if v.kind == "email" {
                 Key::SubscribePending
             } else {
                 Key::WebhookSubscribed
             };
             let mut extra = String::new();
-            if let Some(secret) = v["secret"].as_str() {
+            if let Some(secret) = v.secret.as_deref() {
                 extra = format!(
                     "<p><code>X-Keel-Signature</code> secret: <code>{}</code></p>",
                     keel_core::public::feed::escape(secret)
@@ -413,11 +465,42 @@ pub async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String
     link_page(&state, &token, LinkAction::Unsubscribe).await
 }
 
-/// `GET /api/v1/outbox`: counts and the dead-letter list (viewer role).
+/// The outbox: messages by state, and the last dead letters.
+#[derive(Serialize, ToSchema)]
+pub struct Outbox {
+    pending: u64,
+    sending: u64,
+    sent: u64,
+    dead: u64,
+    /// The latest 100 messages given up on.
+    dead_letters: Vec<DeadLetter>,
+}
+
+/// A message given up on.
+#[derive(Serialize, ToSchema)]
+pub struct DeadLetter {
+    id: i64,
+    channel: String,
+    /// Chat webhook URLs show only their host.
+    target: String,
+    attempts: u32,
+    last_error: Option<String>,
+    created_at: chrono::DateTime<Utc>,
+    finished_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// The outbox: counts and dead letters
+#[utoipa::path(get, path = "/api/v1/outbox", operation_id = "outbox", tag = "subscribers",
+    responses(
+        (status = 200, description = "Counts and the dead-letter list", body = Outbox),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the viewer role", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("viewer"))))]
 pub async fn outbox(
     caller: crate::http::auth::Caller,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Outbox>, ApiError> {
     caller.require(crate::http::auth::Role::Viewer)?;
     let counts = state
         .store
@@ -429,20 +512,25 @@ pub async fn outbox(
         .dead_letters(100)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let dead: Vec<Value> = dead
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id, "channel": d.channel, "target": redact(&d.channel, &d.target),
-                "attempts": d.attempts, "last_error": d.last_error, "created_at": d.created_at,
-                "finished_at": d.finished_at,
-            })
+    let dead_letters = dead
+        .into_iter()
+        .map(|d| DeadLetter {
+            id: d.id,
+            target: redact(&d.channel, &d.target),
+            channel: d.channel,
+            attempts: d.attempts,
+            last_error: d.last_error,
+            created_at: d.created_at,
+            finished_at: d.finished_at,
         })
         .collect();
-    Ok(Json(json!({
-        "pending": counts.pending, "sending": counts.sending, "sent": counts.sent, "dead": counts.dead,
-        "dead_letters": dead,
-    })))
+    Ok(Json(Outbox {
+        pending: counts.pending,
+        sending: counts.sending,
+        sent: counts.sent,
+        dead: counts.dead,
+        dead_letters,
+    }))
 }
 
 /// Chat webhook URLs carry tokens: show only their host.
@@ -456,20 +544,55 @@ fn redact(channel: &str, target: &str) -> String {
     }
 }
 
-/// `GET /api/v1/subscribers`: every subscriber (admin role).
+/// Every subscriber.
+#[derive(Serialize, ToSchema)]
+pub struct Subscribers {
+    subscribers: Vec<Subscriber>,
+}
+
+/// A subscriber, without its secret.
+#[derive(Serialize, ToSchema)]
+pub struct Subscriber {
+    id: i64,
+    /// `email` or `webhook`.
+    kind: &'static str,
+    address: String,
+    /// Empty: every component.
+    components: Vec<String>,
+    locale: String,
+    confirmed: bool,
+    created_at: chrono::DateTime<Utc>,
+}
+
+/// Every subscriber
+#[utoipa::path(get, path = "/api/v1/subscribers", operation_id = "list_subscribers", tag = "subscribers",
+    responses(
+        (status = 200, description = "Every subscriber, confirmed or not", body = Subscribers),
+        (status = 401, description = "No or unknown bearer token", body = wire::Error),
+        (status = 403, description = "Needs the admin role", body = wire::Error),
+    ),
+    security(("bearer" = [])), extensions(("x-keel-role" = json!("admin"))))]
 pub async fn list(
     caller: crate::http::auth::Caller,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Subscribers>, ApiError> {
     caller.require(crate::http::auth::Role::Admin)?;
     let subs = state
         .store
         .subscribers(false)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let subs: Vec<Value> = subs
-        .iter()
-        .map(|s| json!({"id": s.id, "kind": s.kind.as_str(), "address": s.address, "components": s.components, "locale": s.locale, "confirmed": s.confirmed, "created_at": s.created_at}))
+    let subscribers = subs
+        .into_iter()
+        .map(|s| Subscriber {
+            id: s.id,
+            kind: s.kind.as_str(),
+            address: s.address,
+            components: s.components,
+            locale: s.locale,
+            confirmed: s.confirmed,
+            created_at: s.created_at,
+        })
         .collect();
-    Ok(Json(json!({ "subscribers": subs })))
+    Ok(Json(Subscribers { subscribers }))
 }
