@@ -343,6 +343,7 @@ async fn pooled_connections_are_reused() {
 #[tokio::test]
 async fn idle_connections_to_a_host_are_capped_after_a_burst() {
     const BURST: usize = 32;
+    const { assert!(POOL_IDLE_PER_HOST < BURST, "the burst must exceed the cap") };
     let server = support::counting_server(BURST).await;
     let checker = Arc::new(checker());
     let check = Check::Http(http(server.url("/")));
