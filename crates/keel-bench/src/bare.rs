@@ -29,7 +29,9 @@ const MAX_IN_FLIGHT: u32 = 512;
 /// How long, after the last request is issued, the loop waits for stragglers.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// Same idle timeout as Keel's HTTP clients.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Same cap on idle connections per host as Keel's HTTP clients.
+const POOL_IDLE_PER_HOST: usize = 8;
 
 /// Whether the client keeps connections for reuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -124,7 +126,7 @@ enum Client {
 impl Client {
     fn build(kind: ClientKind, connections: Connections) -> anyhow::Result<Client> {
         let idle = match connections {
-            Connections::Pooled => usize::MAX,
+            Connections::Pooled => POOL_IDLE_PER_HOST,
             Connections::Fresh => 0,
         };
         Ok(match kind {

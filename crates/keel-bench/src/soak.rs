@@ -3,14 +3,16 @@
 //! It starts the loopback target with some monitors *flapping* (their path answers 200, then
 //! 503, then 200 … each for `--flap-period`), serves N http monitors from a release
 //! `keel serve` (SQLite in its own temporary data directory), and meanwhile drives intake bursts
-//! (`POST /api/v1/intake/generic`, one alert per request, alternately firing and resolved) and
+//! (`POST /api/v1/intake/generic`, one alert per request, firing for the first bursts of each
+//! cycle and resolved for the rest, so the incident they open closes between cycles) and
 //! status-page load (`GET /` and `/api/v2/summary.json` at a bounded rate). Every
 //! `--sample-every` it reads Keel's resident memory and thread count (`/proc/PID/status`), its
-//! open file descriptors (the entries of `/proc/PID/fd`) and its `/metrics`. Keel exposes no
-//! tokio task gauge, so threads and fds stand in for a task leak.
+//! open file descriptors (the entries of `/proc/PID/fd`) and its `/metrics`, which include
+//! tokio's count of alive tasks.
 //!
 //! The verdict compares the last sample with the first one at or after `--baseline` (10 min by
-//! default): RSS and open fds must have grown less than `--max-growth` percent. Everything is
+//! default): RSS, open fds and alive tasks must have grown less than `--max-growth` percent.
+//! Everything is
 //! bounded — the run length, the request rates, the requests in flight — and every child is
 //! killed if the run fails or is interrupted.
 
@@ -75,6 +77,14 @@ pub struct SoakArgs {
     pub intake_burst: u32,
     #[arg(long, value_parser = crate::duration, default_value = "1m")]
     pub intake_every: Duration,
+    /// Bursts per intake cycle: the alerts fire in the first `--intake-firing` bursts and are
+    /// resolved in the rest. With the defaults (10 one-minute bursts, 2 firing) they stay
+    /// resolved 8 minutes, longer than Keel's 5-minute stability window, so the incident on
+    /// `bench` resolves before the next cycle opens a new one, as with a real alert source.
+    #[arg(long, default_value_t = 10)]
+    pub intake_cycle: u64,
+    #[arg(long, default_value_t = 2)]
+    pub intake_firing: u64,
     /// Status-page requests a second, alternately `/` and `/api/v2/summary.json`.
     #[arg(long, default_value_t = 50.0)]
     pub page_rate: f64,
@@ -105,6 +115,8 @@ pub struct Sample {
     pub checks: f64,
     /// `keel_open_incidents`, all severities.
     pub open_incidents: f64,
+    /// `keel_tokio_alive_tasks`.
+    pub tasks: f64,
     pub pages_ok: u64,
     pub pages_failed: u64,
     pub intake_ok: u64,
@@ -122,6 +134,8 @@ pub struct SoakResult {
     pub flap_period_secs: f64,
     pub intake_burst: u32,
     pub intake_every_secs: f64,
+    pub intake_cycle: u64,
+    pub intake_firing: u64,
     pub page_rate: f64,
     pub max_growth_pct: f64,
     /// Page ticks skipped because `PAGE_IN_FLIGHT` requests were still waiting.
@@ -290,6 +304,11 @@ async fn page_load(client: reqwest::Client, keel_url: String, rate: f64, load: A
     }
 }
 
+/// Whether burst `n` (from 0) fires its alerts rather than resolving them.
+pub fn intake_fires(n: u64, cycle: u64, firing: u64) -> bool {
+    n % cycle < firing
+}
+
 /// The body of one generic-intake alert.
 pub fn intake_event(key: u32, firing: bool, burst: u64) -> String {
     serde_json::json!({
@@ -301,19 +320,22 @@ pub fn intake_event(key: u32, firing: bool, burst: u64) -> String {
     .to_string()
 }
 
-/// Every `every`, `burst` alerts at once (at most `INTAKE_IN_FLIGHT` in flight), firing and
-/// resolved in alternate bursts; runs until dropped.
+/// Every `every` from `start` on, `burst` alerts at once (at most `INTAKE_IN_FLIGHT` in
+/// flight), firing in the first `firing` bursts of every `cycle` and resolved in the others;
+/// runs until dropped.
+#[allow(clippy::too_many_arguments)]
 async fn intake_load(
     client: reqwest::Client,
     keel_url: String,
     token: String,
     burst: u32,
-    every: Duration,
+    (start, every): (Duration, Duration),
+    (cycle, firing): (u64, u64),
     load: Arc<Load>,
 ) {
     let url = format!("{keel_url}/api/v1/intake/generic");
     let gate = Arc::new(Semaphore::new(INTAKE_IN_FLIGHT));
-    let mut tick = tokio::time::interval(every);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + start, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     for n in 0u64.. {
         tick.tick().await;
@@ -324,7 +346,7 @@ async fn intake_load(
             };
             let (client, url, token, load) =
                 (client.clone(), url.clone(), token.clone(), load.clone());
-            let body = intake_event(key, n.is_multiple_of(2), n);
+            let body = intake_event(key, intake_fires(n, cycle, firing), n);
             inflight.spawn(async move {
                 let resp = client
                     .post(&url)
@@ -372,6 +394,7 @@ async fn sample(
         .with_context(|| format!("reading {url}"))?;
     let checks = metrics::counter(&text, "keel_checks_total")?;
     let open_incidents = metrics::counter(&text, "keel_open_incidents")?;
+    let tasks = metrics::counter(&text, "keel_tokio_alive_tasks")?;
     let status_path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&status_path)
         .with_context(|| format!("cannot read {status_path}"))?;
@@ -382,6 +405,7 @@ async fn sample(
         threads: parse_status_count(&status, "Threads")?,
         checks,
         open_incidents,
+        tasks,
         pages_ok: load.pages_ok.load(Ordering::Relaxed),
         pages_failed: load.pages_failed.load(Ordering::Relaxed),
         intake_ok: load.intake_ok.load(Ordering::Relaxed),
@@ -419,6 +443,10 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<SoakResult> {
     anyhow::ensure!(
         !a.intake_every.is_zero(),
         "--intake-every must be longer than zero"
+    );
+    anyhow::ensure!(
+        a.intake_firing >= 1 && a.intake_firing < a.intake_cycle,
+        "--intake-firing must be at least 1 and less than --intake-cycle"
     );
     anyhow::ensure!(
         !a.flap_period.is_zero(),
@@ -513,7 +541,12 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<SoakResult> {
         keel_url.clone(),
         token,
         a.intake_burst,
-        a.intake_every,
+        // Half a sample period after the samples, so a sample reads Keel between bursts: the
+        // connections and store handles of a burst's requests in flight are bounded by
+        // `INTAKE_IN_FLIGHT`, not growth, and would otherwise land in a sample or not by chance
+        // (both periods are whole multiples of each other by default).
+        (a.sample_every / 2, a.intake_every),
+        (a.intake_cycle, a.intake_firing),
         load.clone(),
     ));
     eprintln!(
@@ -561,6 +594,8 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<SoakResult> {
         flap_period_secs: a.flap_period.as_secs_f64(),
         intake_burst: a.intake_burst,
         intake_every_secs: a.intake_every.as_secs_f64(),
+        intake_cycle: a.intake_cycle,
+        intake_firing: a.intake_firing,
         page_rate: a.page_rate,
         max_growth_pct: a.max_growth,
         pages_skipped: load.pages_skipped.load(Ordering::Relaxed),
@@ -578,16 +613,17 @@ fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 impl Sample {
-    const CSV_HEADER: &'static str = "t_s,rss_kib,fds,threads,checks,open_incidents,\
+    const CSV_HEADER: &'static str = "t_s,rss_kib,fds,threads,tasks,checks,open_incidents,\
                                       pages_ok,pages_failed,intake_ok,intake_failed";
 
     fn csv(&self) -> String {
         format!(
-            "{:.0},{},{},{},{:.0},{:.0},{},{},{},{}",
+            "{:.0},{},{},{},{:.0},{:.0},{:.0},{},{},{},{}",
             self.t_secs,
             self.rss_kib,
             self.fds,
             self.threads,
+            self.tasks,
             self.checks,
             self.open_incidents,
             self.pages_ok,
@@ -598,11 +634,13 @@ impl Sample {
     }
 }
 
-/// The growth of RSS, fds and threads; and whether RSS and fds stayed under the limit.
+/// The growth of RSS, fds, threads and tasks; and whether RSS, fds and tasks stayed under
+/// the limit.
 pub struct Verdict {
     pub rss: Option<Growth>,
     pub fds: Option<Growth>,
     pub threads: Option<Growth>,
+    pub tasks: Option<Growth>,
     pub pass: bool,
 }
 
@@ -613,12 +651,14 @@ pub fn verdict(r: &SoakResult) -> Verdict {
     let rss = growth(&series(|s| s.rss_kib as f64), r.baseline_secs);
     let fds = growth(&series(|s| s.fds as f64), r.baseline_secs);
     let threads = growth(&series(|s| s.threads as f64), r.baseline_secs);
+    let tasks = growth(&series(|s| s.tasks), r.baseline_secs);
     let under = |g: Option<Growth>| g.is_some_and(|g| g.pct < r.max_growth_pct);
     Verdict {
-        pass: under(rss) && under(fds),
+        pass: under(rss) && under(fds) && under(tasks),
         rss,
         fds,
         threads,
+        tasks,
     }
 }
 
@@ -633,8 +673,8 @@ pub fn render(r: &SoakResult) -> String {
     let _ = writeln!(
         out,
         "{} http monitors every {}s ({} of them flapping: healthy {}s, failing {}s, over {} \
-         components), {} intake alerts every {}s (one request each, alternately firing and \
-         resolved), {} status-page requests/s; run of {}, baseline at {}.\n",
+         components), {} intake alerts every {}s (one request each; firing in {} bursts, then \
+         resolved in {}, and again), {} status-page requests/s; run of {}, baseline at {}.\n",
         r.monitors,
         r.interval_secs,
         r.flapping,
@@ -643,6 +683,8 @@ pub fn render(r: &SoakResult) -> String {
         FLAP_COMPONENTS.min(r.flapping),
         r.intake_burst,
         r.intake_every_secs,
+        r.intake_firing,
+        r.intake_cycle - r.intake_firing,
         r.page_rate,
         minutes(r.duration_secs),
         minutes(r.baseline_secs),
@@ -670,16 +712,18 @@ pub fn render(r: &SoakResult) -> String {
     };
     row(&mut out, "RSS", v.rss, 1024.0, " MiB");
     row(&mut out, "Open fds", v.fds, 1.0, "");
+    row(&mut out, "Alive tasks", v.tasks, 1.0, "");
     row(&mut out, "Threads", v.threads, 1.0, "");
     let pct_of = |g: Option<Growth>| g.map_or("–".to_string(), |g| format!("{:+.1}%", g.pct));
     let _ = writeln!(
         out,
-        "\n**{}**: RSS {} and open fds {} from the baseline to the end, against a limit of \
-         {}%. Peak RSS (VmHWM) {:.1} MiB. Threads are shown as the stand-in for a task leak \
-         (Keel exposes no tokio task gauge) and are not part of the verdict.",
+        "\n**{}**: RSS {}, open fds {} and alive tasks {} from the baseline to the end, \
+         against a limit of {}%. Peak RSS (VmHWM) {:.1} MiB. Threads (tokio's blocking pool \
+         starts and retires them on its own) are shown but not part of the verdict.",
         if v.pass { "PASS" } else { "FAIL" },
         pct_of(v.rss),
         pct_of(v.fds),
+        pct_of(v.tasks),
         r.max_growth_pct,
         r.peak_rss_kib as f64 / 1024.0
     );
@@ -732,7 +776,7 @@ pub fn main(a: SoakArgs) -> anyhow::Result<()> {
     print!("{}", render(&result));
     if !verdict(&result).pass {
         bail!(
-            "soak failed: RSS or open fds grew by {}% or more after the baseline",
+            "soak failed: RSS, open fds or alive tasks grew by {}% or more after the baseline",
             result.max_growth_pct
         );
     }
@@ -778,6 +822,10 @@ mod tests {
     }
 
     fn result(rss: &[u64], fds: &[u64]) -> SoakResult {
+        result_with_tasks(rss, fds, &vec![100.0; rss.len()])
+    }
+
+    fn result_with_tasks(rss: &[u64], fds: &[u64], tasks: &[f64]) -> SoakResult {
         SoakResult {
             monitors: 10,
             interval_secs: 10.0,
@@ -787,6 +835,8 @@ mod tests {
             flap_period_secs: 180.0,
             intake_burst: 5,
             intake_every_secs: 60.0,
+            intake_cycle: 10,
+            intake_firing: 2,
             page_rate: 5.0,
             max_growth_pct: 5.0,
             pages_skipped: 0,
@@ -794,12 +844,14 @@ mod tests {
             samples: rss
                 .iter()
                 .zip(fds)
+                .zip(tasks)
                 .enumerate()
-                .map(|(i, (&rss_kib, &fds))| Sample {
+                .map(|(i, ((&rss_kib, &fds), &tasks))| Sample {
                     t_secs: i as f64 * 30.0,
                     rss_kib,
                     fds,
                     threads: 4,
+                    tasks,
                     checks: i as f64 * 30.0,
                     open_incidents: 1.0,
                     pages_ok: i as u64,
@@ -828,10 +880,25 @@ mod tests {
     }
 
     #[test]
+    fn verdict_fails_on_task_growth() {
+        let flat = [1000, 2000, 2000, 2000];
+        let ok = result_with_tasks(&flat, &flat, &[50.0, 100.0, 100.0, 104.0]);
+        assert!(verdict(&ok).pass);
+        let leak = result_with_tasks(&flat, &flat, &[50.0, 100.0, 100.0, 105.0]);
+        assert!(!verdict(&leak).pass);
+        let text = render(&leak);
+        assert!(
+            text.contains("| Alive tasks | 100.0 (0.5 min) | 105.0 (1.5 min) | 105.0 | +5.0% |"),
+            "{text}"
+        );
+        assert!(text.contains("alive tasks +5.0%"), "{text}");
+    }
+
+    #[test]
     fn render_lists_every_sample() {
         let text = render(&result(&[1024, 2048, 2048], &[10, 20, 20]));
         assert!(text.contains(Sample::CSV_HEADER), "{text}");
-        assert!(text.contains("\n60,2048,20,4,60,1,2,0,0,0\n"), "{text}");
+        assert!(text.contains("\n60,2048,20,4,100,60,1,2,0,0,0\n"), "{text}");
         assert!(
             text.contains("| RSS | 2.0 MiB (0.5 min) | 2.0 MiB (1.0 min)"),
             "{text}"
@@ -897,5 +964,14 @@ mod tests {
         assert_eq!(down["component"], "bench");
         let up: serde_json::Value = serde_json::from_str(&intake_event(3, false, 1)).unwrap();
         assert_eq!(up["status"], "resolved");
+    }
+
+    #[test]
+    fn intake_cycles_fire_then_resolve() {
+        let states: Vec<bool> = (0..12).map(|n| intake_fires(n, 5, 2)).collect();
+        assert_eq!(
+            states,
+            [true, true, false, false, false, true, true, false, false, false, true, true]
+        );
     }
 }

@@ -17,7 +17,7 @@ use keel_core::config::{
     Check, DnsCheck, HeartbeatCheck, HttpCheck, RecordType, Secret, StatusRange, TcpCheck, TlsCheck,
 };
 use keel_core::Health;
-use keel_probe::check::Checker;
+use keel_probe::check::{Checker, POOL_IDLE_PER_HOST};
 use keel_probe::Outcome;
 
 /// Generous: only stops a broken test from hanging.
@@ -334,6 +334,43 @@ async fn pooled_connections_are_reused() {
     }
     let connections = server.peers.lock().unwrap().len();
     assert!(connections < 6, "6 checks used {connections} connections");
+}
+
+/// Checks that bunch up each open a connection; the pool keeps only `POOL_IDLE_PER_HOST` of
+/// them and closes the rest as they come back, so the connections held open do not follow
+/// the last burst. No idle timeout is involved: it is longer than the guard, and the check at
+/// the end must still find a kept connection.
+#[tokio::test]
+async fn idle_connections_to_a_host_are_capped_after_a_burst() {
+    const BURST: usize = 32;
+    const { assert!(POOL_IDLE_PER_HOST < BURST, "the burst must exceed the cap") };
+    let server = support::counting_server(BURST).await;
+    let checker = Arc::new(checker());
+    let check = Check::Http(http(server.url("/")));
+    let mut tasks = Vec::new();
+    for _ in 0..BURST {
+        let (checker, check) = (checker.clone(), check.clone());
+        tasks.push(tokio::spawn(
+            async move { checker.run(&check, GUARD).await },
+        ));
+    }
+    for task in tasks {
+        assert_outcome(&task.await.unwrap(), Health::Up, "HTTP 200");
+    }
+    // Every answer waited for all the requests, so each check had a connection of its own.
+    assert_eq!(server.accepted(), BURST);
+    let mut open = server.open.clone();
+    let settled = tokio::time::timeout(GUARD, open.wait_for(|n| *n <= POOL_IDLE_PER_HOST))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    assert!(
+        settled,
+        "{} connections still open after the burst; the pool keeps {POOL_IDLE_PER_HOST}",
+        *open.borrow()
+    );
+    // What the pool kept is used: one more check opens no new connection.
+    assert_outcome(&checker.run(&check, GUARD).await, Health::Up, "HTTP 200");
+    assert_eq!(server.accepted(), BURST);
 }
 
 #[tokio::test]

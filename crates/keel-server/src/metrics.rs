@@ -155,6 +155,18 @@ fn escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Tasks alive in the tokio runtime serving this request: one per monitor, one per open
+/// connection (served or pooled by the checks) and the jobs. A count that keeps climbing
+/// under steady load is a task leak.
+pub fn render_tasks() -> String {
+    let n = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    format!(
+        "# HELP keel_tokio_alive_tasks Tasks alive in Keel's async runtime.\n# TYPE keel_tokio_alive_tasks gauge\nkeel_tokio_alive_tasks {n}\n"
+    )
+}
+
 /// `keel_open_incidents{severity}`: every severity listed, zero included, so alerts on it
 /// have a series to watch from the start.
 pub fn render_open_incidents(severities: &[Option<keel_core::assess::Severity>]) -> String {

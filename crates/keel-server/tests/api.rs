@@ -473,6 +473,14 @@ async fn health_and_metrics_answer_without_a_token() {
         "{m}"
     );
     assert!(m.contains("# TYPE keel_checks_total counter"));
+    // At least the monitor's own task and the one serving this request are alive.
+    let tasks: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("keel_tokio_alive_tasks "))
+        .unwrap_or_else(|| panic!("no keel_tokio_alive_tasks in {m}"))
+        .parse()
+        .unwrap();
+    assert!(tasks > 1, "{m}");
     let _ = ADMIN;
 }
 

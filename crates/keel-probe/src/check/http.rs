@@ -5,7 +5,10 @@
 //! same host every few seconds reuses its connection, which costs a fraction of a fresh TCP
 //! and TLS setup per check (about 11 µs against 95 µs of CPU measured on this kind of
 //! machine) and is also how the users of a service reach it. A dead server is still noticed:
-//! a pooled connection to it fails or is found closed, and a fresh one is refused.
+//! a pooled connection to it fails or is found closed, and a fresh one is refused. The pool is
+//! bounded ([`POOL_IDLE_PER_HOST`] idle connections per host, closed after 30 s idle), so the
+//! connections Keel holds open depend on the configuration — hosts checked and
+//! `max_concurrency` checks in flight — not on how checks happened to bunch up lately.
 //!
 //! Bodies are read only as far as needed: up to [`BODY_CAP`] when a keyword or JSON assertion
 //! needs them, otherwise up to [`DRAIN_CAP`] and thrown away, because a connection whose
@@ -30,9 +33,19 @@ const MAX_REDIRECTS: usize = 10;
 const BODY_CAP: usize = 1024 * 1024;
 /// Most of a body read (and discarded) just to hand the connection back to the pool.
 const DRAIN_CAP: usize = 64 * 1024;
-/// Idle pooled connections are closed after this. Longer than common check intervals (so a
-/// monitor every 10–60 s keeps its connection) and near what servers allow (nginx: 75 s).
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Idle pooled connections are closed after this (hyper's pool sweeps them once per this
+/// period, so one may stay up to twice as long). Covers monitors checking the same host every
+/// few seconds, which is where reuse saves CPU; a monitor alone on its host once a minute
+/// connects afresh, a cost that does not matter at that rate.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle connections kept per host (scheme, host and port), per client. Checks that bunch up
+/// (a busy machine starts many due checks at once, up to `[scheduler] max_concurrency`) each
+/// open a connection; without a cap all of them would be kept until the idle timeout, so the
+/// open fds would follow the worst burst of the last minute rather than the configuration. A
+/// connection handed back to a full pool is closed at once. Eight covers the steady state of
+/// even a thousand checks a second to one host (each holds its connection for about a
+/// millisecond).
+pub const POOL_IDLE_PER_HOST: usize = 8;
 
 /// The HTTP clients, indexed by (follow_redirects, verify_tls).
 pub(super) struct HttpClients {
@@ -57,6 +70,7 @@ impl HttpClients {
                 .use_preconfigured_tls(tls)
                 .redirect(redirect)
                 .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
                 .tcp_nodelay(true)
                 .user_agent(concat!("keel/", env!("CARGO_PKG_VERSION")))
                 .build()?)

@@ -15,6 +15,8 @@ mod http;
 mod tcp;
 mod tls;
 
+pub use http::POOL_IDLE_PER_HOST;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -278,3 +278,88 @@ pub async fn tls_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'stati
     });
     addr
 }
+
+/// A bare HTTP/1.1 keep-alive server that counts the connections made to it and those still
+/// open, and holds its answers until `hold` requests have arrived: that many checks started
+/// together are then all in flight at once, each on a connection of its own.
+pub struct CountingServer {
+    pub addr: SocketAddr,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections open now.
+    pub open: tokio::sync::watch::Receiver<usize>,
+}
+
+impl CountingServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Connections accepted since the start.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Counts a connection as open for as long as its task holds this.
+struct OpenGuard(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+pub async fn counting_server(hold: usize) -> CountingServer {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let (open_tx, open) = tokio::sync::watch::channel(0usize);
+    let open_tx = Arc::new(open_tx);
+    let (seen_tx, _) = tokio::sync::watch::channel(0usize);
+    let seen_tx = Arc::new(seen_tx);
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            open_tx.send_modify(|n| *n += 1);
+            let guard = OpenGuard(open_tx.clone());
+            let seen_tx = seen_tx.clone();
+            let mut seen = seen_tx.subscribe();
+            tokio::spawn(async move {
+                let _guard = guard;
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 2048];
+                loop {
+                    // The checks send bodiless GETs: a request ends with its blank line.
+                    let end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    buf.drain(..end);
+                    seen_tx.send_modify(|n| *n += 1);
+                    if seen.wait_for(|n| *n >= hold).await.is_err() {
+                        return;
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if stream.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    CountingServer {
+        addr,
+        accepted,
+        open,
+    }
+}

@@ -47,6 +47,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .map(|e| e.incident.severity)
         .collect();
     body.push_str(&crate::metrics::render_open_incidents(&open));
+    body.push_str(&crate::metrics::render_tasks());
     (
         [(
             header::CONTENT_TYPE,
