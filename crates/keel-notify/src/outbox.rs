@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
-use keel_store::{NewOutboxItem, OutboxItem, Store, StoreError};
+use keel_store::{NewOutboxItem, OutboxItem, OutboxStore, StoreError};
 use rand::Rng;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -135,7 +135,7 @@ pub fn item(
 /// `opts.concurrency` at once) and records each result. Fails only when the claim itself
 /// fails; a result the store cannot record is counted in [`Outcome::unrecorded`].
 pub async fn run_once(
-    store: &dyn Store,
+    store: &dyn OutboxStore,
     senders: &Senders,
     worker_id: &str,
     now: DateTime<Utc>,
@@ -162,7 +162,7 @@ pub async fn run_once(
 }
 
 async fn process(
-    store: &dyn Store,
+    store: &dyn OutboxStore,
     senders: &Senders,
     item: OutboxItem,
     now: DateTime<Utc>,
@@ -286,7 +286,7 @@ fn record(r: Result<(), StoreError>, step: Step, item: &OutboxItem) -> Step {
 /// new notification goes out at once). A failing store is logged and retried after the idle
 /// sleep. A batch in progress is finished before stopping.
 pub async fn run(
-    store: Arc<dyn Store>,
+    store: Arc<dyn OutboxStore>,
     senders: Arc<Senders>,
     worker_id: String,
     opts: WorkerOptions,

@@ -14,7 +14,7 @@ use keel_core::public::{PublicIncident, Snapshot};
 use keel_notify::email::{self, EmailMessage, UpdateLinks};
 use keel_notify::webhook::{self, Context, SignedBody};
 use keel_notify::{idempotency_key, Delivery, Link, ResponderMessage, Tone};
-use keel_store::{NewOutboxItem, Store, Subscriber, SubscriberKind};
+use keel_store::{NewOutboxItem, OutboxStore, Subscriber, SubscriberKind};
 use sha2::Sha256;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
@@ -183,7 +183,7 @@ pub fn rows_for_update(
 pub async fn run(
     config: Arc<Config>,
     secrets: Arc<Secrets>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn OutboxStore>,
     book: Arc<IncidentBook>,
     snapshots: Arc<SnapshotCache>,
     wake: Arc<Notify>,
@@ -241,7 +241,7 @@ pub async fn run(
 async fn queue(
     config: &Config,
     secrets: &Secrets,
-    store: &dyn Store,
+    store: &dyn OutboxStore,
     book: &IncidentBook,
     snapshots: &SnapshotCache,
     p: &Published,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use keel_core::rollup::MinuteRollup;
 use keel_core::{Signal, SourceKind};
-use keel_store::{SourceState, Store};
+use keel_store::{SignalStore, SourceState};
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
@@ -35,7 +35,7 @@ const MAX_BATCH: usize = 1000;
 
 /// Runs until every sender is gone and the queue is drained.
 pub async fn run(
-    store: Arc<dyn Store>,
+    store: Arc<dyn SignalStore>,
     mut rx: mpsc::UnboundedReceiver<PersistEvent>,
     metrics: Arc<Metrics>,
 ) {
@@ -92,7 +92,7 @@ enum Write {
 }
 
 impl Write {
-    async fn to(&self, store: &dyn Store) -> keel_store::Result<()> {
+    async fn to(&self, store: &dyn SignalStore) -> keel_store::Result<()> {
         match self {
             Write::Batch(b) => store.save_signals_and_states(&b.signals, &b.states).await,
             Write::Rollups(r) => store.add_rollups(r).await,

@@ -1,4 +1,5 @@
-//! Console accounts: people who sign in to `/admin` with a password, and their sessions.
+//! Who may act on Keel: API tokens, and console accounts — people who sign in to `/admin` with
+//! a password — with their sessions.
 //!
 //! The store never sees a password or a session token: users carry an argon2id PHC string
 //! (hashed by the caller, which owns the parameters) and sessions are found by the SHA-256 of
@@ -8,6 +9,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::shared::Stamp;
 use crate::{Result, StoreError};
 
 /// The roles a user may have, as the API names them.
@@ -15,6 +17,15 @@ pub const ROLES: [&str; 3] = ["viewer", "responder", "admin"];
 
 /// Longest user name, in characters.
 pub const USER_NAME_MAX_CHARS: usize = 64;
+
+/// A hashed API token and its role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
 
 /// A console user. `password_hash` is the PHC string (`$argon2id$v=19$…`).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,8 +58,21 @@ pub struct Session {
     pub last_seen: DateTime<Utc>,
 }
 
+/// API tokens, console users and their sessions.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
+    /// Stores a token by its SHA-256 hash (hex). A duplicate hash or name is `Conflict`.
+    async fn create_token(&self, name: &str, role: &str, hash_hex: &str) -> Result<ApiToken>;
+
+    /// Finds a token by hash.
+    async fn find_token(&self, hash_hex: &str) -> Result<Option<ApiToken>>;
+
+    /// Every token, oldest first (hashes are never returned).
+    async fn token_list(&self) -> Result<Vec<ApiToken>>;
+
+    /// Deletes the token named `name`; `NotFound` when there is none.
+    async fn token_delete(&self, name: &str) -> Result<()>;
+
     /// Stores a user created now. `Conflict` when the name is taken; `Invalid` for an empty or
     /// over-long name, a name with control characters, a role that is not viewer, responder or
     /// admin, or a hash that is not an argon2id PHC string.
@@ -80,6 +104,52 @@ pub trait AccountStore: Send + Sync {
 
     /// Deletes sessions expired at `now`; returns how many.
     async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
+}
+
+pub(crate) const TOKEN_COLUMNS: &str = "id, name, role, created_at";
+/// A token row as both backends read it; `T` is the backend's time (see [`Stamp`]).
+pub(crate) type TokenRow<T> = (i64, String, String, T);
+
+pub(crate) fn decode_token<T: Stamp>(row: TokenRow<T>) -> Result<ApiToken> {
+    let (id, name, role, created_at) = row;
+    Ok(ApiToken {
+        id,
+        name,
+        role,
+        created_at: created_at.time()?,
+    })
+}
+
+pub(crate) const USER_COLUMNS: &str = "id, name, role, password_hash, created_at";
+/// A user row as both backends read it; `T` is the backend's time (see [`Stamp`]).
+pub(crate) type UserRow<T> = (i64, String, String, String, T);
+
+pub(crate) fn decode_user<T: Stamp>(row: UserRow<T>) -> Result<User> {
+    let (id, name, role, password_hash, created_at) = row;
+    Ok(User {
+        id,
+        name,
+        role,
+        password_hash,
+        created_at: created_at.time()?,
+    })
+}
+
+pub(crate) const SESSION_COLUMNS: &str = "s.csrf_token, s.created_at, s.expires_at, s.last_seen, \
+     u.id, u.created_at, u.name, u.role, u.password_hash";
+/// A session joined with its user as both backends read it, in [`SESSION_COLUMNS`] order.
+pub(crate) type SessionRow<T> = (String, T, T, T, i64, T, String, String, String);
+
+pub(crate) fn decode_session<T: Stamp>(token_hash: &str, row: SessionRow<T>) -> Result<Session> {
+    let (csrf_token, created, expires, seen, uid, ucreated, name, role, hash) = row;
+    Ok(Session {
+        token_hash: token_hash.to_string(),
+        user: decode_user((uid, name, role, hash, ucreated))?,
+        csrf_token,
+        created_at: created.time()?,
+        expires_at: expires.time()?,
+        last_seen: seen.time()?,
+    })
 }
 
 /// What every backend checks before writing a user.

@@ -22,7 +22,7 @@ use keel_core::SourceKind;
 use tokio::sync::mpsc;
 
 use crate::comms::{lease_end, no_nul};
-use crate::shared::now;
+use crate::shared::{now, Stamp};
 use crate::{NewEvent, Result, SourceState, StoreError};
 
 /// A lease as stored.
@@ -127,7 +127,7 @@ pub trait ClusterStore: Send + Sync {
     /// Removes an instance (a clean shutdown), so the others rebalance at once.
     async fn remove_instance(&self, id: &str) -> Result<()>;
 
-    /// [`crate::Store::create_incident`], refused with `Fenced` (storing nothing) when
+    /// [`crate::IncidentStore::create_incident`], refused with `Fenced` (storing nothing) when
     /// `fence` no longer holds its lease in the write's transaction.
     async fn create_incident_fenced(
         &self,
@@ -135,7 +135,7 @@ pub trait ClusterStore: Send + Sync {
         events: &[NewEvent],
     ) -> Result<IncidentId>;
 
-    /// [`crate::Store::append_incident_events`], refused with `Fenced` (storing nothing)
+    /// [`crate::IncidentStore::append_incident_events`], refused with `Fenced` (storing nothing)
     /// when `fence` no longer holds its lease in the write's transaction. A batch that is
     /// `Invalid` is refused before the fence is checked; `NotFound` and `Conflict` after.
     async fn append_incident_events_fenced(
@@ -264,6 +264,37 @@ pub(crate) fn check_monitor(monitor: &str) -> Result<()> {
         ));
     }
     no_nul("heartbeat monitor", monitor)
+}
+
+pub(crate) const LEASE_COLUMNS: &str = "name, holder, generation, expires_at";
+/// A lease row as both backends read it, in [`LEASE_COLUMNS`] order; `T` is the backend's time
+/// (see [`Stamp`]).
+pub(crate) type LeaseRow<T> = (String, String, i64, T);
+
+pub(crate) fn decode_lease<T: Stamp>(row: LeaseRow<T>) -> Result<Lease> {
+    let (name, holder, generation, expires_at) = row;
+    Ok(Lease {
+        name,
+        holder,
+        generation,
+        expires_at: expires_at.time()?,
+    })
+}
+
+/// An instance row as both backends read it: id, listen, started_at, seen_at and the config
+/// digests as JSON text.
+pub(crate) type InstanceRow<T> = (String, String, T, T, String);
+
+pub(crate) fn decode_instance<T: Stamp>(row: InstanceRow<T>) -> Result<Instance> {
+    let (id, listen, started_at, seen_at, config) = row;
+    let config = decode_config(&id, &config)?;
+    Ok(Instance {
+        id,
+        listen,
+        started_at: started_at.time()?,
+        seen_at: seen_at.time()?,
+        config,
+    })
 }
 
 /// Leases as returned: by name, whatever order the database produced.

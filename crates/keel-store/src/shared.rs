@@ -304,6 +304,24 @@ pub(crate) fn from_millis(ms: i64) -> Result<DateTime<Utc>> {
     })
 }
 
+/// A time as a backend's column holds it — unix milliseconds in SQLite, `timestamptz` in
+/// PostgreSQL — so one row decoder, generic over it, serves both backends.
+pub(crate) trait Stamp {
+    fn time(self) -> Result<DateTime<Utc>>;
+}
+
+impl Stamp for i64 {
+    fn time(self) -> Result<DateTime<Utc>> {
+        from_millis(self)
+    }
+}
+
+impl Stamp for DateTime<Utc> {
+    fn time(self) -> Result<DateTime<Utc>> {
+        Ok(self)
+    }
+}
+
 pub(crate) fn truncate_to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 /// Stored overrides are the domain's own (`keel_core::oncall::Override`), id included.
 use keel_core::oncall::Override;
 
+use crate::shared::Stamp;
 use crate::{Result, StoreError};
 
 /// An override to store: `person` is on call for `schedule` during `[start, end)`.
@@ -47,6 +48,25 @@ pub trait TeamStore: Send + Sync {
     /// The deployment's secret named `name`: made from 32 random bytes (hex) by whichever
     /// instance asks first, then the same for every instance and every restart.
     async fn shared_secret(&self, name: &str) -> Result<String>;
+}
+
+pub(crate) const OVERRIDE_COLUMNS: &str =
+    "id, schedule, person, start_at, end_at, created_by, created_at";
+/// An override row as both backends read it, in [`OVERRIDE_COLUMNS`] order; `T` is the
+/// backend's time (see [`Stamp`]).
+pub(crate) type OverrideRow<T> = (i64, String, String, T, T, String, T);
+
+pub(crate) fn decode_override<T: Stamp>(row: OverrideRow<T>) -> Result<Override> {
+    let (id, schedule, person, start, end, created_by, created_at) = row;
+    Ok(Override {
+        id,
+        schedule,
+        person,
+        start: start.time()?,
+        end: end.time()?,
+        created_by,
+        created_at: created_at.time()?,
+    })
 }
 
 /// Checks both backends apply before writing an override.

@@ -21,7 +21,8 @@ use keel_core::incident::{Actor, EventKind, Origin};
 use keel_core::{Health, Signal, SourceKind};
 use keel_store::postgres::PgStore;
 use keel_store::{
-    Change, ClusterStore, Fence, Instance, Lease, NewEvent, SourceState, Store, StoreError,
+    Change, ClusterStore, Fence, IncidentStore, Instance, Lease, NewEvent, SignalStore,
+    SourceState, Store, StoreError,
 };
 use tokio::sync::mpsc;
 

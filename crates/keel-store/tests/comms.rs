@@ -22,8 +22,8 @@ use keel_core::public::MaintenanceStatus;
 use keel_store::postgres::PgStore;
 use keel_store::sqlite::SqliteStore;
 use keel_store::{
-    hash_token, NewMaintenance, NewOutboxItem, NewSubscriber, OutboxCounts, OutboxItem,
-    OutboxStatus, Store, StoreError, SubscriberKind,
+    hash_token, MaintenanceStore, NewMaintenance, NewOutboxItem, NewSubscriber, OutboxCounts,
+    OutboxItem, OutboxStatus, OutboxStore, Store, StoreError, SubscriberKind,
 };
 use rand::seq::SliceRandom;
 use serde_json::json;

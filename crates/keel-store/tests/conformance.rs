@@ -29,7 +29,9 @@ use keel_core::rollup::MinuteRollup;
 use keel_core::{Health, Signal, SourceKind};
 use keel_store::postgres::PgStore;
 use keel_store::sqlite::SqliteStore;
-use keel_store::{NewEvent, SourceState, Store, StoreError};
+use keel_store::{
+    AccountStore, IncidentStore, NewEvent, SignalStore, SourceState, Store, StoreError,
+};
 use sqlx::Connection;
 
 mod support;

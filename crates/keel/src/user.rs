@@ -41,9 +41,9 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn store(path: &Path) -> anyhow::Result<std::sync::Arc<dyn keel_store::Store>> {
+async fn store(path: &Path) -> anyhow::Result<std::sync::Arc<dyn keel_store::AccountStore>> {
     let config = crate::cli::load(path).map_err(|m| anyhow::anyhow!(m))?;
-    keel_server::store::open_store(&config).await
+    Ok(keel_server::store::open_store(&config).await?)
 }
 
 fn read_password() -> anyhow::Result<String> {

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use keel_core::config::Config;
 use keel_core::escalation;
 use keel_core::incident::{EventKind, Incident, IncidentEvent};
-use keel_store::{Fence, NewOutboxItem, Store};
+use keel_store::{Fence, NewOutboxItem, OutboxStore, Store, TeamStore};
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -164,7 +164,7 @@ fn log_event(inc: &Incident, e: &IncidentEvent) {
 
 /// Queues rows, retrying while the store fails: a page is never dropped for a passing fault.
 async fn enqueue(
-    store: &dyn Store,
+    store: &dyn OutboxStore,
     rows: &[NewOutboxItem],
     wake: &Notify,
     stop: &CancellationToken,
@@ -192,7 +192,7 @@ async fn enqueue(
 }
 
 /// The links' signing key, retried until the store answers (no page goes out unsigned).
-async fn shared_secret(store: &dyn Store, stop: &CancellationToken) -> Option<String> {
+async fn shared_secret(store: &dyn TeamStore, stop: &CancellationToken) -> Option<String> {
     let mut backoff = Duration::from_millis(100);
     loop {
         match store.shared_secret(SECRET_NAME).await {

@@ -5,28 +5,74 @@ use chrono::{DateTime, Utc};
 
 use super::{map_err, PgStore};
 use crate::accounts::{
-    check_session, check_user, unknown_user, user_taken, AccountStore, NewSession, Session, User,
+    check_session, check_user, decode_session, decode_token, decode_user, unknown_user, user_taken,
+    AccountStore, ApiToken, NewSession, Session, SessionRow, TokenRow, User, UserRow,
+    SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
 };
-use crate::shared::{now, truncate_to_millis};
+use crate::shared::{now, token_conflict, truncate_to_millis, unknown_token};
 use crate::{Result, StoreError};
-
-type UserRow = (i64, String, String, String, DateTime<Utc>);
-
-fn user(row: UserRow) -> User {
-    let (id, name, role, password_hash, created_at) = row;
-    User {
-        id,
-        name,
-        role,
-        password_hash,
-        created_at,
-    }
-}
-
-const USER_COLUMNS: &str = "id, name, role, password_hash, created_at";
 
 #[async_trait]
 impl AccountStore for PgStore {
+    async fn create_token(&self, name: &str, role: &str, hash_hex: &str) -> Result<ApiToken> {
+        let created_at = now();
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO api_tokens (name, role, hash, created_at)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(name)
+        .bind(role)
+        .bind(hash_hex)
+        .bind(created_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                token_conflict(name, db.constraint().unwrap_or_else(|| db.message()))
+            }
+            _ => map_err(e),
+        })?;
+        Ok(ApiToken {
+            id,
+            name: name.to_string(),
+            role: role.to_string(),
+            created_at,
+        })
+    }
+
+    async fn find_token(&self, hash_hex: &str) -> Result<Option<ApiToken>> {
+        let row: Option<TokenRow<DateTime<Utc>>> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = $1"
+        ))
+        .bind(hash_hex)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(decode_token).transpose()
+    }
+
+    async fn token_list(&self) -> Result<Vec<ApiToken>> {
+        let rows: Vec<TokenRow<DateTime<Utc>>> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(decode_token).collect()
+    }
+
+    async fn token_delete(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(unknown_token(name));
+        }
+        Ok(())
+    }
+
     async fn create_user(&self, name: &str, role: &str, password_hash: &str) -> Result<User> {
         check_user(name, role, password_hash)?;
         let created_at = truncate_to_millis(now());
@@ -54,22 +100,22 @@ impl AccountStore for PgStore {
     }
 
     async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
-        let row: Option<UserRow> =
+        let row: Option<UserRow<DateTime<Utc>>> =
             sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1"))
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(map_err)?;
-        Ok(row.map(user))
+        row.map(decode_user).transpose()
     }
 
     async fn users(&self) -> Result<Vec<User>> {
-        let rows: Vec<UserRow> =
+        let rows: Vec<UserRow<DateTime<Utc>>> =
             sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(map_err)?;
-        Ok(rows.into_iter().map(user).collect())
+        rows.into_iter().map(decode_user).collect()
     }
 
     async fn delete_user(&self, name: &str) -> Result<()> {
@@ -116,38 +162,17 @@ impl AccountStore for PgStore {
     }
 
     async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
-        #[allow(clippy::type_complexity)]
-        let row: Option<(
-            String,
-            DateTime<Utc>,
-            DateTime<Utc>,
-            DateTime<Utc>,
-            i64,
-            DateTime<Utc>,
-            String,
-            String,
-            String,
-        )> = sqlx::query_as(
-            "SELECT s.csrf_token, s.created_at, s.expires_at, s.last_seen,
-                    u.id, u.created_at, u.name, u.role, u.password_hash
+        let row: Option<SessionRow<DateTime<Utc>>> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS}
              FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = $1 AND s.expires_at > $2",
-        )
+             WHERE s.token_hash = $1 AND s.expires_at > $2"
+        ))
         .bind(token_hash)
         .bind(now)
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        Ok(row.map(
-            |(csrf, created, expires, seen, uid, ucreated, name, role, hash)| Session {
-                token_hash: token_hash.to_string(),
-                user: user((uid, name, role, hash, ucreated)),
-                csrf_token: csrf,
-                created_at: created,
-                expires_at: expires,
-                last_seen: seen,
-            },
-        ))
+        row.map(|row| decode_session(token_hash, row)).transpose()
     }
 
     async fn touch_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<()> {

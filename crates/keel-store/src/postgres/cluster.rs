@@ -25,15 +25,15 @@ use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
-use super::{
-    decode_rows, decode_state, map_err, EventRowRead, PgStore, StateRow, CONNECT_TIMEOUT,
-    EVENT_COLUMNS, STATE_COLUMNS,
-};
+use super::{map_err, PgStore, CONNECT_TIMEOUT};
 use crate::cluster::{
-    by_name, check_fence, check_monitor, decode_config, encode_instance, fenced, lease_names,
-    span_millis, ttl_millis, Change, ClusterStore, Fence, Instance, Lease,
+    by_name, check_fence, check_monitor, decode_instance, decode_lease, encode_instance, fenced,
+    lease_names, span_millis, ttl_millis, Change, ClusterStore, Fence, Instance, InstanceRow,
+    Lease, LeaseRow, LEASE_COLUMNS,
 };
+use crate::incidents::{decode_events, EventRowRead, EVENT_COLUMNS};
 use crate::shared::{from_millis, parse_kind, to_u32, truncate_to_millis, unknown_incident};
+use crate::signals::{decode_state, StateRow, STATE_COLUMNS};
 use crate::{NewEvent, Result, SourceState};
 
 /// The feed's channel in the `public` schema; other schemas get a suffix (see [`channel_for`]).
@@ -172,35 +172,8 @@ pub(super) async fn hold_fence(tx: &mut PgConnection, fence: &Fence) -> Result<(
     held.map(|_| ()).ok_or_else(|| fenced(fence))
 }
 
-const LEASE_COLUMNS: &str = "name, holder, generation, expires_at";
-
-type LeaseRow = (String, String, i64, DateTime<Utc>);
-
-fn decode_lease(row: LeaseRow) -> Lease {
-    let (name, holder, generation, expires_at) = row;
-    Lease {
-        name,
-        holder,
-        generation,
-        expires_at,
-    }
-}
-
+/// The config is `jsonb`; read as text, as SQLite stores it.
 const INSTANCE_COLUMNS: &str = "id, listen, started_at, seen_at, config::text";
-
-type InstanceRow = (String, String, DateTime<Utc>, DateTime<Utc>, String);
-
-fn decode_instance(row: InstanceRow) -> Result<Instance> {
-    let (id, listen, started_at, seen_at, config) = row;
-    let config = decode_config(&id, &config)?;
-    Ok(Instance {
-        id,
-        listen,
-        started_at,
-        seen_at,
-        config,
-    })
-}
 
 impl PgStore {
     /// The change feed with room for `capacity` changes the receiver has not taken yet
@@ -363,7 +336,7 @@ impl ClusterStore for PgStore {
         // New: generation 1. Held by `holder` and live: renewed, same generation. Expired
         // (whoever held it): taken, generation + 1. Live and someone else's: the WHERE leaves
         // it, and RETURNING gives no row. `now()` is this statement's start on the server.
-        let rows: Vec<LeaseRow> = sqlx::query_as(&format!(
+        let rows: Vec<LeaseRow<DateTime<Utc>>> = sqlx::query_as(&format!(
             "INSERT INTO leases (name, holder, generation, expires_at)
              SELECT n, $2, 1, date_trunc('milliseconds', now()) + $3 * interval '1 millisecond'
              FROM unnest($1::text[]) AS n
@@ -382,7 +355,9 @@ impl ClusterStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        Ok(by_name(rows.into_iter().map(decode_lease).collect()))
+        Ok(by_name(
+            rows.into_iter().map(decode_lease).collect::<Result<_>>()?,
+        ))
     }
 
     async fn release_leases(&self, names: &[String], holder: &str) -> Result<()> {
@@ -415,9 +390,9 @@ impl ClusterStore for PgStore {
         let mut leases: Vec<(Lease, bool)> = rows
             .into_iter()
             .map(|(name, holder, generation, expires_at, live)| {
-                (decode_lease((name, holder, generation, expires_at)), live)
+                Ok((decode_lease((name, holder, generation, expires_at))?, live))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         leases.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         Ok(leases)
     }
@@ -441,7 +416,7 @@ impl ClusterStore for PgStore {
     }
 
     async fn live_instances(&self, within: Duration) -> Result<Vec<Instance>> {
-        let rows: Vec<InstanceRow> = sqlx::query_as(&format!(
+        let rows: Vec<InstanceRow<DateTime<Utc>>> = sqlx::query_as(&format!(
             "SELECT {INSTANCE_COLUMNS} FROM instances
              WHERE seen_at >= now() - $1 * interval '1 millisecond'"
         ))
@@ -514,7 +489,7 @@ impl ClusterStore for PgStore {
         incident: IncidentId,
         after: u32,
     ) -> Result<Vec<IncidentEvent>> {
-        let rows: Vec<EventRowRead> = sqlx::query_as(&format!(
+        let rows: Vec<EventRowRead<DateTime<Utc>>> = sqlx::query_as(&format!(
             "SELECT {EVENT_COLUMNS} FROM incident_events
              WHERE incident = $1 AND seq > $2 ORDER BY seq"
         ))
@@ -533,7 +508,7 @@ impl ClusterStore for PgStore {
                 return Err(unknown_incident(incident));
             }
         }
-        decode_rows(rows)
+        decode_events(rows)
     }
 
     async fn incident_heads(&self) -> Result<Vec<(IncidentId, u32)>> {
@@ -548,7 +523,7 @@ impl ClusterStore for PgStore {
     }
 
     async fn source_state(&self, kind: SourceKind, id: &str) -> Result<Option<SourceState>> {
-        let row: Option<StateRow> = sqlx::query_as(&format!(
+        let row: Option<StateRow<DateTime<Utc>>> = sqlx::query_as(&format!(
             "SELECT {STATE_COLUMNS} FROM source_states WHERE kind = $1 AND id = $2"
         ))
         .bind(kind.as_str())
@@ -565,7 +540,7 @@ impl ClusterStore for PgStore {
         }
         let kinds: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
         let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
-        let rows: Vec<StateRow> = sqlx::query_as(&format!(
+        let rows: Vec<StateRow<DateTime<Utc>>> = sqlx::query_as(&format!(
             "SELECT {STATE_COLUMNS} FROM source_states
              WHERE (kind, id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))"
         ))

@@ -8,35 +8,11 @@ use chrono::{DateTime, Utc};
 use super::{map_err, PgStore};
 use crate::shared::truncate_to_millis;
 use crate::team::{
-    check_new_override, new_secret, overlap, unknown_override, NewOverride, TeamStore,
+    check_new_override, decode_override, new_secret, overlap, unknown_override, NewOverride,
+    OverrideRow, TeamStore, OVERRIDE_COLUMNS,
 };
 use crate::Result;
 use keel_core::oncall::Override;
-
-const COLUMNS: &str = "id, schedule, person, start_at, end_at, created_by, created_at";
-
-type Row = (
-    i64,
-    String,
-    String,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    String,
-    DateTime<Utc>,
-);
-
-fn decode(row: Row) -> Override {
-    let (id, schedule, person, start, end, created_by, created_at) = row;
-    Override {
-        id,
-        schedule,
-        person,
-        start,
-        end,
-        created_by,
-        created_at,
-    }
-}
 
 #[async_trait]
 impl TeamStore for PgStore {
@@ -49,8 +25,8 @@ impl TeamStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let clash: Option<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM oncall_overrides
+        let clash: Option<OverrideRow<DateTime<Utc>>> = sqlx::query_as(&format!(
+            "SELECT {OVERRIDE_COLUMNS} FROM oncall_overrides
              WHERE schedule = $1 AND start_at < $2 AND end_at > $3
              ORDER BY start_at, id LIMIT 1"
         ))
@@ -61,11 +37,11 @@ impl TeamStore for PgStore {
         .await
         .map_err(map_err)?;
         if let Some(row) = clash {
-            return Err(overlap(&decode(row)));
+            return Err(overlap(&decode_override(row)?));
         }
-        let row: Row = sqlx::query_as(&format!(
+        let row: OverrideRow<DateTime<Utc>> = sqlx::query_as(&format!(
             "INSERT INTO oncall_overrides (schedule, person, start_at, end_at, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {OVERRIDE_COLUMNS}"
         ))
         .bind(&new.schedule)
         .bind(&new.person)
@@ -77,7 +53,7 @@ impl TeamStore for PgStore {
         .await
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        Ok(decode(row))
+        decode_override(row)
     }
 
     async fn overrides(
@@ -85,8 +61,8 @@ impl TeamStore for PgStore {
         schedule: Option<&str>,
         ending_after: DateTime<Utc>,
     ) -> Result<Vec<Override>> {
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM oncall_overrides
+        let rows: Vec<OverrideRow<DateTime<Utc>>> = sqlx::query_as(&format!(
+            "SELECT {OVERRIDE_COLUMNS} FROM oncall_overrides
              WHERE end_at > $1 AND ($2::TEXT IS NULL OR schedule = $2)
              ORDER BY start_at, id"
         ))
@@ -95,18 +71,18 @@ impl TeamStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        Ok(rows.into_iter().map(decode).collect())
+        rows.into_iter().map(decode_override).collect()
     }
 
     async fn delete_override(&self, id: i64) -> Result<Override> {
-        let row: Option<Row> = sqlx::query_as(&format!(
-            "DELETE FROM oncall_overrides WHERE id = $1 RETURNING {COLUMNS}"
+        let row: Option<OverrideRow<DateTime<Utc>>> = sqlx::query_as(&format!(
+            "DELETE FROM oncall_overrides WHERE id = $1 RETURNING {OVERRIDE_COLUMNS}"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.map(decode).ok_or_else(|| unknown_override(id))
+        decode_override(row.ok_or_else(|| unknown_override(id))?)
     }
 
     async fn shared_secret(&self, name: &str) -> Result<String> {

@@ -11,44 +11,18 @@ use keel_core::SourceKind;
 use sqlx::SqliteConnection;
 use tokio::sync::mpsc;
 
-use super::{decode_rows, decode_state, map_err, EventRowRead, SqliteStore, StateRow};
-use super::{EVENT_COLUMNS, STATE_COLUMNS};
+use super::{map_err, SqliteStore};
 use crate::cluster::{
-    by_name, check_fence, check_monitor, decode_config, encode_instance, fenced, lease_names,
-    span_millis, ttl_millis, Change, ClusterStore, Fence, Instance, Lease,
+    by_name, check_fence, check_monitor, decode_instance, decode_lease, encode_instance, fenced,
+    lease_names, span_millis, ttl_millis, Change, ClusterStore, Fence, Instance, InstanceRow,
+    Lease, LeaseRow, LEASE_COLUMNS,
 };
+use crate::incidents::{decode_events, EventRowRead, EVENT_COLUMNS};
 use crate::shared::{from_millis, now, to_millis, to_u32, unknown_incident};
+use crate::signals::{decode_state, StateRow, STATE_COLUMNS};
 use crate::{NewEvent, Result, SourceState};
 
-const LEASE_COLUMNS: &str = "name, holder, generation, expires_at";
-
-type LeaseRow = (String, String, i64, i64);
-
-fn decode_lease(row: LeaseRow) -> Result<Lease> {
-    let (name, holder, generation, expires_at) = row;
-    Ok(Lease {
-        name,
-        holder,
-        generation,
-        expires_at: from_millis(expires_at)?,
-    })
-}
-
 const INSTANCE_COLUMNS: &str = "id, listen, started_at, seen_at, config";
-
-type InstanceRow = (String, String, i64, i64, String);
-
-fn decode_instance(row: InstanceRow) -> Result<Instance> {
-    let (id, listen, started_at, seen_at, config) = row;
-    let config = decode_config(&id, &config)?;
-    Ok(Instance {
-        id,
-        listen,
-        started_at: from_millis(started_at)?,
-        seen_at: from_millis(seen_at)?,
-        config,
-    })
-}
 
 /// Refuses the write `tx` is about to make unless `fence` holds its lease now. The caller
 /// began `tx` with `BEGIN IMMEDIATE`, so no claim can change the lease before it commits.
@@ -92,7 +66,7 @@ impl ClusterStore for SqliteStore {
             // New: generation 1. Held by `holder` and live: renewed, same generation. Expired
             // (whoever held it): taken, generation + 1. Live and someone else's: untouched,
             // and then RETURNING gives no row.
-            let row: Option<LeaseRow> = sqlx::query_as(&format!(
+            let row: Option<LeaseRow<i64>> = sqlx::query_as(&format!(
                 "INSERT INTO leases (name, holder, generation, expires_at) VALUES (?1, ?2, 1, ?3)
                  ON CONFLICT (name) DO UPDATE SET
                      holder = excluded.holder,
@@ -182,7 +156,7 @@ impl ClusterStore for SqliteStore {
     }
 
     async fn live_instances(&self, within: Duration) -> Result<Vec<Instance>> {
-        let rows: Vec<InstanceRow> = sqlx::query_as(&format!(
+        let rows: Vec<InstanceRow<i64>> = sqlx::query_as(&format!(
             "SELECT {INSTANCE_COLUMNS} FROM instances WHERE seen_at >= ?
              ORDER BY started_at, id"
         ))
@@ -246,7 +220,7 @@ impl ClusterStore for SqliteStore {
         incident: IncidentId,
         after: u32,
     ) -> Result<Vec<IncidentEvent>> {
-        let rows: Vec<EventRowRead> = sqlx::query_as(&format!(
+        let rows: Vec<EventRowRead<i64>> = sqlx::query_as(&format!(
             "SELECT {EVENT_COLUMNS} FROM incident_events
              WHERE incident = ? AND seq > ? ORDER BY seq"
         ))
@@ -265,7 +239,7 @@ impl ClusterStore for SqliteStore {
                 return Err(unknown_incident(incident));
             }
         }
-        decode_rows(rows)
+        decode_events(rows)
     }
 
     async fn incident_heads(&self) -> Result<Vec<(IncidentId, u32)>> {
@@ -280,7 +254,7 @@ impl ClusterStore for SqliteStore {
     }
 
     async fn source_state(&self, kind: SourceKind, id: &str) -> Result<Option<SourceState>> {
-        let row: Option<StateRow> = sqlx::query_as(&format!(
+        let row: Option<StateRow<i64>> = sqlx::query_as(&format!(
             "SELECT {STATE_COLUMNS} FROM source_states WHERE kind = ? AND id = ?"
         ))
         .bind(kind.as_str())

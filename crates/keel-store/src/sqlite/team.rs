@@ -5,29 +5,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{map_err, SqliteStore};
-use crate::shared::{from_millis, to_millis};
+use crate::shared::to_millis;
 use crate::team::{
-    check_new_override, new_secret, overlap, unknown_override, NewOverride, TeamStore,
+    check_new_override, decode_override, new_secret, overlap, unknown_override, NewOverride,
+    OverrideRow, TeamStore, OVERRIDE_COLUMNS,
 };
 use crate::Result;
 use keel_core::oncall::Override;
-
-const COLUMNS: &str = "id, schedule, person, start_at, end_at, created_by, created_at";
-
-type Row = (i64, String, String, i64, i64, String, i64);
-
-fn decode(row: Row) -> Result<Override> {
-    let (id, schedule, person, start, end, created_by, created_at) = row;
-    Ok(Override {
-        id,
-        schedule,
-        person,
-        start: from_millis(start)?,
-        end: from_millis(end)?,
-        created_by,
-        created_at: from_millis(created_at)?,
-    })
-}
 
 #[async_trait]
 impl TeamStore for SqliteStore {
@@ -38,8 +22,8 @@ impl TeamStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_err)?;
-        let clash: Option<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM oncall_overrides
+        let clash: Option<OverrideRow<i64>> = sqlx::query_as(&format!(
+            "SELECT {OVERRIDE_COLUMNS} FROM oncall_overrides
              WHERE schedule = ? AND start_at < ? AND end_at > ?
              ORDER BY start_at, id LIMIT 1"
         ))
@@ -50,11 +34,11 @@ impl TeamStore for SqliteStore {
         .await
         .map_err(map_err)?;
         if let Some(row) = clash {
-            return Err(overlap(&decode(row)?));
+            return Err(overlap(&decode_override(row)?));
         }
-        let row: Row = sqlx::query_as(&format!(
+        let row: OverrideRow<i64> = sqlx::query_as(&format!(
             "INSERT INTO oncall_overrides (schedule, person, start_at, end_at, created_by, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING {OVERRIDE_COLUMNS}"
         ))
         .bind(&new.schedule)
         .bind(&new.person)
@@ -66,7 +50,7 @@ impl TeamStore for SqliteStore {
         .await
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        decode(row)
+        decode_override(row)
     }
 
     async fn overrides(
@@ -74,8 +58,8 @@ impl TeamStore for SqliteStore {
         schedule: Option<&str>,
         ending_after: DateTime<Utc>,
     ) -> Result<Vec<Override>> {
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM oncall_overrides
+        let rows: Vec<OverrideRow<i64>> = sqlx::query_as(&format!(
+            "SELECT {OVERRIDE_COLUMNS} FROM oncall_overrides
              WHERE end_at > ? AND (? IS NULL OR schedule = ?)
              ORDER BY start_at, id"
         ))
@@ -85,18 +69,19 @@ impl TeamStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        rows.into_iter().map(decode).collect()
+        rows.into_iter().map(decode_override).collect()
     }
 
     async fn delete_override(&self, id: i64) -> Result<Override> {
-        let row: Option<Row> = sqlx::query_as(&format!(
-            "DELETE FROM oncall_overrides WHERE id = ? RETURNING {COLUMNS}"
+        let row: Option<OverrideRow<i64>> = sqlx::query_as(&format!(
+            "DELETE FROM oncall_overrides WHERE id = ? RETURNING {OVERRIDE_COLUMNS}"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.map(decode).unwrap_or_else(|| Err(unknown_override(id)))
+        row.map(decode_override)
+            .unwrap_or_else(|| Err(unknown_override(id)))
     }
 
     async fn shared_secret(&self, name: &str) -> Result<String> {
