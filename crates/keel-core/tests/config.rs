@@ -10,8 +10,8 @@ use keel_core::config::{
 };
 use proptest::prelude::*;
 
-/// The config block of PRODUCT.md ("The interface users rely on"), copied byte for byte so
-/// the test runs without the shared folder.
+/// The config Keel was specified with (the product brief's example of the interface users rely
+/// on), kept byte for byte: what it promises must keep parsing as written.
 const PRODUCT: &str = include_str!("data/product.toml");
 
 fn ok(text: &str) -> Config {

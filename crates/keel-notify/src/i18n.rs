@@ -1,6 +1,6 @@
 //! The fixed words of notifications, in English and Japanese.
 //!
-//! Taken from the project glossary (`i18n-glossary.md`) so an email or webhook says what the
+//! Taken from the project glossary (`docs/i18n-glossary.md`) so an email or webhook says what the
 //! status page says, in the same words. Any locale other than `ja` gets English.
 
 use keel_core::public::{Indicator, PublicEta, PublicStatus};

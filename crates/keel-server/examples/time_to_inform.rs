@@ -20,9 +20,9 @@
 //! - T0 → the first customer update published (`update_published` on the timeline),
 //! - T0 → the first webhook received by the subscriber.
 //!
-//! PRODUCT.md's bar: the incident within `interval × confirmations + timeout + 1 s`, the page
-//! within 1 s of that, the webhook within 1 s of publication. Prints one Markdown table row per
-//! run, then the medians and the bar. Every wait has a hang guard; nothing leaves loopback.
+//! The bar (docs/benchmarks.md, "Targets"): the incident within
+//! `interval × confirmations + timeout + 1 s`, the page within 1 s of that, the webhook within
+//! 1 s of publication. Prints one Markdown table row per run, then the medians and the bar. Every wait has a hang guard; nothing leaves loopback.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

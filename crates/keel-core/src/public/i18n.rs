@@ -1,7 +1,7 @@
 //! Every fixed string a customer reads — on the page, in the feeds, on badges and in
 //! subscriber emails — in English and Japanese, plus locale negotiation and time formatting.
 //!
-//! The wording follows the shared glossary (`i18n-glossary.md`) term for term, so a Japanese
+//! The wording follows the project glossary (`docs/i18n-glossary.md`) term for term, so a Japanese
 //! reader sees the words Japanese status pages use. Strings live in one table ([`Key`]) so a
 //! test can prove that every one of them is translated; sentences that carry a number are
 //! small functions beside it.

@@ -2,7 +2,7 @@
 //! straight from the rendered snapshot, before the router sees them.
 //!
 //! The status page is what everyone opens at the same moment during an outage, so it must cost
-//! next to nothing per request (PRODUCT.md: at least nginx's rate on the exported copy). Through
+//! next to nothing per request (the bar in docs/benchmarks.md: at least nginx's rate on the exported copy). Through
 //! axum's `serve` and router every request also boxed its body, cloned the router and the state,
 //! and filled an extension map (matched path, peer address); on loopback that was the difference
 //! between trailing nginx and matching it. Everything else (the API, forms, intake, 404s and
