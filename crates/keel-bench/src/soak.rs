@@ -46,6 +46,9 @@ const INTAKE_IN_FLIGHT: usize = 16;
 const FLAP_COMPONENTS: u64 = 10;
 /// Time limit of every request the harness makes.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the load keeps an idle connection: well under Keel's default
+/// `header_read_timeout` (30 s), after which Keel closes it.
+const POOL_IDLE: Duration = Duration::from_secs(10);
 
 /// The `soak` subcommand's options.
 #[derive(Debug, Clone, clap::Args)]
@@ -523,8 +526,18 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<SoakResult> {
         );
     };
     let started = Instant::now();
+    // Keel closes a connection that sends no request for `header_read_timeout` (30 s), and the
+    // intake's connections idle a minute between bursts. A request sent on a pooled connection
+    // as Keel closes it fails ("connection closed before message completed": one ended a run
+    // after 28 minutes), so the load lets idle connections go well before Keel does, and the
+    // samples, every 30 s, open a connection of their own each time.
     let client = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
+        .pool_idle_timeout(POOL_IDLE)
+        .build()?;
+    let sampler = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .pool_max_idle_per_host(0)
         .build()?;
 
     // The load, aborted when `drivers` is dropped (at the end, or if the run fails).
@@ -564,7 +577,7 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<SoakResult> {
     let mut next = started;
     loop {
         let t = started.elapsed();
-        let s = sample(&client, &keel_url, keel.pid(), t.as_secs_f64(), &load).await?;
+        let s = sample(&sampler, &keel_url, keel.pid(), t.as_secs_f64(), &load).await?;
         eprintln!("keel-soak: {}", s.csv());
         samples.push(s);
         if t >= a.duration {
