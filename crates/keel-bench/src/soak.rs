@@ -526,6 +526,13 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<SoakResult> {
     let client = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()?;
+    // Samples open a connection each: Keel closes a keep-alive connection idle for its
+    // `header_read_timeout` (30 s, the sample period), and a sample reusing one just as it is
+    // closed fails, which would end the run.
+    let sampler = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .pool_max_idle_per_host(0)
+        .build()?;
 
     // The load, aborted when `drivers` is dropped (at the end, or if the run fails).
     let load = Arc::new(Load::default());
@@ -564,7 +571,7 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<SoakResult> {
     let mut next = started;
     loop {
         let t = started.elapsed();
-        let s = sample(&client, &keel_url, keel.pid(), t.as_secs_f64(), &load).await?;
+        let s = sample(&sampler, &keel_url, keel.pid(), t.as_secs_f64(), &load).await?;
         eprintln!("keel-soak: {}", s.csv());
         samples.push(s);
         if t >= a.duration {
