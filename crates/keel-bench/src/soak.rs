@@ -539,13 +539,6 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<SoakResult> {
         .timeout(REQUEST_TIMEOUT)
         .pool_max_idle_per_host(0)
         .build()?;
-    // Samples open a connection each: Keel closes a keep-alive connection idle for its
-    // `header_read_timeout` (30 s, the sample period), and a sample reusing one just as it is
-    // closed fails, which would end the run.
-    let sampler = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .pool_max_idle_per_host(0)
-        .build()?;
 
     // The load, aborted when `drivers` is dropped (at the end, or if the run fails).
     let load = Arc::new(Load::default());
