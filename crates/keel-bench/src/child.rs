@@ -163,3 +163,24 @@ pub async fn wait_for_line<T>(
     .ok()
     .flatten()
 }
+
+/// How long the loopback target may take to print its address.
+const TARGET_START_LIMIT: Duration = Duration::from_secs(15);
+
+/// Starts `exe target` on a random loopback port with `extra` arguments; returns the process
+/// (which stops when dropped) and the base URL it printed.
+pub async fn spawn_target(
+    exe: &std::path::Path,
+    extra: &[String],
+) -> anyhow::Result<(Proc, String)> {
+    let mut cmd = Command::new(exe);
+    cmd.args(["target", "--listen", "127.0.0.1:0", "--until-stdin-closes"])
+        .args(extra);
+    let (target, mut out, _) = Proc::spawn("target", cmd)?;
+    let base = wait_for_line(&mut out, TARGET_START_LIMIT, |l| {
+        l.starts_with("http://").then(|| l.trim().to_string())
+    })
+    .await
+    .ok_or_else(|| anyhow::anyhow!("the target did not print its address\n{}", target.tail()))?;
+    Ok((target, base))
+}

@@ -29,13 +29,12 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 
-use crate::child::{wait_for_line, Proc};
+use crate::child::{spawn_target, wait_for_line, Proc};
 use crate::config::{self, BenchConfig};
 use crate::procfs;
 use crate::run::{counters, parse_serving_line, watch};
 use crate::target;
 
-const TARGET_START_LIMIT: Duration = Duration::from_secs(15);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 const TAKEOVER_POLL: Duration = Duration::from_millis(200);
 
@@ -319,21 +318,8 @@ async fn run_one(plan: &ClusterPlan, n: u32, work: &Path) -> anyhow::Result<Clus
         plan.pg_user, plan.pg_host, plan.pg_port
     );
 
-    let mut cmd = Command::new(&exe);
-    cmd.args(["target", "--listen", "127.0.0.1:0", "--until-stdin-closes"])
-        .args(["--monitors", &plan.monitors.to_string()]);
-    let (target_proc, mut target_out, _) = Proc::spawn("target", cmd)?;
-    let base = wait_for_line(&mut target_out, TARGET_START_LIMIT, |l| {
-        l.starts_with("http://").then(|| l.trim().to_string())
-    })
-    .await
-    .ok_or_else(|| {
-        anyhow::anyhow!(
-            "the target did not print its address\n{}",
-            target_proc.tail()
-        )
-    })?;
-    drop(target_out);
+    let (target_proc, base) =
+        spawn_target(&exe, &["--monitors".into(), plan.monitors.to_string()]).await?;
 
     eprintln!(
         "keel-bench: {n} instance(s) on {url}, {} http monitors every {} against {base}",

@@ -24,14 +24,12 @@ pub struct BareVariant {
     /// Flat out (back to back) rather than at Keel's rate.
     pub flat: bool,
 }
-use crate::child::{wait_for_line, Proc};
+use crate::child::{spawn_target, wait_for_line, Proc};
 use crate::config::{self, BenchConfig};
 use crate::metrics;
 use crate::procfs;
 use crate::table::RunResult;
 
-/// How long the target may take to print its address.
-const TARGET_START_LIMIT: Duration = Duration::from_secs(15);
 /// Slices of the warm-up over which Keel's CPU is recorded, to show its start-up work fading.
 const RAMP_SLICE: Duration = Duration::from_secs(10);
 /// How long a child gets to exit after SIGTERM before it is killed.
@@ -167,15 +165,7 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<RunResult> {
     let clk_tck = procfs::clk_tck();
 
     // The target.
-    let mut cmd = Command::new(&exe);
-    cmd.args(["target", "--listen", "127.0.0.1:0", "--until-stdin-closes"]);
-    let (target, mut target_out, _) = Proc::spawn("target", cmd)?;
-    let base = wait_for_line(&mut target_out, TARGET_START_LIMIT, |l| {
-        l.starts_with("http://").then(|| l.trim().to_string())
-    })
-    .await
-    .ok_or_else(|| anyhow::anyhow!("the target did not print its address\n{}", target.tail()))?;
-    drop(target_out);
+    let (target, base) = spawn_target(&exe, &[]).await?;
 
     // Keel's config and data directory.
     let work = match &plan.work_dir {

@@ -28,14 +28,12 @@ use tokio::process::Command;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::child::{wait_for_line, Proc};
+use crate::child::{spawn_target, wait_for_line, Proc};
 use crate::config::{self, BenchConfig};
 use crate::metrics;
 use crate::procfs;
 use crate::run::{parse_serving_line, watch};
 
-/// How long the target may take to print its address.
-const TARGET_START_LIMIT: Duration = Duration::from_secs(15);
 /// How long a child gets to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Page requests in flight at most; a tick finding them all busy is skipped and counted.
@@ -464,19 +462,14 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<SoakResult> {
     let exe = std::env::current_exe().context("cannot find the keel-bench executable")?;
 
     // The target, with its flapping paths.
-    let mut cmd = Command::new(&exe);
-    cmd.args(["target", "--listen", "127.0.0.1:0", "--until-stdin-closes"])
-        .args([
-            "--flap-period",
-            &humantime::format_duration(a.flap_period).to_string(),
-        ]);
-    let (target, mut target_out, _) = Proc::spawn("target", cmd)?;
-    let base = wait_for_line(&mut target_out, TARGET_START_LIMIT, |l| {
-        l.starts_with("http://").then(|| l.trim().to_string())
-    })
-    .await
-    .ok_or_else(|| anyhow::anyhow!("the target did not print its address\n{}", target.tail()))?;
-    drop(target_out);
+    let (target, base) = spawn_target(
+        &exe,
+        &[
+            "--flap-period".into(),
+            humantime::format_duration(a.flap_period).to_string(),
+        ],
+    )
+    .await?;
 
     let work = match &a.work_dir {
         Some(d) => tempfile::Builder::new().prefix("keel-soak-").tempdir_in(d),
