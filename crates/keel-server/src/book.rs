@@ -29,16 +29,52 @@ use crate::cluster::Cluster;
 use crate::health::{HealthBoard, HealthView};
 use crate::hub::SignalHub;
 
-/// One incident with its timeline.
+/// One incident with its whole timeline, as read from the store.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub incident: Incident,
     pub events: Vec<IncidentEvent>,
 }
 
+/// How long the book keeps an incident's events in memory after they happen: what the jobs
+/// that queue recent pages and updates again ([`IncidentBook::paged_since`],
+/// [`IncidentBook::published_since`]) look back over, with room to spare.
+const RECENT: chrono::TimeDelta = chrono::TimeDelta::hours(2);
+
+/// What the book holds of one incident: its folded state and its events of the last
+/// [`RECENT`]. The whole timeline stays in the store and is read from there when asked for:
+/// a flapping source adds events for as long as Keel runs (one per health change, for
+/// months), so a book that kept them all grew without bound (docs/benchmarks.md, "Soak").
+#[derive(Debug, Clone)]
+struct Held {
+    incident: Incident,
+    recent: Vec<IncidentEvent>,
+}
+
+impl Held {
+    fn new(incident: Incident, events: Vec<IncidentEvent>) -> Self {
+        let mut held = Held {
+            incident,
+            recent: events,
+        };
+        held.forget_old(Utc::now());
+        held
+    }
+
+    fn extend(&mut self, events: &[IncidentEvent]) {
+        self.recent.extend(events.iter().cloned());
+        self.forget_old(Utc::now());
+    }
+
+    fn forget_old(&mut self, now: DateTime<Utc>) {
+        let horizon = now - RECENT;
+        self.recent.retain(|e| e.at >= horizon);
+    }
+}
+
 /// Every incident, folded from its events.
 pub struct IncidentBook {
-    entries: Mutex<BTreeMap<IncidentId, Entry>>,
+    entries: Mutex<BTreeMap<IncidentId, Held>>,
     store: Arc<dyn Store>,
     config: Arc<Config>,
     graph: Graph,
@@ -87,7 +123,7 @@ impl IncidentBook {
         for (id, events) in grouped {
             let incident = Incident::replay(&events)
                 .map_err(|e| anyhow::anyhow!("incident {id} does not replay: {e}"))?;
-            entries.insert(id, Entry { incident, events });
+            entries.insert(id, Held::new(incident, events));
         }
         let (changes, _) = broadcast::channel(1024);
         let (published, _) = broadcast::channel(1024);
@@ -112,7 +148,7 @@ impl IncidentBook {
         let entries = self.entries.lock().await;
         let mut out: Vec<(DateTime<Utc>, Published)> = entries
             .values()
-            .flat_map(|e| e.events.iter())
+            .flat_map(|e| e.recent.iter())
             .filter(|e| e.at >= since)
             .filter_map(|e| match &e.kind {
                 EventKind::UpdatePublished { update, .. } => Some((
@@ -170,12 +206,39 @@ impl IncidentBook {
         self.health.publish(view)
     }
 
-    pub async fn list(&self) -> Vec<Entry> {
-        self.entries.lock().await.values().cloned().collect()
+    /// Every incident as folded, oldest first (without timelines: [`Self::get`] reads one).
+    pub async fn list(&self) -> Vec<Incident> {
+        self.entries
+            .lock()
+            .await
+            .values()
+            .map(|e| e.incident.clone())
+            .collect()
     }
 
-    pub async fn get(&self, id: IncidentId) -> Option<Entry> {
-        self.entries.lock().await.get(&id).cloned()
+    /// The incident as folded, without its timeline.
+    pub async fn incident(&self, id: IncidentId) -> Option<Incident> {
+        self.entries
+            .lock()
+            .await
+            .get(&id)
+            .map(|e| e.incident.clone())
+    }
+
+    /// The incident with its whole timeline, read from the store.
+    pub async fn get(&self, id: IncidentId) -> Result<Option<Entry>, BookError> {
+        match self.incident(id).await {
+            Some(incident) => Ok(Some(self.with_timeline(incident).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `incident` with its stored events up to what the book has folded: another instance
+    /// may have stored more since, which the book reads when the change feed tells it.
+    async fn with_timeline(&self, incident: Incident) -> Result<Entry, BookError> {
+        let mut events = self.store.incident_events(incident.id).await?;
+        events.retain(|e| e.seq <= incident.last_seq);
+        Ok(Entry { incident, events })
     }
 
     /// Applies a responder's command: decided on the current incident, stored, then folded.
@@ -224,10 +287,10 @@ impl IncidentBook {
         let plan = self.publisher.plan(&entry.incident, at);
         let plan: Vec<_> = plan.into_iter().map(|k| (Actor::System, at, k)).collect();
         let more = append(self.store.as_ref(), entry, &plan, None).await?;
-        let out = entry.clone();
+        let incident = entry.incident.clone();
         drop(entries);
         self.announce(id, published.into_iter().chain(more));
-        Ok(out)
+        self.with_timeline(incident).await
     }
 
     /// Declares an incident by hand.
@@ -254,10 +317,11 @@ impl IncidentBook {
         let plan = self.publisher.plan(&entry.incident, at);
         let plan: Vec<_> = plan.into_iter().map(|k| (Actor::System, at, k)).collect();
         let published = append(self.store.as_ref(), &mut entry, &plan, None).await?;
-        entries.insert(id, entry.clone());
+        let incident = entry.incident.clone();
+        entries.insert(id, entry);
         drop(entries);
         self.announce(id, published);
-        Ok(entry)
+        self.with_timeline(incident).await
     }
 
     /// Stores what the engine plans for an assessed view. Returns the ids that changed.
@@ -365,9 +429,9 @@ impl IncidentBook {
                 .into_iter()
                 .map(|(at, k)| (Actor::System, at.max(floor), k))
                 .collect();
-            let before = entry.events.len();
-            append(self.store.as_ref(), entry, &events, Some(fence)).await?;
-            out.push((entry.incident.clone(), entry.events[before..].to_vec()));
+            let (_, stored) =
+                append_stored(self.store.as_ref(), entry, &events, Some(fence)).await?;
+            out.push((entry.incident.clone(), stored));
         }
         drop(entries);
         for (inc, _) in &out {
@@ -384,7 +448,7 @@ impl IncidentBook {
         entries
             .values()
             .flat_map(|e| {
-                e.events
+                e.recent
                     .iter()
                     .filter(|ev| ev.at >= since && matches!(ev.kind, EventKind::Paged { .. }))
                     .map(|ev| (e.incident.clone(), ev.clone()))
@@ -451,18 +515,12 @@ impl IncidentBook {
                         .apply(e)
                         .map_err(|err| BookError::Replay(err.to_string()))?;
                 }
-                entry.events.extend(new.iter().cloned());
+                entry.extend(&new);
             }
             None => {
                 let incident =
                     Incident::replay(&new).map_err(|e| BookError::Replay(e.to_string()))?;
-                entries.insert(
-                    id,
-                    Entry {
-                        incident,
-                        events: new.clone(),
-                    },
-                );
+                entries.insert(id, Held::new(incident, new.clone()));
             }
         }
         drop(entries);
@@ -525,7 +583,7 @@ impl IncidentBook {
 }
 
 /// How long resolved incidents lasted, for ETAs.
-fn history(entries: &BTreeMap<IncidentId, Entry>) -> Vec<PastIncident> {
+fn history(entries: &BTreeMap<IncidentId, Held>) -> Vec<PastIncident> {
     let all: Vec<Incident> = entries.values().map(|e| e.incident.clone()).collect();
     past_incidents(&all)
 }
@@ -534,27 +592,36 @@ async fn create(
     store: &dyn Store,
     events: &[(Actor, DateTime<Utc>, EventKind)],
     fence: Option<&Fence>,
-) -> Result<Entry, BookError> {
+) -> Result<Held, BookError> {
     let id = match fence {
         Some(f) => store.create_incident_fenced(f, events).await?,
         None => store.create_incident(events).await?,
     };
     let stored = store.incident_events(id).await?;
     let incident = Incident::replay(&stored).map_err(|e| BookError::Replay(e.to_string()))?;
-    Ok(Entry {
-        incident,
-        events: stored,
-    })
+    Ok(Held::new(incident, stored))
 }
 
+/// Stores `events` after the incident's latest and folds them in; returns the updates among
+/// them that were published.
 async fn append(
     store: &dyn Store,
-    entry: &mut Entry,
+    entry: &mut Held,
     events: &[(Actor, DateTime<Utc>, EventKind)],
     fence: Option<&Fence>,
 ) -> Result<Vec<Published>, BookError> {
+    Ok(append_stored(store, entry, events, fence).await?.0)
+}
+
+/// [`append`], also returning the events as stored.
+async fn append_stored(
+    store: &dyn Store,
+    entry: &mut Held,
+    events: &[(Actor, DateTime<Utc>, EventKind)],
+    fence: Option<&Fence>,
+) -> Result<(Vec<Published>, Vec<IncidentEvent>), BookError> {
     if events.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let (id, seq) = (entry.incident.id, entry.incident.last_seq);
     let stored = match fence {
@@ -572,8 +639,8 @@ async fn append(
             .map_err(|err| BookError::Replay(err.to_string()))?;
     }
     let published = published_in(&stored);
-    entry.events.extend(stored);
-    Ok(published)
+    entry.extend(&stored);
+    Ok((published, stored))
 }
 
 /// The updates among `events` that were published.
@@ -681,5 +748,83 @@ pub async fn written_elsewhere(book: &IncidentBook, cluster: &Cluster, e: BookEr
         e => {
             tracing::error!(error = %e, "cannot store the assessment's incident changes; will retry")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+
+[[component]]
+id = "api"
+name = "API"
+users = 100
+"#;
+
+    async fn book() -> (tempfile::TempDir, Arc<dyn Store>, IncidentBook) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("keel.db").display());
+        let store = keel_store::open(&url).await.unwrap();
+        let config = Arc::new(keel_core::config::parse(CONFIG, "keel.toml", &[]).unwrap());
+        let book = IncidentBook::load(store.clone(), config).await.unwrap();
+        (dir, store, book)
+    }
+
+    async fn held(book: &IncidentBook, id: IncidentId) -> usize {
+        book.entries.lock().await.get(&id).map_or(0, |h| h.recent.len())
+    }
+
+    fn note(text: &str) -> Command {
+        Command::Note {
+            text: text.to_string(),
+        }
+    }
+
+    /// A timeline that keeps growing (a flapping source, for months) must not grow the
+    /// book: old events stay in the store, and whoever asks for the timeline gets all of it.
+    #[tokio::test]
+    async fn old_events_leave_memory_but_the_timeline_keeps_them() {
+        let (_dir, store, book) = book().await;
+        let now = Utc::now();
+        let long_ago = now - RECENT - chrono::TimeDelta::minutes(30);
+        let alice = Actor::User("alice".to_string());
+        let api: BTreeSet<String> = ["api".to_string()].into();
+        let declared = book
+            .declare("Checkout errors".into(), api, alice.clone(), long_ago)
+            .await
+            .unwrap();
+        let id = declared.incident.id;
+        for i in 0..50 {
+            book.command(id, note(&format!("old {i}")), alice.clone(), false, long_ago)
+                .await
+                .unwrap();
+        }
+        assert_eq!(held(&book, id).await, 0, "nothing older than RECENT is held");
+
+        let entry = book
+            .command(id, note("now"), alice.clone(), false, now)
+            .await
+            .unwrap();
+        let stored = store.incident_events(id).await.unwrap();
+        let recent = stored.iter().filter(|e| e.at >= now - RECENT).count();
+        assert!(recent >= 1);
+        assert_eq!(held(&book, id).await, recent, "only the new events are held");
+        assert_eq!(entry.events.len(), stored.len(), "the answer has the whole timeline");
+        assert!(stored.len() > 50);
+        let got = book.get(id).await.unwrap().unwrap();
+        assert_eq!(got.events, stored);
+        assert_eq!(got.incident.notes, 51);
+
+        // A book loaded from the store holds as little.
+        let config = Arc::new(keel_core::config::parse(CONFIG, "keel.toml", &[]).unwrap());
+        let again = IncidentBook::load(store.clone(), config).await.unwrap();
+        assert_eq!(held(&again, id).await, recent);
+        assert_eq!(again.get(id).await.unwrap().unwrap().events, stored);
+        assert_eq!(again.list().await, book.list().await);
+        assert!(book.get(id + 1).await.unwrap().is_none());
     }
 }

@@ -298,7 +298,7 @@ pub async fn build_from(
     inputs: &StoredInputs,
     now: DateTime<Utc>,
 ) -> Snapshot {
-    let incidents: Vec<_> = book.list().await.into_iter().map(|e| e.incident).collect();
+    let incidents = book.list().await;
     public::snapshot::build(
         config,
         &incidents,

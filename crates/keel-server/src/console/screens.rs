@@ -12,7 +12,9 @@ use chrono::Utc;
 use keel_core::assess::Severity;
 use keel_core::config::LocalizedText;
 use keel_core::human;
-use keel_core::incident::{words, Actor, Command, DraftFate, IncidentRole, IncidentState};
+use keel_core::incident::{
+    words, Actor, Command, DraftFate, Incident, IncidentRole, IncidentState,
+};
 use keel_core::public::{disclosure, MaintenanceStatus, PublicStatus};
 use keel_store::NewMaintenance;
 
@@ -111,7 +113,7 @@ pub async fn overview(State(state): State<AppState>, user: User) -> Response {
     d.raw("<h1>")
         .w("Open incidents", "対応中のインシデント")
         .raw("</h1>");
-    let open: Vec<&Entry> = all.iter().filter(|e| !e.incident.is_resolved()).collect();
+    let open: Vec<&Incident> = all.iter().filter(|i| !i.is_resolved()).collect();
     if open.is_empty() {
         d.raw("<p class=\"calm\">")
             .w("No open incidents.", "対応中のインシデントはありません。")
@@ -136,8 +138,7 @@ pub async fn overview(State(state): State<AppState>, user: User) -> Response {
             .raw("</th><th>")
             .w("Escalation", "エスカレーション")
             .raw("</th></tr></thead><tbody>");
-        for e in open {
-            let i = &e.incident;
+        for i in open {
             let id = i.id.to_string();
             d.raw("<tr><td>")
                 .t(&id)
@@ -207,26 +208,22 @@ pub async fn overview(State(state): State<AppState>, user: User) -> Response {
             .w("Declare", "宣言する")
             .raw("</button></form></section>");
     }
-    let resolved: Vec<&Entry> = all
-        .iter()
-        .filter(|e| e.incident.is_resolved())
-        .take(10)
-        .collect();
+    let resolved: Vec<&Incident> = all.iter().filter(|i| i.is_resolved()).take(10).collect();
     if !resolved.is_empty() {
         d.raw("<h2>")
             .w("Recently resolved", "最近解決したインシデント")
             .raw("</h2><ul class=\"plain\">");
         for e in resolved {
-            let id = e.incident.id.to_string();
+            let id = e.id.to_string();
             d.raw("<li><a href=\"/admin/incidents/")
                 .t(&id)
                 .raw(q)
                 .raw("\">#")
                 .t(&id)
                 .raw(" ")
-                .t(&e.incident.title)
+                .t(&e.title)
                 .raw("</a> · ");
-            if let Some(r) = e.incident.resolved_at {
+            if let Some(r) = e.resolved_at {
                 d.time(r);
             }
             d.raw("</li>");
@@ -333,8 +330,13 @@ pub async fn incident(
     user: User,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(entry) = async { state.incidents.get(incident_id(&id)?).await }.await else {
+    let Some(id) = incident_id(&id) else {
         return book_failure(user.lang, BookError::NotFound(0));
+    };
+    let entry = match state.incidents.get(id).await {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return book_failure(user.lang, BookError::NotFound(id)),
+        Err(e) => return book_failure(user.lang, e),
     };
     render_incident(
         &state,
@@ -925,8 +927,9 @@ pub async fn act(
             if form.get("do") == Some("check") {
                 // Only the verdict: shown beside the edited text, nothing published.
                 let entry = match state.incidents.get(id).await {
-                    Some(en) => en,
-                    None => return book_failure(lang, BookError::NotFound(id)),
+                    Ok(Some(en)) => en,
+                    Ok(None) => return book_failure(lang, BookError::NotFound(id)),
+                    Err(e) => return book_failure(lang, e),
                 };
                 let view = View {
                     flash: None,
@@ -959,8 +962,10 @@ pub async fn act(
     match result {
         Ok(_) => Redirect::to(&format!("/admin/incidents/{id}{}", lang.query())).into_response(),
         Err(BookError::Refused { field, reason }) => {
-            let Some(entry) = state.incidents.get(id).await else {
-                return book_failure(lang, BookError::NotFound(id));
+            let entry = match state.incidents.get(id).await {
+                Ok(Some(entry)) => entry,
+                Ok(None) => return book_failure(lang, BookError::NotFound(id)),
+                Err(e) => return book_failure(lang, e),
             };
             let msg = format!(
                 "{} {field}: {reason}",
@@ -986,20 +991,17 @@ pub async fn postmortem(
     let Some(id) = incident_id(&id) else {
         return book_failure(lang, BookError::NotFound(0));
     };
-    let Some(entry) = state.incidents.get(id).await else {
-        return book_failure(lang, BookError::NotFound(id));
+    let entry = match state.incidents.get(id).await {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return book_failure(lang, BookError::NotFound(id)),
+        Err(e) => return book_failure(lang, e),
     };
     let history: Vec<_> = state
         .incidents
         .list()
         .await
         .into_iter()
-        .filter(|e| {
-            e.incident.id != id
-                && e.incident.cause.is_some()
-                && e.incident.cause == entry.incident.cause
-        })
-        .map(|e| e.incident)
+        .filter(|i| i.id != id && i.cause.is_some() && i.cause == entry.incident.cause)
         .collect();
     let pm = keel_core::incident::postmortem(&entry.incident, &entry.events, &history, Utc::now());
     let mut d = Doc::new(lang);

@@ -136,7 +136,7 @@ async fn check(state: &AppState, token: &str) -> Result<AckLink, Response> {
 
 /// What stands in the way of acknowledging now, if anything.
 async fn obstacle(state: &AppState, link: &AckLink, w: &Words) -> Result<String, Response> {
-    let Some(entry) = state.incidents.get(link.incident).await else {
+    let Some(inc) = state.incidents.incident(link.incident).await else {
         return Err(page(
             StatusCode::NOT_FOUND,
             w,
@@ -144,7 +144,7 @@ async fn obstacle(state: &AppState, link: &AckLink, w: &Words) -> Result<String,
             &para(&format!("No incident {}.", link.incident)),
         ));
     };
-    let inc = &entry.incident;
+    let inc = &inc;
     let summary = format!(
         "#{} {} — {}",
         inc.id,

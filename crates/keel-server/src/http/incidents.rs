@@ -71,12 +71,12 @@ pub async fn list(
         .list()
         .await
         .iter()
-        .filter(|e| match filter {
+        .filter(|i| match filter {
             None => true,
-            Some(None) => e.incident.state != IncidentState::Resolved,
-            Some(Some(s)) => e.incident.state == s,
+            Some(None) => i.state != IncidentState::Resolved,
+            Some(Some(s)) => i.state == s,
         })
-        .map(|e| views::incident(&e.incident, now))
+        .map(|i| views::incident(i, now))
         .collect();
     out.reverse(); // newest first
     Ok(Json(Incidents { incidents: out }))
@@ -107,7 +107,7 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
     let id = parse_id(&id)?;
-    let entry = state.incidents.get(id).await.ok_or(ApiError::NotFound)?;
+    let entry = state.incidents.get(id).await?.ok_or(ApiError::NotFound)?;
     let mut v = views::incident_full(&entry, Utc::now());
     let view = state.incidents.health();
     views::add_backups(
@@ -524,18 +524,13 @@ pub async fn postmortem(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
     let id = parse_id(&id)?;
-    let entry = state.incidents.get(id).await.ok_or(ApiError::NotFound)?;
+    let entry = state.incidents.get(id).await?.ok_or(ApiError::NotFound)?;
     let history: Vec<_> = state
         .incidents
         .list()
         .await
         .into_iter()
-        .filter(|e| {
-            e.incident.id != id
-                && e.incident.cause.is_some()
-                && e.incident.cause == entry.incident.cause
-        })
-        .map(|e| e.incident)
+        .filter(|i| i.id != id && i.cause.is_some() && i.cause == entry.incident.cause)
         .collect();
     let pm = keel_core::incident::postmortem(&entry.incident, &entry.events, &history, Utc::now());
     match q.format.as_deref() {
@@ -619,13 +614,7 @@ pub async fn mttx(
             ));
         }
     }
-    let incidents: Vec<_> = state
-        .incidents
-        .list()
-        .await
-        .into_iter()
-        .map(|e| e.incident)
-        .collect();
+    let incidents = state.incidents.list().await;
     let m = keel_core::incident::mttx(&incidents, q.component.as_deref(), from, to);
     Ok(Json(Mttx {
         component: q.component,

@@ -43,8 +43,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .list()
         .await
         .into_iter()
-        .filter(|e| e.incident.state != keel_core::incident::IncidentState::Resolved)
-        .map(|e| e.incident.severity)
+        .filter(|i| i.state != keel_core::incident::IncidentState::Resolved)
+        .map(|i| i.severity)
         .collect();
     body.push_str(&crate::metrics::render_open_incidents(&open));
     body.push_str(&crate::metrics::render_tasks());
