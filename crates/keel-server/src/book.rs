@@ -775,7 +775,11 @@ users = 100
     }
 
     async fn held(book: &IncidentBook, id: IncidentId) -> usize {
-        book.entries.lock().await.get(&id).map_or(0, |h| h.recent.len())
+        book.entries
+            .lock()
+            .await
+            .get(&id)
+            .map_or(0, |h| h.recent.len())
     }
 
     fn note(text: &str) -> Command {
@@ -799,11 +803,21 @@ users = 100
             .unwrap();
         let id = declared.incident.id;
         for i in 0..50 {
-            book.command(id, note(&format!("old {i}")), alice.clone(), false, long_ago)
-                .await
-                .unwrap();
+            book.command(
+                id,
+                note(&format!("old {i}")),
+                alice.clone(),
+                false,
+                long_ago,
+            )
+            .await
+            .unwrap();
         }
-        assert_eq!(held(&book, id).await, 0, "nothing older than RECENT is held");
+        assert_eq!(
+            held(&book, id).await,
+            0,
+            "nothing older than RECENT is held"
+        );
 
         let entry = book
             .command(id, note("now"), alice.clone(), false, now)
@@ -812,8 +826,16 @@ users = 100
         let stored = store.incident_events(id).await.unwrap();
         let recent = stored.iter().filter(|e| e.at >= now - RECENT).count();
         assert!(recent >= 1);
-        assert_eq!(held(&book, id).await, recent, "only the new events are held");
-        assert_eq!(entry.events.len(), stored.len(), "the answer has the whole timeline");
+        assert_eq!(
+            held(&book, id).await,
+            recent,
+            "only the new events are held"
+        );
+        assert_eq!(
+            entry.events.len(),
+            stored.len(),
+            "the answer has the whole timeline"
+        );
         assert!(stored.len() > 50);
         let got = book.get(id).await.unwrap().unwrap();
         assert_eq!(got.events, stored);

@@ -347,7 +347,15 @@ async fn the_front_door_answers_like_the_router_did() {
     assert_eq!(full.headers()["vary"], "Accept-Language");
     assert_eq!(full.headers()["content-type"], "text/html; charset=utf-8");
     let etag = full.headers()["etag"].clone();
+    // Keel sets the length with the rendering; hyper must not add a second one.
+    let lengths: Vec<_> = full
+        .headers()
+        .get_all("content-length")
+        .iter()
+        .cloned()
+        .collect();
     let body = full.bytes().await.unwrap();
+    assert_eq!(lengths, [body.len().to_string().as_str()]);
 
     let head = app.client.head(app.url("/")).send().await.unwrap();
     assert_eq!(head.status(), 200);
