@@ -292,7 +292,7 @@ impl IncidentBook {
                     let events: Vec<_> = events.into_iter().map(|(a, k)| (a, now, k)).collect();
                     let entry = create(self.store.as_ref(), &events, Some(fence)).await?;
                     tracing::warn!(
-                        incident = entry.incident.id, title = %entry.incident.title,
+                        incident = %entry.incident.id, title = %entry.incident.title,
                         severity = ?entry.incident.severity, "incident opened"
                     );
                     changed.push(entry.incident.id);
@@ -407,15 +407,17 @@ impl IncidentBook {
         let mut changed = Vec::new();
         for entry in entries.values_mut() {
             let inc = &entry.incident;
-            if inc.state == IncidentState::Resolved || !inc.impacted.contains(&signal.component) {
+            if inc.state == IncidentState::Resolved
+                || !inc.impacted.contains(signal.component.as_str())
+            {
                 continue;
             }
             let event = (
                 Actor::System,
                 signal.at,
                 EventKind::Signal {
-                    source: signal.source_id.clone(),
-                    component: signal.component.clone(),
+                    source: signal.source.id(),
+                    component: signal.component.to_string(),
                     health: signal.health,
                     reason: signal.reason.clone(),
                 },

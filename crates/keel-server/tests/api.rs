@@ -72,7 +72,7 @@ async fn state_changes_are_stored_as_signals_not_every_check() {
     let signals = store.signals_after(0, 100).await.expect("signals");
     let healths: Vec<_> = signals
         .iter()
-        .filter(|s| s.signal.source_id == "web-home")
+        .filter(|s| s.signal.source.id() == "web-home")
         .map(|s| s.signal.health.as_str())
         .collect();
     assert_eq!(healths, ["up", "down"], "{signals:?}");
@@ -83,7 +83,7 @@ async fn state_changes_are_stored_as_signals_not_every_check() {
     let now = chrono::Utc::now();
     let rollups = store
         .rollups(
-            "web-home",
+            &keel_core::SourceKey::parse_rollup("web-home").unwrap(),
             now - chrono::TimeDelta::hours(1),
             now + chrono::TimeDelta::hours(1),
         )
