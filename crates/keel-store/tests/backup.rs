@@ -23,7 +23,7 @@ use keel_core::confirm::Tracker;
 use keel_core::incident::{Actor, EventKind, Origin};
 use keel_core::public::MaintenanceStatus;
 use keel_core::rollup::MinuteRollup;
-use keel_core::{Health, MonitorId, NodeId, Signal, SourceKey, SourceKind};
+use keel_core::{ComponentId, Health, MonitorId, NodeId, Signal, SourceKey, SourceKind};
 use keel_store::backup::{self, BackupError};
 use keel_store::postgres::PgStore;
 use keel_store::sqlite::SqliteStore;
@@ -302,7 +302,10 @@ async fn populate(store: &Arc<dyn Store>) {
             .create_subscriber(&NewSubscriber {
                 kind: SubscriberKind::Webhook,
                 address: format!("https://hooks.example.com/{who}"),
-                components: vec!["api".to_string(), "web".to_string()],
+                components: vec![
+                    ComponentId::parse("api").unwrap(),
+                    ComponentId::parse("web").unwrap(),
+                ],
                 locale: "en".to_string(),
                 secret: Some(format!("whsec-{who}")),
                 confirmed: true,
@@ -317,7 +320,7 @@ async fn populate(store: &Arc<dyn Store>) {
         .create_subscriber(&NewSubscriber {
             kind: SubscriberKind::Email,
             address: "pending@example.com".to_string(),
-            components: vec!["web".to_string()],
+            components: vec![ComponentId::parse("web").unwrap()],
             locale: "en".to_string(),
             secret: None,
             confirmed: false,
