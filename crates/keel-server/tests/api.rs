@@ -77,7 +77,7 @@ async fn state_changes_are_stored_as_signals_not_every_check() {
         .collect();
     assert_eq!(healths, ["up", "down"], "{signals:?}");
     let down = &signals.last().expect("a signal").signal;
-    assert_eq!(down.component, "web");
+    assert_eq!(down.component.as_str(), "web");
     assert!(down.reason.contains("HTTP 500"));
     // Rollups exist for the checks that ran (flushed at shutdown).
     let now = chrono::Utc::now();

@@ -379,7 +379,7 @@ async fn rollups_merge_and_roll_up_into_days(store: Arc<dyn Store>) {
         (d1, 8 + 10 + 6, 1 + 3 + 6)
     );
     assert_eq!((web[1].day, web[1].checks, web[1].failures), (d2, 6, 3));
-    assert_eq!(web[0].component, "web");
+    assert_eq!(web[0].component.as_str(), "web");
     assert_eq!(web[0].ratio(), Some(14.0 / 24.0));
     assert_eq!(web[1].ratio(), Some(0.5));
 
