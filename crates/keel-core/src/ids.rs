@@ -95,6 +95,36 @@ id_type!(
     /// A third-party dependency whose public status Keel polls.
     VendorId
 );
+id_type!(
+    /// A node of the dependency graph: a component, or a vendor (whose id names its node).
+    /// What a signal, a source state or a rollup speaks about; both kinds share the alphabet
+    /// and the graph's one namespace, so either converts into it, never back.
+    NodeId
+);
+
+impl From<ComponentId> for NodeId {
+    fn from(id: ComponentId) -> NodeId {
+        NodeId(id.0)
+    }
+}
+
+impl From<&ComponentId> for NodeId {
+    fn from(id: &ComponentId) -> NodeId {
+        NodeId(id.0.clone())
+    }
+}
+
+impl From<VendorId> for NodeId {
+    fn from(id: VendorId) -> NodeId {
+        NodeId(id.0)
+    }
+}
+
+impl From<&VendorId> for NodeId {
+    fn from(id: &VendorId) -> NodeId {
+        NodeId(id.0.clone())
+    }
+}
 
 #[cfg(test)]
 mod tests {

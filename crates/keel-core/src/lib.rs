@@ -18,7 +18,9 @@ pub mod public;
 pub mod quorum;
 pub mod rollup;
 pub mod signal;
+pub mod source_key;
 
 pub use health::Health;
-pub use ids::{ComponentId, MonitorId, VendorId};
+pub use ids::{ComponentId, MonitorId, NodeId, VendorId};
 pub use signal::{Signal, SourceKind};
+pub use source_key::{SourceKey, SourceKeyError};

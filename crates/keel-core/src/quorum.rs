@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::LOCAL;
 use crate::Health;
 
 /// What one location last confirmed about a monitor.
@@ -38,17 +37,6 @@ pub struct Verdict {
     /// When this health began as far as the locations tell: for a failure, when the quorum was
     /// reached; `None` when no location has been seen at all.
     pub since: Option<DateTime<Utc>>,
-}
-
-/// The hub's id for a monitor's source at a location: the plain monitor id for the server's
-/// own check (so a monitor that gains locations keeps its history), `"api@osaka"` otherwise.
-/// Monitor ids cannot contain `@`, so the two never collide.
-pub fn source_id(monitor: &str, location: &str) -> String {
-    if location == LOCAL {
-        monitor.to_owned()
-    } else {
-        format!("{monitor}@{location}")
-    }
 }
 
 /// Folds the locations of one monitor, in config order, into one health.
@@ -415,11 +403,5 @@ mod tests {
         assert!(regional_locations("fine from local").is_empty());
         assert!(regional_locations("api is down").is_empty());
         assert!(regional_locations("failing from Osaka only (x)").is_empty());
-    }
-
-    #[test]
-    fn source_ids() {
-        assert_eq!(source_id("api", "local"), "api");
-        assert_eq!(source_id("api", "osaka"), "api@osaka");
     }
 }

@@ -4,14 +4,16 @@
 //! into one row per monitor per minute (checks, failures, latency p50/p95/max), and uptime per
 //! component per day is computed from those rows.
 
+use crate::ids::NodeId;
+use crate::source_key::SourceKey;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
 
-/// One monitor's results within one minute.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One source's results within one minute (monitors and vendor polls; stored under
+/// [`SourceKey::rollup_id`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MinuteRollup {
-    pub monitor_id: String,
-    pub component: String,
+    pub source: SourceKey,
+    pub component: NodeId,
     /// Start of the minute (seconds and below are zero).
     pub minute: DateTime<Utc>,
     pub checks: u32,
@@ -29,18 +31,18 @@ pub fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
 /// Collects one monitor's results for the current minute.
 #[derive(Debug, Clone)]
 pub struct RollupBuilder {
-    monitor_id: String,
-    component: String,
+    source: SourceKey,
+    component: NodeId,
     minute: DateTime<Utc>,
     latencies: Vec<u32>,
     failures: u32,
 }
 
 impl RollupBuilder {
-    pub fn new(monitor_id: &str, component: &str, at: DateTime<Utc>) -> Self {
+    pub fn new(source: SourceKey, component: NodeId, at: DateTime<Utc>) -> Self {
         RollupBuilder {
-            monitor_id: monitor_id.to_string(),
-            component: component.to_string(),
+            source,
+            component,
             minute: minute_of(at),
             latencies: Vec::new(),
             failures: 0,
@@ -88,7 +90,7 @@ impl RollupBuilder {
                 .min(l.len() - 1)]
         };
         let r = MinuteRollup {
-            monitor_id: self.monitor_id.clone(),
+            source: self.source.clone(),
             component: self.component.clone(),
             minute: self.minute,
             checks: l.len() as u32,
@@ -110,7 +112,11 @@ mod tests {
     #[test]
     fn folds_a_minute_and_reports_percentiles() {
         let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 5).unwrap();
-        let mut b = RollupBuilder::new("m", "c", t0);
+        let mut b = RollupBuilder::new(
+            SourceKey::monitor(crate::MonitorId::parse("m").unwrap()),
+            NodeId::parse("c").unwrap(),
+            t0,
+        );
         for (i, ms) in (1..=20).enumerate() {
             assert!(b
                 .add(t0 + TimeDelta::seconds(i as i64), ms, ms > 18)

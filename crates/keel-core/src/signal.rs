@@ -9,6 +9,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::NodeId;
+use crate::source_key::SourceKey;
 use crate::Health;
 
 /// Where a signal came from.
@@ -49,13 +51,12 @@ impl FromStr for SourceKind {
 }
 
 /// One confirmed change of health of one source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Signal {
-    pub source_kind: SourceKind,
-    /// Monitor id, vendor id, or for intake the alert's stable key (e.g. its fingerprint).
-    pub source_id: String,
+    /// The monitor (at its location), vendor, or intake alert the change was seen by.
+    pub source: SourceKey,
     /// The component (or vendor node) in the dependency graph this signal speaks about.
-    pub component: String,
+    pub component: NodeId,
     pub health: Health,
     /// Why, in words a human understands ("HTTP 503", "timed out after 5s").
     pub reason: String,

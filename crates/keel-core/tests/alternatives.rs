@@ -135,7 +135,7 @@ impl World {
         for plan in self.plan(now) {
             match plan {
                 Planned::Open { events } => {
-                    let id = self.incidents.len() as IncidentId + 1;
+                    let id = IncidentId(self.incidents.len() as i64 + 1);
                     let stamped = stamp(id, 1, now, events);
                     self.incidents.push(Incident::replay(&stamped).unwrap());
                     self.events.insert(id, stamped);

@@ -199,8 +199,8 @@ impl World {
     }
 
     /// One engine step at minute `minute`: plan, store, fold; then the same step again must
-    /// plan nothing. Returns the ids it touched.
-    fn tick(&mut self, minute: i64) -> Vec<IncidentId> {
+    /// plan nothing. Returns the ids it touched, as numbers.
+    fn tick(&mut self, minute: i64) -> Vec<i64> {
         let now = t(minute);
         let plans = self.plan(now);
         let touched = self.apply(plans, now);
@@ -209,7 +209,7 @@ impl World {
             Vec::new(),
             "a second step at minute {minute} planned more"
         );
-        touched
+        touched.into_iter().map(IncidentId::get).collect()
     }
 
     fn apply(&mut self, plans: Vec<Planned>, now: DateTime<Utc>) -> Vec<IncidentId> {
@@ -217,7 +217,7 @@ impl World {
         for plan in plans {
             match plan {
                 Planned::Open { events } => {
-                    let id = self.incidents.len() as IncidentId + 1;
+                    let id = IncidentId(self.incidents.len() as i64 + 1);
                     let stamped = stamp(id, 1, now, events);
                     self.incidents
                         .push(Incident::replay(&stamped).expect("valid opening"));
@@ -247,8 +247,9 @@ impl World {
         assert_eq!(Incident::replay(&self.events[&id]).as_ref(), Ok(&*inc));
     }
 
-    fn act(&mut self, id: IncidentId, who: &str, cmd: Command, minute: i64) {
-        let kinds = decide(self.get(id), cmd).expect("the command is accepted");
+    fn act(&mut self, id: i64, who: &str, cmd: Command, minute: i64) {
+        let id = IncidentId(id);
+        let kinds = decide(self.get(id.get()), cmd).expect("the command is accepted");
         let actor = Actor::User(who.to_string());
         self.append(
             id,
@@ -257,19 +258,22 @@ impl World {
         );
     }
 
-    fn get(&self, id: IncidentId) -> &Incident {
+    fn get(&self, id: i64) -> &Incident {
         self.incidents
             .iter()
-            .find(|i| i.id == id)
+            .find(|i| i.id == IncidentId(id))
             .expect("known incident")
     }
 
-    fn kinds(&self, id: IncidentId) -> Vec<&'static str> {
-        self.events[&id].iter().map(|e| e.kind.name()).collect()
+    fn kinds(&self, id: i64) -> Vec<&'static str> {
+        self.events[&IncidentId(id)]
+            .iter()
+            .map(|e| e.kind.name())
+            .collect()
     }
 
-    fn last(&self, id: IncidentId) -> &EventKind {
-        &self.events[&id].last().expect("events").kind
+    fn last(&self, id: i64) -> &EventKind {
+        &self.events[&IncidentId(id)].last().expect("events").kind
     }
 }
 
@@ -317,7 +321,7 @@ fn a_database_dies_and_exactly_one_incident_opens() {
     );
     // Minutes pass with nothing new: nothing is written.
     for minute in 2..10 {
-        assert_eq!(w.tick(minute), Vec::<IncidentId>::new());
+        assert_eq!(w.tick(minute), Vec::<i64>::new());
     }
 }
 
@@ -457,7 +461,7 @@ fn a_relapse_after_resolution_reopens_within_the_window_and_opens_anew_beyond_it
     assert_eq!(inc.recurrences, 1);
     assert_eq!(inc.state, IncidentState::Investigating);
     assert_eq!(inc.resolved_at, None);
-    let reopened = w.events[&1]
+    let reopened = w.events[&IncidentId(1)]
         .iter()
         .map(|e| &e.kind)
         .find(|k| matches!(k, EventKind::Reopened { .. }))
@@ -524,11 +528,11 @@ fn when_keel_is_blind_nothing_opens_moves_or_resolves() {
         "no route to host",
         2,
     );
-    assert_eq!(w.tick(3), Vec::<IncidentId>::new());
+    assert_eq!(w.tick(3), Vec::<i64>::new());
     // While blind, the database looks fine again: that is not believed either.
     w.db_back(4);
     for minute in 4..20 {
-        assert_eq!(w.tick(minute), Vec::<IncidentId>::new());
+        assert_eq!(w.tick(minute), Vec::<i64>::new());
     }
     assert_eq!(w.incidents.len(), 1);
     assert_eq!(w.get(1).state, IncidentState::Investigating);
@@ -572,10 +576,13 @@ fn a_declared_incident_is_never_moved_by_the_engine() {
     assert_eq!(inc.severity, Some(Severity::Sev1));
     let steps: Vec<&str> = inc.checklist.iter().map(|s| s.text.as_str()).collect();
     assert_eq!(steps, ["Name a commander", "Post a first update"]);
-    assert_eq!(w.events[&1][0].actor, Actor::User("alice".into()));
+    assert_eq!(
+        w.events[&IncidentId(1)][0].actor,
+        Actor::User("alice".into())
+    );
     // All green for hours: the engine leaves it to the responders.
     for minute in [1, 10, 100, 1000] {
-        assert_eq!(w.tick(minute), Vec::<IncidentId>::new());
+        assert_eq!(w.tick(minute), Vec::<i64>::new());
     }
     // A detected failure of the same node opens its own incident beside it.
     w.db_dies(1001);
@@ -610,7 +617,7 @@ fn a_vendor_outage_opens_an_incident_caused_by_the_vendor() {
         })
     );
     assert_eq!(inc.checklist.len(), 2);
-    let prompt = w.events[&1].iter().find_map(|e| match &e.kind {
+    let prompt = w.events[&IncidentId(1)].iter().find_map(|e| match &e.kind {
         EventKind::Prompt { text } => Some(text.as_str()),
         _ => None,
     });
@@ -628,7 +635,7 @@ fn a_vendor_outage_opens_an_incident_caused_by_the_vendor() {
         5,
     );
     for minute in [5, 10, 30] {
-        assert_eq!(w.tick(minute), Vec::<IncidentId>::new());
+        assert_eq!(w.tick(minute), Vec::<i64>::new());
     }
     assert_eq!(w.get(1).state, IncidentState::Investigating);
     // The vendor posts an update: the ETA follows its words.
@@ -723,7 +730,7 @@ fn responders_work_the_incident_and_the_postmortem_tells_the_story() {
     w.act(1, "bob", Command::CloseActionItem { item: 1 }, 90);
 
     let inc = w.get(1);
-    let pm = postmortem(inc, &w.events[&1], &[], t(120));
+    let pm = postmortem(inc, &w.events[&IncidentId(1)], &[], t(120));
     let j = &pm.json;
     assert_eq!(j["severity"], "SEV1");
     assert_eq!(j["recurring"], true);
@@ -750,7 +757,7 @@ fn responders_work_the_incident_and_the_postmortem_tells_the_story() {
     assert_eq!(j["action_items"][1]["owner"], serde_json::Value::Null);
     assert_eq!(
         j["timeline"].as_array().map(Vec::len),
-        Some(w.events[&1].len())
+        Some(w.events[&IncidentId(1)].len())
     );
 
     let md = &pm.markdown;
@@ -802,7 +809,7 @@ fn responders_cannot_move_a_resolved_incident() {
     );
     // The database was still down when it was resolved by hand: that call stands until a
     // new failure starts.
-    assert_eq!(w.tick(3), Vec::<IncidentId>::new());
+    assert_eq!(w.tick(3), Vec::<i64>::new());
     w.db_back(4);
     w.tick(4);
     w.db_dies(5);
@@ -852,23 +859,23 @@ fn a_network_loss_where_the_canary_confirms_within_the_grace_opens_nothing() {
     w.tick(0);
     // Keel's own network goes at minute 10. The API's check confirms first…
     w.api_fails(10);
-    assert_eq!(w.tick(10), Vec::<IncidentId>::new(), "held for the canary");
-    assert_eq!(w.tick(11), Vec::<IncidentId>::new());
+    assert_eq!(w.tick(10), Vec::<i64>::new(), "held for the canary");
+    assert_eq!(w.tick(11), Vec::<i64>::new());
     // …the canary a minute later, within the grace: Keel is blind, nothing was opened.
     w.canary(Health::Down, 11);
     w.db_dies(11);
     for minute in 11..30 {
-        assert_eq!(w.tick(minute), Vec::<IncidentId>::new(), "minute {minute}");
+        assert_eq!(w.tick(minute), Vec::<i64>::new(), "minute {minute}");
     }
     // Sight returns: the canary first, the other checks confirm their recovery a minute
     // later, within the grace after the canary came back; still nothing opens.
     w.canary(Health::Up, 30);
-    assert_eq!(w.tick(30), Vec::<IncidentId>::new());
-    assert_eq!(w.tick(31), Vec::<IncidentId>::new());
+    assert_eq!(w.tick(30), Vec::<i64>::new());
+    assert_eq!(w.tick(31), Vec::<i64>::new());
     w.api_back(31);
     w.db_back(31);
     for minute in 31..60 {
-        assert_eq!(w.tick(minute), Vec::<IncidentId>::new(), "minute {minute}");
+        assert_eq!(w.tick(minute), Vec::<i64>::new(), "minute {minute}");
     }
     assert_eq!(w.opened(), 0);
 }
@@ -881,12 +888,12 @@ fn a_real_outage_while_the_canaries_are_healthy_opens_after_the_grace_at_most() 
     w.db_dies(10);
     // Held: due two minutes after the failure began; a caller that only runs on changes is
     // told when to come back.
-    assert_eq!(w.tick(10), Vec::<IncidentId>::new());
+    assert_eq!(w.tick(10), Vec::<i64>::new());
     assert_eq!(
         next_canary_hold(&w.assessment(), t(10), &w.settings()),
         Some(t(12))
     );
-    assert_eq!(w.tick(11), Vec::<IncidentId>::new());
+    assert_eq!(w.tick(11), Vec::<i64>::new());
     assert_eq!(w.tick(12), vec![1], "opens once the grace is over");
     assert_eq!(w.get(1).cause.as_deref(), Some("db"));
     assert_eq!(
@@ -909,11 +916,11 @@ fn a_failure_that_outlasts_the_return_of_sight_opens_a_grace_after_it() {
     w.canary(Health::Down, 0);
     w.api_fails(1);
     for minute in 0..10 {
-        assert_eq!(w.tick(minute), Vec::<IncidentId>::new());
+        assert_eq!(w.tick(minute), Vec::<i64>::new());
     }
     w.canary(Health::Up, 10);
-    assert_eq!(w.tick(10), Vec::<IncidentId>::new());
-    assert_eq!(w.tick(11), Vec::<IncidentId>::new());
+    assert_eq!(w.tick(10), Vec::<i64>::new());
+    assert_eq!(w.tick(11), Vec::<i64>::new());
     // Two minutes after Keel could see again, the API still fails: that is real.
     assert_eq!(w.tick(12), vec![1]);
     assert_eq!(w.get(1).cause.as_deref(), Some("api"));

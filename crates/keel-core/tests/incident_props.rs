@@ -277,7 +277,7 @@ impl World {
     }
 
     fn open(&mut self, events: Vec<(Actor, EventKind)>) -> Result<(), TestCaseError> {
-        let id = self.incidents.len() as IncidentId + 1;
+        let id = IncidentId(self.incidents.len() as i64 + 1);
         let stamped = stamp(id, 1, self.now, events);
         let inc = Incident::replay(&stamped).map_err(|e| TestCaseError::fail(e.to_string()))?;
         self.incidents.push(inc);

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use keel_core::assess::{Eta, HealthMap, NodeHealth, Severity};
 use keel_core::config::{parse, Config, LocalizedText, Situation};
 use keel_core::incident::{
-    postmortem, stamp, Actor, Command, DraftFate, EventKind, Incident, IncidentEvent,
+    postmortem, stamp, Actor, Command, DraftFate, EventKind, Incident, IncidentEvent, IncidentId,
     IncidentState, Origin,
 };
 use keel_core::public::{
@@ -484,7 +484,7 @@ fn disclosure_and_page_keys_are_checked() {
 
 /// How a detected incident opened: the engine's first events.
 struct Opening<'a> {
-    id: i64,
+    id: IncidentId,
     cause: &'a str,
     kind: &'a str,
     impacted: &'a [&'a str],
@@ -551,7 +551,7 @@ fn opening<'a>(
     minute: i64,
 ) -> Opening<'a> {
     Opening {
-        id: 1,
+        id: IncidentId(1),
         cause,
         kind,
         impacted,
@@ -1505,7 +1505,7 @@ fn the_snapshot_shows_public_components_and_what_customers_were_told() {
     );
     s.keel(0);
     let mut internal = opened("ledger", "component", &["ledger"], 0, 0);
-    internal.id = 2;
+    internal.id = IncidentId(2);
     let uptime = BTreeMap::from([(
         "search".to_string(),
         (0..100)
@@ -1725,7 +1725,7 @@ fn the_serialized_snapshot_says_nothing_internal() {
     a.keel(0);
     a.keel(2);
     let vendor = Opening {
-        id: 2,
+        id: IncidentId(2),
         eta: Eta::Vendor {
             vendor: "Stripe".into(),
             status: "major outage".into(),

@@ -15,6 +15,7 @@ use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use keel_core::human::thousands;
+use keel_core::incident::IncidentId;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -26,7 +27,7 @@ use crate::webhook::SignedBody;
 /// One page, as the server fills it from the incident; never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageMessage {
-    pub incident_id: i64,
+    pub incident_id: IncidentId,
     /// One line: "SEV1 · Shop is down (incident 12)".
     pub title: String,
     /// "SEV1" … "SEV4".
@@ -325,7 +326,7 @@ pub fn responder_message(msg: &PageMessage) -> ResponderMessage {
 #[cfg(test)]
 pub(crate) fn sample() -> PageMessage {
     PageMessage {
-        incident_id: 12,
+        incident_id: IncidentId(12),
         title: "SEV1 · Shop is down (incident 12)".into(),
         severity: "SEV1".into(),
         what_is_down: vec!["Shop".into(), "Checkout".into()],

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use keel_core::config::{Check, Monitor, SchedulerConfig, Vendor};
 use keel_core::confirm::Observation;
 use keel_core::human;
-use keel_core::Health;
+use keel_core::{Health, MonitorId};
 use rand::Rng;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -32,8 +32,8 @@ use crate::Outcome;
 /// Last push time of each heartbeat monitor, shared with the push endpoint.
 #[derive(Debug)]
 pub struct Heartbeats {
-    by_token: HashMap<String, String>,
-    last: Mutex<HashMap<String, DateTime<Utc>>>,
+    by_token: HashMap<String, MonitorId>,
+    last: Mutex<HashMap<MonitorId, DateTime<Utc>>>,
     started: DateTime<Utc>,
 }
 
@@ -42,7 +42,7 @@ impl Heartbeats {
         let by_token = monitors
             .iter()
             .filter_map(|m| match &m.check {
-                Check::Heartbeat(h) => Some((h.token.expose().to_string(), m.id.to_string())),
+                Check::Heartbeat(h) => Some((h.token.expose().to_string(), m.id.clone())),
                 _ => None,
             })
             .collect();
@@ -54,23 +54,23 @@ impl Heartbeats {
     }
 
     /// Records a push; returns the monitor id the token belongs to.
-    pub fn beat(&self, token: &str, at: DateTime<Utc>) -> Option<&str> {
+    pub fn beat(&self, token: &str, at: DateTime<Utc>) -> Option<&MonitorId> {
         let id = self.by_token.get(token)?;
         self.last
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), at);
-        Some(id.as_str())
+        Some(id)
     }
 
     /// Records a push another instance received (the latest one wins).
-    pub fn record(&self, monitor: &str, at: DateTime<Utc>) {
+    pub fn record(&self, monitor: &MonitorId, at: DateTime<Utc>) {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         match last.get_mut(monitor) {
             Some(t) if *t >= at => {}
             Some(t) => *t = at,
             None => {
-                last.insert(monitor.to_string(), at);
+                last.insert(monitor.clone(), at);
             }
         }
     }
@@ -81,7 +81,7 @@ impl Heartbeats {
             .last
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(monitor.id.as_str())
+            .get(&monitor.id)
             .copied();
         let allowed = monitor.interval + grace;
         let since = last.unwrap_or(self.started);

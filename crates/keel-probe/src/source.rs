@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use keel_core::config::{Monitor, Vendor};
 use keel_core::confirm::Observation;
-use keel_core::SourceKind;
+use keel_core::{NodeId, SourceKey};
 use tokio::sync::watch;
 
 /// Receives every raw outcome. Implemented by the server's signal hub.
@@ -54,10 +54,9 @@ impl Owner for Everything {
 /// What the sink needs to know about the source of an observation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Source {
-    pub kind: SourceKind,
-    pub id: String,
+    pub key: SourceKey,
     /// Graph node the source speaks about: the monitor's component, or the vendor's id.
-    pub component: String,
+    pub component: NodeId,
     pub confirmations: u32,
     pub recoveries: u32,
 }
@@ -65,9 +64,8 @@ pub struct Source {
 impl Source {
     pub fn monitor(m: &Monitor) -> Self {
         Source {
-            kind: SourceKind::Monitor,
-            id: m.id.to_string(),
-            component: m.component.to_string(),
+            key: SourceKey::monitor(m.id.clone()),
+            component: NodeId::from(&m.component),
             confirmations: m.confirmations,
             recoveries: m.recoveries,
         }
@@ -77,9 +75,8 @@ impl Source {
         // A vendor's own page already reports confirmed states; one poll is enough, but a
         // single unreadable poll only yields Unknown, which never pages.
         Source {
-            kind: SourceKind::Vendor,
-            id: v.id.to_string(),
-            component: v.id.to_string(),
+            key: SourceKey::vendor(v.id.clone()),
+            component: NodeId::from(&v.id),
             confirmations: 1,
             recoveries: 1,
         }

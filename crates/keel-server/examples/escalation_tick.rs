@@ -155,7 +155,7 @@ fn incident(c: usize, at: DateTime<Utc>) -> anyhow::Result<Incident> {
         .into_iter()
         .zip(1..)
         .map(|(kind, seq)| IncidentEvent {
-            incident: id,
+            incident: keel_core::incident::IncidentId(id),
             seq,
             at,
             actor: Actor::System,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use keel_core::config::{Check, Config, Secret};
-use keel_core::SourceKind;
+use keel_core::{NodeId, SourceKey, SourceKind};
 use keel_probe::check::Checker;
 use keel_probe::scheduler::{Heartbeats, Scheduler};
 use keel_probe::source::Source;
@@ -63,30 +63,28 @@ impl Application {
         let (persist_tx, persist_rx) = mpsc::unbounded_channel();
         let hub = Arc::new(SignalHub::new(persist_tx.clone(), metrics.clone()));
 
-        let mut stored: HashMap<(SourceKind, String), _> = store
+        let mut stored: HashMap<SourceKey, _> = store
             .load_source_states()
             .await
             .context("cannot load monitor states from the store")?
             .into_iter()
-            .map(|s| ((s.kind, s.id), (s.component, s.tracker)))
+            .map(|s| (s.key, (s.component, s.tracker)))
             .collect();
         for m in &config.monitors {
-            let key = (SourceKind::Monitor, m.id.to_string());
+            let key = SourceKey::monitor(m.id.clone());
             hub.register(
-                key.0,
-                &key.1,
-                m.component.as_str(),
+                &key,
+                &NodeId::from(&m.component),
                 m.kind(),
                 stored.remove(&key).map(|(_, t)| t),
                 now,
             );
         }
         for v in &config.vendors {
-            let key = (SourceKind::Vendor, v.id.to_string());
+            let key = SourceKey::vendor(v.id.clone());
             hub.register(
-                key.0,
-                &key.1,
-                v.id.as_str(),
+                &key,
+                &NodeId::from(&v.id),
                 "vendor",
                 stored.remove(&key).map(|(_, t)| t),
                 now,
@@ -96,10 +94,10 @@ impl Application {
         crate::probes::restore(&hub, &probes, &config, &mut stored, now);
         // Intake alerts still firing when Keel stopped stay known, so their resolution is
         // recognised as a change after a restart.
-        for ((kind, id), (component, tracker)) in stored {
-            if kind == SourceKind::Intake {
-                let label = id.split('/').next().unwrap_or("intake").to_string();
-                hub.register(kind, &id, &component, &label, Some(tracker), now);
+        for (key, (component, tracker)) in stored {
+            if key.kind() == SourceKind::Intake {
+                let label = crate::hub::source_label(&key).to_string();
+                hub.register(&key, &component, &label, Some(tracker), now);
             }
         }
 
@@ -108,7 +106,7 @@ impl Application {
             .monitors
             .iter()
             .filter(|m| matches!(m.check, Check::Heartbeat(_)))
-            .map(|m| (m.id.to_string(), Source::monitor(m)))
+            .map(|m| (m.id.clone(), Source::monitor(m)))
             .collect();
         let checker = Arc::new(Checker::new().context("cannot build the HTTP client")?);
         let vendor_client = reqwest::Client::builder()

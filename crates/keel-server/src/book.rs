@@ -356,7 +356,7 @@ impl IncidentBook {
                     let events: Vec<_> = events.into_iter().map(|(a, k)| (a, now, k)).collect();
                     let entry = create(self.store.as_ref(), &events, Some(fence)).await?;
                     tracing::warn!(
-                        incident = entry.incident.id, title = %entry.incident.title,
+                        incident = %entry.incident.id, title = %entry.incident.title,
                         severity = ?entry.incident.severity, "incident opened"
                     );
                     changed.push(entry.incident.id);
@@ -471,15 +471,17 @@ impl IncidentBook {
         let mut changed = Vec::new();
         for entry in entries.values_mut() {
             let inc = &entry.incident;
-            if inc.state == IncidentState::Resolved || !inc.impacted.contains(&signal.component) {
+            if inc.state == IncidentState::Resolved
+                || !inc.impacted.contains(signal.component.as_str())
+            {
                 continue;
             }
             let event = (
                 Actor::System,
                 signal.at,
                 EventKind::Signal {
-                    source: signal.source_id.clone(),
-                    component: signal.component.clone(),
+                    source: signal.source.id(),
+                    component: signal.component.to_string(),
                     health: signal.health,
                     reason: signal.reason.clone(),
                 },
@@ -847,6 +849,6 @@ users = 100
         assert_eq!(held(&again, id).await, recent);
         assert_eq!(again.get(id).await.unwrap().unwrap().events, stored);
         assert_eq!(again.list().await, book.list().await);
-        assert!(book.get(id + 1).await.unwrap().is_none());
+        assert!(book.get(IncidentId(id.0 + 1)).await.unwrap().is_none());
     }
 }

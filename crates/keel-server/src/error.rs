@@ -131,7 +131,7 @@ mod book_error_tests {
     #[test]
     fn book_errors_keep_their_statuses_and_words() {
         assert!(matches!(
-            ApiError::from(BookError::NotFound(7)),
+            ApiError::from(BookError::NotFound(keel_core::incident::IncidentId(7))),
             ApiError::NotFound
         ));
         match ApiError::from(BookError::Refused {

@@ -24,35 +24,29 @@ pub async fn export(config: Config, dir: &Path) -> anyhow::Result<Vec<PathBuf>> 
     let store = crate::store::open_store(&config).await?;
     let now = Utc::now();
     let book = IncidentBook::load(store.clone(), config.clone()).await?;
-    let labels: std::collections::HashMap<String, &'static str> = config
-        .monitors
-        .iter()
-        .map(|m| (m.id.to_string(), m.kind()))
-        .collect();
-    let sources: Vec<(keel_core::SourceKind, SourceHealth)> = store
+    let labels: std::collections::HashMap<&keel_core::MonitorId, &'static str> =
+        config.monitors.iter().map(|m| (&m.id, m.kind())).collect();
+    let sources: Vec<(keel_core::SourceKey, SourceHealth)> = store
         .load_source_states()
         .await
         .context("cannot read the monitors' states")?
         .into_iter()
         .map(|s| {
-            let kind = s.kind;
             let health = SourceHealth {
-                label: match s.kind {
-                    keel_core::SourceKind::Monitor => {
-                        labels.get(&s.id).copied().unwrap_or("http").to_string()
+                label: match &s.key {
+                    keel_core::SourceKey::Monitor { monitor, .. } => {
+                        labels.get(monitor).copied().unwrap_or("http").to_string()
                     }
-                    keel_core::SourceKind::Vendor => "vendor".into(),
-                    keel_core::SourceKind::Intake => {
-                        s.id.split('/').next().unwrap_or("generic").to_string()
-                    }
+                    keel_core::SourceKey::Vendor(_) => "vendor".into(),
+                    keel_core::SourceKey::Intake { format, .. } => format.clone(),
                 },
-                source: s.id,
-                node: s.component,
+                source: s.key.id(),
+                node: s.component.into(),
                 health: s.tracker.health,
                 since: s.tracker.since,
                 reason: s.tracker.reason,
             };
-            (kind, health)
+            (s.key, health)
         })
         .collect();
     // Monitors checked from several locations are their quorum, as on the live page.

@@ -217,7 +217,7 @@ pub async fn run(
             match queue(&config, &secrets, store.as_ref(), &book, &snapshots, &p).await {
                 Ok(n) => {
                     tracing::info!(
-                        incident = p.incident,
+                        incident = %p.incident,
                         update = p.update,
                         queued = n,
                         "update queued for subscribers"

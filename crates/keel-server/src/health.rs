@@ -15,7 +15,7 @@ use keel_core::assess::{self, Assessment, Graph, HealthMap, SourceHealth};
 use keel_core::config::LOCAL;
 use keel_core::incident::unknown_nodes;
 use keel_core::quorum::{self, Seen};
-use keel_core::SourceKind;
+use keel_core::SourceKey;
 use tokio::sync::watch;
 
 use crate::hub::SignalHub;
@@ -97,14 +97,13 @@ pub fn sources_from_hub(graph: &Graph, hub: &SignalHub) -> Vec<SourceHealth> {
     let sources = hub
         .snapshot()
         .into_iter()
-        .filter(|s| !s.component.is_empty())
         .map(|s| {
             (
-                s.kind,
+                s.key.clone(),
                 SourceHealth {
-                    source: s.id,
+                    source: s.key.id(),
                     label: s.check,
-                    node: s.component,
+                    node: s.component.into(),
                     health: s.state,
                     since: s.since,
                     reason: s.reason,
@@ -120,28 +119,25 @@ pub fn sources_from_hub(graph: &Graph, hub: &SignalHub) -> Vec<SourceHealth> {
 /// ([`quorum::fold`]), so the node fold and assessment see one monitor as one source. Sources
 /// of other monitors and of other kinds pass unchanged. A located monitor's plain source
 /// is left out when `"local"` is not among its locations (the server does not check it).
-pub fn with_locations(
-    graph: &Graph,
-    sources: Vec<(SourceKind, SourceHealth)>,
-) -> Vec<SourceHealth> {
+pub fn with_locations(graph: &Graph, sources: Vec<(SourceKey, SourceHealth)>) -> Vec<SourceHealth> {
     let located = graph.located();
     if located.is_empty() {
         return sources.into_iter().map(|(_, s)| s).collect();
     }
     let mut seen: BTreeMap<&str, BTreeMap<String, Seen>> = BTreeMap::new();
     let mut out = Vec::with_capacity(sources.len());
-    for (kind, s) in sources {
-        let (monitor, location) = match s.source.split_once('@') {
-            Some((m, l)) => (m, l),
-            None => (s.source.as_str(), LOCAL),
-        };
-        let plan = match located.get_key_value(monitor) {
-            Some(entry) if kind == SourceKind::Monitor => entry,
-            _ => {
+    for (key, s) in sources {
+        let plan = match key
+            .monitor_id()
+            .and_then(|m| located.get_key_value(m.as_str()))
+        {
+            Some(entry) => entry,
+            None => {
                 out.push(s);
                 continue;
             }
         };
+        let location = key.location().unwrap_or(LOCAL);
         if plan.1.locations.iter().any(|l| l == location) {
             seen.entry(plan.0.as_str()).or_default().insert(
                 location.to_owned(),
@@ -227,24 +223,33 @@ port = 2
     fn a_located_monitors_sources_become_their_quorum() {
         let config = keel_core::config::parse(CONFIG, "keel.toml", &[]).unwrap();
         let graph = Graph::from_config(&config);
-        let m = SourceKind::Monitor;
+        let m = |id: &str| SourceKey::parse(keel_core::SourceKind::Monitor, id).unwrap();
         let got = with_locations(
             &graph,
             vec![
-                (m, source("api", Health::Up, "HTTP 200")),
-                (m, source("api@osaka", Health::Down, "HTTP 503")),
-                // Not a location of `api`: a stale probe's source counts for nothing.
-                (m, source("api@tokyo", Health::Down, "HTTP 503")),
+                (m("api"), source("api", Health::Up, "HTTP 200")),
                 (
-                    SourceKind::Vendor,
+                    m("api@osaka"),
+                    source("api@osaka", Health::Down, "HTTP 503"),
+                ),
+                // Not a location of `api`: a stale probe's source counts for nothing.
+                (
+                    m("api@tokyo"),
+                    source("api@tokyo", Health::Down, "HTTP 503"),
+                ),
+                (
+                    SourceKey::vendor(keel_core::VendorId::parse("api").unwrap()),
                     SourceHealth {
                         label: "vendor".into(),
                         ..source("api", Health::Down, "major outage")
                     },
                 ),
                 // The server does not check `remote`; its registered source is left out.
-                (m, source("remote", Health::Unknown, "not checked yet")),
-                (m, source("plain", Health::Up, "connected")),
+                (
+                    m("remote"),
+                    source("remote", Health::Unknown, "not checked yet"),
+                ),
+                (m("plain"), source("plain", Health::Up, "connected")),
             ],
         );
         let by = |id: &str, label: &str| {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use keel_core::confirm::{Observation, Tracker};
 use keel_core::rollup::{minute_of, RollupBuilder};
-use keel_core::{Health, Signal, SourceKind};
+use keel_core::{Health, NodeId, Signal, SourceKey, SourceKind};
 use keel_probe::source::{Sink, Source};
 use keel_store::SourceState;
 use tokio::sync::{broadcast, mpsc};
@@ -21,10 +21,8 @@ use crate::metrics::Metrics;
 use crate::persist::PersistEvent;
 use crate::source_view::SourceView;
 
-type Key = (SourceKind, String);
-
 struct Entry {
-    component: String,
+    component: NodeId,
     /// "http", "tcp", …, "vendor", "alertmanager", "generic".
     label: String,
     tracker: Tracker,
@@ -32,7 +30,7 @@ struct Entry {
 }
 
 pub struct SignalHub {
-    entries: Mutex<HashMap<Key, Entry>>,
+    entries: Mutex<HashMap<SourceKey, Entry>>,
     persist: mpsc::UnboundedSender<PersistEvent>,
     signals: broadcast::Sender<Signal>,
     metrics: Arc<Metrics>,
@@ -54,7 +52,7 @@ impl SignalHub {
         self.signals.subscribe()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SourceKey, Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -62,20 +60,19 @@ impl SignalHub {
     /// re-alert an outage that is already known.
     pub fn register(
         &self,
-        kind: SourceKind,
-        id: &str,
-        component: &str,
+        key: &SourceKey,
+        component: &NodeId,
         label: &str,
         stored: Option<Tracker>,
         now: DateTime<Utc>,
     ) {
         let tracker = stored.unwrap_or_else(|| Tracker::new(now));
-        let rollup = (kind != SourceKind::Intake)
-            .then(|| RollupBuilder::new(&rollup_id(kind, id), component, now));
+        let rollup = (key.kind() != SourceKind::Intake)
+            .then(|| RollupBuilder::new(key.clone(), component.clone(), now));
         self.lock().insert(
-            (kind, id.to_string()),
+            key.clone(),
             Entry {
-                component: component.to_string(),
+                component: component.clone(),
                 label: label.to_string(),
                 tracker,
                 rollup,
@@ -87,19 +84,16 @@ impl SignalHub {
     pub fn observe_as(&self, source: &Source, label: &str, obs: Observation) -> bool {
         let at = obs.at;
         let mut entries = self.lock();
-        let entry = entries
-            .entry((source.kind, source.id.clone()))
-            .or_insert_with(|| Entry {
-                component: source.component.clone(),
-                label: label.to_string(),
-                tracker: Tracker::new(at),
-                rollup: (source.kind != SourceKind::Intake).then(|| {
-                    RollupBuilder::new(&rollup_id(source.kind, &source.id), &source.component, at)
-                }),
-            });
+        let entry = entries.entry(source.key.clone()).or_insert_with(|| Entry {
+            component: source.component.clone(),
+            label: label.to_string(),
+            tracker: Tracker::new(at),
+            rollup: (source.key.kind() != SourceKind::Intake)
+                .then(|| RollupBuilder::new(source.key.clone(), source.component.clone(), at)),
+        });
         // Intake alerts may move between components as routing rules change.
         entry.component = source.component.clone();
-        self.metrics.observed(source.kind, obs.health);
+        self.metrics.observed(source.key.kind(), obs.health);
         if obs.health != Health::Unknown {
             if let Some(b) = entry.rollup.as_mut() {
                 if let Some(done) = b.add(at, obs.latency_ms.unwrap_or(0), obs.health.is_failing())
@@ -117,30 +111,27 @@ impl SignalHub {
             // A failure seen but not yet confirmed (or a streak broken) is stored too: an
             // instance taking this source over after a crash continues the count.
             let _ = self.persist.send(PersistEvent::State(Box::new(SourceState {
-                kind: source.kind,
-                id: source.id.clone(),
+                key: source.key.clone(),
                 component: entry.component.clone(),
                 tracker: entry.tracker.clone(),
             })));
         }
         if let Some(t) = transition {
             let signal = Signal {
-                source_kind: source.kind,
-                source_id: source.id.clone(),
+                source: source.key.clone(),
                 component: entry.component.clone(),
                 health: t.to,
                 reason: t.reason,
                 at: t.at,
             };
             let state = SourceState {
-                kind: source.kind,
-                id: source.id.clone(),
+                key: source.key.clone(),
                 component: entry.component.clone(),
                 tracker: entry.tracker.clone(),
             };
             drop(entries);
             tracing::info!(
-                source = %signal.source_kind, id = %signal.source_id, component = %signal.component,
+                source = %signal.source.kind(), id = %signal.source, component = %signal.component,
                 health = %signal.health, reason = %signal.reason, "state change"
             );
             self.metrics.signal();
@@ -159,14 +150,9 @@ impl SignalHub {
     /// signal here too (the instance that observed it stored it).
     pub fn apply_remote(&self, state: &SourceState) {
         let mut entries = self.lock();
-        let key = (state.kind, state.id.clone());
-        let entry = entries.entry(key).or_insert_with(|| Entry {
+        let entry = entries.entry(state.key.clone()).or_insert_with(|| Entry {
             component: state.component.clone(),
-            label: match state.kind {
-                SourceKind::Intake => state.id.split('/').next().unwrap_or("intake").to_string(),
-                SourceKind::Vendor => "vendor".to_string(),
-                SourceKind::Monitor => "remote".to_string(),
-            },
+            label: source_label(&state.key).to_string(),
             tracker: Tracker::new(state.tracker.since),
             rollup: None,
         });
@@ -185,8 +171,7 @@ impl SignalHub {
             return;
         }
         let signal = Signal {
-            source_kind: state.kind,
-            source_id: state.id.clone(),
+            source: state.key.clone(),
             component: state.component.clone(),
             health: state.tracker.health,
             reason: state.tracker.reason.clone(),
@@ -194,7 +179,7 @@ impl SignalHub {
         };
         drop(entries);
         tracing::info!(
-            source = %signal.source_kind, id = %signal.source_id, component = %signal.component,
+            source = %signal.source.kind(), id = %signal.source, component = %signal.component,
             health = %signal.health, reason = %signal.reason, "state change seen by another instance"
         );
         let _ = self.signals.send(signal);
@@ -205,9 +190,8 @@ impl SignalHub {
         let mut out: Vec<SourceView> = self
             .lock()
             .iter()
-            .map(|((kind, id), e)| SourceView {
-                kind: *kind,
-                id: id.clone(),
+            .map(|(key, e)| SourceView {
+                key: key.clone(),
                 check: e.label.clone(),
                 component: e.component.clone(),
                 state: e.tracker.health,
@@ -218,7 +202,7 @@ impl SignalHub {
                 confirming: e.tracker.is_confirming(),
             })
             .collect();
-        out.sort_by(|a, b| (a.kind.as_str(), &a.id).cmp(&(b.kind.as_str(), &b.id)));
+        out.sort_by_cached_key(|v| (v.key.kind().as_str(), v.key.id()));
         out
     }
 
@@ -241,7 +225,7 @@ impl SignalHub {
 
 impl Sink for SignalHub {
     fn observe(&self, source: &Source, obs: Observation) -> bool {
-        let label = match source.kind {
+        let label = match source.key.kind() {
             SourceKind::Vendor => "vendor",
             _ => "",
         };
@@ -250,15 +234,17 @@ impl Sink for SignalHub {
 
     fn resume(&self, source: &Source) -> Option<(DateTime<Utc>, bool)> {
         let entries = self.lock();
-        let e = entries.get(&(source.kind, source.id.clone()))?;
+        let e = entries.get(&source.key)?;
         Some((e.tracker.last_checked?, e.tracker.is_confirming()))
     }
 }
 
-/// Rollup rows are keyed by a name unique across monitors and vendors.
-pub fn rollup_id(kind: SourceKind, id: &str) -> String {
-    match kind {
-        SourceKind::Monitor => id.to_string(),
-        other => format!("{other}/{id}"),
+/// What a source restored or mirrored without its config says it is: an intake alert's
+/// format, "vendor", or "remote" for a monitor.
+pub fn source_label(key: &SourceKey) -> &str {
+    match key {
+        SourceKey::Intake { format, .. } => format,
+        SourceKey::Vendor(_) => "vendor",
+        SourceKey::Monitor { .. } => "remote",
     }
 }

@@ -128,9 +128,9 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "keel_source_up{{kind=\"{}\",id=\"{}\",component=\"{}\"}} {v}",
-                s.kind,
-                escape(&s.id),
-                escape(&s.component)
+                s.key.kind(),
+                escape(&s.key.id()),
+                escape(s.component.as_str())
             );
         }
         let _ = writeln!(out, "# HELP keel_source_latency_seconds Latency of the source's last check.\n# TYPE keel_source_latency_seconds gauge");
@@ -139,8 +139,8 @@ impl Metrics {
                 let _ = writeln!(
                     out,
                     "keel_source_latency_seconds{{kind=\"{}\",id=\"{}\"}} {}",
-                    s.kind,
-                    escape(&s.id),
+                    s.key.kind(),
+                    escape(&s.key.id()),
                     ms as f64 / 1000.0
                 );
             }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keel_core::rollup::MinuteRollup;
-use keel_core::{Signal, SourceKind};
+use keel_core::{Signal, SourceKey};
 use keel_store::{SignalStore, SourceState};
 use tokio::sync::mpsc;
 
@@ -105,7 +105,7 @@ impl Write {
 struct Batch {
     signals: Vec<Signal>,
     states: Vec<SourceState>,
-    index: HashMap<(SourceKind, String), usize>,
+    index: HashMap<SourceKey, usize>,
 }
 
 impl Batch {
@@ -122,7 +122,7 @@ impl Batch {
             PersistEvent::State(state) => state,
             PersistEvent::Rollups(_) | PersistEvent::Barrier(_) => return,
         };
-        match self.index.entry((state.kind, state.id.clone())) {
+        match self.index.entry(state.key.clone()) {
             Entry::Occupied(at) => self.states[*at.get()] = *state,
             Entry::Vacant(v) => {
                 v.insert(self.states.len());
@@ -140,22 +140,24 @@ mod tests {
 
     use super::*;
 
+    fn key(id: &str) -> SourceKey {
+        SourceKey::monitor(keel_core::MonitorId::parse(id).unwrap())
+    }
+
     fn state(id: &str, health: Health) -> SourceState {
         let mut tracker = Tracker::new(Utc.timestamp_opt(1_700_000_000, 0).unwrap());
         tracker.health = health;
         SourceState {
-            kind: SourceKind::Monitor,
-            id: id.into(),
-            component: "api".into(),
+            key: key(id),
+            component: keel_core::NodeId::parse("api").unwrap(),
             tracker,
         }
     }
 
     fn signal(id: &str, health: Health) -> Signal {
         Signal {
-            source_kind: SourceKind::Monitor,
-            source_id: id.into(),
-            component: "api".into(),
+            source: key(id),
+            component: keel_core::NodeId::parse("api").unwrap(),
             health,
             reason: "test".into(),
             at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
@@ -175,20 +177,22 @@ mod tests {
         let order: Vec<_> = b
             .signals
             .iter()
-            .map(|s| (s.source_id.as_str(), s.health))
+            .map(|s| (s.source.id(), s.health))
             .collect();
         assert_eq!(
             order,
             [("a", Health::Down), ("b", Health::Up), ("a", Health::Up)]
+                .map(|(id, h)| (id.to_string(), h))
         );
         let states: Vec<_> = b
             .states
             .iter()
-            .map(|s| (s.id.as_str(), s.tracker.health))
+            .map(|s| (s.key.id(), s.tracker.health))
             .collect();
         assert_eq!(
             states,
             [("a", Health::Up), ("b", Health::Up), ("c", Health::Up)]
+                .map(|(id, h)| (id.to_string(), h))
         );
     }
 
@@ -215,7 +219,7 @@ mod tests {
         assert_eq!(store.signals_after(0, 10_000).await.unwrap().len(), 2500);
         let states = store.load_source_states().await.unwrap();
         assert_eq!(states.len(), 2500);
-        let m7 = states.iter().find(|s| s.id == "m7").unwrap();
+        let m7 = states.iter().find(|s| s.key.id() == "m7").unwrap();
         assert_eq!(m7.tracker.health, Health::Down);
         drop(tx);
         job.await.unwrap();

@@ -19,8 +19,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use keel_core::config::{Config, Monitor};
 use keel_core::confirm::{Observation, Tracker};
 use keel_core::incident::words;
-use keel_core::quorum::source_id;
-use keel_core::{Health, SourceKind};
+use keel_core::{Health, MonitorId, NodeId, SourceKey};
 use keel_probe::remote::{Assignment, Assignments};
 use keel_probe::source::Source;
 use sha2::{Digest, Sha256};
@@ -57,7 +56,7 @@ pub struct Probes {
     /// Per token name: a probe posts about once a second; a flood is refused with 429.
     limiter: DefaultKeyedRateLimiter<String>,
     /// Source id ("api@osaka") → liveness.
-    watched: Mutex<HashMap<String, Watched>>,
+    watched: Mutex<HashMap<SourceKey, Watched>>,
 }
 
 impl Probes {
@@ -118,14 +117,14 @@ impl Probes {
         self.limiter.check_key(&name.to_owned()).is_ok()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Watched>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SourceKey, Watched>> {
         self.watched.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records that a result of `config.monitors[monitor]` came from `location` at `at`.
-    pub fn reported(&self, monitor: usize, mid: &str, location: &str, at: DateTime<Utc>) {
+    pub fn reported(&self, monitor: usize, mid: &MonitorId, location: &str, at: DateTime<Utc>) {
         self.lock().insert(
-            source_id(mid, location),
+            SourceKey::monitor_at(mid.clone(), location),
             Watched {
                 monitor,
                 location: location.to_owned(),
@@ -159,7 +158,7 @@ impl Probes {
 }
 
 struct Gone {
-    source: String,
+    source: SourceKey,
     monitor: usize,
     location: String,
     quiet: Duration,
@@ -175,7 +174,7 @@ fn version(monitors: &[Assignment]) -> String {
 /// The hub source of a monitor at a probe's location.
 pub fn source(monitor: &Monitor, location: &str) -> Source {
     Source {
-        id: source_id(monitor.id.as_str(), location),
+        key: SourceKey::monitor_at(monitor.id.clone(), location),
         ..Source::monitor(monitor)
     }
 }
@@ -188,24 +187,23 @@ pub fn restore<S: std::hash::BuildHasher>(
     hub: &SignalHub,
     probes: &Probes,
     config: &Config,
-    stored: &mut HashMap<(SourceKind, String), (String, Tracker), S>,
+    stored: &mut HashMap<SourceKey, (NodeId, Tracker), S>,
     now: DateTime<Utc>,
 ) {
     for (i, m) in config.monitors.iter().enumerate() {
         for loc in m.locations.iter().filter(|l| m.runs_at(l)) {
-            let key = (SourceKind::Monitor, source_id(m.id.as_str(), loc));
+            let key = SourceKey::monitor_at(m.id.clone(), loc);
             let Some((_, tracker)) = stored.remove(&key) else {
                 continue;
             };
             hub.register(
-                key.0,
-                &key.1,
-                m.component.as_str(),
+                &key,
+                &NodeId::from(&m.component),
                 m.kind(),
                 Some(tracker),
                 now,
             );
-            probes.reported(i, m.id.as_str(), loc, now);
+            probes.reported(i, &m.id, loc, now);
         }
     }
 }
@@ -311,21 +309,21 @@ port = 3
         assert_eq!(silence_after(&config.monitors[1]), Duration::from_secs(180));
         let p = Probes::new(&config);
         let t0 = Utc::now();
-        p.reported(0, "fast", "osaka", t0);
-        p.reported(1, "slow", "osaka", t0);
+        p.reported(0, &MonitorId::parse("fast").unwrap(), "osaka", t0);
+        p.reported(1, &MonitorId::parse("slow").unwrap(), "osaka", t0);
         let at = |s: i64| t0 + chrono::TimeDelta::seconds(s);
         assert!(p.newly_silent(&config, at(30)).is_empty());
         let gone = p.newly_silent(&config, at(31));
         assert_eq!(gone.len(), 1);
         assert_eq!(
-            (gone[0].source.as_str(), gone[0].location.as_str()),
+            (gone[0].source.id().as_str(), gone[0].location.as_str()),
             ("fast@osaka", "osaka")
         );
         // Said once; a new result watches it again.
         assert!(p.newly_silent(&config, at(60)).is_empty());
-        p.reported(0, "fast", "osaka", at(61));
+        p.reported(0, &MonitorId::parse("fast").unwrap(), "osaka", at(61));
         assert!(p.newly_silent(&config, at(90)).is_empty());
-        let gone: Vec<String> = p
+        let gone: Vec<SourceKey> = p
             .newly_silent(&config, at(200))
             .into_iter()
             .map(|g| g.source)

@@ -17,6 +17,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::config::Config;
 use keel_core::public::{self, DayUptime, Snapshot};
+use keel_core::NodeId;
 use keel_store::Store;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -258,7 +259,9 @@ pub async fn load_inputs(
     let from = today - chrono::TimeDelta::days(89);
     let mut uptime = BTreeMap::new();
     for c in config.components.iter().filter(|c| c.public) {
-        let rows = store.daily_uptime(c.id.as_str(), from, today).await?;
+        let rows = store
+            .daily_uptime(&NodeId::from(&c.id), from, today)
+            .await?;
         let by_day: BTreeMap<NaiveDate, Option<f64>> =
             rows.iter().map(|r| (r.day, r.ratio())).collect();
         let days = (0..90)

@@ -2,17 +2,18 @@
 //! `/api/v1/monitors` and `/metrics` show.
 
 use chrono::{DateTime, Utc};
-use keel_core::{Health, SourceKind};
-use serde::Serialize;
+use keel_core::{Health, NodeId, SourceKey, SourceKind};
+use serde::{Serialize, Serializer};
 
 /// A source as `GET /api/v1/monitors` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceView {
-    pub kind: SourceKind,
-    pub id: String,
+    /// Shown as `kind` and `id`, as the store keeps it.
+    #[serde(flatten, serialize_with = "kind_and_id")]
+    pub key: SourceKey,
     /// Monitor kind ("http", "tcp", …), "vendor", or the intake format.
     pub check: String,
-    pub component: String,
+    pub component: NodeId,
     pub state: Health,
     pub since: DateTime<Utc>,
     pub reason: String,
@@ -20,4 +21,17 @@ pub struct SourceView {
     pub last_checked: Option<DateTime<Utc>>,
     /// True while a failure is seen but not yet confirmed.
     pub confirming: bool,
+}
+
+fn kind_and_id<S: Serializer>(key: &SourceKey, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct KindAndId {
+        kind: SourceKind,
+        id: String,
+    }
+    KindAndId {
+        kind: key.kind(),
+        id: key.id(),
+    }
+    .serialize(s)
 }

@@ -72,18 +72,18 @@ async fn state_changes_are_stored_as_signals_not_every_check() {
     let signals = store.signals_after(0, 100).await.expect("signals");
     let healths: Vec<_> = signals
         .iter()
-        .filter(|s| s.signal.source_id == "web-home")
+        .filter(|s| s.signal.source.id() == "web-home")
         .map(|s| s.signal.health.as_str())
         .collect();
     assert_eq!(healths, ["up", "down"], "{signals:?}");
     let down = &signals.last().expect("a signal").signal;
-    assert_eq!(down.component, "web");
+    assert_eq!(down.component.as_str(), "web");
     assert!(down.reason.contains("HTTP 500"));
     // Rollups exist for the checks that ran (flushed at shutdown).
     let now = chrono::Utc::now();
     let rollups = store
         .rollups(
-            "web-home",
+            &keel_core::SourceKey::parse_rollup("web-home").unwrap(),
             now - chrono::TimeDelta::hours(1),
             now + chrono::TimeDelta::hours(1),
         )

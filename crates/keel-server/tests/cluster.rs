@@ -235,7 +235,11 @@ async fn two_instances_act_as_one_keel() {
     .await;
 
     // Exactly one delivery per published update, across both instances.
-    let events = a.store.incident_events(id as i64).await.unwrap();
+    let events = a
+        .store
+        .incident_events(keel_core::incident::IncidentId(id as i64))
+        .await
+        .unwrap();
     let updates = events
         .iter()
         .filter(|e| matches!(e.kind, EventKind::UpdatePublished { .. }))
@@ -366,7 +370,7 @@ grace = "1s"
         .await
         .unwrap()
         .into_iter()
-        .filter(|s| s.signal.source_id == "batch-beat" && s.signal.health.is_failing())
+        .filter(|s| s.signal.source.id() == "batch-beat" && s.signal.health.is_failing())
         .collect();
     assert!(
         downs.is_empty(),

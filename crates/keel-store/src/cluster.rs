@@ -18,11 +18,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keel_core::incident::{IncidentEvent, IncidentId};
-use keel_core::SourceKind;
+use keel_core::{MonitorId, SourceKey};
 use tokio::sync::mpsc;
 
 use crate::comms::{lease_end, no_nul};
-use crate::shared::{now, Stamp};
+use crate::shared::{now, parse_stored, Stamp};
 use crate::{NewEvent, Result, SourceState, StoreError};
 
 /// A lease as stored.
@@ -76,9 +76,12 @@ pub enum Change {
     /// Events were stored for an incident (created or appended); `seq` is its last seq now.
     Incident { id: IncidentId, seq: u32 },
     /// A source's state was saved.
-    Source { kind: SourceKind, id: String },
+    Source { key: SourceKey },
     /// A heartbeat push was recorded.
-    Heartbeat { monitor: String, at: DateTime<Utc> },
+    Heartbeat {
+        monitor: MonitorId,
+        at: DateTime<Utc>,
+    },
     /// Changes were not reported — the feed's connection was lost and made again, or the
     /// receiver fell behind and changes were dropped — so whoever listens catches up by
     /// reading.
@@ -159,16 +162,16 @@ pub trait ClusterStore: Send + Sync {
     async fn incident_heads(&self) -> Result<Vec<(IncidentId, u32)>>;
 
     /// One source's stored state, if any.
-    async fn source_state(&self, kind: SourceKind, id: &str) -> Result<Option<SourceState>>;
+    async fn source_state(&self, key: &SourceKey) -> Result<Option<SourceState>>;
 
     /// The stored states of these sources (those that have one), in one read.
-    async fn source_states_of(&self, keys: &[(SourceKind, String)]) -> Result<Vec<SourceState>>;
+    async fn source_states_of(&self, keys: &[SourceKey]) -> Result<Vec<SourceState>>;
 
     /// Records a heartbeat push for a monitor (the latest one wins).
-    async fn save_heartbeat(&self, monitor: &str, at: DateTime<Utc>) -> Result<()>;
+    async fn save_heartbeat(&self, monitor: &MonitorId, at: DateTime<Utc>) -> Result<()>;
 
     /// The latest push of every monitor that got one.
-    async fn heartbeats(&self) -> Result<Vec<(String, DateTime<Utc>)>>;
+    async fn heartbeats(&self) -> Result<Vec<(MonitorId, DateTime<Utc>)>>;
 
     /// The feed of changes every instance writes (incident events, source states, heartbeat
     /// pushes), including this instance's own; `None` when the backend has none (SQLite).
@@ -256,14 +259,13 @@ pub(crate) fn decode_config(id: &str, json: &str) -> Result<BTreeMap<String, Str
     })
 }
 
-/// Checks a monitor id a heartbeat is recorded for.
-pub(crate) fn check_monitor(monitor: &str) -> Result<()> {
-    if monitor.is_empty() {
-        return Err(StoreError::Invalid(
-            "a heartbeat's monitor is empty".to_string(),
-        ));
-    }
-    no_nul("heartbeat monitor", monitor)
+/// A heartbeat row back from `(monitor, at)`.
+pub(crate) fn decode_heartbeat<T: Stamp>(row: (String, T)) -> Result<(MonitorId, DateTime<Utc>)> {
+    let (monitor, at) = row;
+    Ok((
+        parse_stored("heartbeats.monitor", &monitor, |m| MonitorId::parse(m))?,
+        at.time()?,
+    ))
 }
 
 pub(crate) const LEASE_COLUMNS: &str = "name, holder, generation, expires_at";

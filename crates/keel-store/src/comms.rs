@@ -15,9 +15,10 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
+use keel_core::ComponentId;
 use sha2::{Digest, Sha256};
 
-use crate::shared::{truncate_to_millis, Stamp};
+use crate::shared::{parse_stored, truncate_to_millis, Stamp};
 use crate::{Result, StoreError};
 
 /// The SHA-256 (lower-case hex) of a secret token: how every token Keel keeps is stored and
@@ -73,7 +74,7 @@ pub struct NewSubscriber {
     /// subscriber) or a webhook URL (stored as given).
     pub address: String,
     /// Component ids the subscriber follows; empty means all.
-    pub components: Vec<String>,
+    pub components: Vec<ComponentId>,
     /// Locale of the messages ("en", "ja").
     pub locale: String,
     /// The key webhook bodies are signed with (HMAC-SHA256). Stored as given, since signing
@@ -97,7 +98,7 @@ pub struct Subscriber {
     pub kind: SubscriberKind,
     pub address: String,
     /// Empty means all components.
-    pub components: Vec<String>,
+    pub components: Vec<ComponentId>,
     pub locale: String,
     pub confirmed: bool,
     pub secret: Option<String>,
@@ -109,9 +110,11 @@ impl Subscriber {
     /// Whether an update touching `components` concerns this subscriber.
     pub fn follows_any<S: AsRef<str>>(&self, components: &[S]) -> bool {
         self.components.is_empty()
-            || components
-                .iter()
-                .any(|c| self.components.iter().any(|mine| mine == c.as_ref()))
+            || components.iter().any(|c| {
+                self.components
+                    .iter()
+                    .any(|mine| mine.as_str() == c.as_ref())
+            })
     }
 }
 
@@ -335,9 +338,6 @@ pub(crate) fn encode_subscriber(new: &NewSubscriber) -> Result<SubscriberRow> {
     }
     no_nul("subscriber address", &address)?;
     no_nul("subscriber locale", &new.locale)?;
-    for c in &new.components {
-        no_nul("subscriber component", c)?;
-    }
     match (&new.kind, &new.secret) {
         (SubscriberKind::Webhook, None) => {
             return Err(StoreError::Invalid(
@@ -423,8 +423,11 @@ pub(crate) fn decode_subscriber<T: Stamp>(row: SubscriberRowRead<T>) -> Result<S
         id,
         kind: kind.parse().map_err(unreadable)?,
         address,
-        components: serde_json::from_str(&components_json)
-            .map_err(|e| unreadable(format!("components are not a JSON list of strings ({e})")))?,
+        components: serde_json::from_str::<Vec<String>>(&components_json)
+            .map_err(|e| unreadable(format!("components are not a JSON list of strings ({e})")))?
+            .iter()
+            .map(|c| parse_stored("subscribers.components", c, |c| ComponentId::parse(c)))
+            .collect::<Result<_>>()?,
         locale,
         confirmed,
         secret,

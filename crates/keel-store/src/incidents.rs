@@ -49,7 +49,14 @@ pub(crate) type EventRowRead<T> = (i64, i64, T, String, Option<String>, String);
 pub(crate) fn decode_events<T: Stamp>(rows: Vec<EventRowRead<T>>) -> Result<Vec<IncidentEvent>> {
     rows.into_iter()
         .map(|(incident, seq, at, actor_type, actor_name, kind)| {
-            decode_event(incident, seq, at.time()?, &actor_type, actor_name, &kind)
+            decode_event(
+                IncidentId(incident),
+                seq,
+                at.time()?,
+                &actor_type,
+                actor_name,
+                &kind,
+            )
         })
         .collect()
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::incident::{Actor, EventKind, IncidentEvent, IncidentId};
 use keel_core::rollup::MinuteRollup;
-use keel_core::{Health, SourceKind};
+use keel_core::{Health, NodeId, SourceKey, SourceKind};
 use sqlx::migrate::MigrateError;
 
 use crate::{NewEvent, Result, StoreError};
@@ -16,7 +16,7 @@ use crate::{NewEvent, Result, StoreError};
 /// The per-day totals one batch adds to one component.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DayTotal {
-    pub component: String,
+    pub component: NodeId,
     pub day: NaiveDate,
     pub checks: u64,
     pub failures: u64,
@@ -30,21 +30,24 @@ pub(crate) struct DayTotal {
 /// never the merged row's. Both outputs are sorted by key, so concurrent writers (several
 /// instances on one PostgreSQL) lock rows in the same order and cannot deadlock each other.
 pub(crate) fn fold_batch(rollups: &[MinuteRollup]) -> Result<(Vec<MinuteRollup>, Vec<DayTotal>)> {
-    let mut minutes: BTreeMap<(&str, DateTime<Utc>), MinuteRollup> = BTreeMap::new();
-    let mut days: BTreeMap<(&str, NaiveDate), (u64, u64)> = BTreeMap::new();
+    let mut minutes: BTreeMap<(&SourceKey, DateTime<Utc>), MinuteRollup> = BTreeMap::new();
+    let mut days: BTreeMap<(&NodeId, NaiveDate), (u64, u64)> = BTreeMap::new();
     for r in rollups {
         if r.failures > r.checks {
             return Err(StoreError::Other(format!(
-                "rollup of monitor {:?} at {} has more failures ({}) than checks ({})",
-                r.monitor_id, r.minute, r.failures, r.checks
+                "rollup of {} at {} has more failures ({}) than checks ({})",
+                r.source.rollup_id(),
+                r.minute,
+                r.failures,
+                r.checks
             )));
         }
         minutes
-            .entry((r.monitor_id.as_str(), r.minute))
+            .entry((&r.source, r.minute))
             .and_modify(|m| merge_minute(m, r))
             .or_insert_with(|| r.clone());
         let day = days
-            .entry((r.component.as_str(), r.minute.date_naive()))
+            .entry((&r.component, r.minute.date_naive()))
             .or_default();
         day.0 += u64::from(r.checks);
         day.1 += u64::from(r.failures);
@@ -52,7 +55,7 @@ pub(crate) fn fold_batch(rollups: &[MinuteRollup]) -> Result<(Vec<MinuteRollup>,
     let days = days
         .into_iter()
         .map(|((component, day), (checks, failures))| DayTotal {
-            component: component.to_string(),
+            component: component.clone(),
             day,
             checks,
             failures,
@@ -262,6 +265,36 @@ pub(crate) fn parse_health(s: &str) -> Result<Health> {
         .map_err(|e: String| StoreError::Other(format!("stored row is unreadable: {e}")))
 }
 
+/// A stored id back into its type. Text that no longer parses (written by hand, or by a Keel
+/// with looser rules) is an error naming the column and the value, never a panic.
+pub(crate) fn parse_stored<T, E: std::fmt::Display>(
+    column: &str,
+    value: &str,
+    parse: impl FnOnce(&str) -> std::result::Result<T, E>,
+) -> Result<T> {
+    parse(value).map_err(|e| {
+        StoreError::Other(format!("stored row is unreadable: {column} {value:?}: {e}"))
+    })
+}
+
+/// A graph node (a component or a vendor) from `column`.
+pub(crate) fn parse_node(column: &str, value: &str) -> Result<NodeId> {
+    parse_stored(column, value, |v| NodeId::parse(v))
+}
+
+/// A source from its kind and id columns (`table` names both).
+pub(crate) fn parse_source(
+    table: &str,
+    kind: &str,
+    id: &str,
+    id_column: &str,
+) -> Result<SourceKey> {
+    let kind = parse_kind(kind)?;
+    parse_stored(&format!("{table}.{id_column}"), id, |id| {
+        SourceKey::parse(kind, id)
+    })
+}
+
 pub(crate) fn parse_kind(s: &str) -> Result<SourceKind> {
     s.parse()
         .map_err(|e: String| StoreError::Other(format!("stored row is unreadable: {e}")))
@@ -389,8 +422,8 @@ mod tests {
 
     fn r(monitor: &str, component: &str, minute: DateTime<Utc>, checks: u32) -> MinuteRollup {
         MinuteRollup {
-            monitor_id: monitor.to_string(),
-            component: component.to_string(),
+            source: SourceKey::monitor(keel_core::MonitorId::parse(monitor).unwrap()),
+            component: NodeId::parse(component).unwrap(),
             minute,
             checks,
             failures: 1,
@@ -413,7 +446,7 @@ mod tests {
         .unwrap();
         assert_eq!(minutes.len(), 3);
         let a = &minutes[0];
-        assert_eq!((a.monitor_id.as_str(), a.checks, a.failures), ("a", 8, 2));
+        assert_eq!((a.source.id().as_str(), a.checks, a.failures), ("a", 8, 2));
         assert_eq!(
             (a.latency_p50_ms, a.latency_p95_ms, a.latency_max_ms),
             (5, 10, 97)
@@ -422,13 +455,13 @@ mod tests {
             days,
             vec![
                 DayTotal {
-                    component: "c".into(),
+                    component: NodeId::parse("c").unwrap(),
                     day: t.date_naive(),
                     checks: 12,
                     failures: 3
                 },
                 DayTotal {
-                    component: "c".into(),
+                    component: NodeId::parse("c").unwrap(),
                     day: next_day.date_naive(),
                     checks: 2,
                     failures: 1

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::confirm::Tracker;
 use keel_core::rollup::MinuteRollup;
-use keel_core::{Signal, SourceKind};
+use keel_core::{NodeId, Signal, SourceKey};
 
-use crate::shared::{parse_health, parse_kind, to_u32, to_u64, Stamp};
+use crate::shared::{parse_health, parse_node, parse_source, parse_stored, to_u32, to_u64, Stamp};
 use crate::Result;
 
 /// A stored signal with its sequence number.
@@ -23,18 +23,18 @@ pub struct StoredSignal {
 /// The persisted state of one monitored source (monitor or vendor).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceState {
-    pub kind: SourceKind,
-    pub id: String,
+    /// Stored as a kind and an id column ([`SourceKey::parse`]).
+    pub key: SourceKey,
     /// The graph node the source speaks about (kept so an intake alert restored after a
     /// restart still knows its component).
-    pub component: String,
+    pub component: NodeId,
     pub tracker: Tracker,
 }
 
 /// Uptime of one component on one UTC day, from the rollups.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DailyUptime {
-    pub component: String,
+    pub component: NodeId,
     pub day: NaiveDate,
     pub checks: u64,
     pub failures: u64,
@@ -77,10 +77,10 @@ pub trait SignalStore: Send + Sync {
     /// the per-day totals of the component are updated in the same transaction.
     async fn add_rollups(&self, rollups: &[MinuteRollup]) -> Result<()>;
 
-    /// Minute rollups of one monitor with `from <= minute < to`, oldest first.
+    /// Minute rollups of one source with `from <= minute < to`, oldest first.
     async fn rollups(
         &self,
-        monitor_id: &str,
+        source: &SourceKey,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<MinuteRollup>>;
@@ -88,7 +88,7 @@ pub trait SignalStore: Send + Sync {
     /// Per-day uptime of a component for days `from..=to` that have checks, oldest first.
     async fn daily_uptime(
         &self,
-        component: &str,
+        component: &NodeId,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DailyUptime>>;
@@ -114,9 +114,8 @@ pub(crate) fn decode_signal<T: Stamp>(row: SignalRow<T>) -> Result<StoredSignal>
     Ok(StoredSignal {
         seq,
         signal: Signal {
-            source_kind: parse_kind(&kind)?,
-            source_id,
-            component,
+            source: parse_source("signals", &kind, &source_id, "source_id")?,
+            component: parse_node("signals.component", &component)?,
             health: parse_health(&health)?,
             reason,
             at: at.time()?,
@@ -143,9 +142,8 @@ pub(crate) fn decode_state<T: Stamp>(row: StateRow<T>) -> Result<SourceState> {
     let (kind, id, component, health, since, reason, latency_ms, last_checked, streak, pending) =
         row;
     Ok(SourceState {
-        kind: parse_kind(&kind)?,
-        id,
-        component,
+        key: parse_source("source_states", &kind, &id, "id")?,
+        component: parse_node("source_states.component", &component)?,
         tracker: Tracker {
             health: parse_health(&health)?,
             since: since.time()?,
@@ -166,8 +164,12 @@ pub(crate) type MinuteRow<T> = (String, T, String, i64, i64, i64, i64, i64);
 pub(crate) fn decode_minute<T: Stamp>(row: MinuteRow<T>) -> Result<MinuteRollup> {
     let (monitor_id, minute, component, checks, failures, p50, p95, max) = row;
     Ok(MinuteRollup {
-        monitor_id,
-        component,
+        source: parse_stored(
+            "rollups_minute.monitor_id",
+            &monitor_id,
+            SourceKey::parse_rollup,
+        )?,
+        component: parse_node("rollups_minute.component", &component)?,
         minute: minute.time()?,
         checks: to_u32(checks, "checks")?,
         failures: to_u32(failures, "failures")?,
@@ -183,7 +185,7 @@ pub(crate) type DayRow = (String, NaiveDate, i64, i64);
 pub(crate) fn decode_day(row: DayRow) -> Result<DailyUptime> {
     let (component, day, checks, failures) = row;
     Ok(DailyUptime {
-        component,
+        component: parse_node("rollups_daily.component", &component)?,
         day,
         checks: to_u64(checks, "checks")?,
         failures: to_u64(failures, "failures")?,

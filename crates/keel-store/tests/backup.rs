@@ -23,7 +23,7 @@ use keel_core::confirm::Tracker;
 use keel_core::incident::{Actor, EventKind, Origin};
 use keel_core::public::MaintenanceStatus;
 use keel_core::rollup::MinuteRollup;
-use keel_core::{Health, Signal, SourceKind};
+use keel_core::{ComponentId, Health, MonitorId, NodeId, Signal, SourceKey, SourceKind};
 use keel_store::backup::{self, BackupError};
 use keel_store::postgres::PgStore;
 use keel_store::sqlite::SqliteStore;
@@ -161,10 +161,14 @@ fn note(text: &str) -> EventKind {
     }
 }
 
+fn web() -> SourceKey {
+    SourceKey::parse(SourceKind::Monitor, "web").unwrap()
+}
+
 fn rollup(monitor: &str, component: &str, minute: DateTime<Utc>, checks: u32) -> MinuteRollup {
     MinuteRollup {
-        monitor_id: monitor.to_string(),
-        component: component.to_string(),
+        source: SourceKey::parse_rollup(monitor).unwrap(),
+        component: NodeId::parse(component).unwrap(),
         minute,
         checks,
         failures: checks / 3,
@@ -183,9 +187,8 @@ async fn populate(store: &Arc<dyn Store>) {
     {
         store
             .append_signal(&Signal {
-                source_kind: SourceKind::Monitor,
-                source_id: "web".to_string(),
-                component: "web".to_string(),
+                source: web(),
+                component: NodeId::parse("web").unwrap(),
                 health: *health,
                 reason: format!("HTTP 503 (expected 2xx) — 接続 {i}"),
                 at: t(i as i64),
@@ -195,9 +198,8 @@ async fn populate(store: &Arc<dyn Store>) {
     }
     store
         .save_source_state(&SourceState {
-            kind: SourceKind::Monitor,
-            id: "web".to_string(),
-            component: "web".to_string(),
+            key: web(),
+            component: NodeId::parse("web").unwrap(),
             tracker: Tracker {
                 health: Health::Down,
                 since: t(3),
@@ -213,9 +215,8 @@ async fn populate(store: &Arc<dyn Store>) {
         .unwrap();
     store
         .save_source_state(&SourceState {
-            kind: SourceKind::Vendor,
-            id: "Stripe".to_string(),
-            component: "payments".to_string(),
+            key: SourceKey::parse(SourceKind::Vendor, "stripe").unwrap(),
+            component: NodeId::parse("payments").unwrap(),
             tracker: Tracker {
                 health: Health::Up,
                 since: t(-100),
@@ -301,7 +302,10 @@ async fn populate(store: &Arc<dyn Store>) {
             .create_subscriber(&NewSubscriber {
                 kind: SubscriberKind::Webhook,
                 address: format!("https://hooks.example.com/{who}"),
-                components: vec!["api".to_string(), "web".to_string()],
+                components: vec![
+                    ComponentId::parse("api").unwrap(),
+                    ComponentId::parse("web").unwrap(),
+                ],
                 locale: "en".to_string(),
                 secret: Some(format!("whsec-{who}")),
                 confirmed: true,
@@ -316,7 +320,7 @@ async fn populate(store: &Arc<dyn Store>) {
         .create_subscriber(&NewSubscriber {
             kind: SubscriberKind::Email,
             address: "pending@example.com".to_string(),
-            components: vec!["web".to_string()],
+            components: vec![ComponentId::parse("web").unwrap()],
             locale: "en".to_string(),
             secret: None,
             confirmed: false,
@@ -397,7 +401,10 @@ async fn populate(store: &Arc<dyn Store>) {
         .await
         .unwrap();
     store.shared_secret("ack-links").await.unwrap();
-    store.save_heartbeat("nightly-backup", t(60)).await.unwrap();
+    store
+        .save_heartbeat(&MonitorId::parse("nightly-backup").unwrap(), t(60))
+        .await
+        .unwrap();
 }
 
 /// Everything the `Store` API reads back, as one comparable text.
@@ -405,7 +412,7 @@ async fn observe(store: &Arc<dyn Store>) -> String {
     let far = |d: i64| t0() + TimeDelta::days(d);
     let day = |d: i64| far(d).date_naive();
     let mut states = store.load_source_states().await.unwrap();
-    states.sort_by(|a, b| a.id.cmp(&b.id));
+    states.sort_by_key(|s| s.key.id());
     let session = store
         .session(&hash_token("session-ann"), t(41))
         .await
@@ -416,9 +423,15 @@ async fn observe(store: &Arc<dyn Store>) -> String {
             (
                 store.signals_after(0, 1000).await.unwrap(),
                 states,
-                store.rollups("web", far(-2), far(2)).await.unwrap(),
-                store.rollups("api", far(-2), far(2)).await.unwrap(),
-                store.daily_uptime("web", day(-2), day(2)).await.unwrap(),
+                store.rollups(&web(), far(-2), far(2)).await.unwrap(),
+                store
+                    .rollups(&SourceKey::parse_rollup("api").unwrap(), far(-2), far(2))
+                    .await
+                    .unwrap(),
+                store
+                    .daily_uptime(&NodeId::parse("web").unwrap(), day(-2), day(2))
+                    .await
+                    .unwrap(),
                 store.token_list().await.unwrap(),
             ),
             (
@@ -450,12 +463,11 @@ async fn new_ids_do_not_collide(store: &Arc<dyn Store>) {
         .create_incident(&[(Actor::System, t(99), opened("after restore"))])
         .await
         .unwrap();
-    assert_eq!(incident, 3);
+    assert_eq!(incident.get(), 3);
     let seq = store
         .append_signal(&Signal {
-            source_kind: SourceKind::Monitor,
-            source_id: "web".to_string(),
-            component: "web".to_string(),
+            source: web(),
+            component: NodeId::parse("web").unwrap(),
             health: Health::Up,
             reason: "ok".to_string(),
             at: t(99),

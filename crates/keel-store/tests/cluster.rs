@@ -17,8 +17,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use futures::FutureExt;
 use keel_core::confirm::Tracker;
-use keel_core::incident::{Actor, EventKind, Origin};
-use keel_core::{Health, Signal, SourceKind};
+use keel_core::incident::{Actor, EventKind, IncidentId, Origin};
+use keel_core::{Health, MonitorId, NodeId, Signal, SourceKey, SourceKind};
 use keel_store::postgres::PgStore;
 use keel_store::{
     Change, ClusterStore, Fence, IncidentStore, Instance, Lease, NewEvent, SignalStore,
@@ -172,11 +172,18 @@ fn assert_fenced(err: StoreError, fence: &Fence) {
     }
 }
 
+fn key(kind: SourceKind, id: &str) -> SourceKey {
+    SourceKey::parse(kind, id).unwrap()
+}
+
+fn m(id: &str) -> MonitorId {
+    MonitorId::parse(id).unwrap()
+}
+
 fn state(kind: SourceKind, id: &str, health: Health) -> SourceState {
     SourceState {
-        kind,
-        id: id.to_string(),
-        component: "api".to_string(),
+        key: key(kind, id),
+        component: NodeId::parse("api").unwrap(),
         tracker: Tracker {
             health,
             since: t0(),
@@ -227,7 +234,7 @@ async fn wait_for(feed: &mut mpsc::Receiver<Change>, wanted: &Change) -> Vec<Cha
 
 fn heartbeat(monitor: &str, at: DateTime<Utc>) -> Change {
     Change::Heartbeat {
-        monitor: monitor.to_string(),
+        monitor: m(monitor),
         at,
     }
 }
@@ -455,7 +462,7 @@ async fn fenced_writes_succeed_while_the_lease_is_held(store: Arc<dyn Store>) {
         "{err:?}"
     );
     let err = store
-        .append_incident_events_fenced(&fence, id + 100, 0, &note("nowhere"))
+        .append_incident_events_fenced(&fence, IncidentId(id.get() + 100), 0, &note("nowhere"))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
@@ -618,7 +625,7 @@ async fn incident_events_after_a_seq_and_incident_heads(store: Arc<dyn Store>) {
         1
     );
     let err = store
-        .incident_events_after(second + 100, 0)
+        .incident_events_after(IncidentId(second.get() + 100), 0)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
@@ -632,7 +639,7 @@ async fn incident_events_after_a_seq_and_incident_heads(store: Arc<dyn Store>) {
 async fn source_state_reads_one_source(store: Arc<dyn Store>) {
     assert_eq!(
         store
-            .source_state(SourceKind::Monitor, "api")
+            .source_state(&key(SourceKind::Monitor, "api"))
             .await
             .unwrap(),
         None
@@ -647,18 +654,18 @@ async fn source_state_reads_one_source(store: Arc<dyn Store>) {
     store.save_source_state(&alert).await.unwrap();
     assert_eq!(
         store
-            .source_state(SourceKind::Monitor, "api")
+            .source_state(&key(SourceKind::Monitor, "api"))
             .await
             .unwrap(),
         Some(api.clone())
     );
-    assert_eq!(
-        store.source_state(alert.kind, &alert.id).await.unwrap(),
-        Some(alert)
-    );
+    assert_eq!(store.source_state(&alert.key).await.unwrap(), Some(alert));
     // Same id, other kind: another source.
     assert_eq!(
-        store.source_state(SourceKind::Vendor, "api").await.unwrap(),
+        store
+            .source_state(&key(SourceKind::Vendor, "api"))
+            .await
+            .unwrap(),
         None
     );
 
@@ -666,7 +673,7 @@ async fn source_state_reads_one_source(store: Arc<dyn Store>) {
     store.save_source_state(&up).await.unwrap();
     assert_eq!(
         store
-            .source_state(SourceKind::Monitor, "api")
+            .source_state(&key(SourceKind::Monitor, "api"))
             .await
             .unwrap(),
         Some(up)
@@ -687,24 +694,23 @@ async fn source_states_of_reads_just_the_named_ones(store: Arc<dyn Store>) {
     }
     let mut got = store
         .source_states_of(&[
-            (SourceKind::Monitor, "api".to_string()),
-            (alert.kind, alert.id.clone()),
+            key(SourceKind::Monitor, "api"),
+            alert.key.clone(),
             // Stored under another kind, and not stored at all: left out.
-            (SourceKind::Vendor, "web".to_string()),
-            (SourceKind::Monitor, "nowhere".to_string()),
+            key(SourceKind::Vendor, "web"),
+            key(SourceKind::Monitor, "nowhere"),
         ])
         .await
         .unwrap();
-    got.sort_by(|a, b| a.id.cmp(&b.id));
+    got.sort_by_key(|s| s.key.id());
     assert_eq!(got, [alert, api]);
 }
 
 async fn signals_and_states_are_saved_together_and_told_once_per_source(store: Arc<dyn Store>) {
     let feed = store.changes().await.unwrap();
     let signal = |id: &str, health: Health| Signal {
-        source_kind: SourceKind::Monitor,
-        source_id: id.to_string(),
-        component: "api".to_string(),
+        source: key(SourceKind::Monitor, id),
+        component: NodeId::parse("api").unwrap(),
         health,
         reason: format!("{id} is {}", health.as_str()),
         at: t0(),
@@ -734,14 +740,11 @@ async fn signals_and_states_are_saved_together_and_told_once_per_source(store: A
         .collect();
     assert_eq!(stored, signals);
     let mut saved = store.load_source_states().await.unwrap();
-    saved.sort_by(|a, b| a.id.cmp(&b.id));
+    saved.sort_by_key(|s| s.key.id());
     assert_eq!(saved, states);
     if let Some(mut feed) = feed {
         for s in &states {
-            let change = Change::Source {
-                kind: s.kind,
-                id: s.id.clone(),
-            };
+            let change = Change::Source { key: s.key.clone() };
             assert_eq!(next_change(&mut feed).await, change);
         }
     }
@@ -750,32 +753,30 @@ async fn signals_and_states_are_saved_together_and_told_once_per_source(store: A
 async fn heartbeats_keep_the_latest_push(store: Arc<dyn Store>) {
     assert!(store.heartbeats().await.unwrap().is_empty());
     let t = t0() + TimeDelta::milliseconds(1_234);
-    store.save_heartbeat("nightly-backup", t).await.unwrap();
-    store.save_heartbeat("cron", t0()).await.unwrap();
+    store.save_heartbeat(&m("nightly-backup"), t).await.unwrap();
+    store.save_heartbeat(&m("cron"), t0()).await.unwrap();
     store
-        .save_heartbeat("nightly-backup", t + TimeDelta::minutes(5))
+        .save_heartbeat(&m("nightly-backup"), t + TimeDelta::minutes(5))
         .await
         .unwrap();
     // A push stored late (another instance, a retry) does not move the time back.
-    store.save_heartbeat("nightly-backup", t).await.unwrap();
+    store.save_heartbeat(&m("nightly-backup"), t).await.unwrap();
     assert_eq!(
         store.heartbeats().await.unwrap(),
         [
-            ("cron".to_string(), t0()),
-            ("nightly-backup".to_string(), t + TimeDelta::minutes(5)),
+            (m("cron"), t0()),
+            (m("nightly-backup"), t + TimeDelta::minutes(5)),
         ]
     );
     // Kept to the millisecond, as every time.
     store
-        .save_heartbeat("cron", t0() + TimeDelta::microseconds(1_500))
+        .save_heartbeat(&m("cron"), t0() + TimeDelta::microseconds(1_500))
         .await
         .unwrap();
     assert_eq!(
         store.heartbeats().await.unwrap()[0],
-        ("cron".to_string(), t0() + TimeDelta::milliseconds(1))
+        (m("cron"), t0() + TimeDelta::milliseconds(1))
     );
-    let err = store.save_heartbeat("", t0()).await.unwrap_err();
-    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -953,7 +954,10 @@ async fn the_feed_reports_this_instances_own_writes_where_there_is_one(store: Ar
     );
     store.save_source_state(&alert).await.unwrap();
     let at = t0() + TimeDelta::milliseconds(7);
-    store.save_heartbeat("nightly backup", at).await.unwrap();
+    store
+        .save_heartbeat(&m("nightly-backup"), at)
+        .await
+        .unwrap();
     // A refused fenced write tells nobody either.
     store
         .release_leases(&names(&["leader"]), "a")
@@ -977,10 +981,9 @@ async fn the_feed_reports_this_instances_own_writes_where_there_is_one(store: Ar
         Change::Incident { id, seq: 2 },
         Change::Incident { id, seq: 3 },
         Change::Source {
-            kind: alert.kind,
-            id: alert.id.clone(),
+            key: alert.key.clone(),
         },
-        heartbeat("nightly backup", at),
+        heartbeat("nightly-backup", at),
         Change::Incident {
             id: fenced_id,
             seq: 1,
@@ -1057,8 +1060,7 @@ async fn postgres_a_write_through_one_instance_is_seen_on_every_instances_feed()
             assert_eq!(
                 next_change(feed).await,
                 Change::Source {
-                    kind: SourceKind::Monitor,
-                    id: "api".into()
+                    key: key(SourceKind::Monitor, "api")
                 }
             );
         }
@@ -1067,12 +1069,12 @@ async fn postgres_a_write_through_one_instance_is_seen_on_every_instances_feed()
 
         // The stranger's writes stay in its own schema's channel. Notifications arrive in
         // commit order, so once the marker written after them is here, they would have been.
-        stranger.save_heartbeat("stranger", t0()).await.unwrap();
+        stranger.save_heartbeat(&m("stranger"), t0()).await.unwrap();
         assert_eq!(
             next_change(&mut feed_stranger).await,
             heartbeat("stranger", t0())
         );
-        a.save_heartbeat("marker", t0()).await.unwrap();
+        a.save_heartbeat(&m("marker"), t0()).await.unwrap();
         for feed in [&mut feed_a, &mut feed_b] {
             assert_eq!(wait_for(feed, &heartbeat("marker", t0())).await, []);
         }
@@ -1117,7 +1119,7 @@ async fn postgres_the_feed_reconnects_by_itself_and_says_so() {
     on_own_schema(|mut schema| async move {
         let store = PgStore::open(&schema.url).await.unwrap();
         let mut feed = store.changes().await.unwrap().expect("a feed");
-        store.save_heartbeat("before", t0()).await.unwrap();
+        store.save_heartbeat(&m("before"), t0()).await.unwrap();
         assert_eq!(next_change(&mut feed).await, heartbeat("before", t0()));
 
         // The listener's own connection: named `keel-listen`, listening on this schema's
@@ -1133,7 +1135,7 @@ async fn postgres_the_feed_reconnects_by_itself_and_says_so() {
         assert_eq!(killed, 1);
 
         assert_eq!(next_change(&mut feed).await, Change::Reconnected);
-        store.save_heartbeat("after", t0()).await.unwrap();
+        store.save_heartbeat(&m("after"), t0()).await.unwrap();
         assert_eq!(next_change(&mut feed).await, heartbeat("after", t0()));
         // The pool's own connections were untouched.
         store.ping().await.unwrap();
@@ -1150,20 +1152,17 @@ async fn postgres_a_full_feed_drops_changes_and_asks_for_a_catch_up() {
         let mut feed = store.changes_with_capacity(1).await.unwrap();
         let at = |n: i64| t0() + TimeDelta::seconds(n);
         for n in 0..20 {
-            store.save_heartbeat("busy", at(n)).await.unwrap();
+            store.save_heartbeat(&m("busy"), at(n)).await.unwrap();
         }
         // Nobody reads for a while: the first change waits in the feed, the rest are dropped.
         // (Generous: the feed only has to take 20 notifications off its connection.)
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(next_change(&mut feed).await, heartbeat("busy", at(0)));
         assert_eq!(next_change(&mut feed).await, Change::Reconnected);
-        store.save_heartbeat("busy", at(99)).await.unwrap();
+        store.save_heartbeat(&m("busy"), at(99)).await.unwrap();
         assert_eq!(next_change(&mut feed).await, heartbeat("busy", at(99)));
         // What was dropped is there to read.
-        assert_eq!(
-            store.heartbeats().await.unwrap(),
-            [("busy".to_string(), at(99))]
-        );
+        assert_eq!(store.heartbeats().await.unwrap(), [(m("busy"), at(99))]);
         store.close().await;
         schema
     })
@@ -1212,7 +1211,7 @@ async fn postgres_a_take_over_waits_for_a_fenced_write_in_flight() {
             .unwrap();
         let mut hold = admin.begin().await.unwrap();
         sqlx::query("SELECT id FROM incidents WHERE id = $1 FOR UPDATE")
-            .bind(id)
+            .bind(id.get())
             .execute(&mut *hold)
             .await
             .unwrap();

@@ -26,7 +26,7 @@ use keel_core::incident::{
 };
 use keel_core::public::PublicStatus;
 use keel_core::rollup::MinuteRollup;
-use keel_core::{Health, Signal, SourceKind};
+use keel_core::{Health, MonitorId, NodeId, Signal, SourceKey, SourceKind};
 use keel_store::postgres::PgStore;
 use keel_store::sqlite::SqliteStore;
 use keel_store::{
@@ -104,11 +104,19 @@ fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).expect("in range")
 }
 
+fn node(id: &str) -> NodeId {
+    NodeId::parse(id).unwrap()
+}
+
+/// A monitor's rollup key.
+fn key(monitor: &str) -> SourceKey {
+    SourceKey::monitor(MonitorId::parse(monitor).unwrap())
+}
+
 fn signal(kind: SourceKind, id: &str, health: Health, reason: &str, at: DateTime<Utc>) -> Signal {
     Signal {
-        source_kind: kind,
-        source_id: id.to_string(),
-        component: format!("{id}-component"),
+        source: SourceKey::parse(kind, id).unwrap(),
+        component: node(&format!("{}-component", id.replace('/', "-"))),
         health,
         reason: reason.to_string(),
         at,
@@ -123,8 +131,8 @@ fn rollup(
     failures: u32,
 ) -> MinuteRollup {
     MinuteRollup {
-        monitor_id: monitor.to_string(),
-        component: component.to_string(),
+        source: key(monitor),
+        component: node(component),
         minute,
         checks,
         failures,
@@ -154,7 +162,7 @@ async fn signals_come_back_in_order_with_increasing_seq(store: Arc<dyn Store>) {
         ),
         signal(
             SourceKind::Intake,
-            "fp-3f2a",
+            "alertmanager/fp-3f2a",
             Health::Unknown,
             "'; DROP TABLE signals; --",
             t0 + TimeDelta::seconds(2),
@@ -235,9 +243,8 @@ async fn source_state_round_trips_and_is_replaced(store: Arc<dyn Store>) {
     assert!(store.load_source_states().await.unwrap().is_empty());
     let t0 = at(2026, 3, 1, 12, 0) + TimeDelta::microseconds(1_500);
     let api = SourceState {
-        kind: SourceKind::Monitor,
-        id: "api".into(),
-        component: "api".into(),
+        key: key("api"),
+        component: node("api"),
         tracker: Tracker {
             health: Health::Down,
             since: t0,
@@ -250,9 +257,8 @@ async fn source_state_round_trips_and_is_replaced(store: Arc<dyn Store>) {
         },
     };
     let github = SourceState {
-        kind: SourceKind::Vendor,
-        id: "github".into(),
-        component: "github".into(),
+        key: SourceKey::parse(SourceKind::Vendor, "github").unwrap(),
+        component: node("github"),
         tracker: Tracker::new(t0),
     };
     store.save_source_state(&github).await.unwrap();
@@ -334,7 +340,10 @@ async fn rollups_merge_and_roll_up_into_days(store: Arc<dyn Store>) {
     store.add_rollups(&[a_t2_again]).await.unwrap();
 
     // `from` inclusive, `to` exclusive, oldest first.
-    let a_day1 = store.rollups("a", at(2026, 3, 1, 0, 0), t3).await.unwrap();
+    let a_day1 = store
+        .rollups(&key("a"), at(2026, 3, 1, 0, 0), t3)
+        .await
+        .unwrap();
     let mut merged_t1 = rollup("a", "web", t1, 8, 1);
     (
         merged_t1.latency_p50_ms,
@@ -350,48 +359,52 @@ async fn rollups_merge_and_roll_up_into_days(store: Arc<dyn Store>) {
     ) = (11, 19, 30);
     assert_eq!(a_day1, vec![merged_t1, merged_t2.clone()]);
     let around_midnight = store
-        .rollups("a", t2, t3 + TimeDelta::minutes(1))
+        .rollups(&key("a"), t2, t3 + TimeDelta::minutes(1))
         .await
         .unwrap();
     assert_eq!(around_midnight.len(), 2);
     assert_eq!(around_midnight[0], merged_t2);
     assert_eq!(around_midnight[1].minute, t3);
-    assert!(store.rollups("nobody", t1, t3).await.unwrap().is_empty());
+    assert!(store
+        .rollups(&key("nobody"), t1, t3)
+        .await
+        .unwrap()
+        .is_empty());
 
     // Day totals: every incoming rollup counted once, both monitors of "web" together.
-    let web = store.daily_uptime("web", d1, d2).await.unwrap();
+    let web = store.daily_uptime(&node("web"), d1, d2).await.unwrap();
     assert_eq!(web.len(), 2, "{web:?}");
     assert_eq!(
         (web[0].day, web[0].checks, web[0].failures),
         (d1, 8 + 10 + 6, 1 + 3 + 6)
     );
     assert_eq!((web[1].day, web[1].checks, web[1].failures), (d2, 6, 3));
-    assert_eq!(web[0].component, "web");
+    assert_eq!(web[0].component.as_str(), "web");
     assert_eq!(web[0].ratio(), Some(14.0 / 24.0));
     assert_eq!(web[1].ratio(), Some(0.5));
 
     // The day range is inclusive at both ends.
-    let only_d2 = store.daily_uptime("web", d2, d2).await.unwrap();
+    let only_d2 = store.daily_uptime(&node("web"), d2, d2).await.unwrap();
     assert_eq!(only_d2.iter().map(|u| u.day).collect::<Vec<_>>(), vec![d2]);
-    let db = store.daily_uptime("db", d1, d2).await.unwrap();
+    let db = store.daily_uptime(&node("db"), d1, d2).await.unwrap();
     assert_eq!(db.len(), 1);
     assert_eq!(
         (db[0].checks, db[0].failures, db[0].ratio()),
         (5, 0, Some(1.0))
     );
     assert!(store
-        .daily_uptime("web", day(2026, 2, 1), day(2026, 2, 28))
+        .daily_uptime(&node("web"), day(2026, 2, 1), day(2026, 2, 28))
         .await
         .unwrap()
         .is_empty());
     // Days without checks are left out.
     assert!(store
-        .daily_uptime("quiet", d1, d2)
+        .daily_uptime(&node("quiet"), d1, d2)
         .await
         .unwrap()
         .is_empty());
     assert!(store
-        .daily_uptime("nothing", d1, d2)
+        .daily_uptime(&node("nothing"), d1, d2)
         .await
         .unwrap()
         .is_empty());
@@ -416,10 +429,16 @@ async fn concurrent_rollup_writers_lose_nothing(store: Arc<dyn Store>) {
         writer.await.expect("writer task");
     }
     let next = t + TimeDelta::minutes(1);
-    assert_eq!(store.rollups("a", t, next).await.unwrap()[0].checks, 40);
-    assert_eq!(store.rollups("b", t, next).await.unwrap()[0].failures, 40);
+    assert_eq!(
+        store.rollups(&key("a"), t, next).await.unwrap()[0].checks,
+        40
+    );
+    assert_eq!(
+        store.rollups(&key("b"), t, next).await.unwrap()[0].failures,
+        40
+    );
     let web = store
-        .daily_uptime("web", t.date_naive(), t.date_naive())
+        .daily_uptime(&node("web"), t.date_naive(), t.date_naive())
         .await
         .unwrap();
     assert_eq!((web[0].checks, web[0].failures), (80, 40));
@@ -439,12 +458,12 @@ async fn bad_rollups_are_refused_whole(store: Arc<dyn Store>) {
     );
     // Nothing of the batch was kept.
     assert!(store
-        .rollups("a", t, t + TimeDelta::minutes(1))
+        .rollups(&key("a"), t, t + TimeDelta::minutes(1))
         .await
         .unwrap()
         .is_empty());
     assert!(store
-        .daily_uptime("web", t.date_naive(), t.date_naive())
+        .daily_uptime(&node("web"), t.date_naive(), t.date_naive())
         .await
         .unwrap()
         .is_empty());
@@ -475,14 +494,14 @@ async fn prune_removes_only_old_rows(store: Arc<dyn Store>) {
     // Rows exactly at the cut-off stay: 1 minute row (t1) and 1 day row (d1) go.
     assert_eq!(store.prune_rollups(t2, d2).await.unwrap(), 2);
     let left = store
-        .rollups("a", t1, t3 + TimeDelta::minutes(1))
+        .rollups(&key("a"), t1, t3 + TimeDelta::minutes(1))
         .await
         .unwrap();
     assert_eq!(
         left.iter().map(|r| r.minute).collect::<Vec<_>>(),
         vec![t2, t3]
     );
-    let days = store.daily_uptime("web", d1, d3).await.unwrap();
+    let days = store.daily_uptime(&node("web"), d1, d3).await.unwrap();
     assert_eq!(days.iter().map(|u| u.day).collect::<Vec<_>>(), vec![d2, d3]);
     assert_eq!(store.prune_rollups(t2, d2).await.unwrap(), 0);
 
@@ -494,8 +513,15 @@ async fn prune_removes_only_old_rows(store: Arc<dyn Store>) {
             .unwrap(),
         3
     );
-    assert!(store.rollups("b", t1, t3).await.unwrap().is_empty());
-    assert_eq!(store.daily_uptime("web", d1, d3).await.unwrap().len(), 2);
+    assert!(store.rollups(&key("b"), t1, t3).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .daily_uptime(&node("web"), d1, d3)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 async fn tokens_are_found_by_hash_and_duplicates_conflict(store: Arc<dyn Store>) {
@@ -1061,7 +1087,7 @@ async fn stale_or_future_expected_seq_is_a_conflict_and_stores_nothing(store: Ar
 async fn unknown_incident_is_not_found(store: Arc<dyn Store>) {
     let t0 = at(2026, 3, 1, 12, 0);
     assert!(store.all_incident_events().await.unwrap().is_empty());
-    for id in [0, 424_242, -1] {
+    for id in [0, 424_242, -1].map(IncidentId) {
         let err = store.incident_events(id).await.unwrap_err();
         assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
         assert!(err.to_string().contains(&format!("incident {id}")), "{err}");
@@ -1342,7 +1368,7 @@ async fn sqlite_rows_keel_did_not_write_are_reported_not_panicked_on() {
     let err = store.load_source_states().await.unwrap_err();
     assert!(err.to_string().contains("robot"), "{err}");
     let err = store
-        .rollups("a", DateTime::UNIX_EPOCH, at(2026, 1, 1, 0, 0))
+        .rollups(&key("a"), DateTime::UNIX_EPOCH, at(2026, 1, 1, 0, 0))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("out of range"), "{err}");
@@ -1363,7 +1389,7 @@ async fn sqlite_incident_rows_keel_did_not_write_are_reported_not_panicked_on() 
     // The tag column is there for queries.
     let (tag,): (String,) =
         sqlx::query_as("SELECT type FROM incident_events WHERE incident = ? AND seq = 1")
-            .bind(id)
+            .bind(id.get())
             .fetch_one(&mut raw)
             .await
             .unwrap();
@@ -1374,7 +1400,7 @@ async fn sqlite_incident_rows_keel_did_not_write_are_reported_not_panicked_on() 
         "INSERT INTO incident_events VALUES (?, 2, 0, 'system', NULL, 'page_snoozed',
              '{\"type\":\"page_snoozed\",\"who\":\"ana\"}')",
     )
-    .bind(id)
+    .bind(id.get())
     .execute(&mut raw)
     .await
     .unwrap();
@@ -1431,7 +1457,7 @@ async fn sqlite_type_column_is_the_event_name() {
         .unwrap();
     let tags: Vec<(String,)> =
         sqlx::query_as("SELECT type FROM incident_events WHERE incident = ? ORDER BY seq")
-            .bind(id)
+            .bind(id.get())
             .fetch_all(&mut raw)
             .await
             .unwrap();
@@ -1462,12 +1488,12 @@ async fn sqlite_incidents_survive_a_restart_and_ids_are_not_reused() {
                 .await
                 .unwrap();
         sqlx::query("DELETE FROM incident_events WHERE incident = ?")
-            .bind(second)
+            .bind(second.get())
             .execute(&mut raw)
             .await
             .unwrap();
         sqlx::query("DELETE FROM incidents WHERE id = ?")
-            .bind(second)
+            .bind(second.get())
             .execute(&mut raw)
             .await
             .unwrap();
@@ -1602,7 +1628,7 @@ async fn postgres_instances_starting_together_share_one_schema() {
         c.add_rollups(&[rollup("a", "web", t, 3, 1)]).await.unwrap();
         a.add_rollups(&[rollup("a", "web", t, 3, 0)]).await.unwrap();
         let up = b
-            .daily_uptime("web", t.date_naive(), t.date_naive())
+            .daily_uptime(&node("web"), t.date_naive(), t.date_naive())
             .await
             .unwrap();
         assert_eq!((up[0].checks, up[0].failures), (6, 1));
@@ -1665,7 +1691,7 @@ async fn postgres_instances_share_incident_ids_and_one_append_wins() {
             "SELECT type FROM {}.incident_events WHERE incident = $1 ORDER BY seq",
             schema.name
         ))
-        .bind(id)
+        .bind(id.get())
         .fetch_all(&mut schema.admin)
         .await
         .unwrap();
@@ -1694,7 +1720,7 @@ async fn postgres_type_column_is_the_event_name() {
             "SELECT type FROM {}.incident_events WHERE incident = $1 ORDER BY seq",
             schema.name
         ))
-        .bind(id)
+        .bind(id.get())
         .fetch_all(&mut schema.admin)
         .await
         .unwrap();
@@ -1768,4 +1794,80 @@ async fn postgres_sslmode_is_honoured() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// Rows whose id text no longer parses into its type (edited by hand, or written by a Keel
+/// with looser rules), one per table that keeps an id, with the error each read must give:
+/// the column and the value, never a panic.
+fn rows_with_bad_ids(now: &str) -> Vec<(String, &'static str)> {
+    vec![
+        (
+            format!(
+                "INSERT INTO signals (source_kind, source_id, component, health, reason, at)
+                 VALUES ('monitor', 'API', 'api', 'up', '', {now})"
+            ),
+            "signals.source_id \"API\"",
+        ),
+        (
+            format!(
+                "INSERT INTO source_states (kind, id, component, health, since, reason, streak)
+                 VALUES ('vendor', 'stripe', 'Payments Team', 'up', {now}, '', 0)"
+            ),
+            "source_states.component \"Payments Team\"",
+        ),
+        (
+            format!("INSERT INTO rollups_minute VALUES ('a', {now}, 'Web', 1, 0, 1, 1, 1)"),
+            "rollups_minute.component \"Web\"",
+        ),
+        (
+            format!("INSERT INTO heartbeats (monitor, at) VALUES ('nightly backup', {now})"),
+            "heartbeats.monitor \"nightly backup\"",
+        ),
+    ]
+}
+
+async fn bad_ids_are_reported(store: &dyn Store) {
+    let wanted: Vec<&str> = rows_with_bad_ids("0").into_iter().map(|(_, w)| w).collect();
+    let far = |days: i64| Utc::now() + TimeDelta::days(days);
+    let errors = [
+        store.signals_after(0, 10).await.map(|_| ()),
+        store.load_source_states().await.map(|_| ()),
+        store.rollups(&key("a"), far(-2), far(2)).await.map(|_| ()),
+        store.heartbeats().await.map(|_| ()),
+    ];
+    for (err, wanted) in errors.into_iter().zip(wanted) {
+        let err = err.unwrap_err();
+        assert!(matches!(err, StoreError::Other(_)), "{err:?}");
+        assert!(err.to_string().contains(wanted), "{err} lacks {wanted}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_ids_that_no_longer_parse_are_reported_with_column_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in_dir(dir.path()).await.unwrap();
+    let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{}", store.path().display()))
+        .await
+        .unwrap();
+    let now = Utc::now().timestamp_millis().to_string();
+    for (sql, _) in rows_with_bad_ids(&now) {
+        sqlx::query(&sql).execute(&mut raw).await.unwrap();
+    }
+    bad_ids_are_reported(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_ids_that_no_longer_parse_are_reported_with_column_and_value() {
+    let Some(schema) = TestSchema::create().await else {
+        return;
+    };
+    let store = PgStore::open(&schema.url).await.unwrap();
+    let mut raw = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+    for (sql, _) in rows_with_bad_ids("now()") {
+        sqlx::query(&sql).execute(&mut raw).await.unwrap();
+    }
+    bad_ids_are_reported(&store).await;
+    raw.close().await.unwrap();
+    store.close().await;
+    schema.drop().await;
 }

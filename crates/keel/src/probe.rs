@@ -22,6 +22,7 @@ use chrono::Utc;
 use keel_core::config::SchedulerConfig;
 use keel_core::confirm::{Observation, Tracker};
 use keel_core::human;
+use keel_core::SourceKey;
 use keel_probe::check::Checker;
 use keel_probe::remote::{
     is_probe_location, Accepted, Assignments, ProbeResult, Results, MAX_RESULTS,
@@ -179,7 +180,7 @@ struct Queue {
     /// Each monitor's confirmation, as Keel will judge it: only to re-check after the short
     /// retry interval while a failure is unconfirmed, as the server's scheduler does. Keel
     /// confirms again on its side; nothing here is reported.
-    trackers: HashMap<String, Tracker>,
+    trackers: HashMap<SourceKey, Tracker>,
 }
 
 impl Outbox {
@@ -224,13 +225,13 @@ impl Sink for Outbox {
         let mut q = self.lock();
         let tracker = q
             .trackers
-            .entry(source.id.clone())
+            .entry(source.key.clone())
             .or_insert_with(|| Tracker::new(obs.at));
         tracker.observe(obs.clone(), source.confirmations, source.recoveries);
         let confirming = tracker.is_confirming();
         // No time is sent: Keel stamps results with its own clock.
         q.results.push_back(ProbeResult {
-            monitor: source.id.clone(),
+            monitor: source.key.id(),
             health: obs.health,
             reason: obs.reason,
             latency_ms: obs.latency_ms,
@@ -434,14 +435,13 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keel_core::{Health, SourceKind};
+    use keel_core::{Health, MonitorId, NodeId};
 
     fn observe(o: &Outbox, id: &str, health: Health) -> bool {
         o.observe(
             &Source {
-                kind: SourceKind::Monitor,
-                id: id.into(),
-                component: "c".into(),
+                key: SourceKey::monitor(MonitorId::parse(id).unwrap()),
+                component: NodeId::parse("c").unwrap(),
                 confirmations: 2,
                 recoveries: 1,
             },

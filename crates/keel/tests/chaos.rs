@@ -701,7 +701,7 @@ impl Chaos {
             .unwrap_or_default()
             .into_iter()
             .map(|s| s.signal)
-            .filter(|s| s.source_id == monitor)
+            .filter(|s| s.source.id() == monitor)
             .collect()
     }
 }
@@ -939,7 +939,9 @@ async fn kill9_a_monitors_owner_while_it_confirms() {
             );
             n == 1
                 && c.store
-                    .source_state(SourceKind::Monitor, "pay-0")
+                    .source_state(
+                        &keel_core::SourceKey::parse(SourceKind::Monitor, "pay-0").unwrap(),
+                    )
                     .await
                     .ok()
                     .flatten()

@@ -322,7 +322,7 @@ mod tests {
             &seeing(vec![cause("db", NodeKind::Component, &["db", "api"], t(0))]),
             t(1),
         );
-        (book, 1)
+        (book, IncidentId(1))
     }
 
     fn refusal(book: &Book, id: IncidentId, cmd: Command) -> (String, String) {
@@ -567,7 +567,7 @@ mod tests {
             t(1),
         );
         assert_eq!(
-            refusal(&other, 1, Command::TickStep { step: 1 }),
+            refusal(&other, IncidentId(1), Command::TickStep { step: 1 }),
             pair(
                 "step",
                 "step 1 does not exist: the incident has no checklist"

@@ -867,7 +867,7 @@ mod tests {
         assert!(matches!(kinds[3], EventKind::Checklist { steps } if steps.len() == 3));
         assert_eq!(kinds.len(), 4, "no vendor prompt for an own component");
         step(&mut book, &seeing(vec![db(t(-1))]), t(0));
-        let inc = book.get(1);
+        let inc = book.get(IncidentId(1));
         assert_eq!(inc.severity, Some(Severity::Sev1));
         assert_eq!(inc.judged_severity, Some(Severity::Sev1));
         assert!(!inc.severity_by_hand);
@@ -879,7 +879,7 @@ mod tests {
         let mut pay = cause("pay", NodeKind::Vendor, &["pay", "api"], t(0));
         pay.reasons = vec!["major outage".into()];
         step(&mut book, &seeing(vec![pay.clone()]), t(1));
-        let inc = book.get(1);
+        let inc = book.get(IncidentId(1));
         assert_eq!(inc.cause_kind, "vendor");
         assert_eq!(
             inc.eta,
@@ -888,7 +888,7 @@ mod tests {
                 status: "major outage".into()
             })
         );
-        let prompt = book.events[&1]
+        let prompt = book.events[&IncidentId(1)]
             .iter()
             .find_map(|e| match &e.kind {
                 EventKind::Prompt { text } => Some(text.clone()),
@@ -899,7 +899,10 @@ mod tests {
         // The vendor posts an update: the ETA follows it, nothing else changes.
         pay.reasons = vec!["partial outage: fix deployed".into()];
         step(&mut book, &seeing(vec![pay]), t(5));
-        assert_eq!(&book.kinds(1)[book.kinds(1).len() - 1..], &["eta_changed"]);
+        assert_eq!(
+            &book.kinds(IncidentId(1))[book.kinds(IncidentId(1)).len() - 1..],
+            &["eta_changed"]
+        );
     }
 
     #[test]
@@ -910,18 +913,18 @@ mod tests {
             &seeing(vec![cause("db", NodeKind::Component, &["db"], t(0))]),
             t(1),
         );
-        assert_eq!(book.get(1).severity, Some(Severity::Sev4));
+        assert_eq!(book.get(IncidentId(1)).severity, Some(Severity::Sev4));
         step(
             &mut book,
             &seeing(vec![cause("db", NodeKind::Component, &["db", "web"], t(0))]),
             t(2),
         );
         assert_eq!(book.incidents.len(), 1);
-        let inc = book.get(1);
+        let inc = book.get(IncidentId(1));
         assert_eq!(inc.impacted, set(&["db", "web"]));
         assert_eq!(inc.affected_users, 4000);
         assert_eq!(inc.severity, Some(Severity::Sev2));
-        let last = &book.events[&1][book.events[&1].len() - 2..];
+        let last = &book.events[&IncidentId(1)][book.events[&IncidentId(1)].len() - 2..];
         assert_eq!(
             last[0].kind,
             EventKind::ImpactChanged {
@@ -945,8 +948,8 @@ mod tests {
         let mail = cause("mail", NodeKind::Component, &["mail"], t(0));
         step(&mut book, &seeing(vec![db(t(0)), mail.clone()]), t(1));
         assert_eq!(book.incidents.len(), 2);
-        assert_eq!(book.get(1).cause.as_deref(), Some("db"));
-        assert_eq!(book.get(2).cause.as_deref(), Some("mail"));
+        assert_eq!(book.get(IncidentId(1)).cause.as_deref(), Some("db"));
+        assert_eq!(book.get(IncidentId(2)).cause.as_deref(), Some("mail"));
         // A duplicate cause in the assessment is one cause.
         step(&mut book, &seeing(vec![db(t(0)), db(t(0)), mail]), t(2));
         assert_eq!(book.incidents.len(), 2);
@@ -957,21 +960,25 @@ mod tests {
         let mut book = Book::default();
         step(&mut book, &seeing(vec![db(t(0))]), t(1));
         step(&mut book, &quiet(), t(10));
-        let inc = book.get(1);
+        let inc = book.get(IncidentId(1));
         assert_eq!(inc.state, Monitoring);
         assert_eq!(inc.recovered_at, Some(t(10)));
         assert_eq!(
-            &book.kinds(1)[book.kinds(1).len() - 2..],
+            &book.kinds(IncidentId(1))[book.kinds(IncidentId(1)).len() - 2..],
             &["recovered", "state_changed"]
         );
         assert_eq!(step(&mut book, &quiet(), t(14)), Vec::<IncidentId>::new());
-        assert_eq!(book.get(1).state, Monitoring, "4 minutes is not 5");
+        assert_eq!(
+            book.get(IncidentId(1)).state,
+            Monitoring,
+            "4 minutes is not 5"
+        );
         step(&mut book, &quiet(), t(15));
-        let inc = book.get(1);
+        let inc = book.get(IncidentId(1));
         assert_eq!(inc.state, Resolved);
         assert_eq!(inc.resolved_at, Some(t(15)));
         assert_eq!(
-            book.events[&1].last().unwrap().kind,
+            book.events[&IncidentId(1)].last().unwrap().kind,
             EventKind::StateChanged {
                 from: Monitoring,
                 to: Resolved,
@@ -986,14 +993,14 @@ mod tests {
         step(&mut book, &seeing(vec![db(t(0))]), t(1));
         step(&mut book, &quiet(), t(10));
         step(&mut book, &seeing(vec![db(t(12))]), t(12));
-        let inc = book.get(1);
+        let inc = book.get(IncidentId(1));
         assert_eq!(inc.state, Investigating);
         assert_eq!(inc.recovered_at, None);
         assert!(
             !inc.recurring,
             "a relapse before resolution is not a recurrence"
         );
-        let last = book.events[&1].last().unwrap();
+        let last = book.events[&IncidentId(1)].last().unwrap();
         assert!(
             matches!(&last.kind, EventKind::StateChanged { from: Monitoring, to: Investigating, reason } if reason.starts_with("relapse: db is down again")),
             "{last:?}"
@@ -1001,9 +1008,9 @@ mod tests {
         // Green again: the stability window starts over.
         step(&mut book, &quiet(), t(13));
         step(&mut book, &quiet(), t(17));
-        assert_eq!(book.get(1).state, Monitoring);
+        assert_eq!(book.get(IncidentId(1)).state, Monitoring);
         step(&mut book, &quiet(), t(18));
-        assert_eq!(book.get(1).state, Resolved);
+        assert_eq!(book.get(IncidentId(1)).state, Resolved);
     }
 
     #[test]
@@ -1012,14 +1019,14 @@ mod tests {
         step(&mut book, &seeing(vec![db(t(0))]), t(1));
         step(&mut book, &quiet(), t(2));
         step(&mut book, &quiet(), t(7));
-        assert_eq!(book.get(1).state, Resolved);
+        assert_eq!(book.get(IncidentId(1)).state, Resolved);
         step(&mut book, &seeing(vec![db(t(60))]), t(60));
         assert_eq!(book.incidents.len(), 1);
-        let inc = book.get(1);
+        let inc = book.get(IncidentId(1));
         assert_eq!(inc.state, Investigating);
         assert!(inc.recurring);
         assert_eq!(inc.recurrences, 1);
-        let reopened = book.events[&1]
+        let reopened = book.events[&IncidentId(1)]
             .iter()
             .find(|e| matches!(e.kind, EventKind::Reopened { .. }))
             .unwrap();
@@ -1035,7 +1042,7 @@ mod tests {
         step(&mut book, &quiet(), t(61));
         step(&mut book, &quiet(), t(66));
         step(&mut book, &seeing(vec![db(t(70))]), t(70));
-        assert_eq!(book.get(1).recurrences, 2);
+        assert_eq!(book.get(IncidentId(1)).recurrences, 2);
     }
 
     #[test]
@@ -1046,15 +1053,15 @@ mod tests {
         step(&mut book, &quiet(), t(7));
         step(&mut book, &seeing(vec![db(t(68))]), t(68));
         assert_eq!(book.incidents.len(), 2);
-        assert_eq!(book.get(1).state, Resolved);
-        assert!(!book.get(2).recurring);
+        assert_eq!(book.get(IncidentId(1)).state, Resolved);
+        assert!(!book.get(IncidentId(2)).recurring);
         // The newest incident of a cause is the one that reopens.
         step(&mut book, &quiet(), t(69));
         step(&mut book, &quiet(), t(75));
         step(&mut book, &seeing(vec![db(t(80))]), t(80));
         assert_eq!(book.incidents.len(), 2);
-        assert_eq!(book.get(2).recurrences, 1);
-        assert_eq!(book.get(1).recurrences, 0);
+        assert_eq!(book.get(IncidentId(2)).recurrences, 1);
+        assert_eq!(book.get(IncidentId(1)).recurrences, 0);
     }
 
     #[test]
@@ -1090,7 +1097,7 @@ mod tests {
         // A detected failure of the same component opens its own incident.
         step(&mut book, &seeing(vec![db(t(1))]), t(2));
         assert_eq!(book.incidents.len(), 2);
-        assert_eq!(book.get(1).state, Investigating);
+        assert_eq!(book.get(IncidentId(1)).state, Investigating);
     }
 
     #[test]
@@ -1141,7 +1148,8 @@ mod tests {
             )
         ));
         assert!(matches!(&events[3].1, EventKind::Checklist { steps } if steps.len() == 3));
-        let inc = Incident::replay(&crate::incident::stamp(1, 1, t(0), events)).unwrap();
+        let inc =
+            Incident::replay(&crate::incident::stamp(IncidentId(1), 1, t(0), events)).unwrap();
         assert_eq!(inc.origin, Origin::Declared);
 
         for (title, reason) in [
@@ -1176,15 +1184,15 @@ mod tests {
             step(&mut book, &seeing(vec![db(t(0))]), t(6)),
             Vec::<IncidentId>::new()
         );
-        assert_eq!(book.get(1).state, Monitoring);
+        assert_eq!(book.get(IncidentId(1)).state, Monitoring);
         // Green at 20: recorded; the window counts from there, not from 5.
         step(&mut book, &quiet(), t(20));
-        assert_eq!(book.kinds(1).last(), Some(&"recovered"));
-        assert_eq!(book.get(1).state, Monitoring);
+        assert_eq!(book.kinds(IncidentId(1)).last(), Some(&"recovered"));
+        assert_eq!(book.get(IncidentId(1)).state, Monitoring);
         step(&mut book, &quiet(), t(24));
-        assert_eq!(book.get(1).state, Monitoring);
+        assert_eq!(book.get(IncidentId(1)).state, Monitoring);
         step(&mut book, &quiet(), t(25));
-        assert_eq!(book.get(1).state, Resolved);
+        assert_eq!(book.get(IncidentId(1)).state, Resolved);
     }
 
     #[test]
@@ -1203,7 +1211,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(step(&mut book, &quiet(), t(30)), Vec::<IncidentId>::new());
-        assert_eq!(book.get(1).state, Identified);
+        assert_eq!(book.get(IncidentId(1)).state, Identified);
         // Back to monitoring by hand: the window runs from then.
         book.command(
             1,
@@ -1216,9 +1224,9 @@ mod tests {
         )
         .unwrap();
         step(&mut book, &quiet(), t(35));
-        assert_eq!(book.get(1).state, Monitoring);
+        assert_eq!(book.get(IncidentId(1)).state, Monitoring);
         step(&mut book, &quiet(), t(36));
-        assert_eq!(book.get(1).state, Resolved);
+        assert_eq!(book.get(IncidentId(1)).state, Resolved);
     }
 
     #[test]
@@ -1245,8 +1253,8 @@ mod tests {
         assert_eq!(book.incidents.len(), 1);
         // A failure that starts after the resolution is a relapse.
         step(&mut book, &seeing(vec![db(t(10))]), t(10));
-        assert_eq!(book.get(1).recurrences, 1);
-        assert_eq!(book.get(1).state, Investigating);
+        assert_eq!(book.get(IncidentId(1)).recurrences, 1);
+        assert_eq!(book.get(IncidentId(1)).state, Investigating);
     }
 
     #[test]
@@ -1266,7 +1274,7 @@ mod tests {
         // The failure's start is reported from before the resolution (a late alert), but
         // Keel saw the cause green in between: it is a relapse.
         step(&mut book, &seeing(vec![db(t(1))]), t(4));
-        assert_eq!(book.get(1).recurrences, 1);
+        assert_eq!(book.get(IncidentId(1)).recurrences, 1);
     }
 
     #[test]
@@ -1283,14 +1291,14 @@ mod tests {
             )]),
             t(1),
         );
-        assert_eq!(book.get(1).severity, Some(Severity::Sev1));
+        assert_eq!(book.get(IncidentId(1)).severity, Some(Severity::Sev1));
         // …then the database behind it: one incident, now about the database.
         let mut deeper = db(t(0));
         deeper.impacted = set(&["db", "api", "web"]);
         deeper.explained = set(&["api", "web"]);
         step(&mut book, &seeing(vec![deeper.clone()]), t(2));
         assert_eq!(book.incidents.len(), 1);
-        let inc = book.get(1);
+        let inc = book.get(IncidentId(1));
         assert_eq!(inc.cause.as_deref(), Some("db"));
         assert_eq!(inc.title, "db is down");
         assert_eq!(inc.impacted, set(&["db", "api", "web"]));
@@ -1300,11 +1308,11 @@ mod tests {
             "the database's runbook joins the checklist"
         );
         assert_eq!(
-            &book.kinds(1)[book.kinds(1).len() - 3..],
+            &book.kinds(IncidentId(1))[book.kinds(IncidentId(1)).len() - 3..],
             &["cause_changed", "impact_changed", "checklist"]
         );
         let EventKind::CauseChanged { reason, .. } =
-            &book.events[&1][book.events[&1].len() - 3].kind
+            &book.events[&IncidentId(1)][book.events[&IncidentId(1)].len() - 3].kind
         else {
             unreachable!()
         };
@@ -1314,7 +1322,7 @@ mod tests {
         );
         // Everything recovers: the one incident goes to monitoring.
         step(&mut book, &quiet(), t(5));
-        assert_eq!(book.get(1).state, Monitoring);
+        assert_eq!(book.get(IncidentId(1)).state, Monitoring);
     }
 
     #[test]
@@ -1337,15 +1345,15 @@ mod tests {
         network.explained = set(&["api", "mail"]);
         step(&mut book, &seeing(vec![network.clone()]), t(3));
         assert_eq!(book.incidents.len(), 2);
-        assert_eq!(book.get(1).cause.as_deref(), Some("net"));
-        assert_eq!(book.get(1).cause_kind, "infra");
+        assert_eq!(book.get(IncidentId(1)).cause.as_deref(), Some("net"));
+        assert_eq!(book.get(IncidentId(1)).cause_kind, "infra");
         assert_eq!(
-            book.get(2).cause.as_deref(),
+            book.get(IncidentId(2)).cause.as_deref(),
             Some("mail"),
             "held, not moved"
         );
         assert_eq!(
-            book.get(2).state,
+            book.get(IncidentId(2)).state,
             Investigating,
             "mail still fails: no recovery"
         );
@@ -1353,12 +1361,12 @@ mod tests {
         let mut only_api = network.clone();
         only_api.explained = set(&["api"]);
         step(&mut book, &seeing(vec![only_api]), t(10));
-        assert_eq!(book.get(2).state, Monitoring);
+        assert_eq!(book.get(IncidentId(2)).state, Monitoring);
         step(&mut book, &seeing(vec![network]), t(11));
-        let inc = book.get(2);
+        let inc = book.get(IncidentId(2));
         assert_eq!(inc.state, Investigating);
         assert_eq!(inc.recovered_at, None);
-        assert!(book.events[&2].iter().any(|e| matches!(&e.kind,
+        assert!(book.events[&IncidentId(2)].iter().any(|e| matches!(&e.kind,
             EventKind::Relapsed { reason, .. } if reason == "mail fails again, explained by net")));
     }
 
@@ -1381,17 +1389,17 @@ mod tests {
             "no incident of its own for the API"
         );
         assert_eq!(
-            book.get(1).state,
+            book.get(IncidentId(1)).state,
             Investigating,
             "not green while the API fails"
         );
         step(&mut book, &quiet(), t(6));
-        assert_eq!(book.get(1).state, Monitoring);
+        assert_eq!(book.get(IncidentId(1)).state, Monitoring);
         // A dependent failing during monitoring is a relapse of the incident.
         step(&mut book, &seeing(vec![api]), t(7));
-        let inc = book.get(1);
+        let inc = book.get(IncidentId(1));
         assert_eq!(inc.state, Investigating);
-        assert!(book.events[&1].iter().any(|e| matches!(&e.kind,
+        assert!(book.events[&IncidentId(1)].iter().any(|e| matches!(&e.kind,
             EventKind::Relapsed { reason, .. } if reason == "api fails, and depends on db")));
         // A responder who judges it a separate problem resolves the old incident: the API
         // then gets its own.
@@ -1407,7 +1415,7 @@ mod tests {
         let api = cause("api", NodeKind::Component, &["api", "web"], t(0));
         step(&mut book, &seeing(vec![api]), t(9));
         assert_eq!(book.incidents.len(), 2);
-        assert_eq!(book.get(2).cause.as_deref(), Some("api"));
+        assert_eq!(book.get(IncidentId(2)).cause.as_deref(), Some("api"));
     }
 
     #[test]
@@ -1415,7 +1423,7 @@ mod tests {
         let mut book = Book::default();
         let only_db = cause("db", NodeKind::Component, &["db", "mail"], t(0));
         step(&mut book, &seeing(vec![only_db.clone()]), t(1));
-        assert_eq!(book.get(1).severity, Some(Severity::Sev3));
+        assert_eq!(book.get(IncidentId(1)).severity, Some(Severity::Sev3));
         book.command(
             1,
             "alice",
@@ -1428,17 +1436,17 @@ mod tests {
         .unwrap();
         step(&mut book, &seeing(vec![only_db]), t(3));
         assert_eq!(
-            book.get(1).severity,
+            book.get(IncidentId(1)).severity,
             Some(Severity::Sev2),
             "the responder's call holds"
         );
         // Worse than Keel judged, but not worse than the responder's SEV2: still holds.
         let wider = cause("db", NodeKind::Component, &["db", "web"], t(0));
         step(&mut book, &seeing(vec![wider]), t(4));
-        assert_eq!(book.get(1).severity, Some(Severity::Sev2));
+        assert_eq!(book.get(IncidentId(1)).severity, Some(Severity::Sev2));
         // Worse than both: Keel raises it.
         step(&mut book, &seeing(vec![db(t(0))]), t(5));
-        let inc = book.get(1);
+        let inc = book.get(IncidentId(1));
         assert_eq!(inc.severity, Some(Severity::Sev1));
         assert!(!inc.severity_by_hand);
         // Lowered by hand below Keel's judgment: holds too.
@@ -1453,7 +1461,7 @@ mod tests {
         )
         .unwrap();
         step(&mut book, &seeing(vec![db(t(0))]), t(7));
-        assert_eq!(book.get(1).severity, Some(Severity::Sev3));
+        assert_eq!(book.get(IncidentId(1)).severity, Some(Severity::Sev3));
     }
 
     #[test]
@@ -1472,7 +1480,7 @@ mod tests {
         silent.reasons.clear();
         silent.health = Health::Degraded;
         step(&mut book, &seeing(vec![silent]), t(1));
-        assert_eq!(book.get(1).opened_reason, "mail is degraded");
+        assert_eq!(book.get(IncidentId(1)).opened_reason, "mail is degraded");
     }
 
     #[test]
@@ -1492,7 +1500,7 @@ mod tests {
         };
         assert_eq!(run(&book, t(10)), Vec::new(), "unknown is not green");
         step(&mut book, &quiet(), t(10));
-        assert_eq!(book.get(1).state, Monitoring);
+        assert_eq!(book.get(IncidentId(1)).state, Monitoring);
         assert_eq!(run(&book, t(30)), Vec::new(), "no resolution while unknown");
         let health: HealthMap = [
             ("db".to_string(), node_health(Health::Unknown)),
@@ -1548,7 +1556,7 @@ mod tests {
             let plans = correlate(&book.incidents, a, now, &settings(), &Shifting(samples));
             book.apply(plans, now)
         };
-        let eta = |book: &Book| match book.get(1).eta {
+        let eta = |book: &Book| match book.get(IncidentId(1)).eta {
             Some(Eta::History { samples, .. }) => samples,
             ref other => panic!("{other:?}"),
         };
@@ -1561,7 +1569,7 @@ mod tests {
         );
         run(&mut book, &quiet(), t(3), 2);
         run(&mut book, &quiet(), t(8), 2);
-        assert_eq!(book.get(1).state, Resolved);
+        assert_eq!(book.get(IncidentId(1)).state, Resolved);
         // Reopened: estimated afresh.
         run(&mut book, &seeing(vec![db(t(9))]), t(9), 3);
         assert_eq!(eta(&book), 3);

@@ -10,8 +10,43 @@ use crate::config::LocalizedText;
 use crate::public::PublicStatus;
 use crate::Health;
 
-/// Incident ids are small, increasing integers assigned by the store.
-pub type IncidentId = i64;
+/// Incident ids are small, increasing integers assigned by the store. A type of their own so an
+/// incident id is not mixed up with a sequence number or a count; on the wire and in SQL it is
+/// the bare number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentId(pub i64);
+
+impl IncidentId {
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for IncidentId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(IncidentId)
+    }
+}
+
+impl From<i64> for IncidentId {
+    fn from(id: i64) -> IncidentId {
+        IncidentId(id)
+    }
+}
+
+impl From<IncidentId> for i64 {
+    fn from(id: IncidentId) -> i64 {
+        id.0
+    }
+}
 
 /// Lifecycle: `investigating → identified → monitoring → resolved`, with reopening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -530,6 +530,7 @@ mod tests {
     use crate::assess::NodeKind;
     use crate::incident::decide::Command;
     use crate::incident::testkit::{cause, seeing, t, Book};
+    use crate::incident::IncidentId;
     use crate::incident::{Actor, IncidentRole, IncidentState};
 
     /// db fails at -2, opened at 0, acknowledged at 3, green at 10, resolved at 15, reopened
@@ -596,7 +597,7 @@ mod tests {
         let book = story();
         let inc = book.get(1);
         assert_eq!(inc.state, IncidentState::Resolved);
-        let pm = postmortem(inc, &book.events[&1], &[], t(80));
+        let pm = postmortem(inc, &book.events[&IncidentId(1)], &[], t(80));
         let j = &pm.json;
         assert_eq!(j["incident"], 1);
         assert_eq!(j["severity"], "SEV1");
@@ -621,7 +622,7 @@ mod tests {
         assert_eq!(timing("time_to_mitigate"), (json!(600), json!("10m")));
         assert_eq!(timing("time_to_resolve"), (json!(3000), json!("50m")));
         let timeline = j["timeline"].as_array().unwrap();
-        assert_eq!(timeline.len(), book.events[&1].len());
+        assert_eq!(timeline.len(), book.events[&IncidentId(1)].len());
         assert_eq!(timeline[0]["type"], "opened");
         assert_eq!(timeline[0]["actor"], "keel");
         assert!(timeline
@@ -657,10 +658,10 @@ mod tests {
             old.run(&seeing(vec![]), t(-480));
             old.run(&seeing(vec![]), t(-470));
             let mut inc = old.get(1).clone();
-            inc.id = 0;
+            inc.id = IncidentId(0);
             inc
         };
-        let md = postmortem(inc, &book.events[&1], &[earlier], t(80)).markdown;
+        let md = postmortem(inc, &book.events[&IncidentId(1)], &[earlier], t(80)).markdown;
         for expected in [
             "# Postmortem: #1 db is down",
             "**SEV1** · resolved · caused by db (component, tcp failure) · recurring (came back once)",
@@ -690,7 +691,7 @@ mod tests {
         let mut book = story();
         let update = |n: u32, by: Actor, auto: bool, minute: i64, book: &mut Book| {
             book.append(
-                1,
+                IncidentId(1),
                 t(minute),
                 vec![(
                     by,
@@ -709,7 +710,7 @@ mod tests {
         update(1, Actor::System, true, 90, &mut book);
         update(2, Actor::User("ana".into()), false, 95, &mut book);
         let inc = book.get(1);
-        let pm = postmortem(inc, &book.events[&1], &[], t(100));
+        let pm = postmortem(inc, &book.events[&IncidentId(1)], &[], t(100));
         // Opened at 0, first update at 90.
         assert_eq!(
             pm.json["timings"]["time_to_first_public_update"]["text"],
@@ -748,7 +749,7 @@ mod tests {
             t(1),
         )
         .unwrap();
-        let pm = postmortem(book.get(1), &book.events[&1], &[], t(20));
+        let pm = postmortem(book.get(1), &book.events[&IncidentId(1)], &[], t(20));
         let j = &pm.json;
         assert_eq!(j["timings"]["time_to_detect"]["text"], "declared by hand");
         assert_eq!(

@@ -874,7 +874,7 @@ mod tests {
 
     fn ev(seq: u32, minute: i64, kind: EventKind) -> IncidentEvent {
         IncidentEvent {
-            incident: 7,
+            incident: IncidentId(7),
             seq,
             at: t(minute),
             actor: Actor::System,
@@ -901,8 +901,8 @@ mod tests {
 
     #[test]
     fn opened_starts_investigating_with_its_facts() {
-        let inc = Incident::replay(&[opened(7, 100)]).unwrap();
-        assert_eq!(inc.id, 7);
+        let inc = Incident::replay(&[opened(IncidentId(7), 100)]).unwrap();
+        assert_eq!(inc.id, IncidentId(7));
         assert_eq!(inc.state, Investigating);
         assert_eq!(inc.cause.as_deref(), Some("db"));
         assert_eq!(inc.started_at, t(0));
@@ -923,7 +923,7 @@ mod tests {
             }
         ));
         assert!(err.to_string().contains("starts with `opened`"), "{err}");
-        let mut second = opened(7, 1);
+        let mut second = opened(IncidentId(7), 1);
         second.seq = 2;
         assert!(matches!(
             Incident::replay(&[second]),
@@ -934,10 +934,10 @@ mod tests {
             })
         ));
         let err = Incident::replay(&[
-            opened(7, 1),
+            opened(IncidentId(7), 1),
             IncidentEvent {
                 seq: 2,
-                ..opened(7, 1)
+                ..opened(IncidentId(7), 1)
             },
         ])
         .unwrap_err();
@@ -947,25 +947,25 @@ mod tests {
     #[test]
     fn seqs_must_be_contiguous_and_of_one_incident() {
         let events = [
-            opened(7, 1),
+            opened(IncidentId(7), 1),
             ev(3, 1, EventKind::Acknowledged { via: None }),
         ];
         assert_eq!(
             Incident::replay(&events),
             Err(ReplayError::OutOfSequence {
-                incident: 7,
+                incident: IncidentId(7),
                 expected: 2,
                 found: 3
             })
         );
         let mut other = ev(2, 1, EventKind::Acknowledged { via: None });
-        other.incident = 8;
-        let err = Incident::replay(&[opened(7, 1), other]).unwrap_err();
+        other.incident = IncidentId(8);
+        let err = Incident::replay(&[opened(IncidentId(7), 1), other]).unwrap_err();
         assert_eq!(
             err,
             ReplayError::WrongIncident {
-                expected: 7,
-                found: 8,
+                expected: IncidentId(7),
+                found: IncidentId(8),
                 seq: 2
             }
         );
@@ -977,14 +977,17 @@ mod tests {
 
     #[test]
     fn state_changes_must_start_from_the_current_state() {
-        let err =
-            Incident::replay(&[opened(7, 1), ev(2, 1, to(Monitoring, Resolved))]).unwrap_err();
+        let err = Incident::replay(&[opened(IncidentId(7), 1), ev(2, 1, to(Monitoring, Resolved))])
+            .unwrap_err();
         assert_eq!(
             problem(err),
             "it moves the incident from monitoring, but the incident is investigating"
         );
-        let err = Incident::replay(&[opened(7, 1), ev(2, 1, to(Investigating, Investigating))])
-            .unwrap_err();
+        let err = Incident::replay(&[
+            opened(IncidentId(7), 1),
+            ev(2, 1, to(Investigating, Investigating)),
+        ])
+        .unwrap_err();
         assert_eq!(
             problem(err),
             "it moves the incident from investigating to itself"
@@ -993,7 +996,7 @@ mod tests {
 
     #[test]
     fn a_refused_event_leaves_the_incident_as_it_was() {
-        let mut inc = Incident::replay(&[opened(7, 1)]).unwrap();
+        let mut inc = Incident::replay(&[opened(IncidentId(7), 1)]).unwrap();
         let before = inc.clone();
         assert!(inc.apply(&ev(2, 1, to(Monitoring, Resolved))).is_err());
         assert!(inc
@@ -1005,7 +1008,7 @@ mod tests {
     #[test]
     fn monitoring_and_resolution_times_follow_the_state() {
         let inc = Incident::replay(&[
-            opened(7, 1),
+            opened(IncidentId(7), 1),
             ev(2, 10, to(Investigating, Monitoring)),
             ev(3, 12, to(Monitoring, Investigating)),
             ev(4, 20, to(Investigating, Monitoring)),
@@ -1025,7 +1028,7 @@ mod tests {
     #[test]
     fn reopening_needs_a_resolved_incident_and_the_next_count() {
         let err = Incident::replay(&[
-            opened(7, 1),
+            opened(IncidentId(7), 1),
             ev(
                 2,
                 1,
@@ -1040,7 +1043,10 @@ mod tests {
             problem(err),
             "only a resolved incident can reopen, and this one is investigating"
         );
-        let resolved = [opened(7, 1), ev(2, 5, to(Investigating, Resolved))];
+        let resolved = [
+            opened(IncidentId(7), 1),
+            ev(2, 5, to(Investigating, Resolved)),
+        ];
         let mut events = resolved.to_vec();
         events.push(ev(
             3,
@@ -1080,7 +1086,7 @@ mod tests {
             reason: "r".into(),
         };
         let err = Incident::replay(&[
-            opened(7, 1),
+            opened(IncidentId(7), 1),
             ev(2, 0, sev(Some(Severity::Sev2), Severity::Sev1)),
         ])
         .unwrap_err();
@@ -1090,8 +1096,12 @@ mod tests {
         );
         let mut by_hand = ev(3, 1, sev(Some(Severity::Sev2), Severity::Sev1));
         by_hand.actor = Actor::User("alice".into());
-        let inc = Incident::replay(&[opened(7, 1), ev(2, 0, sev(None, Severity::Sev2)), by_hand])
-            .unwrap();
+        let inc = Incident::replay(&[
+            opened(IncidentId(7), 1),
+            ev(2, 0, sev(None, Severity::Sev2)),
+            by_hand,
+        ])
+        .unwrap();
         assert_eq!(inc.severity, Some(Severity::Sev1));
         assert!(inc.severity_by_hand);
         assert_eq!(inc.judged_severity, Some(Severity::Sev2));
@@ -1106,7 +1116,7 @@ mod tests {
                 steps: vec!["a".into(), "b".into()],
             },
         );
-        let base = [opened(7, 1), checklist.clone()];
+        let base = [opened(IncidentId(7), 1), checklist.clone()];
         let with = |extra: Vec<IncidentEvent>| {
             let mut events = base.to_vec();
             events.extend(extra);
@@ -1180,11 +1190,15 @@ mod tests {
     fn acknowledging_twice_is_not_a_timeline_keel_writes() {
         let mut ack = ev(2, 3, EventKind::Acknowledged { via: None });
         ack.actor = Actor::User("carol".into());
-        let inc = Incident::replay(&[opened(7, 1), ack.clone()]).unwrap();
+        let inc = Incident::replay(&[opened(IncidentId(7), 1), ack.clone()]).unwrap();
         assert_eq!(inc.acknowledged_at, Some(t(3)));
         assert_eq!(inc.acknowledged_by.as_deref(), Some("carol"));
-        let err = Incident::replay(&[opened(7, 1), ack.clone(), IncidentEvent { seq: 3, ..ack }])
-            .unwrap_err();
+        let err = Incident::replay(&[
+            opened(IncidentId(7), 1),
+            ack.clone(),
+            IncidentEvent { seq: 3, ..ack },
+        ])
+        .unwrap_err();
         assert!(problem(err).starts_with("the incident was already acknowledged at"));
     }
 
@@ -1195,7 +1209,7 @@ mod tests {
             affected_users: users,
         };
         let events = [
-            opened(7, 100),                           // 100 users from minute 0
+            opened(IncidentId(7), 100),               // 100 users from minute 0
             ev(2, 10, impact(300)),                   // 10 × 100 = 1000
             ev(3, 20, to(Investigating, Monitoring)), // 10 × 300 = 3000, pause
             ev(4, 50, impact(50)),                    // paused: nothing
@@ -1229,10 +1243,10 @@ mod tests {
                 },
             )
         };
-        let inc = Incident::replay(&[opened(7, 1), green(2, 5), green(3, 6)]).unwrap();
+        let inc = Incident::replay(&[opened(IncidentId(7), 1), green(2, 5), green(3, 6)]).unwrap();
         assert_eq!(inc.recovered_at, Some(t(5)));
         let inc = Incident::replay(&[
-            opened(7, 1),
+            opened(IncidentId(7), 1),
             green(2, 5),
             ev(
                 3,
@@ -1276,7 +1290,7 @@ mod tests {
     #[test]
     fn drafts_are_numbered_and_a_newer_one_supersedes_the_pending() {
         let inc = Incident::replay(&[
-            opened(7, 1),
+            opened(IncidentId(7), 1),
             ev(2, 0, drafted(1, 2)),
             ev(3, 1, drafted(2, 3)),
         ])
@@ -1292,13 +1306,14 @@ mod tests {
                 recurrences: 0
             })
         );
-        let err = Incident::replay(&[opened(7, 1), ev(2, 0, drafted(2, 2))]).unwrap_err();
+        let err =
+            Incident::replay(&[opened(IncidentId(7), 1), ev(2, 0, drafted(2, 2))]).unwrap_err();
         assert_eq!(problem(err), "it prepares draft 2, but the next one is 1");
     }
 
     #[test]
     fn publishing_supersedes_what_waits_and_is_counted_once() {
-        let base = [opened(7, 1), ev(2, 0, drafted(1, 2))];
+        let base = [opened(IncidentId(7), 1), ev(2, 0, drafted(1, 2))];
         let with = |extra: Vec<IncidentEvent>| {
             let mut events = base.to_vec();
             events.extend(extra);
@@ -1337,11 +1352,16 @@ mod tests {
     #[test]
     fn only_a_pending_draft_is_held_and_a_held_one_may_still_be_published() {
         let held = ev(3, 1, EventKind::DraftHeld { draft: 1 });
-        let inc = Incident::replay(&[opened(7, 1), ev(2, 0, drafted(1, 2)), held.clone()]).unwrap();
+        let inc = Incident::replay(&[
+            opened(IncidentId(7), 1),
+            ev(2, 0, drafted(1, 2)),
+            held.clone(),
+        ])
+        .unwrap();
         assert_eq!(inc.drafts[0].fate, DraftFate::Held);
         assert_eq!(inc.pending_drafts().count(), 0);
         let err = Incident::replay(&[
-            opened(7, 1),
+            opened(IncidentId(7), 1),
             ev(2, 0, drafted(1, 2)),
             held.clone(),
             ev(4, 1, EventKind::DraftHeld { draft: 1 }),
@@ -1349,7 +1369,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(problem(err), "draft 1 is held, not pending");
         let inc = Incident::replay(&[
-            opened(7, 1),
+            opened(IncidentId(7), 1),
             ev(2, 0, drafted(1, 2)),
             held,
             ev(4, 3, published(1, Some(1))),
@@ -1360,7 +1380,7 @@ mod tests {
 
     #[test]
     fn stamp_numbers_events_after_the_last_one() {
-        let inc = Incident::replay(&[opened(7, 1)]).unwrap();
+        let inc = Incident::replay(&[opened(IncidentId(7), 1)]).unwrap();
         let events = inc.stamp(
             t(4),
             vec![
@@ -1372,6 +1392,8 @@ mod tests {
             ],
         );
         assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
-        assert!(events.iter().all(|e| e.incident == 7 && e.at == t(4)));
+        assert!(events
+            .iter()
+            .all(|e| e.incident == IncidentId(7) && e.at == t(4)));
     }
 }

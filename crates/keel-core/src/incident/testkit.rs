@@ -141,7 +141,8 @@ pub struct Book {
 }
 
 impl Book {
-    pub fn get(&self, id: IncidentId) -> &Incident {
+    pub fn get(&self, id: impl Into<IncidentId>) -> &Incident {
+        let id = id.into();
         self.incidents.iter().find(|i| i.id == id).unwrap()
     }
 
@@ -151,7 +152,7 @@ impl Book {
         for plan in plans {
             match plan {
                 Planned::Open { events } => {
-                    let id = self.incidents.len() as IncidentId + 1;
+                    let id = IncidentId(self.incidents.len() as i64 + 1);
                     let stamped = stamp(id, 1, now, events);
                     let inc = Incident::replay(&stamped).unwrap();
                     self.incidents.push(inc);
@@ -189,11 +190,12 @@ impl Book {
 
     pub fn command(
         &mut self,
-        id: IncidentId,
+        id: impl Into<IncidentId>,
         who: &str,
         cmd: Command,
         now: DateTime<Utc>,
     ) -> Result<(), Refusal> {
+        let id = id.into();
         let kinds = decide(self.get(id), cmd)?;
         let actor = Actor::User(who.to_string());
         self.append(
@@ -204,7 +206,10 @@ impl Book {
         Ok(())
     }
 
-    pub fn kinds(&self, id: IncidentId) -> Vec<&'static str> {
-        self.events[&id].iter().map(|e| e.kind.name()).collect()
+    pub fn kinds(&self, id: impl Into<IncidentId>) -> Vec<&'static str> {
+        self.events[&id.into()]
+            .iter()
+            .map(|e| e.kind.name())
+            .collect()
     }
 }

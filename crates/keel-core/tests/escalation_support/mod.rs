@@ -12,7 +12,9 @@ use keel_core::config::{
     Contact, EscalationLevel, EscalationPolicy, PageTarget, Person, QuietHours, Schedule,
 };
 use keel_core::escalation::{plan, Roster};
-use keel_core::incident::{Actor, EventKind, Incident, IncidentEvent, IncidentState, Origin};
+use keel_core::incident::{
+    Actor, EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Origin,
+};
 use keel_core::oncall::{on_call, Override};
 use keel_core::Health;
 
@@ -148,7 +150,7 @@ impl Sim {
     /// Opened on `shop` at `at` with severity `sev` (as correlation does: both at once).
     pub fn open(at: DateTime<Utc>, sev: Severity) -> Sim {
         let opened = IncidentEvent {
-            incident: 1,
+            incident: IncidentId(1),
             seq: 1,
             at,
             actor: Actor::System,
@@ -191,7 +193,7 @@ impl Sim {
         kind: EventKind,
     ) -> Result<(), keel_core::incident::ReplayError> {
         let e = IncidentEvent {
-            incident: 1,
+            incident: IncidentId(1),
             seq: self.inc.last_seq + 1,
             at,
             actor,

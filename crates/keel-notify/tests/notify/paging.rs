@@ -44,7 +44,7 @@ fn fixture(name: &str) -> Value {
 
 fn page(severity: &str, locale: &str) -> PageMessage {
     PageMessage {
-        incident_id: 12,
+        incident_id: keel_core::incident::IncidentId(12),
         title: format!("{severity} · Shop is down (incident 12)"),
         severity: severity.into(),
         what_is_down: vec!["Shop".into(), "Checkout".into()],

@@ -187,7 +187,7 @@ async fn adopt(
     shards: &BTreeSet<u32>,
 ) -> keel_store::Result<()> {
     for state in store.load_source_states().await? {
-        if shards.contains(&plan::shard_of(state.kind.as_str(), &state.id)) {
+        if shards.contains(&plan::shard_of(state.key.kind().as_str(), &state.key.id())) {
             hub.apply_remote(&state);
         }
     }
@@ -233,7 +233,7 @@ pub fn is_fenced(e: &StoreError) -> bool {
 mod tests {
     use std::time::Duration;
 
-    use keel_core::SourceKind;
+    use keel_core::{SourceKey, SourceKind};
 
     use super::*;
     use crate::metrics::Metrics;
@@ -285,7 +285,7 @@ mod tests {
         let cluster = Cluster::new("me".into(), lease);
         let held: BTreeSet<u32> = [plan::shard_of("monitor", "api")].into();
         cluster.renewed(None, held, Instant::now());
-        assert!(cluster.owns(SourceKind::Monitor, "api"));
+        assert!(cluster.owns(&SourceKey::parse(SourceKind::Monitor, "api").unwrap()));
         cluster
     }
 
@@ -313,7 +313,7 @@ mod tests {
         // A monitor that stopped when its lease lapsed locally waits for a change.
         assert!(changes.has_changed().unwrap());
         tokio::time::sleep(lease + Duration::from_millis(100)).await;
-        assert!(cluster.owns(SourceKind::Monitor, "api"));
+        assert!(cluster.owns(&SourceKey::parse(SourceKind::Monitor, "api").unwrap()));
     }
 
     #[tokio::test]
@@ -325,6 +325,6 @@ mod tests {
         // instance may have taken the shard since.
         tokio::time::sleep(lease + Duration::from_millis(100)).await;
         failed(&cluster, started, &StoreError::Unavailable("reset".into()));
-        assert!(!cluster.owns(SourceKind::Monitor, "api"));
+        assert!(!cluster.owns(&SourceKey::parse(SourceKind::Monitor, "api").unwrap()));
     }
 }

@@ -27,7 +27,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use keel_core::SourceKind;
+use keel_core::SourceKey;
 use keel_probe::source::{Owner, Source};
 use keel_store::{Fence, Lease};
 use tokio::sync::watch;
@@ -91,8 +91,8 @@ impl Cluster {
     }
 
     /// Whether this instance checks the source now.
-    pub fn owns(&self, kind: SourceKind, id: &str) -> bool {
-        let shard = plan::shard_of(kind.as_str(), id);
+    pub fn owns(&self, key: &SourceKey) -> bool {
+        let shard = plan::shard_of(key.kind().as_str(), &key.id());
         let s = self.lock();
         s.shards.contains(&shard)
             && (s.unreachable || s.shards_until.is_some_and(|u| Instant::now() < u))
@@ -148,7 +148,7 @@ pub struct ClusterOwner(pub Arc<Cluster>);
 
 impl Owner for ClusterOwner {
     fn owns(&self, source: &Source) -> bool {
-        self.0.owns(source.kind, &source.id)
+        self.0.owns(&source.key)
     }
 
     fn subscribe(&self) -> watch::Receiver<u64> {

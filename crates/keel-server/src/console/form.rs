@@ -3,6 +3,7 @@
 //! can be tested and fuzzed on their own (`fuzz/fuzz_targets/console_form.rs`).
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use keel_core::incident::IncidentId;
 
 /// A parsed form body: `application/x-www-form-urlencoded` fields, in order.
 pub struct Form(Vec<(String, String)>);
@@ -65,8 +66,8 @@ pub fn zoned_time(s: &str, zone: chrono_tz::Tz) -> Option<DateTime<Utc>> {
 }
 
 /// An incident id in a console path: a positive integer.
-pub fn incident_id(raw: &str) -> Option<i64> {
-    raw.parse::<i64>().ok().filter(|id| *id > 0)
+pub fn incident_id(raw: &str) -> Option<IncidentId> {
+    raw.parse::<IncidentId>().ok().filter(|id| id.get() > 0)
 }
 
 #[cfg(test)]
@@ -110,7 +111,7 @@ mod tests {
 
     #[test]
     fn incident_ids_are_positive_integers() {
-        assert_eq!(incident_id("42"), Some(42));
+        assert_eq!(incident_id("42"), Some(IncidentId(42)));
         for bad in ["0", "-3", "", "4x", "99999999999999999999"] {
             assert_eq!(incident_id(bad), None, "{bad:?}");
         }

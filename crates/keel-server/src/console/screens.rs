@@ -13,7 +13,7 @@ use keel_core::assess::Severity;
 use keel_core::config::LocalizedText;
 use keel_core::human;
 use keel_core::incident::{
-    words, Actor, Command, DraftFate, Incident, IncidentRole, IncidentState,
+    words, Actor, Command, DraftFate, Incident, IncidentId, IncidentRole, IncidentState,
 };
 use keel_core::public::{disclosure, MaintenanceStatus, PublicStatus};
 use keel_store::NewMaintenance;
@@ -331,7 +331,7 @@ pub async fn incident(
     Path(id): Path<String>,
 ) -> Response {
     let Some(id) = incident_id(&id) else {
-        return book_failure(user.lang, BookError::NotFound(0));
+        return book_failure(user.lang, BookError::NotFound(IncidentId(0)));
     };
     let entry = match state.incidents.get(id).await {
         Ok(Some(entry)) => entry,
@@ -842,7 +842,7 @@ pub async fn act(
     };
     let lang = user.lang;
     let Some(id) = path.get("id").and_then(|i| incident_id(i)) else {
-        return book_failure(lang, BookError::NotFound(0));
+        return book_failure(lang, BookError::NotFound(IncidentId(0)));
     };
     let rest: Vec<&str> = path.get("rest").map_or(vec![], |r| r.split('/').collect());
     let bad = |msg: &str| super::html::message_page(lang, StatusCode::BAD_REQUEST, msg);
@@ -989,7 +989,7 @@ pub async fn postmortem(
 ) -> Response {
     let lang = user.lang;
     let Some(id) = incident_id(&id) else {
-        return book_failure(lang, BookError::NotFound(0));
+        return book_failure(lang, BookError::NotFound(IncidentId(0)));
     };
     let entry = match state.incidents.get(id).await {
         Ok(Some(entry)) => entry,
@@ -1118,11 +1118,11 @@ pub async fn monitors(State(state): State<AppState>, user: User) -> Response {
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         d.raw("<tr><td>")
-            .t(&s.id)
+            .t(&s.key.id())
             .raw("</td><td>")
             .t(&s.check)
             .raw("</td><td>")
-            .t(&node_name(&state, &s.component, lang))
+            .t(&node_name(&state, s.component.as_str(), lang))
             .raw("</td><td><span class=\"state state-")
             .t(&st)
             .raw("\">")

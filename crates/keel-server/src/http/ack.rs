@@ -284,7 +284,7 @@ pub async fn acknowledge(
         .await;
     match result {
         Ok(_) => {
-            tracing::info!(incident = link.incident, person = %link.person, "acknowledged by link");
+            tracing::info!(incident = %link.incident, person = %link.person, "acknowledged by link");
             page(StatusCode::OK, w, w.done, &para(&summary))
         }
         Err(BookError::Refused { reason, .. }) => page(

@@ -85,7 +85,7 @@ pub async fn list(
 fn parse_id(raw: &str) -> Result<IncidentId, ApiError> {
     raw.parse::<IncidentId>()
         .ok()
-        .filter(|id| *id > 0)
+        .filter(|id| id.get() > 0)
         .ok_or_else(|| ApiError::bad(Some("id"), "an incident id is a positive whole number"))
 }
 

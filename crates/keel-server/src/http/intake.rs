@@ -11,7 +11,7 @@ use axum::Json;
 use chrono::Utc;
 use keel_core::confirm::Observation;
 use keel_core::intake::{self, AlertStatus};
-use keel_core::{Health, SourceKind};
+use keel_core::{Health, NodeId, SourceKey};
 use keel_probe::source::Source;
 use serde::Serialize;
 use serde_json::json;
@@ -90,7 +90,9 @@ pub async fn alertmanager(
     let mut unmapped = Vec::new();
     for alert in &alerts {
         let is_node = |id: &str| state.is_node(id);
-        match intake::route(&alert.labels, &state.config.intake, &is_node) {
+        match intake::route(&alert.labels, &state.config.intake, &is_node)
+            .and_then(|c| state.node(&c))
+        {
             Some(component) => {
                 let health = match alert.status {
                     AlertStatus::Resolved => Health::Up,
@@ -100,7 +102,7 @@ pub async fn alertmanager(
                 accepted.push(AcceptedAlert {
                     fingerprint: Some(alert.fingerprint.clone()),
                     key: None,
-                    component,
+                    component: component.into(),
                     status: health,
                 });
             }
@@ -149,22 +151,14 @@ pub async fn generic(
     for ev in &events {
         // Without a key, one alert per component.
         let key = ev.key.clone().unwrap_or_else(|| ev.component.clone());
-        if state.is_node(&ev.component) {
+        if let Some(component) = state.node(&ev.component) {
             let health = ev.status.health();
             let summary = if ev.summary.is_empty() {
                 format!("reported {} through the generic intake", ev.status.as_str())
             } else {
                 ev.summary.clone()
             };
-            observe(
-                &state,
-                "generic",
-                &key,
-                &ev.component,
-                health,
-                &summary,
-                now,
-            );
+            observe(&state, "generic", &key, &component, health, &summary, now);
             accepted.push(AcceptedAlert {
                 fingerprint: None,
                 key: Some(key),
@@ -197,16 +191,15 @@ fn observe(
     state: &AppState,
     format: &str,
     key: &str,
-    component: &str,
+    component: &NodeId,
     health: Health,
     summary: &str,
     at: chrono::DateTime<Utc>,
 ) {
     // Alertmanager and the sender have already confirmed the alert: one is enough.
     let source = Source {
-        kind: SourceKind::Intake,
-        id: format!("{format}/{key}"),
-        component: component.to_string(),
+        key: SourceKey::intake(format, key),
+        component: component.clone(),
         confirmations: 1,
         recoveries: 1,
     };

@@ -24,6 +24,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use keel_core::config::Config;
+use keel_core::{MonitorId, NodeId};
 use keel_probe::scheduler::Heartbeats;
 use keel_probe::source::Source;
 use keel_store::Store;
@@ -58,7 +59,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub heartbeats: Arc<Heartbeats>,
     /// Heartbeat monitors by id, to confirm pushes with their own thresholds.
-    pub heartbeat_sources: Arc<HashMap<String, Source>>,
+    pub heartbeat_sources: Arc<HashMap<MonitorId, Source>>,
     pub incidents: Arc<IncidentBook>,
     /// Per-address limiter of the public subscription endpoints.
     pub limiter: Arc<subscribe::Limiter>,
@@ -77,7 +78,13 @@ pub struct Shared {
 impl Shared {
     /// Whether `id` names a node of the dependency graph (component or vendor).
     pub fn is_node(&self, id: &str) -> bool {
-        self.incidents.graph().node(id).is_some()
+        self.node(id).is_some()
+    }
+
+    /// `id` as the graph node it names, if it names one (component or vendor).
+    pub fn node(&self, id: &str) -> Option<NodeId> {
+        self.incidents.graph().node(id)?;
+        NodeId::parse(id).ok()
     }
 }
 

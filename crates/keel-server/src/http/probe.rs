@@ -176,7 +176,7 @@ pub async fn results(
                 at: now,
             },
         );
-        state.probes.reported(i, m.id.as_str(), location, now);
+        state.probes.reported(i, &m.id, location, now);
     }
     let version = state
         .probes

@@ -43,7 +43,7 @@ pub async fn push(
         .heartbeats
         .beat(&token, now)
         .ok_or(ApiError::NotFound)?
-        .to_string();
+        .clone();
     let source = state.heartbeat_sources.get(&id).ok_or(ApiError::NotFound)?;
     // The instance checking this monitor may be another one: it learns of the push through
     // the store. Not awaited: a slow store must not make a cron job wait.
@@ -66,6 +66,6 @@ pub async fn push(
     );
     Ok(Json(Pushed {
         ok: true,
-        monitor: id,
+        monitor: id.to_string(),
     }))
 }

@@ -17,6 +17,7 @@ use axum::Json;
 use chrono::Utc;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use keel_core::public::i18n::{self, Key};
+use keel_core::ComponentId;
 use keel_notify::email::{self, EmailMessage};
 use keel_notify::{idempotency_key, Delivery};
 use keel_store::{hash_token, NewSubscriber, StoreError, SubscriberKind};
@@ -44,7 +45,7 @@ pub fn limiter() -> Limiter {
 struct Request {
     kind: SubscriberKind,
     address: String,
-    components: Vec<String>,
+    components: Vec<ComponentId>,
     locale: String,
 }
 
@@ -112,10 +113,11 @@ fn check(
         .collect();
     // A component group's id (the page offers groups once it has many components) stands for
     // every public component of the group.
-    let mut chosen: Vec<String> = Vec::with_capacity(components.len());
+    let mut chosen: Vec<ComponentId> = Vec::with_capacity(components.len());
     for (i, id) in components.iter().enumerate() {
-        let found: Vec<&str> = if public.iter().any(|c| c.id.as_str() == id) {
-            vec![id.as_str()]
+        let found: Vec<&ComponentId> = if let Some(c) = public.iter().find(|c| c.id.as_str() == id)
+        {
+            vec![&c.id]
         } else {
             public
                 .iter()
@@ -124,7 +126,7 @@ fn check(
                         .as_ref()
                         .is_some_and(|g| keel_core::config::group_id(g) == *id)
                 })
-                .map(|c| c.id.as_str())
+                .map(|c| &c.id)
                 .collect()
         };
         if found.is_empty() {
@@ -134,8 +136,8 @@ fn check(
             ));
         }
         for c in found {
-            if !chosen.iter().any(|x| x == c) {
-                chosen.push(c.to_string());
+            if !chosen.contains(c) {
+                chosen.push(c.clone());
             }
         }
     }
@@ -261,7 +263,7 @@ async fn subscribe(state: &AppState, req: Request) -> Result<Subscribed, ApiErro
         address: sub.address,
         confirmed: true,
         message: None,
-        components: Some(sub.components),
+        components: Some(sub.components.iter().map(ToString::to_string).collect()),
         locale: Some(sub.locale),
         // Shown once: the receiver verifies X-Keel-Signature with it.
         secret: Some(secret),
@@ -588,7 +590,7 @@ pub async fn list(
             id: s.id,
             kind: s.kind.as_str(),
             address: s.address,
-            components: s.components,
+            components: s.components.iter().map(ToString::to_string).collect(),
             locale: s.locale,
             confirmed: s.confirmed,
             created_at: s.created_at,

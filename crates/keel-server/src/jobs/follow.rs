@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keel_core::incident::IncidentId;
-use keel_core::SourceKind;
+use keel_core::SourceKey;
 use keel_probe::scheduler::Heartbeats;
 use keel_store::{Change, Store};
 use tokio_util::sync::CancellationToken;
@@ -70,15 +70,15 @@ async fn apply(
     batch: Vec<Change>,
 ) {
     let mut incidents: BTreeMap<IncidentId, u32> = BTreeMap::new();
-    let mut sources: HashSet<(SourceKind, String)> = HashSet::new();
+    let mut sources: HashSet<SourceKey> = HashSet::new();
     for change in batch {
         match change {
             Change::Incident { id, seq } => {
                 let s = incidents.entry(id).or_default();
                 *s = (*s).max(seq);
             }
-            Change::Source { kind, id } => {
-                sources.insert((kind, id));
+            Change::Source { key } => {
+                sources.insert(key);
             }
             Change::Heartbeat { monitor, at } => heartbeats.record(&monitor, at),
             Change::Reconnected => {
@@ -90,7 +90,7 @@ async fn apply(
     }
     for (id, seq) in incidents {
         if let Err(e) = book.catch_up(id, Some(seq)).await {
-            tracing::warn!(incident = id, error = %e, "cannot read another instance's incident events");
+            tracing::warn!(incident = %id, error = %e, "cannot read another instance's incident events");
         }
     }
     if sources.is_empty() {
@@ -98,7 +98,7 @@ async fn apply(
     }
     // One read for the whole batch, of just the sources named: reading every state instead
     // made each batch cost the whole table while thousands of monitors started.
-    let keys: Vec<(SourceKind, String)> = sources.into_iter().collect();
+    let keys: Vec<SourceKey> = sources.into_iter().collect();
     match store.source_states_of(&keys).await {
         Ok(states) => states.iter().for_each(|s| hub.apply_remote(s)),
         Err(e) => tracing::warn!(error = %e, "cannot read other instances' source states"),

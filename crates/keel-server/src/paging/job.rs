@@ -152,10 +152,10 @@ fn log_event(inc: &Incident, e: &IncidentEvent) {
             contacts,
             ..
         } => tracing::warn!(
-            incident = inc.id, level, round, %person, contacts = ?contacts, "paged"
+            incident = %inc.id, level, round, %person, contacts = ?contacts, "paged"
         ),
         EventKind::EscalationExhausted { .. } => tracing::error!(
-            incident = inc.id,
+            incident = %inc.id,
             "escalation exhausted: nobody acknowledged"
         ),
         _ => {}

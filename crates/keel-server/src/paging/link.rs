@@ -123,7 +123,7 @@ mod tests {
 
     fn link() -> AckLink {
         AckLink {
-            incident: 12,
+            incident: IncidentId(12),
             cycle: 2,
             person: "carol".into(),
             expires: at(3600),

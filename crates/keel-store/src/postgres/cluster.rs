@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keel_core::incident::{IncidentEvent, IncidentId};
-use keel_core::SourceKind;
+use keel_core::{MonitorId, SourceKey};
 use sha2::{Digest, Sha256};
 use sqlx::pool::CloseEvent;
 use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions};
@@ -27,12 +27,12 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::{map_err, PgStore, CONNECT_TIMEOUT};
 use crate::cluster::{
-    by_name, check_fence, check_monitor, decode_instance, decode_lease, encode_instance, fenced,
+    by_name, check_fence, decode_heartbeat, decode_instance, decode_lease, encode_instance, fenced,
     lease_names, span_millis, ttl_millis, Change, ClusterStore, Fence, Instance, InstanceRow,
     Lease, LeaseRow, LEASE_COLUMNS,
 };
 use crate::incidents::{decode_events, EventRowRead, EVENT_COLUMNS};
-use crate::shared::{from_millis, parse_kind, to_u32, truncate_to_millis, unknown_incident};
+use crate::shared::{from_millis, to_u32, truncate_to_millis, unknown_incident};
 use crate::signals::{decode_state, StateRow, STATE_COLUMNS};
 use crate::{NewEvent, Result, SourceState};
 
@@ -85,7 +85,7 @@ pub(super) fn channel_for(schema: &str) -> String {
 pub(super) fn payload(change: &Change) -> String {
     let text = match change {
         Change::Incident { id, seq } => format!("i {id} {seq}"),
-        Change::Source { kind, id } => format!("s {} {id}", kind.as_str()),
+        Change::Source { key } => format!("s {} {key}", key.kind().as_str()),
         Change::Heartbeat { monitor, at } => format!("h {} {monitor}", at.timestamp_millis()),
         Change::Reconnected => "r".to_string(),
     };
@@ -116,11 +116,9 @@ pub(super) fn parse_change(payload: &str) -> std::result::Result<Change, String>
             let (kind, id) = rest
                 .split_once(' ')
                 .ok_or("a source change needs a kind and an id")?;
-            let kind = parse_kind(kind).map_err(|e| e.to_string())?;
-            Ok(Change::Source {
-                kind,
-                id: id.to_string(),
-            })
+            let key = SourceKey::parse_kind(kind, id)
+                .map_err(|e| format!("source {kind:?} {id:?}: {e}"))?;
+            Ok(Change::Source { key })
         }
         "h" => {
             let (ms, monitor) = rest
@@ -130,10 +128,9 @@ pub(super) fn parse_change(payload: &str) -> std::result::Result<Change, String>
                 .parse::<i64>()
                 .map_err(|e| format!("heartbeat time {ms:?}: {e}"))?;
             let at = from_millis(ms).map_err(|e| e.to_string())?;
-            Ok(Change::Heartbeat {
-                monitor: monitor.to_string(),
-                at,
-            })
+            let monitor = MonitorId::parse(monitor)
+                .map_err(|e| format!("heartbeat monitor {monitor:?}: {e}"))?;
+            Ok(Change::Heartbeat { monitor, at })
         }
         "r" if rest.is_empty() && !payload.contains(' ') => Ok(Change::Reconnected),
         _ => Err(format!("unknown change {tag:?}")),
@@ -493,14 +490,14 @@ impl ClusterStore for PgStore {
             "SELECT {EVENT_COLUMNS} FROM incident_events
              WHERE incident = $1 AND seq > $2 ORDER BY seq"
         ))
-        .bind(incident)
+        .bind(incident.get())
         .bind(i64::from(after))
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
         if rows.is_empty() {
             let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM incidents WHERE id = $1")
-                .bind(incident)
+                .bind(incident.get())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(map_err)?;
@@ -518,28 +515,28 @@ impl ClusterStore for PgStore {
                 .await
                 .map_err(map_err)?;
         rows.into_iter()
-            .map(|(id, last)| Ok((id, to_u32(last, "last seq")?)))
+            .map(|(id, last)| Ok((IncidentId(id), to_u32(last, "last seq")?)))
             .collect()
     }
 
-    async fn source_state(&self, kind: SourceKind, id: &str) -> Result<Option<SourceState>> {
+    async fn source_state(&self, key: &SourceKey) -> Result<Option<SourceState>> {
         let row: Option<StateRow<DateTime<Utc>>> = sqlx::query_as(&format!(
             "SELECT {STATE_COLUMNS} FROM source_states WHERE kind = $1 AND id = $2"
         ))
-        .bind(kind.as_str())
-        .bind(id)
+        .bind(key.kind().as_str())
+        .bind(key.id())
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
         row.map(decode_state).transpose()
     }
 
-    async fn source_states_of(&self, keys: &[(SourceKind, String)]) -> Result<Vec<SourceState>> {
+    async fn source_states_of(&self, keys: &[SourceKey]) -> Result<Vec<SourceState>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let kinds: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
-        let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
+        let kinds: Vec<&str> = keys.iter().map(|k| k.kind().as_str()).collect();
+        let ids: Vec<String> = keys.iter().map(SourceKey::id).collect();
         let rows: Vec<StateRow<DateTime<Utc>>> = sqlx::query_as(&format!(
             "SELECT {STATE_COLUMNS} FROM source_states
              WHERE (kind, id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))"
@@ -552,8 +549,7 @@ impl ClusterStore for PgStore {
         rows.into_iter().map(decode_state).collect()
     }
 
-    async fn save_heartbeat(&self, monitor: &str, at: DateTime<Utc>) -> Result<()> {
-        check_monitor(monitor)?;
+    async fn save_heartbeat(&self, monitor: &MonitorId, at: DateTime<Utc>) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // The latest push by its time wins, also when two instances store theirs out of
         // order; the feed reports the time kept.
@@ -562,25 +558,29 @@ impl ClusterStore for PgStore {
              ON CONFLICT (monitor) DO UPDATE SET at = GREATEST(heartbeats.at, EXCLUDED.at)
              RETURNING at",
         )
-        .bind(monitor)
+        .bind(monitor.as_str())
         .bind(truncate_to_millis(at))
         .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
         let change = Change::Heartbeat {
-            monitor: monitor.to_string(),
+            monitor: monitor.clone(),
             at,
         };
         notify(&mut tx, &self.channel, &change).await?;
         tx.commit().await.map_err(map_err)
     }
 
-    async fn heartbeats(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
-        let mut rows: Vec<(String, DateTime<Utc>)> =
+    async fn heartbeats(&self) -> Result<Vec<(MonitorId, DateTime<Utc>)>> {
+        let rows: Vec<(String, DateTime<Utc>)> =
             sqlx::query_as("SELECT monitor, at FROM heartbeats")
                 .fetch_all(&self.pool)
                 .await
                 .map_err(map_err)?;
+        let mut rows = rows
+            .into_iter()
+            .map(decode_heartbeat)
+            .collect::<Result<Vec<_>>>()?;
         rows.sort();
         Ok(rows)
     }
@@ -593,6 +593,11 @@ impl ClusterStore for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keel_core::SourceKind;
+
+    fn key(kind: SourceKind, id: &str) -> SourceKey {
+        SourceKey::parse(kind, id).unwrap()
+    }
 
     fn round_trip(change: Change) {
         let text = payload(&change);
@@ -601,29 +606,32 @@ mod tests {
 
     #[test]
     fn changes_survive_their_payload() {
-        round_trip(Change::Incident { id: 7, seq: 42 });
         round_trip(Change::Incident {
-            id: i64::MAX,
+            id: IncidentId(7),
+            seq: 42,
+        });
+        round_trip(Change::Incident {
+            id: IncidentId(i64::MAX),
             seq: u32::MAX,
         });
         round_trip(Change::Source {
-            kind: SourceKind::Monitor,
-            id: "api".into(),
+            key: key(SourceKind::Monitor, "api"),
         });
         // Intake ids carry '/' and may carry spaces: the id is last and kept whole.
         round_trip(Change::Source {
-            kind: SourceKind::Intake,
-            id: "alertmanager/prod cluster/High Latency ".into(),
+            key: key(
+                SourceKind::Intake,
+                "alertmanager/prod cluster/High Latency ",
+            ),
         });
         round_trip(Change::Heartbeat {
-            monitor: "nightly-backup".into(),
+            monitor: MonitorId::parse("nightly-backup").unwrap(),
             at: DateTime::from_timestamp_millis(1_796_000_000_123).unwrap(),
         });
         round_trip(Change::Reconnected);
         assert_eq!(
             payload(&Change::Source {
-                kind: SourceKind::Vendor,
-                id: "github".into()
+                key: key(SourceKind::Vendor, "github")
             }),
             "s vendor github"
         );
@@ -632,8 +640,10 @@ mod tests {
     #[test]
     fn a_change_too_long_to_send_asks_for_a_catch_up() {
         let change = Change::Source {
-            kind: SourceKind::Intake,
-            id: "x".repeat(MAX_PAYLOAD),
+            key: key(
+                SourceKind::Intake,
+                &format!("x/{}", "x".repeat(MAX_PAYLOAD)),
+            ),
         };
         assert_eq!(payload(&change), "r");
         assert_eq!(parse_change("r"), Ok(Change::Reconnected));
@@ -653,6 +663,11 @@ mod tests {
             "s",
             "s monitor",
             "s robot api",
+            // Ids that name no source or monitor.
+            "s monitor API",
+            "s monitor api@",
+            "s intake no-format",
+            "h 123 nightly backup",
             "h",
             "h 123",
             "h soon api",

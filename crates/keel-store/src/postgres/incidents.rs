@@ -24,7 +24,7 @@ async fn insert_events(
             "INSERT INTO incident_events (incident, seq, at, actor_type, actor_name, type, kind)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(incident)
+        .bind(incident.get())
         .bind(i64::from(r.seq))
         .bind(r.at)
         .bind(r.actor_type)
@@ -66,6 +66,7 @@ impl PgStore {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(map_err)?;
+        let id = IncidentId(id);
         insert_events(&mut tx, id, &rows).await?;
         cluster::notify(&mut tx, &self.channel, &Change::Incident { id, seq: last }).await?;
         tx.commit().await.map_err(map_err)?;
@@ -91,7 +92,7 @@ impl PgStore {
         // reads the seq it left, so the comparison below cannot pass twice for one seq.
         let found: Option<(i64,)> =
             sqlx::query_as("SELECT last_seq FROM incidents WHERE id = $1 FOR UPDATE")
-                .bind(incident)
+                .bind(incident.get())
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -104,7 +105,7 @@ impl PgStore {
         }
         sqlx::query("UPDATE incidents SET last_seq = $1 WHERE id = $2")
             .bind(i64::from(last))
-            .bind(incident)
+            .bind(incident.get())
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -141,7 +142,7 @@ impl IncidentStore for PgStore {
         let rows: Vec<EventRowRead<DateTime<Utc>>> = sqlx::query_as(&format!(
             "SELECT {EVENT_COLUMNS} FROM incident_events WHERE incident = $1 ORDER BY seq"
         ))
-        .bind(incident)
+        .bind(incident.get())
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;

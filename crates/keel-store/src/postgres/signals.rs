@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::rollup::MinuteRollup;
-use keel_core::Signal;
+use keel_core::{NodeId, Signal, SourceKey};
 use sqlx::postgres::PgConnection;
 
 use super::{cluster, map_err, PgStore};
@@ -34,9 +34,9 @@ async fn insert_signal(tx: &mut PgConnection, signal: &Signal) -> Result<i64> {
         "INSERT INTO signals (source_kind, source_id, component, health, reason, at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
     )
-    .bind(signal.source_kind.as_str())
-    .bind(&signal.source_id)
-    .bind(&signal.component)
+    .bind(signal.source.kind().as_str())
+    .bind(signal.source.id())
+    .bind(signal.component.as_str())
     .bind(signal.health.as_str())
     .bind(&signal.reason)
     .bind(truncate_to_millis(signal.at))
@@ -59,9 +59,9 @@ async fn upsert_state(tx: &mut PgConnection, channel: &str, state: &SourceState)
              latency_ms = EXCLUDED.latency_ms, last_checked = EXCLUDED.last_checked,
              streak = EXCLUDED.streak, pending = EXCLUDED.pending",
     )
-    .bind(state.kind.as_str())
-    .bind(&state.id)
-    .bind(&state.component)
+    .bind(state.key.kind().as_str())
+    .bind(state.key.id())
+    .bind(state.component.as_str())
     .bind(t.health.as_str())
     .bind(truncate_to_millis(t.since))
     .bind(&t.reason)
@@ -73,8 +73,7 @@ async fn upsert_state(tx: &mut PgConnection, channel: &str, state: &SourceState)
     .await
     .map_err(map_err)?;
     let change = Change::Source {
-        kind: state.kind,
-        id: state.id.clone(),
+        key: state.key.clone(),
     };
     cluster::notify(tx, channel, &change).await
 }
@@ -149,7 +148,7 @@ impl SignalStore for PgStore {
         let col = |f: fn(&MinuteRollup) -> u32| -> Vec<i64> {
             minutes.iter().map(|r| i64::from(f(r))).collect()
         };
-        let monitor_ids: Vec<&str> = minutes.iter().map(|r| r.monitor_id.as_str()).collect();
+        let monitor_ids: Vec<String> = minutes.iter().map(|r| r.source.rollup_id()).collect();
         let minute_at: Vec<DateTime<Utc>> = minutes
             .iter()
             .map(|r| truncate_to_millis(r.minute))
@@ -212,7 +211,7 @@ impl SignalStore for PgStore {
 
     async fn rollups(
         &self,
-        monitor_id: &str,
+        source: &SourceKey,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<MinuteRollup>> {
@@ -221,7 +220,7 @@ impl SignalStore for PgStore {
              WHERE monitor_id = $1 AND minute >= $2 AND minute < $3
              ORDER BY minute"
         ))
-        .bind(monitor_id)
+        .bind(source.rollup_id())
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)
@@ -232,7 +231,7 @@ impl SignalStore for PgStore {
 
     async fn daily_uptime(
         &self,
-        component: &str,
+        component: &NodeId,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DailyUptime>> {
@@ -241,7 +240,7 @@ impl SignalStore for PgStore {
              WHERE component = $1 AND day >= $2 AND day <= $3 AND checks > 0
              ORDER BY day"
         ))
-        .bind(component)
+        .bind(component.as_str())
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)

@@ -7,18 +7,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keel_core::incident::{IncidentEvent, IncidentId};
-use keel_core::SourceKind;
+use keel_core::{MonitorId, SourceKey};
 use sqlx::SqliteConnection;
 use tokio::sync::mpsc;
 
 use super::{map_err, SqliteStore};
 use crate::cluster::{
-    by_name, check_fence, check_monitor, decode_instance, decode_lease, encode_instance, fenced,
+    by_name, check_fence, decode_heartbeat, decode_instance, decode_lease, encode_instance, fenced,
     lease_names, span_millis, ttl_millis, Change, ClusterStore, Fence, Instance, InstanceRow,
     Lease, LeaseRow, LEASE_COLUMNS,
 };
 use crate::incidents::{decode_events, EventRowRead, EVENT_COLUMNS};
-use crate::shared::{from_millis, now, to_millis, to_u32, unknown_incident};
+use crate::shared::{now, to_millis, to_u32, unknown_incident};
 use crate::signals::{decode_state, StateRow, STATE_COLUMNS};
 use crate::{NewEvent, Result, SourceState};
 
@@ -224,14 +224,14 @@ impl ClusterStore for SqliteStore {
             "SELECT {EVENT_COLUMNS} FROM incident_events
              WHERE incident = ? AND seq > ? ORDER BY seq"
         ))
-        .bind(incident)
+        .bind(incident.get())
         .bind(i64::from(after))
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
         if rows.is_empty() {
             let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM incidents WHERE id = ?")
-                .bind(incident)
+                .bind(incident.get())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(map_err)?;
@@ -249,39 +249,38 @@ impl ClusterStore for SqliteStore {
                 .await
                 .map_err(map_err)?;
         rows.into_iter()
-            .map(|(id, last)| Ok((id, to_u32(last, "last seq")?)))
+            .map(|(id, last)| Ok((IncidentId(id), to_u32(last, "last seq")?)))
             .collect()
     }
 
-    async fn source_state(&self, kind: SourceKind, id: &str) -> Result<Option<SourceState>> {
+    async fn source_state(&self, key: &SourceKey) -> Result<Option<SourceState>> {
         let row: Option<StateRow<i64>> = sqlx::query_as(&format!(
             "SELECT {STATE_COLUMNS} FROM source_states WHERE kind = ? AND id = ?"
         ))
-        .bind(kind.as_str())
-        .bind(id)
+        .bind(key.kind().as_str())
+        .bind(key.id())
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
         row.map(decode_state).transpose()
     }
 
-    async fn source_states_of(&self, keys: &[(SourceKind, String)]) -> Result<Vec<SourceState>> {
+    async fn source_states_of(&self, keys: &[SourceKey]) -> Result<Vec<SourceState>> {
         // One instance has no feed to follow; this serves the contract, a read per key.
         let mut states = Vec::with_capacity(keys.len());
-        for (kind, id) in keys {
-            states.extend(self.source_state(*kind, id).await?);
+        for key in keys {
+            states.extend(self.source_state(key).await?);
         }
         Ok(states)
     }
 
-    async fn save_heartbeat(&self, monitor: &str, at: DateTime<Utc>) -> Result<()> {
-        check_monitor(monitor)?;
+    async fn save_heartbeat(&self, monitor: &MonitorId, at: DateTime<Utc>) -> Result<()> {
         // The latest push by its time wins, also when two arrive out of order.
         sqlx::query(
             "INSERT INTO heartbeats (monitor, at) VALUES (?, ?)
              ON CONFLICT (monitor) DO UPDATE SET at = MAX(heartbeats.at, excluded.at)",
         )
-        .bind(monitor)
+        .bind(monitor.as_str())
         .bind(to_millis(at))
         .execute(&self.pool)
         .await
@@ -289,15 +288,13 @@ impl ClusterStore for SqliteStore {
         Ok(())
     }
 
-    async fn heartbeats(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
+    async fn heartbeats(&self) -> Result<Vec<(MonitorId, DateTime<Utc>)>> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT monitor, at FROM heartbeats ORDER BY monitor")
                 .fetch_all(&self.pool)
                 .await
                 .map_err(map_err)?;
-        rows.into_iter()
-            .map(|(monitor, at)| Ok((monitor, from_millis(at)?)))
-            .collect()
+        rows.into_iter().map(decode_heartbeat).collect()
     }
 
     async fn changes(&self) -> Result<Option<mpsc::Receiver<Change>>> {

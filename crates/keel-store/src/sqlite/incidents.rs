@@ -19,7 +19,7 @@ async fn insert_events(
             "INSERT INTO incident_events (incident, seq, at, actor_type, actor_name, type, kind)
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(incident)
+        .bind(incident.get())
         .bind(i64::from(r.seq))
         .bind(to_millis(r.at))
         .bind(r.actor_type)
@@ -57,6 +57,7 @@ impl SqliteStore {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(map_err)?;
+        let id = IncidentId(id);
         insert_events(&mut tx, id, &rows).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(id)
@@ -85,7 +86,7 @@ impl SqliteStore {
             cluster::hold_fence(&mut tx, fence).await?;
         }
         let found: Option<(i64,)> = sqlx::query_as("SELECT last_seq FROM incidents WHERE id = ?")
-            .bind(incident)
+            .bind(incident.get())
             .fetch_optional(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -98,7 +99,7 @@ impl SqliteStore {
         }
         sqlx::query("UPDATE incidents SET last_seq = ? WHERE id = ?")
             .bind(i64::from(last))
-            .bind(incident)
+            .bind(incident.get())
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -128,7 +129,7 @@ impl IncidentStore for SqliteStore {
         let rows: Vec<EventRowRead<i64>> = sqlx::query_as(&format!(
             "SELECT {EVENT_COLUMNS} FROM incident_events WHERE incident = ? ORDER BY seq"
         ))
-        .bind(incident)
+        .bind(incident.get())
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::rollup::MinuteRollup;
-use keel_core::Signal;
+use keel_core::{NodeId, Signal, SourceKey};
 use sqlx::sqlite::SqliteConnection;
 
 use super::{map_err, SqliteStore};
@@ -19,9 +19,9 @@ async fn insert_signal(conn: &mut SqliteConnection, signal: &Signal) -> Result<i
         "INSERT INTO signals (source_kind, source_id, component, health, reason, at)
          VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
     )
-    .bind(signal.source_kind.as_str())
-    .bind(&signal.source_id)
-    .bind(&signal.component)
+    .bind(signal.source.kind().as_str())
+    .bind(signal.source.id())
+    .bind(signal.component.as_str())
     .bind(signal.health.as_str())
     .bind(&signal.reason)
     .bind(to_millis(signal.at))
@@ -42,9 +42,9 @@ async fn upsert_state(conn: &mut SqliteConnection, state: &SourceState) -> Resul
              latency_ms = excluded.latency_ms, last_checked = excluded.last_checked,
              streak = excluded.streak, pending = excluded.pending",
     )
-    .bind(state.kind.as_str())
-    .bind(&state.id)
-    .bind(&state.component)
+    .bind(state.key.kind().as_str())
+    .bind(state.key.id())
+    .bind(state.component.as_str())
     .bind(t.health.as_str())
     .bind(to_millis(t.since))
     .bind(&t.reason)
@@ -133,9 +133,9 @@ impl SignalStore for SqliteStore {
                      p95_ms = excluded.p95_ms,
                      max_ms = MAX(rollups_minute.max_ms, excluded.max_ms)",
             )
-            .bind(&r.monitor_id)
+            .bind(r.source.rollup_id())
             .bind(to_millis(r.minute))
-            .bind(&r.component)
+            .bind(r.component.as_str())
             .bind(i64::from(r.checks))
             .bind(i64::from(r.failures))
             .bind(i64::from(r.latency_p50_ms))
@@ -153,7 +153,7 @@ impl SignalStore for SqliteStore {
                      checks = rollups_daily.checks + excluded.checks,
                      failures = rollups_daily.failures + excluded.failures",
             )
-            .bind(&d.component)
+            .bind(d.component.as_str())
             .bind(d.day)
             // Day totals of one batch fit easily: at most u32::MAX per rollup row.
             .bind(i64::try_from(d.checks).unwrap_or(i64::MAX))
@@ -167,7 +167,7 @@ impl SignalStore for SqliteStore {
 
     async fn rollups(
         &self,
-        monitor_id: &str,
+        source: &SourceKey,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<MinuteRollup>> {
@@ -176,7 +176,7 @@ impl SignalStore for SqliteStore {
              WHERE monitor_id = ? AND minute >= ? AND minute < ?
              ORDER BY minute"
         ))
-        .bind(monitor_id)
+        .bind(source.rollup_id())
         .bind(to_millis(from))
         .bind(to_millis(to))
         .fetch_all(&self.pool)
@@ -187,7 +187,7 @@ impl SignalStore for SqliteStore {
 
     async fn daily_uptime(
         &self,
-        component: &str,
+        component: &NodeId,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DailyUptime>> {
@@ -196,7 +196,7 @@ impl SignalStore for SqliteStore {
              WHERE component = ? AND day >= ? AND day <= ? AND checks > 0
              ORDER BY day"
         ))
-        .bind(component)
+        .bind(component.as_str())
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)
