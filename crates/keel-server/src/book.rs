@@ -241,6 +241,25 @@ impl IncidentBook {
         Ok(Entry { incident, events })
     }
 
+    /// What a stored command answers with: the whole timeline when the store gives it, else
+    /// the events the book holds. The command was carried out either way; answering with an
+    /// error would invite the responder to do it again.
+    async fn answer(&self, incident: Incident, recent: Vec<IncidentEvent>) -> Entry {
+        match self.with_timeline(incident.clone()).await {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::warn!(
+                    error = %e, incident = ?incident.id,
+                    "cannot read the timeline back after a command; answering with recent events"
+                );
+                Entry {
+                    incident,
+                    events: recent,
+                }
+            }
+        }
+    }
+
     /// Applies a responder's command: decided on the current incident, stored, then folded.
     pub async fn command(
         &self,
@@ -287,10 +306,10 @@ impl IncidentBook {
         let plan = self.publisher.plan(&entry.incident, at);
         let plan: Vec<_> = plan.into_iter().map(|k| (Actor::System, at, k)).collect();
         let more = append(self.store.as_ref(), entry, &plan, None).await?;
-        let incident = entry.incident.clone();
+        let (incident, recent) = (entry.incident.clone(), entry.recent.clone());
         drop(entries);
         self.announce(id, published.into_iter().chain(more));
-        self.with_timeline(incident).await
+        Ok(self.answer(incident, recent).await)
     }
 
     /// Declares an incident by hand.
@@ -317,11 +336,11 @@ impl IncidentBook {
         let plan = self.publisher.plan(&entry.incident, at);
         let plan: Vec<_> = plan.into_iter().map(|k| (Actor::System, at, k)).collect();
         let published = append(self.store.as_ref(), &mut entry, &plan, None).await?;
-        let incident = entry.incident.clone();
+        let (incident, recent) = (entry.incident.clone(), entry.recent.clone());
         entries.insert(id, entry);
         drop(entries);
         self.announce(id, published);
-        self.with_timeline(incident).await
+        Ok(self.answer(incident, recent).await)
     }
 
     /// Stores what the engine plans for an assessed view. Returns the ids that changed.
