@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::config::LOCAL;
+use crate::config::{is_probe_location, LOCAL};
 use crate::ids::{IdError, MonitorId, VendorId};
 use crate::SourceKind;
 
@@ -47,15 +47,6 @@ pub enum SourceKeyError {
     Intake,
     #[error("unknown source kind {0:?}")]
     Kind(String),
-}
-
-/// The alphabet of location names (`locations` in a `[[monitor]]`).
-fn is_location(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s != LOCAL
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 impl SourceKey {
@@ -115,7 +106,7 @@ impl SourceKey {
         match kind {
             SourceKind::Monitor => {
                 let (monitor, location) = match id.split_once('@') {
-                    Some((m, loc)) if is_location(loc) => (m, Some(loc.to_owned())),
+                    Some((m, loc)) if is_probe_location(loc) => (m, Some(loc.to_owned())),
                     Some(_) => return Err(SourceKeyError::Location),
                     None => (id, None),
                 };

@@ -10,8 +10,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use keel_core::config::is_probe_location;
 use keel_core::config::{
-    Check, DnsCheck, HttpCheck, Monitor, RecordType, StatusRange, TcpCheck, TlsCheck, LOCAL,
+    Check, DnsCheck, HttpCheck, Monitor, RecordType, StatusRange, TcpCheck, TlsCheck,
 };
 use keel_core::{ComponentId, Health, MonitorId};
 use serde::{Deserialize, Serialize};
@@ -289,17 +290,6 @@ impl Assignment {
             check,
         })
     }
-}
-
-/// Whether `name` is a location a probe may report as: a well-formed name that is not the
-/// server's own `"local"`.
-pub fn is_probe_location(name: &str) -> bool {
-    name != LOCAL
-        && !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[cfg(test)]

@@ -395,6 +395,21 @@ pub struct Monitor {
 /// The location that is the Keel server itself.
 pub const LOCAL: &str = "local";
 
+/// Whether `name` is a well-formed location name: `[a-z0-9-]{1,64}` ([`LOCAL`] included).
+pub fn is_location_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Whether `name` is a location a remote probe may report as: well formed, and not the
+/// server's own [`LOCAL`].
+pub fn is_probe_location(name: &str) -> bool {
+    name != LOCAL && is_location_name(name)
+}
+
 impl Monitor {
     /// Whether the Keel server runs this check itself (`"local"` is among its locations).
     pub fn checks_locally(&self) -> bool {

@@ -153,12 +153,7 @@ fn locations(r: &mut Reader<'_>, f: &Field<'_>, kind: Option<&str>) -> Option<Ve
     let mut out: Vec<String> = Vec::new();
     let mut ok = true;
     for (name, pos) in items {
-        let well_formed = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !well_formed {
+        if !is_location_name(&name) {
             r.report(
                 pos,
                 format!("{}: {name:?} is not a location name", f.name),
