@@ -45,7 +45,7 @@ const RECENT: chrono::TimeDelta = chrono::TimeDelta::hours(2);
 /// [`RECENT`]. The whole timeline stays in the store and is read from there when asked for:
 /// a flapping source adds events for as long as Keel runs (one per health change, for
 /// months), so a book that kept them all grew without bound (docs/benchmarks.md, "Soak").
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Held {
     incident: Incident,
     recent: Vec<IncidentEvent>,
