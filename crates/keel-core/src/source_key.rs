@@ -137,8 +137,9 @@ impl SourceKey {
         self.to_string()
     }
 
-    /// The three pieces of the id text, for comparing without building it.
-    fn id_parts(&self) -> [&str; 3] {
+    /// The three pieces of the id text, concatenated: for comparing or hashing the id
+    /// without building it.
+    pub fn id_parts(&self) -> [&str; 3] {
         match self {
             SourceKey::Monitor { monitor, location } => match location {
                 Some(l) => [monitor.as_str(), "@", l],

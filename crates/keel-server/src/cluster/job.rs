@@ -187,7 +187,7 @@ async fn adopt(
     shards: &BTreeSet<u32>,
 ) -> keel_store::Result<()> {
     for state in store.load_source_states().await? {
-        if shards.contains(&plan::shard_of(state.key.kind().as_str(), &state.key.id())) {
+        if shards.contains(&plan::shard_of_key(&state.key)) {
             hub.apply_remote(&state);
         }
     }

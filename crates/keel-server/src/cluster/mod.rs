@@ -92,7 +92,7 @@ impl Cluster {
 
     /// Whether this instance checks the source now.
     pub fn owns(&self, key: &SourceKey) -> bool {
-        let shard = plan::shard_of(key.kind().as_str(), &key.id());
+        let shard = plan::shard_of_key(key);
         let s = self.lock();
         s.shards.contains(&shard)
             && (s.unreachable || s.shards_until.is_some_and(|u| Instant::now() < u))
