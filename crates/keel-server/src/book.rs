@@ -36,39 +36,50 @@ pub struct Entry {
     pub events: Vec<IncidentEvent>,
 }
 
-/// How long the book keeps an incident's events in memory after they happen: what the jobs
-/// that queue recent pages and updates again ([`IncidentBook::paged_since`],
+/// How long the book keeps an incident's pages and published updates in memory after they
+/// happen: what the jobs that queue them again ([`IncidentBook::paged_since`],
 /// [`IncidentBook::published_since`]) look back over, with room to spare.
 const RECENT: chrono::TimeDelta = chrono::TimeDelta::hours(2);
 
-/// What the book holds of one incident: its folded state and its events of the last
-/// [`RECENT`]. The whole timeline stays in the store and is read from there when asked for:
-/// a flapping source adds events for as long as Keel runs (one per health change, for
-/// months), so a book that kept them all grew without bound (docs/benchmarks.md, "Soak").
+/// What the book holds of one incident: its folded state and, of its events, only the pages
+/// and published updates of the last [`RECENT`] (what the jobs queue again). The whole
+/// timeline stays in the store and is read from there when asked for: a flapping source
+/// adds a signal event per health change for as long as Keel runs, so a book that held
+/// every event, or every event of the last two hours, grew with the load rather than with
+/// the incidents (docs/benchmarks.md, "Soak").
 #[derive(Debug)]
 struct Held {
     incident: Incident,
-    recent: Vec<IncidentEvent>,
+    requeue: Vec<IncidentEvent>,
+}
+
+/// Whether a job may queue what this event sent again.
+fn requeued(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Paged { .. } | EventKind::UpdatePublished { .. }
+    )
 }
 
 impl Held {
-    fn new(incident: Incident, events: Vec<IncidentEvent>) -> Self {
+    fn new(incident: Incident, events: &[IncidentEvent]) -> Self {
         let mut held = Held {
             incident,
-            recent: events,
+            requeue: Vec::new(),
         };
-        held.forget_old(Utc::now());
+        held.extend(events);
         held
     }
 
     fn extend(&mut self, events: &[IncidentEvent]) {
-        self.recent.extend(events.iter().cloned());
-        self.forget_old(Utc::now());
-    }
-
-    fn forget_old(&mut self, now: DateTime<Utc>) {
-        let horizon = now - RECENT;
-        self.recent.retain(|e| e.at >= horizon);
+        let horizon = Utc::now() - RECENT;
+        self.requeue.retain(|e| e.at >= horizon);
+        self.requeue.extend(
+            events
+                .iter()
+                .filter(|e| e.at >= horizon && requeued(&e.kind))
+                .cloned(),
+        );
     }
 }
 
@@ -123,7 +134,7 @@ impl IncidentBook {
         for (id, events) in grouped {
             let incident = Incident::replay(&events)
                 .map_err(|e| anyhow::anyhow!("incident {id} does not replay: {e}"))?;
-            entries.insert(id, Held::new(incident, events));
+            entries.insert(id, Held::new(incident, &events));
         }
         let (changes, _) = broadcast::channel(1024);
         let (published, _) = broadcast::channel(1024);
@@ -148,7 +159,7 @@ impl IncidentBook {
         let entries = self.entries.lock().await;
         let mut out: Vec<(DateTime<Utc>, Published)> = entries
             .values()
-            .flat_map(|e| e.recent.iter())
+            .flat_map(|e| e.requeue.iter())
             .filter(|e| e.at >= since)
             .filter_map(|e| match &e.kind {
                 EventKind::UpdatePublished { update, .. } => Some((
@@ -242,19 +253,19 @@ impl IncidentBook {
     }
 
     /// What a stored command answers with: the whole timeline when the store gives it, else
-    /// the events the book holds. The command was carried out either way; answering with an
-    /// error would invite the responder to do it again.
-    async fn answer(&self, incident: Incident, recent: Vec<IncidentEvent>) -> Entry {
+    /// the events the command stored. The command was carried out either way; answering
+    /// with an error would invite the responder to do it again.
+    async fn answer(&self, incident: Incident, stored: Vec<IncidentEvent>) -> Entry {
         match self.with_timeline(incident.clone()).await {
             Ok(entry) => entry,
             Err(e) => {
                 tracing::warn!(
                     error = %e, incident = ?incident.id,
-                    "cannot read the timeline back after a command; answering with recent events"
+                    "cannot read the timeline back after a command; answering with its own events"
                 );
                 Entry {
                     incident,
-                    events: recent,
+                    events: stored,
                 }
             }
         }
@@ -301,15 +312,17 @@ impl IncidentBook {
                 reason: r.reason,
             })?;
         let events: Vec<_> = kinds.into_iter().map(|k| (actor.clone(), at, k)).collect();
-        let published = append(self.store.as_ref(), entry, &events, None).await?;
+        let (published, mut stored) =
+            append_stored(self.store.as_ref(), entry, &events, None).await?;
         // A responder's state change gets its drafted update at once.
         let plan = self.publisher.plan(&entry.incident, at);
         let plan: Vec<_> = plan.into_iter().map(|k| (Actor::System, at, k)).collect();
-        let more = append(self.store.as_ref(), entry, &plan, None).await?;
-        let (incident, recent) = (entry.incident.clone(), entry.recent.clone());
+        let (more, planned) = append_stored(self.store.as_ref(), entry, &plan, None).await?;
+        stored.extend(planned);
+        let incident = entry.incident.clone();
         drop(entries);
         self.announce(id, published.into_iter().chain(more));
-        Ok(self.answer(incident, recent).await)
+        Ok(self.answer(incident, stored).await)
     }
 
     /// Declares an incident by hand.
@@ -331,16 +344,23 @@ impl IncidentBook {
             .into_iter()
             .map(|(a, k)| (a, at, k))
             .collect();
-        let mut entry = create(self.store.as_ref(), &events, None).await?;
+        let (mut entry, mut timeline) = create(self.store.as_ref(), &events, None).await?;
         let id = entry.incident.id;
         let plan = self.publisher.plan(&entry.incident, at);
         let plan: Vec<_> = plan.into_iter().map(|k| (Actor::System, at, k)).collect();
-        let published = append(self.store.as_ref(), &mut entry, &plan, None).await?;
-        let (incident, recent) = (entry.incident.clone(), entry.recent.clone());
+        let (published, planned) =
+            append_stored(self.store.as_ref(), &mut entry, &plan, None).await?;
+        // The incident is new and the book's lock is held: what was stored is the whole
+        // timeline, with nothing from elsewhere to read back.
+        timeline.extend(planned);
+        let incident = entry.incident.clone();
         entries.insert(id, entry);
         drop(entries);
         self.announce(id, published);
-        Ok(self.answer(incident, recent).await)
+        Ok(Entry {
+            incident,
+            events: timeline,
+        })
     }
 
     /// Stores what the engine plans for an assessed view. Returns the ids that changed.
@@ -373,7 +393,7 @@ impl IncidentBook {
             match plan {
                 Planned::Open { events } => {
                     let events: Vec<_> = events.into_iter().map(|(a, k)| (a, now, k)).collect();
-                    let entry = create(self.store.as_ref(), &events, Some(fence)).await?;
+                    let (entry, _) = create(self.store.as_ref(), &events, Some(fence)).await?;
                     tracing::warn!(
                         incident = %entry.incident.id, title = %entry.incident.title,
                         severity = ?entry.incident.severity, "incident opened"
@@ -467,7 +487,7 @@ impl IncidentBook {
         entries
             .values()
             .flat_map(|e| {
-                e.recent
+                e.requeue
                     .iter()
                     .filter(|ev| ev.at >= since && matches!(ev.kind, EventKind::Paged { .. }))
                     .map(|ev| (e.incident.clone(), ev.clone()))
@@ -541,7 +561,7 @@ impl IncidentBook {
             None => {
                 let incident =
                     Incident::replay(&new).map_err(|e| BookError::Replay(e.to_string()))?;
-                entries.insert(id, Held::new(incident, new.clone()));
+                entries.insert(id, Held::new(incident, &new));
             }
         }
         drop(entries);
@@ -609,18 +629,19 @@ fn history(entries: &BTreeMap<IncidentId, Held>) -> Vec<PastIncident> {
     past_incidents(&all)
 }
 
+/// Stores a new incident's first events and folds them; returns it with the events as stored.
 async fn create(
     store: &dyn Store,
     events: &[(Actor, DateTime<Utc>, EventKind)],
     fence: Option<&Fence>,
-) -> Result<Held, BookError> {
+) -> Result<(Held, Vec<IncidentEvent>), BookError> {
     let id = match fence {
         Some(f) => store.create_incident_fenced(f, events).await?,
         None => store.create_incident(events).await?,
     };
     let stored = store.incident_events(id).await?;
     let incident = Incident::replay(&stored).map_err(|e| BookError::Replay(e.to_string()))?;
-    Ok(Held::new(incident, stored))
+    Ok((Held::new(incident, &stored), stored))
 }
 
 /// Stores `events` after the incident's latest and folds them in; returns the updates among
@@ -775,6 +796,8 @@ pub async fn written_elsewhere(book: &IncidentBook, cluster: &Cluster, e: BookEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keel_core::config::LocalizedText;
+    use keel_core::public::PublicStatus;
 
     const CONFIG: &str = r#"
 [server]
@@ -800,7 +823,7 @@ users = 100
             .lock()
             .await
             .get(&id)
-            .map_or(0, |h| h.recent.len())
+            .map_or(0, |h| h.requeue.len())
     }
 
     fn note(text: &str) -> Command {
@@ -810,9 +833,10 @@ users = 100
     }
 
     /// A timeline that keeps growing (a flapping source, for months) must not grow the
-    /// book: old events stay in the store, and whoever asks for the timeline gets all of it.
+    /// book: only recent pages and published updates are held (what the jobs queue again),
+    /// and whoever asks for the timeline gets all of it from the store.
     #[tokio::test]
-    async fn old_events_leave_memory_but_the_timeline_keeps_them() {
+    async fn only_recent_pages_and_updates_stay_in_memory_but_the_timeline_keeps_all() {
         let (_dir, store, book) = book().await;
         let now = Utc::now();
         let long_ago = now - RECENT - chrono::TimeDelta::minutes(30);
@@ -823,41 +847,65 @@ users = 100
             .await
             .unwrap();
         let id = declared.incident.id;
+        let stored = store.incident_events(id).await.unwrap();
+        assert_eq!(
+            declared.events, stored,
+            "declaring answers with the timeline"
+        );
+        let update = |text: &str| Command::PublishUpdate {
+            status: PublicStatus::Investigating,
+            body: LocalizedText {
+                by_locale: [(String::new(), text.to_string())].into(),
+            },
+            title: None,
+            override_reason: None,
+        };
         for i in 0..50 {
-            book.command(
-                id,
-                note(&format!("old {i}")),
-                alice.clone(),
-                false,
-                long_ago,
-            )
-            .await
-            .unwrap();
+            let at = long_ago + chrono::TimeDelta::seconds(i);
+            book.command(id, note(&format!("old {i}")), alice.clone(), false, at)
+                .await
+                .unwrap();
         }
+        book.command(
+            id,
+            update("Looking into it"),
+            alice.clone(),
+            false,
+            long_ago,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             held(&book, id).await,
             0,
             "nothing older than RECENT is held"
         );
 
+        book.command(id, note("now"), alice.clone(), false, now)
+            .await
+            .unwrap();
+        assert_eq!(held(&book, id).await, 0, "a recent note is not held either");
         let entry = book
-            .command(id, note("now"), alice.clone(), false, now)
+            .command(id, update("Still looking"), alice.clone(), false, now)
             .await
             .unwrap();
         let stored = store.incident_events(id).await.unwrap();
-        let recent = stored.iter().filter(|e| e.at >= now - RECENT).count();
-        assert!(recent >= 1);
-        assert_eq!(
-            held(&book, id).await,
-            recent,
-            "only the new events are held"
-        );
+        let requeue: Vec<&IncidentEvent> = stored
+            .iter()
+            .filter(|e| e.at >= now - RECENT && requeued(&e.kind))
+            .collect();
+        assert_eq!(requeue.len(), 1, "{requeue:?}");
+        assert_eq!(held(&book, id).await, 1, "the recent update is held");
+        let since = book
+            .published_since(now - chrono::TimeDelta::hours(1))
+            .await;
+        assert_eq!(since.len(), 1, "the job finds the recent update: {since:?}");
         assert_eq!(
             entry.events.len(),
             stored.len(),
             "the answer has the whole timeline"
         );
-        assert!(stored.len() > 50);
+        assert!(stored.len() > 52);
         let got = book.get(id).await.unwrap().unwrap();
         assert_eq!(got.events, stored);
         assert_eq!(got.incident.notes, 51);
@@ -865,7 +913,7 @@ users = 100
         // A book loaded from the store holds as little.
         let config = Arc::new(keel_core::config::parse(CONFIG, "keel.toml", &[]).unwrap());
         let again = IncidentBook::load(store.clone(), config).await.unwrap();
-        assert_eq!(held(&again, id).await, recent);
+        assert_eq!(held(&again, id).await, 1);
         assert_eq!(again.get(id).await.unwrap().unwrap().events, stored);
         assert_eq!(again.list().await, book.list().await);
         assert!(book.get(IncidentId(id.0 + 1)).await.unwrap().is_none());
