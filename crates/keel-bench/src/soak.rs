@@ -63,6 +63,12 @@ pub struct SoakArgs {
     /// Growth is measured from the first sample at or after this point.
     #[arg(long, value_parser = crate::duration, default_value = "10m")]
     pub baseline: Duration,
+    /// The level at the baseline and at the end is the median of the samples over this long
+    /// (from the baseline on, and up to the end): single samples swing with the intake bursts
+    /// and the allocator's purging, so one sample against another measures the phase of a
+    /// burst as much as growth. `0s`: single samples.
+    #[arg(long, value_parser = crate::duration, default_value = "5m")]
+    pub window: Duration,
     #[arg(long, value_parser = crate::duration, default_value = "30s")]
     pub sample_every: Duration,
     /// Every Nth monitor flaps (50: 2% of them).
@@ -131,6 +137,9 @@ pub struct SoakResult {
     pub interval_secs: f64,
     pub duration_secs: f64,
     pub baseline_secs: f64,
+    /// See [`SoakArgs::window`].
+    #[serde(default)]
+    pub window_secs: f64,
     pub flapping: u64,
     pub flap_period_secs: f64,
     pub intake_burst: u32,
@@ -149,8 +158,12 @@ pub struct SoakResult {
 /// How one figure moved after the baseline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Growth {
+    /// The samples `baseline` is the median of: from `baseline_t` to `baseline_to`.
     pub baseline_t: f64,
+    pub baseline_to: f64,
     pub baseline: f64,
+    /// The samples `end` is the median of: from `end_from` to `end_t`, the last.
+    pub end_from: f64,
     pub end_t: f64,
     pub end: f64,
     /// The largest value at or after the baseline.
@@ -173,26 +186,56 @@ fn pct(from: f64, to: f64) -> f64 {
     }
 }
 
-/// Growth of a series of `(t_secs, value)` from the first point at or after `baseline_secs` to
-/// the last point; `None` without at least two points from the baseline on.
-pub fn growth(points: &[(f64, f64)], baseline_secs: f64) -> Option<Growth> {
+/// Growth of a series of `(t_secs, value)` after `baseline_secs`: from the median of the
+/// points in the `window_secs` from the first point at or after the baseline, to the median
+/// of the points in the last `window_secs` (each window at least one point, and at most half
+/// the points after the baseline, so the two never share one). `None` without at least two
+/// points from the baseline on. `max` is the largest single point.
+pub fn growth(points: &[(f64, f64)], baseline_secs: f64, window_secs: f64) -> Option<Growth> {
     let from = points.iter().position(|&(t, _)| t >= baseline_secs)?;
     let after = &points[from..];
     if after.len() < 2 {
         return None;
     }
-    let (baseline_t, baseline) = after[0];
-    let (end_t, end) = after[after.len() - 1];
+    let (baseline_t, end_t) = (after[0].0, after[after.len() - 1].0);
+    let half = after.len() / 2;
+    let head = after
+        .iter()
+        .take_while(|&&(t, _)| t < baseline_t + window_secs)
+        .count()
+        .clamp(1, half);
+    let tail = after
+        .iter()
+        .rev()
+        .take_while(|&&(t, _)| t > end_t - window_secs)
+        .count()
+        .clamp(1, half);
+    let (first, last) = (&after[..head], &after[after.len() - tail..]);
+    let (baseline, end) = (median(first), median(last));
     let max = after.iter().map(|&(_, v)| v).fold(f64::MIN, f64::max);
     Some(Growth {
         baseline_t,
+        baseline_to: first[first.len() - 1].0,
         baseline,
+        end_from: last[0].0,
         end_t,
         end,
         max,
         pct: pct(baseline, end),
         max_pct: pct(baseline, max),
     })
+}
+
+/// The median of the points' values (the mean of the middle two for an even count).
+fn median(points: &[(f64, f64)]) -> f64 {
+    let mut v: Vec<f64> = points.iter().map(|&(_, v)| v).collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// The count after `key:` in `/proc/PID/status` text (`Threads:\t12`).
@@ -596,6 +639,7 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<SoakResult> {
         interval_secs: a.interval.as_secs_f64(),
         duration_secs: a.duration.as_secs_f64(),
         baseline_secs: a.baseline.as_secs_f64(),
+        window_secs: a.window.as_secs_f64(),
         flapping,
         flap_period_secs: a.flap_period.as_secs_f64(),
         intake_burst: a.intake_burst,
@@ -654,10 +698,11 @@ pub fn verdict(r: &SoakResult) -> Verdict {
     let series = |f: fn(&Sample) -> f64| -> Vec<(f64, f64)> {
         r.samples.iter().map(|s| (s.t_secs, f(s))).collect()
     };
-    let rss = growth(&series(|s| s.rss_kib as f64), r.baseline_secs);
-    let fds = growth(&series(|s| s.fds as f64), r.baseline_secs);
-    let threads = growth(&series(|s| s.threads as f64), r.baseline_secs);
-    let tasks = growth(&series(|s| s.tasks), r.baseline_secs);
+    let grown = |f: fn(&Sample) -> f64| growth(&series(f), r.baseline_secs, r.window_secs);
+    let rss = grown(|s| s.rss_kib as f64);
+    let fds = grown(|s| s.fds as f64);
+    let threads = grown(|s| s.threads as f64);
+    let tasks = grown(|s| s.tasks);
     let under = |g: Option<Growth>| g.is_some_and(|g| g.pct < r.max_growth_pct);
     Verdict {
         pass: under(rss) && under(fds) && under(tasks),
@@ -672,6 +717,15 @@ fn minutes(secs: f64) -> String {
     format!("{:.1} min", secs / 60.0)
 }
 
+/// When a level was read: one sample's time, or the span a median covers.
+fn span(from: f64, to: f64) -> String {
+    if from == to {
+        minutes(from)
+    } else {
+        format!("median of {:.1}–{}", from / 60.0, minutes(to))
+    }
+}
+
 /// The Markdown for a soak run: the verdict, the growth table, the load, every sample.
 pub fn render(r: &SoakResult) -> String {
     let v = verdict(r);
@@ -680,7 +734,9 @@ pub fn render(r: &SoakResult) -> String {
         out,
         "{} http monitors every {}s ({} of them flapping: healthy {}s, failing {}s, over {} \
          components), {} intake alerts every {}s (one request each; firing in {} bursts, then \
-         resolved in {}, and again), {} status-page requests/s; run of {}, baseline at {}.\n",
+         resolved in {}, and again), {} status-page requests/s; run of {}, baseline at {}; the \
+         levels at the baseline and the end are medians of the samples over {} (single samples \
+         swing with the intake bursts and the allocator's purging).\n",
         r.monitors,
         r.interval_secs,
         r.flapping,
@@ -694,6 +750,7 @@ pub fn render(r: &SoakResult) -> String {
         r.page_rate,
         minutes(r.duration_secs),
         minutes(r.baseline_secs),
+        minutes(r.window_secs),
     );
     let _ = writeln!(
         out,
@@ -706,9 +763,9 @@ pub fn render(r: &SoakResult) -> String {
                 out,
                 "| {name} | {:.1}{unit} ({}) | {:.1}{unit} ({}) | {:.1}{unit} | {:+.1}% | {:+.1}% |",
                 g.baseline / scale,
-                minutes(g.baseline_t),
+                span(g.baseline_t, g.baseline_to),
                 g.end / scale,
-                minutes(g.end_t),
+                span(g.end_from, g.end_t),
                 g.max / scale,
                 g.pct,
                 g.max_pct
@@ -802,28 +859,55 @@ mod tests {
             (900.0, 110.0),
             (1200.0, 104.0),
         ];
-        let g = growth(&points, 600.0).unwrap();
+        let g = growth(&points, 600.0, 0.0).unwrap();
         assert_eq!((g.baseline_t, g.baseline), (600.0, 100.0));
         assert_eq!((g.end_t, g.end), (1200.0, 104.0));
         assert_eq!(g.max, 110.0);
         assert!((g.pct - 4.0).abs() < 1e-9, "{g:?}");
         assert!((g.max_pct - 10.0).abs() < 1e-9, "{g:?}");
         // The first point at or after the baseline, not the last before it.
-        let g = growth(&points, 599.0).unwrap();
+        let g = growth(&points, 599.0, 0.0).unwrap();
         assert_eq!(g.baseline, 100.0);
         // Shrinking is negative growth.
-        let g = growth(&[(0.0, 200.0), (10.0, 150.0)], 0.0).unwrap();
+        let g = growth(&[(0.0, 200.0), (10.0, 150.0)], 0.0, 0.0).unwrap();
         assert!((g.pct + 25.0).abs() < 1e-9, "{g:?}");
+    }
+
+    /// A series that swings with every burst but holds its level passes on medians where
+    /// single samples (a trough at the baseline, a peak at the end) would not; a level that
+    /// climbs fails either way.
+    #[test]
+    fn growth_compares_the_medians_of_the_windows() {
+        let swing = |i: usize| if i % 2 == 0 { 100.0 } else { 108.0 };
+        let flat: Vec<(f64, f64)> = (0..40).map(|i| (i as f64 * 30.0, swing(i))).collect();
+        let single = growth(&flat, 0.0, 0.0).unwrap();
+        assert!((single.pct - 8.0).abs() < 1e-9, "{single:?}");
+        let g = growth(&flat, 0.0, 300.0).unwrap();
+        assert_eq!((g.baseline_t, g.baseline_to), (0.0, 270.0));
+        assert_eq!((g.end_from, g.end_t), (900.0, 1170.0));
+        assert_eq!((g.baseline, g.end), (104.0, 104.0));
+        assert_eq!(g.pct, 0.0);
+        assert!((g.max_pct - 100.0 * 4.0 / 104.0).abs() < 1e-9, "{g:?}");
+
+        let climb: Vec<(f64, f64)> = (0..40)
+            .map(|i| (i as f64 * 30.0, swing(i) + i as f64 * 0.5))
+            .collect();
+        let g = growth(&climb, 0.0, 300.0).unwrap();
+        assert!(g.pct > 5.0, "{g:?}");
+
+        // Windows longer than the run take half the points each, never the same one.
+        let g = growth(&[(0.0, 1.0), (30.0, 2.0), (60.0, 3.0)], 0.0, 300.0).unwrap();
+        assert_eq!((g.baseline, g.end), (1.0, 3.0));
     }
 
     #[test]
     fn growth_needs_two_points_from_the_baseline() {
-        assert_eq!(growth(&[], 0.0), None);
-        assert_eq!(growth(&[(0.0, 1.0), (600.0, 2.0)], 600.0), None);
-        assert_eq!(growth(&[(0.0, 1.0), (30.0, 2.0)], 600.0), None);
-        let g = growth(&[(0.0, 0.0), (1.0, 0.0)], 0.0).unwrap();
+        assert_eq!(growth(&[], 0.0, 0.0), None);
+        assert_eq!(growth(&[(0.0, 1.0), (600.0, 2.0)], 600.0, 0.0), None);
+        assert_eq!(growth(&[(0.0, 1.0), (30.0, 2.0)], 600.0, 0.0), None);
+        let g = growth(&[(0.0, 0.0), (1.0, 0.0)], 0.0, 0.0).unwrap();
         assert_eq!(g.pct, 0.0);
-        let g = growth(&[(0.0, 0.0), (1.0, 3.0)], 0.0).unwrap();
+        let g = growth(&[(0.0, 0.0), (1.0, 3.0)], 0.0, 0.0).unwrap();
         assert!(g.pct.is_infinite());
     }
 
@@ -837,6 +921,7 @@ mod tests {
             interval_secs: 10.0,
             duration_secs: 90.0,
             baseline_secs: 30.0,
+            window_secs: 300.0,
             flapping: 1,
             flap_period_secs: 180.0,
             intake_burst: 5,
