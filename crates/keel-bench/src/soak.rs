@@ -878,7 +878,7 @@ mod tests {
     /// climbs fails either way.
     #[test]
     fn growth_compares_the_medians_of_the_windows() {
-        let swing = |i: usize| if i % 2 == 0 { 100.0 } else { 108.0 };
+        let swing = |i: usize| if i.is_multiple_of(2) { 100.0 } else { 108.0 };
         let flat: Vec<(f64, f64)> = (0..40).map(|i| (i as f64 * 30.0, swing(i))).collect();
         let single = growth(&flat, 0.0, 0.0).unwrap();
         assert!((single.pct - 8.0).abs() < 1e-9, "{single:?}");
