@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::assess::Severity;
 use crate::config::{EscalationPolicy, PageTarget, Person};
+use crate::ids::NodeId;
 use crate::incident::{EventKind, Incident, IncidentState};
 
 /// Who is on call and who people are: implemented by the server from the config and the
@@ -39,9 +40,11 @@ pub fn policy_for<'a>(
     policies
         .iter()
         .find(|p| {
+            // A listed id that is no node id names nothing an incident can be about.
             p.components
                 .iter()
-                .any(|c| incident.cause.as_deref() == Some(c) || incident.impacted.contains(c))
+                .filter_map(|c| NodeId::parse(c.as_str()).ok())
+                .any(|c| incident.cause.as_ref() == Some(&c) || incident.impacted.contains(&c))
         })
         .or_else(|| policies.iter().find(|p| p.components.is_empty()))
 }

@@ -18,7 +18,7 @@ use keel_core::incident::{
     IncidentId, Planned, Settings,
 };
 use keel_core::public::{build_snapshot, check, draft_events, DisclosureRules};
-use keel_core::Health;
+use keel_core::{Health, NodeId};
 
 const SHOP: &str = r#"
 [page]
@@ -100,7 +100,7 @@ impl World {
             SourceHealth {
                 source: format!("{node}-status"),
                 label: "vendor".into(),
-                node: node.into(),
+                node: NodeId::parse(node).unwrap(),
                 health,
                 since: t(at),
                 reason: format!("{health}"),
@@ -163,7 +163,7 @@ impl World {
     fn incident_caused_by(&self, node: &str) -> &Incident {
         self.incidents
             .iter()
-            .find(|i| i.cause.as_deref() == Some(node))
+            .find(|i| i.cause.as_ref().map(NodeId::as_str) == Some(node))
             .unwrap_or_else(|| panic!("no incident caused by {node}"))
     }
 
@@ -307,7 +307,7 @@ fn a_guarded_step_is_unsafe_while_its_target_is_down_and_safe_when_it_is_back() 
     let w = World::new();
     let guards = step_guards(&w.config);
     let step = "Route payments through backup-pay";
-    assert_eq!(guards[step], ["backup-pay"]);
+    assert_eq!(guards[step], [NodeId::parse("backup-pay").unwrap()]);
     assert!(!guards.contains_key("Check the payment provider's status page"));
 
     let mut health = BTreeMap::new();
@@ -329,11 +329,13 @@ fn the_api_side_judgment_agrees_with_the_engine() {
     let mut w = World::new();
     w.set("payments", Health::Down, 0);
     w.set("telco", Health::Down, 0);
-    let impacted: BTreeSet<String> = ["payments", "shop"].map(String::from).into();
+    let impacted: BTreeSet<NodeId> = ["payments", "shop"]
+        .map(|n| NodeId::parse(n).unwrap())
+        .into();
     let alts = alternatives(&w.graph, &impacted, &troubles_from_health(&w.health()));
     assert_eq!(alts.len(), 1);
-    assert_eq!(alts[0].component, "shop");
-    assert_eq!(alts[0].alternative, "phone-orders");
+    assert_eq!(alts[0].component.as_str(), "shop");
+    assert_eq!(alts[0].alternative.as_str(), "phone-orders");
     assert!(!alts[0].available);
     assert_eq!(alts[0].reason.as_deref(), Some("vendor 'telco' is down"));
 }

@@ -12,7 +12,7 @@ use keel_core::assess::{
     Severity, SourceHealth,
 };
 use keel_core::config::{parse, Config, Diagnostic, SeverityConfig, EXAMPLE};
-use keel_core::Health;
+use keel_core::{Health, NodeId};
 use proptest::prelude::*;
 
 // --- Helpers --------------------------------------------------------------------------------
@@ -53,7 +53,7 @@ fn src(node: &str, health: Health, label: &str, reason: &str, minute: u32) -> So
     SourceHealth {
         source: format!("{node}-{label}"),
         label: label.to_owned(),
-        node: node.to_owned(),
+        node: n(node),
         health,
         since: at(minute),
         reason: reason.to_owned(),
@@ -70,8 +70,16 @@ fn down(nodes: &[&str]) -> HealthMap {
     )
 }
 
-fn set(ids: &[&str]) -> BTreeSet<String> {
-    ids.iter().map(|s| s.to_string()).collect()
+fn n(id: &str) -> NodeId {
+    NodeId::parse(id).unwrap()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<NodeId> {
+    ids.iter().map(|s| n(s)).collect()
+}
+
+fn ids(v: &[NodeId]) -> Vec<&str> {
+    v.iter().map(NodeId::as_str).collect()
 }
 
 fn cause_ids(a: &Assessment) -> Vec<&str> {
@@ -166,22 +174,25 @@ fn the_shop_config_reads_into_a_graph_of_three_kinds() {
     assert_eq!(c.node_kind("nope"), None);
 
     assert_eq!(g.nodes().count(), 9);
-    assert_eq!(g.node("payments").map(|n| n.kind), Some(NodeKind::Vendor));
-    assert_eq!(g.node("internet").map(|n| n.canary), Some(true));
+    assert_eq!(
+        g.node(&n("payments")).map(|n| n.kind),
+        Some(NodeKind::Vendor)
+    );
+    assert_eq!(g.node(&n("internet")).map(|n| n.canary), Some(true));
     assert_eq!(g.total_users(), 20_000);
     assert_eq!(
-        g.dependents_transitive("db"),
+        g.dependents_transitive(&n("db")),
         set(&["api", "web", "checkout"])
     );
     assert_eq!(
-        g.dependents_transitive("network"),
+        g.dependents_transitive(&n("network")),
         set(&["db", "api", "web", "checkout", "docs"])
     );
     assert_eq!(
-        g.dependencies_transitive("checkout"),
+        g.dependencies_transitive(&n("checkout")),
         set(&["payments", "api", "db", "network"])
     );
-    assert!(g.dependents_transitive("batch").is_empty());
+    assert!(g.dependents_transitive(&n("batch")).is_empty());
 }
 
 #[test]
@@ -510,8 +521,8 @@ fn a_database_dies_one_cause_and_its_dependents_impacted_with_their_users() {
 
     let imp = impact(&g, &cause.impacted);
     assert_eq!(imp.affected_users, 19_000);
-    assert_eq!(imp.public_components, ["api", "checkout", "web"]);
-    assert_eq!(imp.impacted, ["api", "checkout", "db", "web"]);
+    assert_eq!(ids(&imp.public_components), ["api", "checkout", "web"]);
+    assert_eq!(ids(&imp.impacted), ["api", "checkout", "db", "web"]);
     assert!((imp.user_share - 0.95).abs() < 1e-12);
     assert_eq!(imp.criticality, Criticality::Critical);
     assert_eq!(about_users(imp.affected_users, "en"), "about 19,000 users");
@@ -586,7 +597,7 @@ fn diamonds() {
     for cause in &a.causes {
         assert_eq!(cause.explained, set(&["app"]));
     }
-    let union: BTreeSet<String> = a
+    let union: BTreeSet<NodeId> = a
         .causes
         .iter()
         .flat_map(|c| c.impacted.iter().cloned())
@@ -615,9 +626,9 @@ fn a_vendor_can_be_the_cause_and_vendor_max_caps_it() {
     assert_eq!(cause.explained, set(&["checkout"]));
     let imp = impact(&g, &cause.impacted);
     assert_eq!(imp.affected_users, 4000);
-    assert_eq!(imp.public_components, ["checkout"]);
+    assert_eq!(ids(&imp.public_components), ["checkout"]);
     // The vendor itself has no users and is not public.
-    assert_eq!(imp.impacted, ["checkout", "payments"]);
+    assert_eq!(ids(&imp.impacted), ["checkout", "payments"]);
 
     let sev = severity(&imp, cause.kind, &c.severity);
     assert_eq!(sev.severity, Severity::Sev2);
@@ -748,19 +759,19 @@ fn node_health_is_the_worst_failing_source() {
         src("pay", Health::Unknown, "vendor", "page unreachable", 4),
         src("pay", Health::Up, "http", "ok", 1),
     ]);
-    let api = &h["api"];
+    let api = &h[&n("api")];
     assert_eq!(api.health, Health::Down);
     assert_eq!(api.failure_kind, "tcp");
     // Earliest among the failing sources, not the earliest source.
     assert_eq!(api.since, at(2));
     assert_eq!(api.reasons, ["api-tcp: refused", "api-http: slow"]);
 
-    assert_eq!(h["db"].health, Health::Up);
-    assert_eq!(h["db"].since, at(7));
-    assert!(h["db"].reasons.is_empty());
+    assert_eq!(h[&n("db")].health, Health::Up);
+    assert_eq!(h[&n("db")].since, at(7));
+    assert!(h[&n("db")].reasons.is_empty());
 
-    assert_eq!(h["pay"].health, Health::Unknown);
-    assert_eq!(h["pay"].reasons, ["pay-vendor: page unreachable"]);
+    assert_eq!(h[&n("pay")].health, Health::Unknown);
+    assert_eq!(h[&n("pay")].reasons, ["pay-vendor: page unreachable"]);
     assert_eq!(h.len(), 3);
 }
 
@@ -770,16 +781,16 @@ fn equally_bad_sources_name_the_earliest_as_the_kind() {
         src("api", Health::Down, "http", "HTTP 500", 6),
         src("api", Health::Down, "alertmanager", "HighErrorRate", 4),
     ]);
-    assert_eq!(h["api"].failure_kind, "alertmanager");
-    assert_eq!(h["api"].since, at(4));
+    assert_eq!(h[&n("api")].failure_kind, "alertmanager");
+    assert_eq!(h[&n("api")].since, at(4));
 }
 
 // --- Impact and severity -----------------------------------------------------------------------
 
 fn imp(share: f64, public: bool, criticality: Criticality) -> Impact {
     Impact {
-        public_components: if public { vec!["api".into()] } else { vec![] },
-        impacted: vec!["api".into()],
+        public_components: if public { vec![n("api")] } else { vec![] },
+        impacted: vec![n("api")],
         affected_users: (share * 1000.0) as u64,
         user_share: share,
         criticality,
@@ -910,7 +921,7 @@ fn user_share_is_zero_when_nobody_declared_users() {
     let g = Graph::from_config(&c);
     let i = impact(&g, &set(&["a", "b"]));
     assert_eq!((i.affected_users, i.user_share), (0, 0.0));
-    assert_eq!(i.public_components, ["a", "b"]);
+    assert_eq!(ids(&i.public_components), ["a", "b"]);
 }
 
 #[test]
@@ -1135,13 +1146,15 @@ proptest! {
     ) {
         let c = ok(&dag_config(n, &edges, &kinds, &users));
         let g = Graph::from_config(&c);
-        let failing_ids: Vec<String> =
-            (0..n).filter(|i| failing[*i]).map(|i| format!("n{i}")).collect();
-        let ids: Vec<&str> = failing_ids.iter().map(String::as_str).collect();
+        let failing_ids: Vec<NodeId> = (0..n)
+            .filter(|i| failing[*i])
+            .map(|i| NodeId::parse(format!("n{i}")).unwrap())
+            .collect();
+        let ids: Vec<&str> = failing_ids.iter().map(NodeId::as_str).collect();
         let a = assess(&g, &down(&ids));
         prop_assert!(a.blind.is_none());
 
-        let failing_set: BTreeSet<String> = failing_ids.iter().cloned().collect();
+        let failing_set: BTreeSet<NodeId> = failing_ids.iter().cloned().collect();
         for id in &failing_ids {
             let is_cause = a.causes.iter().any(|c| &c.node == id);
             let explained = a.causes.iter().any(|c| c.explained.contains(id));
@@ -1168,7 +1181,7 @@ proptest! {
             }
         }
         // Causes come sorted by node id, once each.
-        let names: Vec<&String> = a.causes.iter().map(|c| &c.node).collect();
+        let names: Vec<&NodeId> = a.causes.iter().map(|c| &c.node).collect();
         prop_assert!(names.windows(2).all(|w| w[0] < w[1]));
     }
 

@@ -13,7 +13,7 @@ use keel_core::incident::{
     unknown_nodes, Actor, Command, ConfigJudge, EventKind, Incident, IncidentEvent, IncidentId,
     IncidentRole, IncidentState, Origin, Planned, Settings,
 };
-use keel_core::Health;
+use keel_core::{Health, NodeId};
 
 const SHOP: &str = r#"
 [incidents]
@@ -93,8 +93,8 @@ fn t(minute: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap() + Duration::minutes(minute)
 }
 
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
+fn set(items: &[&str]) -> BTreeSet<NodeId> {
+    items.iter().map(|s| NodeId::parse(*s).unwrap()).collect()
 }
 
 /// The shop, its sources and its incidents, as the server would hold them.
@@ -138,7 +138,7 @@ impl World {
             SourceHealth {
                 source: source.to_string(),
                 label: label.to_string(),
-                node: node.to_string(),
+                node: NodeId::parse(node).unwrap(),
                 health,
                 since: t(at),
                 reason: reason.to_string(),
@@ -292,7 +292,7 @@ fn a_database_dies_and_exactly_one_incident_opens() {
     let inc = w.get(1);
     assert_eq!(inc.title, "Database is down");
     assert_eq!(inc.origin, Origin::Detected);
-    assert_eq!(inc.cause.as_deref(), Some("db"));
+    assert_eq!(inc.cause.as_ref().map(NodeId::as_str), Some("db"));
     assert_eq!(inc.cause_kind, "component");
     assert_eq!(inc.failure_kind, "tcp");
     assert_eq!(inc.impacted, set(&["api", "checkout", "db", "web"]));
@@ -338,7 +338,7 @@ fn the_api_failing_first_then_its_database_is_still_one_incident() {
     w.tick(2);
     assert_eq!(w.incidents.len(), 1);
     let inc = w.get(1);
-    assert_eq!(inc.cause.as_deref(), Some("db"));
+    assert_eq!(inc.cause.as_ref().map(NodeId::as_str), Some("db"));
     assert_eq!(inc.title, "Database is down");
     assert_eq!(inc.impacted, set(&["api", "checkout", "db", "web"]));
     assert_eq!(inc.checklist.len(), 3);
@@ -369,9 +369,9 @@ fn two_unrelated_failures_open_two_incidents() {
         0,
     );
     assert_eq!(w.tick(1), vec![1, 2]);
-    assert_eq!(w.get(1).cause.as_deref(), Some("db"));
+    assert_eq!(w.get(1).cause.as_ref().map(NodeId::as_str), Some("db"));
     let mail = w.get(2);
-    assert_eq!(mail.cause.as_deref(), Some("mail"));
+    assert_eq!(mail.cause.as_ref().map(NodeId::as_str), Some("mail"));
     assert_eq!(mail.affected_users, 1000);
     assert_eq!(mail.severity, Some(Severity::Sev3));
     assert!(mail.checklist.is_empty(), "no runbook for mail");
@@ -895,7 +895,7 @@ fn a_real_outage_while_the_canaries_are_healthy_opens_after_the_grace_at_most() 
     );
     assert_eq!(w.tick(11), Vec::<i64>::new());
     assert_eq!(w.tick(12), vec![1], "opens once the grace is over");
-    assert_eq!(w.get(1).cause.as_deref(), Some("db"));
+    assert_eq!(w.get(1).cause.as_ref().map(NodeId::as_str), Some("db"));
     assert_eq!(
         next_canary_hold(&w.assessment(), t(12), &w.settings()),
         None
@@ -923,7 +923,7 @@ fn a_failure_that_outlasts_the_return_of_sight_opens_a_grace_after_it() {
     assert_eq!(w.tick(11), Vec::<i64>::new());
     // Two minutes after Keel could see again, the API still fails: that is real.
     assert_eq!(w.tick(12), vec![1]);
-    assert_eq!(w.get(1).cause.as_deref(), Some("api"));
+    assert_eq!(w.get(1).cause.as_ref().map(NodeId::as_str), Some("api"));
 }
 
 #[test]

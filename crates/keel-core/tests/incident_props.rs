@@ -18,7 +18,7 @@ use keel_core::incident::{
     EventKind, Incident, IncidentEvent, IncidentId, IncidentRole, IncidentState, Judge, Origin,
     Planned, Settings,
 };
-use keel_core::Health;
+use keel_core::{Health, NodeId};
 use proptest::prelude::*;
 
 /// The graph: an infra node under a database under an API under a website; mail on the
@@ -36,13 +36,13 @@ const NODES: &[(&str, NodeKind, u64, &[&str])] = &[
 
 fn graph() -> Graph {
     Graph::from_nodes(NODES.iter().map(|(id, kind, users, deps)| Node {
-        id: id.to_string(),
+        id: NodeId::parse(*id).unwrap(),
         kind: *kind,
         name: LocalizedText::plain(id.to_uppercase()),
         users: *users,
         public: *users > 0,
         criticality: Criticality::Normal,
-        depends_on: deps.iter().map(|d| d.to_string()).collect(),
+        depends_on: deps.iter().map(|d| NodeId::parse(*d).unwrap()).collect(),
         canary: *id == "internet",
     }))
 }
@@ -58,7 +58,7 @@ struct PropJudge<'a> {
 }
 
 impl Judge for PropJudge<'_> {
-    fn with_dependents(&self, nodes: &BTreeSet<String>) -> BTreeSet<String> {
+    fn with_dependents(&self, nodes: &BTreeSet<NodeId>) -> BTreeSet<NodeId> {
         let mut all = nodes.clone();
         for n in nodes {
             all.extend(self.graph.dependents_transitive(n));
@@ -66,7 +66,7 @@ impl Judge for PropJudge<'_> {
         all
     }
 
-    fn impact(&self, impacted: &BTreeSet<String>) -> Impact {
+    fn impact(&self, impacted: &BTreeSet<NodeId>) -> Impact {
         let users: u64 = impacted
             .iter()
             .filter_map(|n| self.graph.node(n))
@@ -97,19 +97,19 @@ impl Judge for PropJudge<'_> {
     fn eta(&self, cause: &Cause) -> Eta {
         match cause.kind {
             NodeKind::Vendor => Eta::Vendor {
-                vendor: cause.node.clone(),
+                vendor: cause.node.to_string(),
                 status: cause.reasons.join("; "),
             },
             _ => estimate_eta(
-                &cause.node,
+                cause.node.as_str(),
                 &cause.failure_kind,
                 &past_incidents(self.incidents),
             ),
         }
     }
 
-    fn runbook(&self, node: &str, failure_kind: &str) -> Vec<String> {
-        match (node, failure_kind) {
+    fn runbook(&self, node: &NodeId, failure_kind: &str) -> Vec<String> {
+        match (node.as_str(), failure_kind) {
             ("db", _) => vec!["check disk".into(), "fail over".into()],
             (_, "vendor") => vec!["read their page".into()],
             ("net", _) => vec!["call the ISP".into(), "fail over".into()],
@@ -238,7 +238,7 @@ impl World {
             SourceHealth {
                 source: format!("{id}-check"),
                 label: label.to_string(),
-                node: id.to_string(),
+                node: NodeId::parse(id).unwrap(),
                 health,
                 since,
                 reason,
@@ -323,7 +323,10 @@ impl World {
     }
 
     fn declare(&mut self, nodes: &[usize]) -> Result<(), TestCaseError> {
-        let components: BTreeSet<String> = nodes.iter().map(|n| NODES[*n].0.to_string()).collect();
+        let components: BTreeSet<NodeId> = nodes
+            .iter()
+            .map(|n| NodeId::parse(NODES[*n].0).unwrap())
+            .collect();
         let judge = PropJudge {
             graph: &self.graph,
             incidents: &self.incidents,
@@ -406,7 +409,11 @@ impl World {
             .iter()
             .filter(|i| i.is_detected() && !i.is_resolved())
         {
-            let cause = inc.cause.clone().unwrap_or_default();
+            let cause = inc
+                .cause
+                .as_ref()
+                .map(NodeId::to_string)
+                .unwrap_or_default();
             prop_assert!(
                 open_causes.insert(cause.clone()),
                 "two open incidents for {}",
@@ -422,10 +429,10 @@ impl World {
                 let tracked = self.incidents.iter().any(|i| {
                     i.is_detected()
                         && ((!i.is_resolved()
-                            && (i.cause.as_deref() == Some(cause.node.as_str())
+                            && (i.cause.as_ref() == Some(&cause.node)
                                 || i.impacted.contains(&cause.node)))
                             || (i.is_resolved()
-                                && i.cause.as_deref() == Some(cause.node.as_str())
+                                && i.cause.as_ref() == Some(&cause.node)
                                 && i.recovered_at.is_none()
                                 && i.resolved_at.is_some_and(|at| cause.since <= at)))
                 });

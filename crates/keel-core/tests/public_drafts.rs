@@ -18,7 +18,7 @@ use keel_core::public::{
     Facts, Indicator, Maintenance, MaintenanceStatus, PublicEta, PublicImpact, PublicStatus,
     Publisher,
 };
-use keel_core::Health;
+use keel_core::{Health, NodeId};
 use proptest::prelude::*;
 
 const SHOP: &str = r#"
@@ -116,8 +116,8 @@ fn t(minute: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap() + Duration::minutes(minute)
 }
 
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
+fn set(items: &[&str]) -> BTreeSet<NodeId> {
+    items.iter().map(|s| NodeId::parse(*s).unwrap()).collect()
 }
 
 fn en(text: &str) -> LocalizedText {
@@ -507,7 +507,7 @@ impl Opening<'_> {
                     EventKind::Opened {
                         title: format!("{} is down", self.cause),
                         origin: Origin::Detected,
-                        cause: Some(self.cause.to_string()),
+                        cause: Some(NodeId::parse(self.cause).unwrap()),
                         cause_kind: self.kind.to_string(),
                         failure_kind: "tcp".to_string(),
                         impacted: set(self.impacted),
@@ -1483,9 +1483,9 @@ proptest! {
 
 // --- The snapshot ---------------------------------------------------------------------------
 
-fn down(node: &str, since: i64) -> (String, NodeHealth) {
+fn down(node: &str, since: i64) -> (NodeId, NodeHealth) {
     (
-        node.to_string(),
+        NodeId::parse(node).unwrap(),
         NodeHealth {
             health: Health::Down,
             since: t(since),
@@ -1617,7 +1617,7 @@ fn component_status_follows_severity_and_degradation_and_maintenance() {
     let config = shop();
     let mut degraded = opened("db", "component", &["db", "search"], 500, 0);
     let health: HealthMap = [(
-        "db".to_string(),
+        NodeId::parse("db").unwrap(),
         NodeHealth {
             health: Health::Degraded,
             since: t(0),

@@ -33,6 +33,7 @@ use keel_core::config::{self, Config};
 use keel_core::escalation::{self, Roster};
 use keel_core::incident::{Actor, EventKind, Incident, IncidentEvent, Origin};
 use keel_core::oncall::{self, Override};
+use keel_core::NodeId;
 use keel_server::paging::roster::TeamRoster;
 
 const ROTATIONS: [&str; 5] = ["8h", "12h", "1d", "2d", "1w"];
@@ -132,7 +133,7 @@ fn team(people: usize, schedules: usize) -> String {
 /// A SEV2 incident on component `c`, opened at `at`.
 fn incident(c: usize, at: DateTime<Utc>) -> anyhow::Result<Incident> {
     let id = c as i64 + 1;
-    let component = format!("c{c:03}");
+    let component = NodeId::parse(format!("c{c:03}"))?;
     let events = [
         EventKind::Opened {
             title: format!("Component {c} is down"),

@@ -20,7 +20,7 @@ use anyhow::Context;
 use chrono::{TimeDelta, TimeZone, Utc};
 use keel_core::assess::{HealthMap, NodeHealth};
 use keel_core::public::{self, DayUptime};
-use keel_core::Health;
+use keel_core::{Health, NodeId};
 
 struct Args {
     components: usize,
@@ -98,7 +98,7 @@ fn main() -> anyhow::Result<()> {
         uptime.insert(c.id.as_str().to_string(), days);
         if i % 100 == 42 {
             health.insert(
-                c.id.as_str().to_string(),
+                NodeId::from(&c.id),
                 NodeHealth {
                     health: Health::Down,
                     since: now - TimeDelta::minutes(5),

@@ -20,7 +20,7 @@ use keel_core::incident::{
     IncidentEvent, IncidentId, IncidentState, Planned, Settings,
 };
 use keel_core::public::Publisher;
-use keel_core::Signal;
+use keel_core::{NodeId, Signal};
 use keel_store::{Fence, Store, StoreError};
 use tokio::sync::{broadcast, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -329,7 +329,7 @@ impl IncidentBook {
     pub async fn declare(
         &self,
         title: String,
-        components: BTreeSet<String>,
+        components: BTreeSet<NodeId>,
         actor: Actor,
         at: DateTime<Utc>,
     ) -> Result<Entry, BookError> {
@@ -510,9 +510,7 @@ impl IncidentBook {
         let mut changed = Vec::new();
         for entry in entries.values_mut() {
             let inc = &entry.incident;
-            if inc.state == IncidentState::Resolved
-                || !inc.impacted.contains(signal.component.as_str())
-            {
+            if inc.state == IncidentState::Resolved || !inc.impacted.contains(&signal.component) {
                 continue;
             }
             let event = (
@@ -520,7 +518,7 @@ impl IncidentBook {
                 signal.at,
                 EventKind::Signal {
                     source: signal.source.id(),
-                    component: signal.component.to_string(),
+                    component: signal.component.clone(),
                     health: signal.health,
                     reason: signal.reason.clone(),
                 },
@@ -841,7 +839,7 @@ users = 100
         let now = Utc::now();
         let long_ago = now - RECENT - chrono::TimeDelta::minutes(30);
         let alice = Actor::User("alice".to_string());
-        let api: BTreeSet<String> = ["api".to_string()].into();
+        let api: BTreeSet<NodeId> = [NodeId::parse("api").unwrap()].into();
         let declared = book
             .declare("Checkout errors".into(), api, alice.clone(), long_ago)
             .await

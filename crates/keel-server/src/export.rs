@@ -41,7 +41,7 @@ pub async fn export(config: Config, dir: &Path) -> anyhow::Result<Vec<PathBuf>> 
                     keel_core::SourceKey::Intake { format, .. } => format.clone(),
                 },
                 source: s.key.id(),
-                node: s.component.into(),
+                node: s.component,
                 health: s.tracker.health,
                 since: s.tracker.since,
                 reason: s.tracker.reason,

@@ -15,7 +15,7 @@ use keel_core::assess::{self, Assessment, Graph, HealthMap, SourceHealth};
 use keel_core::config::LOCAL;
 use keel_core::incident::unknown_nodes;
 use keel_core::quorum::{self, Seen};
-use keel_core::SourceKey;
+use keel_core::{NodeId, SourceKey};
 use tokio::sync::watch;
 
 use crate::hub::SignalHub;
@@ -30,7 +30,7 @@ pub struct HealthView {
     /// The graph's causes and impact under `health`.
     pub assessment: Assessment,
     /// Nodes Keel cannot judge right now (their sources are unknown).
-    pub unknown: BTreeSet<String>,
+    pub unknown: BTreeSet<NodeId>,
 }
 
 impl HealthView {
@@ -103,7 +103,7 @@ pub fn sources_from_hub(graph: &Graph, hub: &SignalHub) -> Vec<SourceHealth> {
                 SourceHealth {
                     source: s.key.id(),
                     label: s.check,
-                    node: s.component.into(),
+                    node: s.component,
                     health: s.state,
                     since: s.since,
                     reason: s.reason,
@@ -158,7 +158,7 @@ pub fn with_locations(graph: &Graph, sources: Vec<(SourceKey, SourceHealth)>) ->
         out.push(SourceHealth {
             source: id.clone(),
             label: plan.kind.clone(),
-            node: plan.component.clone(),
+            node: NodeId::from(&plan.component),
             health: verdict.health,
             // Nothing seen from anywhere yet: a fixed time keeps equal views equal.
             since: verdict.since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
@@ -212,7 +212,7 @@ port = 2
         SourceHealth {
             source: id.into(),
             label: "http".into(),
-            node: "checkout".into(),
+            node: NodeId::parse("checkout").unwrap(),
             health,
             since: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
             reason: reason.into(),

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use keel_core::config::VendorFormat;
 use keel_core::public::i18n::{self, Key};
 use keel_core::public::{statuspage, ComponentStatus, Indicator, Snapshot};
-use keel_core::Health;
+use keel_core::{Health, NodeId};
 use keel_probe::status_pages;
 use keel_server::status_page;
 
@@ -704,7 +704,7 @@ fn scale_snapshot(n: usize, groups: usize) -> Snapshot {
         uptime.insert(c.id.as_str().to_string(), days);
         if i % 100 == 42 {
             health.insert(
-                c.id.as_str().to_string(),
+                NodeId::from(&c.id),
                 NodeHealth {
                     health: Health::Down,
                     since: now - TimeDelta::minutes(5),

@@ -145,10 +145,13 @@ fn opened(title: &str) -> EventKind {
     EventKind::Opened {
         title: title.to_string(),
         origin: Origin::Detected,
-        cause: Some("db".to_string()),
+        cause: Some(NodeId::parse("db").unwrap()),
         cause_kind: "component".to_string(),
         failure_kind: "tcp".to_string(),
-        impacted: ["api", "db"].iter().map(|s| s.to_string()).collect(),
+        impacted: ["api", "db"]
+            .iter()
+            .map(|s| NodeId::parse(*s).unwrap())
+            .collect(),
         affected_users: 15_000,
         reason: "db: connection refused".to_string(),
         failing_since: t(0),

@@ -101,10 +101,10 @@ fn opened(title: &str) -> EventKind {
     EventKind::Opened {
         title: title.to_string(),
         origin: Origin::Detected,
-        cause: Some("db".to_string()),
+        cause: Some(NodeId::parse("db").unwrap()),
         cause_kind: "component".to_string(),
         failure_kind: "tcp".to_string(),
-        impacted: BTreeSet::from(["api".to_string(), "db".to_string()]),
+        impacted: BTreeSet::from([NodeId::parse("api").unwrap(), NodeId::parse("db").unwrap()]),
         affected_users: 1_000,
         reason: "db: connection refused".to_string(),
         failing_since: t0(),

@@ -602,15 +602,15 @@ fn user(name: &str) -> Actor {
     Actor::User(name.to_string())
 }
 
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
+fn set(items: &[&str]) -> BTreeSet<NodeId> {
+    items.iter().map(|s| NodeId::parse(*s).unwrap()).collect()
 }
 
 fn opened(title: &str, failing_since: DateTime<Utc>) -> EventKind {
     EventKind::Opened {
         title: title.to_string(),
         origin: Origin::Detected,
-        cause: Some("db".to_string()),
+        cause: Some(NodeId::parse("db").unwrap()),
         cause_kind: "component".to_string(),
         failure_kind: "tcp".to_string(),
         impacted: set(&["api", "db", "web"]),
@@ -677,7 +677,7 @@ fn timeline_of_every_kind(t0: DateTime<Utc>) -> (Vec<NewEvent>, Vec<NewEvent>) {
             t(1),
             EventKind::Signal {
                 source: "db-tcp".into(),
-                component: "db".into(),
+                component: NodeId::parse("db").unwrap(),
                 health: Health::Down,
                 reason: "connection refused".into(),
             },
@@ -829,7 +829,7 @@ fn timeline_of_every_kind(t0: DateTime<Utc>) -> (Vec<NewEvent>, Vec<NewEvent>) {
             t(18),
             EventKind::CauseChanged {
                 title: "Storage unreachable".into(),
-                cause: "storage".into(),
+                cause: NodeId::parse("storage").unwrap(),
                 cause_kind: "infra".into(),
                 failure_kind: "tcp".into(),
                 reason: "db's own dependency storage fails too".into(),

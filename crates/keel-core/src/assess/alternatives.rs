@@ -18,11 +18,12 @@ use serde::{Deserialize, Serialize};
 use super::graph::Graph;
 use super::model::{Assessment, HealthMap, NodeKind};
 use crate::config::{Config, LocalizedText};
+use crate::ids::NodeId;
 use crate::Health;
 
 /// Every node not known to be healthy right now → its health (`Down`, `Degraded` or
 /// `Unknown`). A node absent is healthy.
-pub type Troubles = BTreeMap<String, Health>;
+pub type Troubles = BTreeMap<NodeId, Health>;
 
 /// The troubles of a folded health map: every node that is not `Up`.
 pub fn troubles_from_health(health: &HealthMap) -> Troubles {
@@ -37,7 +38,7 @@ pub fn troubles_from_health(health: &HealthMap) -> Troubles {
 /// (failing too; it carries its cause's health, which is all the assessment keeps), and the
 /// nodes Keel cannot judge. Only a cause or an unknown node is ever named as a reason (see
 /// [`blockers`]), so the explained nodes' borrowed health never shows.
-pub fn troubles_from_assessment(assessment: &Assessment, unknown: &BTreeSet<String>) -> Troubles {
+pub fn troubles_from_assessment(assessment: &Assessment, unknown: &BTreeSet<NodeId>) -> Troubles {
     let mut out: Troubles = unknown
         .iter()
         .map(|id| (id.clone(), Health::Unknown))
@@ -57,10 +58,10 @@ pub fn troubles_from_assessment(assessment: &Assessment, unknown: &BTreeSet<Stri
 /// on that are not themselves explained by another troubled node among them (the vendor, not
 /// every component that fails because of it). Empty when all of them are healthy. Sorted by
 /// id.
-pub fn blockers(graph: &Graph, node: &str, troubles: &Troubles) -> Vec<(String, Health)> {
-    let mut under: BTreeSet<String> = graph.dependencies_transitive(node);
-    under.insert(node.to_owned());
-    let troubled: BTreeSet<&String> = under.iter().filter(|n| troubles.contains_key(*n)).collect();
+pub fn blockers(graph: &Graph, node: &NodeId, troubles: &Troubles) -> Vec<(NodeId, Health)> {
+    let mut under: BTreeSet<NodeId> = graph.dependencies_transitive(node);
+    under.insert(node.clone());
+    let troubled: BTreeSet<&NodeId> = under.iter().filter(|n| troubles.contains_key(*n)).collect();
     troubled
         .iter()
         .filter(|n| {
@@ -73,7 +74,7 @@ pub fn blockers(graph: &Graph, node: &str, troubles: &Troubles) -> Vec<(String, 
         .collect()
 }
 
-fn kind_word(graph: &Graph, id: &str) -> &'static str {
+fn kind_word(graph: &Graph, id: &NodeId) -> &'static str {
     match graph.node(id).map(|n| n.kind) {
         Some(NodeKind::Vendor) => "vendor",
         Some(NodeKind::Infra) => "infra",
@@ -83,7 +84,7 @@ fn kind_word(graph: &Graph, id: &str) -> &'static str {
 
 /// "vendor 'telco' is down", "infra 'power' cannot be judged right now (unknown)"; several
 /// joined with "and". Internal words: ids and vendors are named.
-pub fn trouble_words(graph: &Graph, blockers: &[(String, Health)]) -> String {
+pub fn trouble_words(graph: &Graph, blockers: &[(NodeId, Health)]) -> String {
     let each: Vec<String> = blockers
         .iter()
         .map(|(id, h)| {
@@ -101,9 +102,9 @@ pub fn trouble_words(graph: &Graph, blockers: &[(String, Health)]) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlternativeStatus {
     /// The impacted component that names it.
-    pub component: String,
+    pub component: NodeId,
     /// The alternative's id.
-    pub alternative: String,
+    pub alternative: NodeId,
     /// Its name, as customers know it.
     pub name: LocalizedText,
     pub available: bool,
@@ -116,7 +117,7 @@ pub struct AlternativeStatus {
 /// like any other: it rests on something that is down.
 pub fn alternatives(
     graph: &Graph,
-    impacted: &BTreeSet<String>,
+    impacted: &BTreeSet<NodeId>,
     troubles: &Troubles,
 ) -> Vec<AlternativeStatus> {
     let mut out = Vec::new();
@@ -128,7 +129,7 @@ pub fn alternatives(
                 alternative: alt.clone(),
                 name: graph
                     .node(alt)
-                    .map_or_else(|| LocalizedText::plain(alt.clone()), |n| n.name.clone()),
+                    .map_or_else(|| LocalizedText::plain(alt.to_string()), |n| n.name.clone()),
                 available: blockers.is_empty(),
                 reason: (!blockers.is_empty()).then(|| trouble_words(graph, &blockers)),
             });
@@ -166,16 +167,21 @@ pub fn backup_prompt(name: &str, reason: Option<&str>) -> String {
 /// event on this incident), so it is judged whenever the checklist is shown, and a corrected
 /// guard applies to incidents already open. The step's text is its identity on the checklist,
 /// as it already is for `runbook_steps`' de-duplication.
-pub fn step_guards(config: &Config) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+pub fn step_guards(config: &Config) -> BTreeMap<String, Vec<NodeId>> {
+    let mut out: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
     for step in config.runbooks.iter().flat_map(|rb| &rb.steps) {
         if step.when_healthy.is_empty() {
             continue;
         }
         let guards = out.entry(step.text.clone()).or_default();
-        for g in &step.when_healthy {
-            if !guards.contains(g) {
-                guards.push(g.clone());
+        // The config reader checked that every guard names a node, so every guard parses.
+        for g in step
+            .when_healthy
+            .iter()
+            .filter_map(|g| NodeId::parse(g.as_str()).ok())
+        {
+            if !guards.contains(&g) {
+                guards.push(g);
             }
         }
     }
@@ -187,7 +193,7 @@ pub fn step_guards(config: &Config) -> BTreeMap<String, Vec<String>> {
 /// node and everything it rests on is healthy.
 pub fn unsafe_reason(
     graph: &Graph,
-    when_healthy: &[String],
+    when_healthy: &[NodeId],
     troubles: &Troubles,
 ) -> Option<String> {
     let mut why = Vec::new();
@@ -213,15 +219,19 @@ mod tests {
     use super::*;
     use crate::assess::{Criticality, Node};
 
+    fn n(id: &str) -> NodeId {
+        NodeId::parse(id).unwrap()
+    }
+
     fn node(id: &str, kind: NodeKind, deps: &[&str]) -> Node {
         Node {
-            id: id.into(),
+            id: n(id),
             kind,
             name: LocalizedText::plain(id.to_uppercase()),
             users: 10,
             public: kind == NodeKind::Component,
             criticality: Criticality::Normal,
-            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            depends_on: deps.iter().map(|d| n(d)).collect(),
             canary: false,
         }
     }
@@ -235,11 +245,11 @@ mod tests {
             node("payments", NodeKind::Vendor, &[]),
             node("telco", NodeKind::Vendor, &[]),
         ])
-        .with_alternatives("shop", vec!["phone".into()])
+        .with_alternatives(n("shop"), vec![n("phone")])
     }
 
     fn troubles(list: &[(&str, Health)]) -> Troubles {
-        list.iter().map(|(id, h)| (id.to_string(), *h)).collect()
+        list.iter().map(|(id, h)| (n(id), *h)).collect()
     }
 
     #[test]
@@ -250,18 +260,18 @@ mod tests {
             ("pbx", Health::Down),
             ("phone", Health::Degraded),
         ]);
-        assert_eq!(blockers(&g, "phone", &t), [("telco".into(), Health::Down)]);
+        assert_eq!(blockers(&g, &n("phone"), &t), [(n("telco"), Health::Down)]);
         assert_eq!(
-            trouble_words(&g, &blockers(&g, "phone", &t)),
+            trouble_words(&g, &blockers(&g, &n("phone"), &t)),
             "vendor 'telco' is down"
         );
-        assert!(blockers(&g, "shop", &t).is_empty());
+        assert!(blockers(&g, &n("shop"), &t).is_empty());
     }
 
     #[test]
     fn an_unknown_dependency_keeps_the_alternative_from_being_offered() {
         let g = graph();
-        let impacted = BTreeSet::from(["shop".to_string(), "payments".to_string()]);
+        let impacted = BTreeSet::from([n("shop"), n("payments")]);
         let alts = alternatives(&g, &impacted, &troubles(&[("pbx", Health::Unknown)]));
         assert_eq!(alts.len(), 1);
         assert!(!alts[0].available);
@@ -279,14 +289,14 @@ mod tests {
         let g = graph();
         let t = troubles(&[("telco", Health::Down)]);
         assert_eq!(
-            unsafe_reason(&g, &["telco".into()], &t).as_deref(),
+            unsafe_reason(&g, &[n("telco")], &t).as_deref(),
             Some("unsafe now: telco is down")
         );
         assert_eq!(
-            unsafe_reason(&g, &["phone".into(), "shop".into()], &t).as_deref(),
+            unsafe_reason(&g, &[n("phone"), n("shop")], &t).as_deref(),
             Some("unsafe now: phone rests on vendor 'telco', which is down")
         );
-        assert_eq!(unsafe_reason(&g, &["shop".into()], &t), None);
+        assert_eq!(unsafe_reason(&g, &[n("shop")], &t), None);
     }
 
     #[test]

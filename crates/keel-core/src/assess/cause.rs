@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::graph::Graph;
 use super::model::{Assessment, Canaries, Cause, HealthMap, NodeHealth, NodeKind};
+use crate::ids::NodeId;
 use crate::Health;
 
 /// The causes behind the failing nodes of `health`, or why Keel is blind.
@@ -18,10 +19,9 @@ use crate::Health;
 /// alert for a node since removed from config) is kept as a cause of its own, of kind
 /// `Component`, rather than silently dropped.
 pub fn assess(graph: &Graph, health: &HealthMap) -> Assessment {
-    let failing: BTreeMap<&str, &NodeHealth> = health
+    let failing: BTreeMap<&NodeId, &NodeHealth> = health
         .iter()
         .filter(|(_, h)| h.health.is_failing())
-        .map(|(id, h)| (id.as_str(), h))
         .collect();
 
     let canaries: Vec<String> = failing
@@ -64,18 +64,18 @@ pub fn assess(graph: &Graph, health: &HealthMap) -> Assessment {
             !graph
                 .dependencies_transitive(id)
                 .iter()
-                .any(|d| failing.contains_key(d.as_str()))
+                .any(|d| failing.contains_key(d))
         })
         .map(|(&id, h)| {
             let mut impacted = graph.dependents_transitive(id);
-            let explained: BTreeSet<String> = impacted
+            let explained: BTreeSet<NodeId> = impacted
                 .iter()
-                .filter(|n| failing.contains_key(n.as_str()))
+                .filter(|n| failing.contains_key(n))
                 .cloned()
                 .collect();
-            impacted.insert(id.to_owned());
+            impacted.insert(id.clone());
             Cause {
-                node: id.to_owned(),
+                node: id.clone(),
                 kind: graph.node(id).map_or(NodeKind::Component, |n| n.kind),
                 health: h.health,
                 since: h.since,

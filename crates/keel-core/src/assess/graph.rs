@@ -7,13 +7,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{Config, LocalizedText};
+use crate::ids::{ComponentId, NodeId};
 
 use super::model::{Criticality, NodeKind};
 
 /// One node of the graph, with what impact and severity need to know about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
-    pub id: String,
+    pub id: NodeId,
     pub kind: NodeKind,
     pub name: LocalizedText,
     /// People who rely on it; only components have users.
@@ -23,7 +24,7 @@ pub struct Node {
     /// `Normal` for vendors and infra.
     pub criticality: Criticality,
     /// Ids of the nodes it needs.
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<NodeId>,
     /// An infra node checking Keel's own view of the world (see `[[infra]] canary`).
     pub canary: bool,
 }
@@ -31,12 +32,12 @@ pub struct Node {
 /// The nodes and both directions of their edges.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Graph {
-    nodes: BTreeMap<String, Node>,
+    nodes: BTreeMap<NodeId, Node>,
     /// Node → the nodes that list it in `depends_on`.
-    dependents: BTreeMap<String, BTreeSet<String>>,
+    dependents: BTreeMap<NodeId, BTreeSet<NodeId>>,
     /// Component → the components customers can use instead (`alternatives`). Kept apart
     /// from [`Node`] because an alternative is no edge of the dependency graph.
-    alternatives: BTreeMap<String, Vec<String>>,
+    alternatives: BTreeMap<NodeId, Vec<NodeId>>,
     /// Monitor → where it is checked from and its quorum, for monitors watched from anywhere
     /// but the server alone. Kept with the graph because the health view is built from the
     /// graph and the hub only: their per-location sources are folded before the nodes are.
@@ -46,7 +47,7 @@ pub struct Graph {
 /// Where one monitor is checked from (`locations`) and how many must see a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
-    pub component: String,
+    pub component: ComponentId,
     /// The check kind ("http", "tcp", …): the folded source's label.
     pub kind: String,
     pub locations: Vec<String>,
@@ -57,17 +58,17 @@ impl Graph {
     /// Every component, vendor and infra node of the config.
     pub fn from_config(config: &Config) -> Graph {
         let components = config.components.iter().map(|c| Node {
-            id: c.id.to_string(),
+            id: NodeId::from(&c.id),
             kind: NodeKind::Component,
             name: c.name.clone(),
             users: c.users,
             public: c.public,
             criticality: c.criticality,
-            depends_on: c.depends_on.clone(),
+            depends_on: node_ids(&c.depends_on),
             canary: false,
         });
         let vendors = config.vendors.iter().map(|v| Node {
-            id: v.id.to_string(),
+            id: NodeId::from(&v.id),
             kind: NodeKind::Vendor,
             name: LocalizedText::plain(v.name.clone()),
             users: 0,
@@ -77,13 +78,13 @@ impl Graph {
             canary: false,
         });
         let infra = config.infra.iter().map(|i| Node {
-            id: i.id.to_string(),
+            id: NodeId::from(&i.id),
             kind: NodeKind::Infra,
             name: i.name.clone(),
             users: 0,
             public: false,
             criticality: Criticality::Normal,
-            depends_on: i.depends_on.clone(),
+            depends_on: node_ids(&i.depends_on),
             canary: i.canary,
         });
         let mut g = Graph::from_nodes(components.chain(vendors).chain(infra));
@@ -92,13 +93,13 @@ impl Graph {
             .iter()
             .filter(|c| !c.alternatives.is_empty())
         {
-            g = g.with_alternatives(c.id.as_str(), c.alternatives.clone());
+            g = g.with_alternatives(NodeId::from(&c.id), node_ids(&c.alternatives));
         }
         for m in config.monitors.iter().filter(|m| m.is_located()) {
             g.located.insert(
                 m.id.to_string(),
                 Located {
-                    component: m.component.to_string(),
+                    component: m.component.clone(),
                     kind: m.kind().to_owned(),
                     locations: m.locations.clone(),
                     quorum: m.quorum,
@@ -114,13 +115,13 @@ impl Graph {
     }
 
     /// The graph with `alternatives` declared for `id` (replacing any before).
-    pub fn with_alternatives(mut self, id: &str, alternatives: Vec<String>) -> Graph {
-        self.alternatives.insert(id.to_owned(), alternatives);
+    pub fn with_alternatives(mut self, id: NodeId, alternatives: Vec<NodeId>) -> Graph {
+        self.alternatives.insert(id, alternatives);
         self
     }
 
     /// The components customers can use instead of `id`, in config order.
-    pub fn alternatives(&self, id: &str) -> &[String] {
+    pub fn alternatives(&self, id: &NodeId) -> &[NodeId] {
         self.alternatives.get(id).map_or(&[], Vec::as_slice)
     }
 
@@ -149,7 +150,7 @@ impl Graph {
         self.nodes.values().filter(|n| n.canary)
     }
 
-    pub fn node(&self, id: &str) -> Option<&Node> {
+    pub fn node(&self, id: &NodeId) -> Option<&Node> {
         self.nodes.get(id)
     }
 
@@ -159,24 +160,23 @@ impl Graph {
     }
 
     /// Every node that needs `id`, directly or through others; `id` itself excluded.
-    pub fn dependents_transitive(&self, id: &str) -> BTreeSet<String> {
+    pub fn dependents_transitive(&self, id: &NodeId) -> BTreeSet<NodeId> {
         self.walk(id, |n| {
             self.dependents
                 .get(n)
-                .map(|s| s.iter().map(String::as_str).collect())
+                .map(|s| s.iter().collect())
                 .unwrap_or_default()
         })
     }
 
     /// Every node `id` needs, directly or through others; `id` itself excluded.
-    pub fn dependencies_transitive(&self, id: &str) -> BTreeSet<String> {
+    pub fn dependencies_transitive(&self, id: &NodeId) -> BTreeSet<NodeId> {
         self.walk(id, |n| {
             self.nodes
                 .get(n)
                 .map(|node| {
                     node.depends_on
                         .iter()
-                        .map(String::as_str)
                         .filter(|d| self.nodes.contains_key(*d))
                         .collect()
                 })
@@ -192,14 +192,27 @@ impl Graph {
             .fold(0u64, |sum, n| sum.saturating_add(n.users))
     }
 
-    fn walk<'a>(&'a self, start: &str, next: impl Fn(&str) -> Vec<&'a str>) -> BTreeSet<String> {
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
+    fn walk<'a>(
+        &'a self,
+        start: &NodeId,
+        next: impl Fn(&NodeId) -> Vec<&'a NodeId>,
+    ) -> BTreeSet<NodeId> {
+        let mut seen: BTreeSet<&NodeId> = BTreeSet::new();
         let mut stack = next(start);
         while let Some(n) = stack.pop() {
             if n != start && seen.insert(n) {
                 stack.extend(next(n));
             }
         }
-        seen.into_iter().map(str::to_owned).collect()
+        seen.into_iter().cloned().collect()
     }
+}
+
+/// The config's references to nodes (`depends_on`, `alternatives`) as node ids. The config
+/// reader checked that each names a node, so each parses; one that does not (a config built
+/// by hand) could name no node, and an edge to it would lead nowhere anyway.
+fn node_ids(ids: &[String]) -> Vec<NodeId> {
+    ids.iter()
+        .filter_map(|id| NodeId::parse(id.as_str()).ok())
+        .collect()
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::NodeId;
 use crate::Health;
 
 use super::model::{HealthMap, NodeHealth};
@@ -25,7 +26,7 @@ pub struct SourceHealth {
     /// (see [`crate::config::FAILURE_KINDS`]); becomes the node's `failure_kind`.
     pub label: String,
     /// The graph node the source speaks for.
-    pub node: String,
+    pub node: NodeId,
     pub health: Health,
     /// When the source entered this health.
     pub since: DateTime<Utc>,
@@ -42,13 +43,13 @@ pub struct SourceHealth {
 /// - else some source `Unknown`: `Unknown`, with the unknown sources as reasons;
 /// - else `Up`, since the latest source recovered, with no reasons and no failure kind.
 pub fn fold_health(sources: &[SourceHealth]) -> HealthMap {
-    let mut by_node: BTreeMap<&str, Vec<&SourceHealth>> = BTreeMap::new();
+    let mut by_node: BTreeMap<&NodeId, Vec<&SourceHealth>> = BTreeMap::new();
     for s in sources {
-        by_node.entry(s.node.as_str()).or_default().push(s);
+        by_node.entry(&s.node).or_default().push(s);
     }
     by_node
         .into_iter()
-        .filter_map(|(node, list)| Some((node.to_owned(), fold_node(&list)?)))
+        .filter_map(|(node, list)| Some((node.clone(), fold_node(&list)?)))
         .collect()
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use super::graph::Graph;
 use super::model::{Criticality, Impact, NodeKind};
 use crate::human::thousands;
+use crate::ids::NodeId;
 
 /// The impact of an incident whose impacted nodes are `impacted` (a cause and its
 /// dependents, or the union of several for a widened incident).
@@ -13,7 +14,7 @@ use crate::human::thousands;
 /// Only components count: their users (each component once), their publicity and their
 /// criticality. The share is of the users of all components in the graph, 0 when none has
 /// users. With no component impacted, the criticality is `Low`.
-pub fn impact(graph: &Graph, impacted: &BTreeSet<String>) -> Impact {
+pub fn impact(graph: &Graph, impacted: &BTreeSet<NodeId>) -> Impact {
     let components: Vec<_> = impacted
         .iter()
         .filter_map(|id| graph.node(id))

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::NodeId;
 use crate::Health;
 
 /// What a node of the dependency graph is.
@@ -47,22 +48,22 @@ pub struct NodeHealth {
 
 /// The current health of every node that has signals; a node absent here is healthy as far
 /// as Keel knows.
-pub type HealthMap = BTreeMap<String, NodeHealth>;
+pub type HealthMap = BTreeMap<NodeId, NodeHealth>;
 
 /// One root cause found in the graph.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cause {
     /// The failing node whose own dependencies are healthy.
-    pub node: String,
+    pub node: NodeId,
     pub kind: NodeKind,
     pub health: Health,
     pub since: DateTime<Utc>,
     pub reasons: Vec<String>,
     pub failure_kind: String,
     /// The cause and every transitive dependent of it, sorted.
-    pub impacted: BTreeSet<String>,
+    pub impacted: BTreeSet<NodeId>,
     /// Failing nodes explained by this cause (dependents that fail too), sorted.
-    pub explained: BTreeSet<String>,
+    pub explained: BTreeSet<NodeId>,
 }
 
 /// What the graph says right now.
@@ -92,9 +93,9 @@ pub struct Canaries {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Impact {
     /// Public components impacted, sorted.
-    pub public_components: Vec<String>,
+    pub public_components: Vec<NodeId>,
     /// All impacted nodes (public or not), sorted.
-    pub impacted: Vec<String>,
+    pub impacted: Vec<NodeId>,
     /// Sum of `users` over impacted components (each counted once).
     pub affected_users: u64,
     /// Share of all users of all components, 0.0–1.0.

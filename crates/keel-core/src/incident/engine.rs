@@ -27,6 +27,7 @@ use crate::assess::{
     Impact, NodeKind, Severity, SeverityDecision, Troubles,
 };
 use crate::config::IncidentsConfig;
+use crate::ids::NodeId;
 use crate::Health;
 
 /// The judgments correlation needs from the config and the history. Implementations must be
@@ -34,9 +35,9 @@ use crate::Health;
 pub trait Judge {
     /// The nodes and every node that depends on them, directly or not (for a declared
     /// incident, whose responder names only what broke).
-    fn with_dependents(&self, nodes: &BTreeSet<String>) -> BTreeSet<String>;
+    fn with_dependents(&self, nodes: &BTreeSet<NodeId>) -> BTreeSet<NodeId>;
     /// Who is affected when these nodes are impacted.
-    fn impact(&self, impacted: &BTreeSet<String>) -> Impact;
+    fn impact(&self, impacted: &BTreeSet<NodeId>) -> Impact;
     /// The severity rules over an impact, for a cause of this kind.
     fn severity(&self, impact: &Impact, cause_kind: NodeKind) -> SeverityDecision;
     /// The vendor's word for a vendor cause, else an estimate from similar past incidents.
@@ -45,7 +46,7 @@ pub trait Judge {
     /// following it continuously would flap); a vendor's words are followed as they change.
     fn eta(&self, cause: &Cause) -> Eta;
     /// Runbook steps for a failing node and failure kind, in order; empty when none applies.
-    fn runbook(&self, node: &str, failure_kind: &str) -> Vec<String>;
+    fn runbook(&self, node: &NodeId, failure_kind: &str) -> Vec<String>;
     /// The incident's internal title ("Database db is down").
     fn title(&self, cause: &Cause) -> String;
     /// The alternatives of the impacted nodes, judged against `troubles` (see
@@ -53,7 +54,7 @@ pub trait Judge {
     /// no backups.
     fn alternatives(
         &self,
-        _impacted: &BTreeSet<String>,
+        _impacted: &BTreeSet<NodeId>,
         _troubles: &Troubles,
     ) -> Vec<AlternativeStatus> {
         Vec::new()
@@ -194,7 +195,7 @@ pub fn correlate(
 pub fn correlate_with_unknown(
     incidents: &[Incident],
     assessment: &Assessment,
-    unknown: &BTreeSet<String>,
+    unknown: &BTreeSet<NodeId>,
     now: DateTime<Utc>,
     settings: &Settings,
     judge: &dyn Judge,
@@ -207,15 +208,15 @@ pub fn correlate_with_unknown(
         .iter()
         .filter(|i| i.origin == Origin::Detected && i.cause.is_some())
         .collect();
-    let mut causes: BTreeMap<&str, &Cause> = BTreeMap::new();
+    let mut causes: BTreeMap<&NodeId, &Cause> = BTreeMap::new();
     for cause in &assessment.causes {
-        causes.entry(cause.node.as_str()).or_insert(cause);
+        causes.entry(&cause.node).or_insert(cause);
     }
-    let mut explained_by: BTreeMap<&str, &Cause> = BTreeMap::new();
+    let mut explained_by: BTreeMap<&NodeId, &Cause> = BTreeMap::new();
     for cause in causes.values() {
         for node in &cause.explained {
-            if !causes.contains_key(node.as_str()) {
-                explained_by.entry(node.as_str()).or_insert(cause);
+            if !causes.contains_key(node) {
+                explained_by.entry(node).or_insert(cause);
             }
         }
     }
@@ -232,11 +233,11 @@ pub fn correlate_with_unknown(
     // Incidents holding dependents that still fail after their own cause recovered.
     let mut claims: BTreeMap<IncidentId, (&Incident, Vec<&Cause>)> = BTreeMap::new();
     for cause in causes.values() {
-        let node = cause.node.as_str();
+        let node = &cause.node;
         // Its own incident.
         let own = unresolved
             .iter()
-            .filter(|i| cause_of(i) == node)
+            .filter(|i| cause_of(i) == Some(node))
             .max_by_key(|i| (i.started_at, i.id));
         if let Some(inc) = own {
             rooted.insert(inc.id);
@@ -247,7 +248,9 @@ pub fn correlate_with_unknown(
         // (the API was seen failing first, now the database behind it fails too).
         let below = unresolved
             .iter()
-            .filter(|i| !rooted.contains(&i.id) && cause.explained.contains(cause_of(i)))
+            .filter(|i| {
+                !rooted.contains(&i.id) && cause_of(i).is_some_and(|c| cause.explained.contains(c))
+            })
             .min_by_key(|i| (i.started_at, i.id));
         if let Some(inc) = below {
             rooted.insert(inc.id);
@@ -261,7 +264,7 @@ pub fn correlate_with_unknown(
             .iter()
             .filter(|i| {
                 !rooted.contains(&i.id)
-                    && !causes.contains_key(cause_of(i))
+                    && !cause_of(i).is_some_and(|c| causes.contains_key(c))
                     && i.impacted.contains(node)
             })
             .min_by_key(|i| (i.started_at, i.id));
@@ -279,7 +282,7 @@ pub fn correlate_with_unknown(
         }
         let latest = detected
             .iter()
-            .filter(|i| cause_of(i) == node)
+            .filter(|i| cause_of(i) == Some(node))
             .max_by_key(|i| (i.started_at, i.id));
         match latest {
             Some(inc) if resolved_during_this_failure(inc, cause) => {}
@@ -300,7 +303,10 @@ pub fn correlate_with_unknown(
         if rooted.contains(&inc.id) || claims.contains_key(&inc.id) {
             continue;
         }
-        let node = cause_of(inc);
+        // Detected incidents all have a cause (see `detected`).
+        let Some(node) = cause_of(inc) else {
+            continue;
+        };
         if causes.contains_key(node) || unknown.contains(node) {
             // An older duplicate of a cause's incident, or a cause Keel cannot judge: hold.
             continue;
@@ -323,7 +329,7 @@ fn plan_backup_prompts(
     plans: &mut Vec<Planned>,
     incidents: &[Incident],
     assessment: &Assessment,
-    unknown: &BTreeSet<String>,
+    unknown: &BTreeSet<NodeId>,
     judge: &dyn Judge,
 ) {
     let troubles = troubles_from_assessment(assessment, unknown);
@@ -381,11 +387,11 @@ fn plan_backup_prompts(
 /// the incident's timeline does not say yet.
 fn backup_prompts(
     inc: Option<&Incident>,
-    impacted: &BTreeSet<String>,
+    impacted: &BTreeSet<NodeId>,
     troubles: &Troubles,
     judge: &dyn Judge,
 ) -> Vec<EventKind> {
-    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut done: BTreeSet<NodeId> = BTreeSet::new();
     let mut out = Vec::new();
     for alt in judge.alternatives(impacted, troubles) {
         if !done.insert(alt.alternative.clone()) {
@@ -400,8 +406,8 @@ fn backup_prompts(
     out
 }
 
-fn cause_of(inc: &Incident) -> &str {
-    inc.cause.as_deref().unwrap_or_default()
+fn cause_of(inc: &Incident) -> Option<&NodeId> {
+    inc.cause.as_ref()
 }
 
 fn append(plans: &mut Vec<Planned>, incident: IncidentId, events: Vec<(Actor, EventKind)>) {
@@ -411,7 +417,7 @@ fn append(plans: &mut Vec<Planned>, incident: IncidentId, events: Vec<(Actor, Ev
 }
 
 /// The nodes whose health Keel cannot tell, for [`correlate_with_unknown`].
-pub fn unknown_nodes(health: &HealthMap) -> BTreeSet<String> {
+pub fn unknown_nodes(health: &HealthMap) -> BTreeSet<NodeId> {
     health
         .iter()
         .filter(|(_, h)| h.health == Health::Unknown)
@@ -424,7 +430,7 @@ pub fn unknown_nodes(health: &HealthMap) -> BTreeSet<String> {
 /// to the named components, the checklist.
 pub fn declare(
     title: &str,
-    components: &BTreeSet<String>,
+    components: &BTreeSet<NodeId>,
     judge: &dyn Judge,
     at: DateTime<Utc>,
     actor: Actor,
@@ -655,7 +661,7 @@ fn vendor_prompt(cause: &Cause) -> Option<EventKind> {
 /// The incident's cause fails because a deeper node fails: the incident follows the deeper
 /// cause, with its impact, severity, ETA, runbook steps and, for a vendor, the prompt.
 fn moved_down(inc: &Incident, cause: &Cause, judge: &dyn Judge) -> Vec<(Actor, EventKind)> {
-    let old = inc.cause.as_deref().unwrap_or("the old cause");
+    let old = inc.cause.as_ref().map_or("the old cause", NodeId::as_str);
     let mut events = Vec::new();
     if inc.recovered_at.is_some() {
         events.extend(relapse(
@@ -700,7 +706,7 @@ fn dependents_failing(inc: &Incident, dependents: &[&Cause]) -> Vec<(Actor, Even
         .map(|c| c.health)
         .find(|h| *h == Health::Down)
         .unwrap_or(Health::Degraded);
-    let old = inc.cause.as_deref().unwrap_or("its cause");
+    let old = inc.cause.as_ref().map_or("its cause", NodeId::as_str);
     system(relapse(
         inc,
         worst,
@@ -726,7 +732,7 @@ fn relapse(inc: &Incident, health: Health, reason: String) -> Vec<EventKind> {
 
 /// An incident whose cause node now fails only as a dependent of another cause: no update
 /// (the other incident holds the impact), but a relapse if Keel had seen it green.
-fn explained_failing(inc: &Incident, node: &str, root: &Cause) -> Vec<(Actor, EventKind)> {
+fn explained_failing(inc: &Incident, node: &NodeId, root: &Cause) -> Vec<(Actor, EventKind)> {
     if inc.recovered_at.is_none() {
         return Vec::new();
     }
@@ -737,7 +743,7 @@ fn explained_failing(inc: &Incident, node: &str, root: &Cause) -> Vec<(Actor, Ev
 /// An unresolved incident whose cause no longer fails.
 fn recovered(
     inc: &Incident,
-    node: &str,
+    node: &NodeId,
     now: DateTime<Utc>,
     settings: &Settings,
 ) -> Vec<(Actor, EventKind)> {
@@ -795,7 +801,7 @@ fn system(events: impl IntoIterator<Item = EventKind>) -> Vec<(Actor, EventKind)
 mod tests {
     use super::*;
     use crate::incident::decide::Command;
-    use crate::incident::testkit::{cause, seeing, set, settings, t, Book, TestJudge};
+    use crate::incident::testkit::{cause, node, seeing, set, settings, t, Book, TestJudge};
     use IncidentState::*;
 
     fn db(since: DateTime<Utc>) -> Cause {
@@ -841,7 +847,7 @@ mod tests {
             &EventKind::Opened {
                 title: "db is down".into(),
                 origin: Origin::Detected,
-                cause: Some("db".into()),
+                cause: Some(node("db")),
                 cause_kind: "component".into(),
                 failure_kind: "tcp".into(),
                 impacted: set(&["api", "db"]),
@@ -948,8 +954,14 @@ mod tests {
         let mail = cause("mail", NodeKind::Component, &["mail"], t(0));
         step(&mut book, &seeing(vec![db(t(0)), mail.clone()]), t(1));
         assert_eq!(book.incidents.len(), 2);
-        assert_eq!(book.get(IncidentId(1)).cause.as_deref(), Some("db"));
-        assert_eq!(book.get(IncidentId(2)).cause.as_deref(), Some("mail"));
+        assert_eq!(
+            book.get(IncidentId(1)).cause.as_ref().map(NodeId::as_str),
+            Some("db")
+        );
+        assert_eq!(
+            book.get(IncidentId(2)).cause.as_ref().map(NodeId::as_str),
+            Some("mail")
+        );
         // A duplicate cause in the assessment is one cause.
         step(&mut book, &seeing(vec![db(t(0)), db(t(0)), mail]), t(2));
         assert_eq!(book.incidents.len(), 2);
@@ -1299,7 +1311,7 @@ mod tests {
         step(&mut book, &seeing(vec![deeper.clone()]), t(2));
         assert_eq!(book.incidents.len(), 1);
         let inc = book.get(IncidentId(1));
-        assert_eq!(inc.cause.as_deref(), Some("db"));
+        assert_eq!(inc.cause.as_ref().map(NodeId::as_str), Some("db"));
         assert_eq!(inc.title, "db is down");
         assert_eq!(inc.impacted, set(&["db", "api", "web"]));
         assert_eq!(
@@ -1345,10 +1357,13 @@ mod tests {
         network.explained = set(&["api", "mail"]);
         step(&mut book, &seeing(vec![network.clone()]), t(3));
         assert_eq!(book.incidents.len(), 2);
-        assert_eq!(book.get(IncidentId(1)).cause.as_deref(), Some("net"));
+        assert_eq!(
+            book.get(IncidentId(1)).cause.as_ref().map(NodeId::as_str),
+            Some("net")
+        );
         assert_eq!(book.get(IncidentId(1)).cause_kind, "infra");
         assert_eq!(
-            book.get(IncidentId(2)).cause.as_deref(),
+            book.get(IncidentId(2)).cause.as_ref().map(NodeId::as_str),
             Some("mail"),
             "held, not moved"
         );
@@ -1415,7 +1430,10 @@ mod tests {
         let api = cause("api", NodeKind::Component, &["api", "web"], t(0));
         step(&mut book, &seeing(vec![api]), t(9));
         assert_eq!(book.incidents.len(), 2);
-        assert_eq!(book.get(IncidentId(2)).cause.as_deref(), Some("api"));
+        assert_eq!(
+            book.get(IncidentId(2)).cause.as_ref().map(NodeId::as_str),
+            Some("api")
+        );
     }
 
     #[test]
@@ -1503,9 +1521,9 @@ mod tests {
         assert_eq!(book.get(IncidentId(1)).state, Monitoring);
         assert_eq!(run(&book, t(30)), Vec::new(), "no resolution while unknown");
         let health: HealthMap = [
-            ("db".to_string(), node_health(Health::Unknown)),
-            ("api".to_string(), node_health(Health::Down)),
-            ("web".to_string(), node_health(Health::Up)),
+            (node("db"), node_health(Health::Unknown)),
+            (node("api"), node_health(Health::Down)),
+            (node("web"), node_health(Health::Up)),
         ]
         .into_iter()
         .collect();
@@ -1525,10 +1543,10 @@ mod tests {
     struct Shifting(usize);
 
     impl Judge for Shifting {
-        fn with_dependents(&self, nodes: &BTreeSet<String>) -> BTreeSet<String> {
+        fn with_dependents(&self, nodes: &BTreeSet<NodeId>) -> BTreeSet<NodeId> {
             TestJudge::new().with_dependents(nodes)
         }
-        fn impact(&self, impacted: &BTreeSet<String>) -> Impact {
+        fn impact(&self, impacted: &BTreeSet<NodeId>) -> Impact {
             TestJudge::new().impact(impacted)
         }
         fn severity(&self, impact: &Impact, kind: NodeKind) -> SeverityDecision {
@@ -1541,7 +1559,7 @@ mod tests {
                 p90_minutes: 30,
             }
         }
-        fn runbook(&self, node: &str, failure_kind: &str) -> Vec<String> {
+        fn runbook(&self, node: &NodeId, failure_kind: &str) -> Vec<String> {
             TestJudge::new().runbook(node, failure_kind)
         }
         fn title(&self, cause: &Cause) -> String {

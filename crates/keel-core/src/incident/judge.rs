@@ -13,6 +13,7 @@ use crate::assess::{
     Graph, Impact, NodeKind, PastIncident, SeverityDecision, Troubles,
 };
 use crate::config::Config;
+use crate::ids::NodeId;
 
 /// Judges with the config's severity rules and runbooks, the graph's users, and the
 /// durations of past incidents.
@@ -24,7 +25,7 @@ pub struct ConfigJudge<'a> {
 }
 
 impl Judge for ConfigJudge<'_> {
-    fn with_dependents(&self, nodes: &BTreeSet<String>) -> BTreeSet<String> {
+    fn with_dependents(&self, nodes: &BTreeSet<NodeId>) -> BTreeSet<NodeId> {
         let mut all = nodes.clone();
         for node in nodes {
             all.extend(self.graph.dependents_transitive(node));
@@ -32,7 +33,7 @@ impl Judge for ConfigJudge<'_> {
         all
     }
 
-    fn impact(&self, impacted: &BTreeSet<String>) -> Impact {
+    fn impact(&self, impacted: &BTreeSet<NodeId>) -> Impact {
         impact(self.graph, impacted)
     }
 
@@ -51,13 +52,13 @@ impl Judge for ConfigJudge<'_> {
                 },
             },
             NodeKind::Component | NodeKind::Infra => {
-                estimate_eta(&cause.node, &cause.failure_kind, self.history)
+                estimate_eta(cause.node.as_str(), &cause.failure_kind, self.history)
             }
         }
     }
 
-    fn runbook(&self, node: &str, failure_kind: &str) -> Vec<String> {
-        runbook_steps(self.config, node, failure_kind)
+    fn runbook(&self, node: &NodeId, failure_kind: &str) -> Vec<String> {
+        runbook_steps(self.config, node.as_str(), failure_kind)
     }
 
     fn title(&self, cause: &Cause) -> String {
@@ -66,7 +67,7 @@ impl Judge for ConfigJudge<'_> {
 
     fn alternatives(
         &self,
-        impacted: &BTreeSet<String>,
+        impacted: &BTreeSet<NodeId>,
         troubles: &Troubles,
     ) -> Vec<AlternativeStatus> {
         alternatives(self.graph, impacted, troubles)
@@ -75,7 +76,7 @@ impl Judge for ConfigJudge<'_> {
 
 impl ConfigJudge<'_> {
     /// The node's English (or plain) name; its id when the graph does not know it.
-    fn name(&self, node: &str) -> String {
+    fn name(&self, node: &NodeId) -> String {
         self.graph
             .node(node)
             .map(|n| n.name.get("en").to_string())
@@ -95,7 +96,7 @@ pub fn past_incidents(incidents: &[Incident]) -> Vec<PastIncident> {
         .filter_map(|i| {
             let back = i.mitigated_at.or(i.resolved_at)?;
             Some(PastIncident {
-                cause: i.cause.clone()?,
+                cause: i.cause.as_ref()?.to_string(),
                 failure_kind: i.failure_kind.clone(),
                 duration_secs: u64::try_from((back - i.started_at).num_seconds()).unwrap_or(0),
             })

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::state::Incident;
+use crate::ids::NodeId;
 
 /// Mean times, in seconds, over the incidents that have the moment in question.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,16 +25,14 @@ pub struct Mttx {
 /// caused by it), or over all of them when `component` is `None`.
 pub fn mttx(
     incidents: &[Incident],
-    component: Option<&str>,
+    component: Option<&NodeId>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Mttx {
     let chosen: Vec<&Incident> = incidents
         .iter()
         .filter(|i| i.started_at >= from && i.started_at < to)
-        .filter(|i| {
-            component.is_none_or(|c| i.impacted.contains(c) || i.cause.as_deref() == Some(c))
-        })
+        .filter(|i| component.is_none_or(|c| i.impacted.contains(c) || i.cause.as_ref() == Some(c)))
         .collect();
     let mttd = mean(
         chosen
@@ -75,7 +74,7 @@ mod tests {
     use super::*;
     use crate::assess::NodeKind;
     use crate::incident::decide::Command;
-    use crate::incident::testkit::{cause, seeing, set, t, Book, TestJudge};
+    use crate::incident::testkit::{cause, node, seeing, set, t, Book, TestJudge};
     use crate::incident::{declare, Actor, Planned};
 
     /// Incident 1: db (impacts api) failing at 0, opened at 1, acknowledged at 3, resolved
@@ -129,10 +128,10 @@ mod tests {
     #[test]
     fn a_component_counts_incidents_that_impacted_it() {
         let book = book();
-        let api = mttx(&book.incidents, Some("api"), t(0), t(1000));
+        let api = mttx(&book.incidents, Some(&node("api")), t(0), t(1000));
         assert_eq!(api.count, 1);
         assert_eq!(api.mttr_secs, Some(600.0));
-        let web = mttx(&book.incidents, Some("web"), t(0), t(1000));
+        let web = mttx(&book.incidents, Some(&node("web")), t(0), t(1000));
         assert_eq!(
             web,
             Mttx {
@@ -142,7 +141,7 @@ mod tests {
                 mttr_secs: None
             }
         );
-        let nothing = mttx(&book.incidents, Some("nope"), t(0), t(1000));
+        let nothing = mttx(&book.incidents, Some(&node("nope")), t(0), t(1000));
         assert_eq!(nothing.count, 0);
         assert_eq!(nothing.mttd_secs, None);
     }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::assess::{Eta, Severity};
 use crate::config::LocalizedText;
+use crate::ids::NodeId;
 use crate::public::PublicStatus;
 use crate::Health;
 
@@ -164,11 +165,11 @@ pub enum EventKind {
         title: String,
         origin: Origin,
         /// The root-cause node; `None` for a declared incident without one.
-        cause: Option<String>,
+        cause: Option<NodeId>,
         /// "component", "vendor", "infra" or "manual".
         cause_kind: String,
         failure_kind: String,
-        impacted: BTreeSet<String>,
+        impacted: BTreeSet<NodeId>,
         affected_users: u64,
         reason: String,
         /// When the cause started failing as far as Keel knows (for time to detect); the
@@ -178,13 +179,13 @@ pub enum EventKind {
     /// A source of the incident changed health.
     Signal {
         source: String,
-        component: String,
+        component: NodeId,
         health: Health,
         reason: String,
     },
     /// The cause widened (or narrowed) to more dependents.
     ImpactChanged {
-        impacted: BTreeSet<String>,
+        impacted: BTreeSet<NodeId>,
         affected_users: u64,
     },
     SeverityChanged {
@@ -300,7 +301,7 @@ pub enum EventKind {
     /// the cause instead of a second incident opening.
     CauseChanged {
         title: String,
-        cause: String,
+        cause: NodeId,
         cause_kind: String,
         failure_kind: String,
         reason: String,
@@ -381,5 +382,38 @@ impl EventKind {
             EventKind::DraftHeld { .. } => "draft_held",
             EventKind::UpdatePublished { .. } => "update_published",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Timelines are stored as this JSON and never rewritten, so events written while node
+    /// ids were plain strings must still read, and write back to the very same text.
+    #[test]
+    fn events_stored_with_string_node_ids_read_and_write_back_unchanged() {
+        let stored = [
+            r#"{"type":"opened","title":"db is down","origin":"detected","cause":"db","cause_kind":"component","failure_kind":"tcp","impacted":["api","db","web"],"affected_users":10000,"reason":"db-check: connection refused","failing_since":"2026-03-01T09:00:00Z"}"#,
+            r#"{"type":"opened","title":"Power cut","origin":"declared","cause":null,"cause_kind":"manual","failure_kind":"manual","impacted":["office-net"],"affected_users":0,"reason":"declared by ann","failing_since":"2026-03-01T09:05:30.250Z"}"#,
+            r#"{"type":"signal","source":"api@osaka","component":"api","health":"down","reason":"HTTP 503"}"#,
+            r#"{"type":"impact_changed","impacted":["api","db"],"affected_users":6000}"#,
+            r#"{"type":"impact_changed","impacted":[],"affected_users":0}"#,
+            r#"{"type":"cause_changed","title":"payments is down","cause":"payments","cause_kind":"vendor","failure_kind":"vendor","reason":"api fails because payments fails: major outage"}"#,
+        ];
+        for text in stored {
+            let kind: EventKind =
+                serde_json::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(serde_json::to_string(&kind).unwrap(), text);
+        }
+        let opened: EventKind = serde_json::from_str(stored[0]).unwrap();
+        let EventKind::Opened {
+            cause, impacted, ..
+        } = opened
+        else {
+            panic!("not opened: {opened:?}");
+        };
+        assert_eq!(cause, Some(NodeId::parse("db").unwrap()));
+        assert!(impacted.contains(&NodeId::parse("web").unwrap()));
     }
 }

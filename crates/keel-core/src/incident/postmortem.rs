@@ -14,6 +14,7 @@ use super::model::{IncidentEvent, Origin};
 use super::state::Incident;
 use super::words;
 use crate::human;
+use crate::ids::NodeId;
 
 /// A generated postmortem in both forms.
 #[derive(Debug, Clone, PartialEq)]
@@ -516,11 +517,15 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn join_or(items: &std::collections::BTreeSet<String>, none: &str) -> String {
+fn join_or(items: &std::collections::BTreeSet<NodeId>, none: &str) -> String {
     if items.is_empty() {
         none.to_string()
     } else {
-        items.iter().cloned().collect::<Vec<_>>().join(", ")
+        items
+            .iter()
+            .map(NodeId::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

@@ -17,6 +17,7 @@ use super::model::{
 };
 use crate::assess::{Eta, Severity};
 use crate::config::LocalizedText;
+use crate::ids::NodeId;
 use crate::public::PublicStatus;
 
 /// One runbook step on the incident's checklist.
@@ -106,13 +107,13 @@ pub struct Incident {
     /// The last severity Keel itself judged (a responder may since have changed it).
     pub judged_severity: Option<Severity>,
     /// The root-cause node; `None` for a declared incident.
-    pub cause: Option<String>,
+    pub cause: Option<NodeId>,
     /// "component", "vendor", "infra" or "manual".
     pub cause_kind: String,
     pub failure_kind: String,
     /// Why it was opened (the failing checks' reasons, or who declared it).
     pub opened_reason: String,
-    pub impacted: BTreeSet<String>,
+    pub impacted: BTreeSet<NodeId>,
     pub affected_users: u64,
     pub eta: Option<Eta>,
     /// Reopened at least once after resolution.
@@ -849,7 +850,7 @@ fn severity_words(severity: Option<Severity>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::testkit::{set, t};
+    use crate::incident::testkit::{node, set, t};
     use crate::public::PublicStatus;
 
     fn opened(id: IncidentId, users: u64) -> IncidentEvent {
@@ -861,7 +862,7 @@ mod tests {
             kind: EventKind::Opened {
                 title: "db is down".into(),
                 origin: Origin::Detected,
-                cause: Some("db".into()),
+                cause: Some(node("db")),
                 cause_kind: "component".into(),
                 failure_kind: "tcp".into(),
                 impacted: set(&["db", "api"]),
@@ -904,7 +905,7 @@ mod tests {
         let inc = Incident::replay(&[opened(IncidentId(7), 100)]).unwrap();
         assert_eq!(inc.id, IncidentId(7));
         assert_eq!(inc.state, Investigating);
-        assert_eq!(inc.cause.as_deref(), Some("db"));
+        assert_eq!(inc.cause.as_ref().map(NodeId::as_str), Some("db"));
         assert_eq!(inc.started_at, t(0));
         assert_eq!(inc.failing_since, t(-1));
         assert_eq!(inc.last_seq, 1);

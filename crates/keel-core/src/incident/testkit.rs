@@ -12,6 +12,7 @@ use super::state::{stamp, Incident};
 use crate::assess::{
     Assessment, Cause, Criticality, Eta, Impact, NodeKind, Severity, SeverityDecision,
 };
+use crate::ids::NodeId;
 use crate::Health;
 
 /// Users per node; severity by share of all users; a runbook per node.
@@ -47,13 +48,16 @@ impl TestJudge {
 
 impl Judge for TestJudge {
     /// A flat world: nothing depends on anything.
-    fn with_dependents(&self, nodes: &BTreeSet<String>) -> BTreeSet<String> {
+    fn with_dependents(&self, nodes: &BTreeSet<NodeId>) -> BTreeSet<NodeId> {
         nodes.clone()
     }
 
-    fn impact(&self, impacted: &BTreeSet<String>) -> Impact {
+    fn impact(&self, impacted: &BTreeSet<NodeId>) -> Impact {
         let total: u64 = self.users.values().sum();
-        let affected: u64 = impacted.iter().filter_map(|n| self.users.get(n)).sum();
+        let affected: u64 = impacted
+            .iter()
+            .filter_map(|n| self.users.get(n.as_str()))
+            .sum();
         Impact {
             public_components: impacted.iter().cloned().collect(),
             impacted: impacted.iter().cloned().collect(),
@@ -79,15 +83,18 @@ impl Judge for TestJudge {
     fn eta(&self, cause: &Cause) -> Eta {
         match cause.kind {
             NodeKind::Vendor => Eta::Vendor {
-                vendor: cause.node.clone(),
+                vendor: cause.node.to_string(),
                 status: cause.reasons.join("; "),
             },
             _ => Eta::NoHistory,
         }
     }
 
-    fn runbook(&self, node: &str, _failure_kind: &str) -> Vec<String> {
-        self.runbooks.get(node).cloned().unwrap_or_default()
+    fn runbook(&self, node: &NodeId, _failure_kind: &str) -> Vec<String> {
+        self.runbooks
+            .get(node.as_str())
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn title(&self, cause: &Cause) -> String {
@@ -107,14 +114,19 @@ pub fn settings() -> Settings {
     }
 }
 
-pub fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
+/// A node id for tests, which name only valid ones.
+pub fn node(id: &str) -> NodeId {
+    NodeId::parse(id).unwrap()
+}
+
+pub fn set(items: &[&str]) -> BTreeSet<NodeId> {
+    items.iter().map(|s| node(s)).collect()
 }
 
 /// A down cause of kind `kind` at `node`, impacting `impacted`, failing since `since`.
 pub fn cause(node: &str, kind: NodeKind, impacted: &[&str], since: DateTime<Utc>) -> Cause {
     Cause {
-        node: node.to_string(),
+        node: self::node(node),
         kind,
         health: Health::Down,
         since,

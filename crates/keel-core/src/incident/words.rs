@@ -11,6 +11,7 @@ use super::model::{EventKind, Origin};
 use super::state::Incident;
 use crate::assess::Eta;
 use crate::human::thousands;
+use crate::ids::NodeId;
 
 /// "42s", "4m 12s", "2h 5m", "3d 4h": precise where it matters, short where it does not.
 pub fn duration(d: Duration) -> String {
@@ -247,8 +248,8 @@ pub fn public_status(status: crate::public::PublicStatus) -> &'static str {
     }
 }
 
-fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {
-    let items: Vec<&str> = items.map(String::as_str).collect();
+fn list<'a>(items: impl Iterator<Item = &'a NodeId>) -> String {
+    let items: Vec<&str> = items.map(NodeId::as_str).collect();
     if items.is_empty() {
         "nothing".to_string()
     } else {

@@ -23,6 +23,7 @@ use super::model::{PublicEta, PublicStatus};
 use super::templates::{self, EtaWords};
 use crate::assess::Eta;
 use crate::config::{Component, Config, LocalizedText, Situation};
+use crate::ids::NodeId;
 use crate::incident::{
     decide, Actor, Command, DraftFate, EventKind, Incident, IncidentState, Refusal, TEXT_MAX_CHARS,
 };
@@ -48,11 +49,11 @@ impl Facts {
     /// [`Facts::of`], offering an alternative only when `usable(id)` too: the status page
     /// asks the current health as well, so it never advertises a backup that fails right now
     /// even before the timeline has caught up.
-    pub fn judged(inc: &Incident, config: &Config, usable: &dyn Fn(&str) -> bool) -> Facts {
+    pub fn judged(inc: &Incident, config: &Config, usable: &dyn Fn(&NodeId) -> bool) -> Facts {
         let public: Vec<_> = config
             .components
             .iter()
-            .filter(|c| c.public && inc.impacted.contains(c.id.as_str()))
+            .filter(|c| c.public && inc.impacted.contains(&NodeId::from(&c.id)))
             .collect();
         Facts {
             components: public
@@ -81,13 +82,16 @@ fn offers<'c>(
     inc: &Incident,
     config: &'c Config,
     component: &Component,
-    usable: &dyn Fn(&str) -> bool,
+    usable: &dyn Fn(&NodeId) -> bool,
 ) -> Vec<&'c LocalizedText> {
     component
         .alternatives
         .iter()
-        .filter(|alt| !inc.impacted.contains(*alt) && usable(alt))
         .filter_map(|alt| config.components.iter().find(|c| c.id.as_str() == *alt))
+        .filter(|alt| {
+            let id = NodeId::from(&alt.id);
+            !inc.impacted.contains(&id) && usable(&id)
+        })
         .filter(|alt| alt.public && inc.backup_offered(alt.name.get("en")))
         .map(|alt| &alt.name)
         .collect()

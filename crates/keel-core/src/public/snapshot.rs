@@ -20,6 +20,7 @@ use super::model::{
 };
 use crate::assess::{blockers, troubles_from_health, Graph, HealthMap, Severity};
 use crate::config::{group_id, Component, Config, LocalizedText};
+use crate::ids::NodeId;
 use crate::incident::{Incident, IncidentState};
 use crate::Health;
 
@@ -84,7 +85,7 @@ pub fn build(
         .any(|c| !c.alternatives.is_empty())
         .then(|| Graph::from_config(config));
     let troubles = troubles_from_health(node_health);
-    let usable = |alt: &str| {
+    let usable = |alt: &NodeId| {
         graph
             .as_ref()
             .is_none_or(|g| blockers(g, alt, &troubles).is_empty())
@@ -164,7 +165,8 @@ fn component_status(
     if let Some(m) = active.iter().find(|m| m.components.iter().any(|x| x == id)) {
         return (ComponentStatus::UnderMaintenance, Some(m.updated_at));
     }
-    let own = health.get(id).map(|h| {
+    let node = NodeId::from(&c.id);
+    let own = health.get(&node).map(|h| {
         let status = match h.health {
             Health::Down => ComponentStatus::MajorOutage,
             Health::Degraded => ComponentStatus::DegradedPerformance,
@@ -173,7 +175,7 @@ fn component_status(
         (status, Some(h.since))
     });
     let mut worst = own.unwrap_or((ComponentStatus::Operational, None));
-    for inc in hurting.iter().filter(|i| i.impacted.contains(id)) {
+    for inc in hurting.iter().filter(|i| i.impacted.contains(&node)) {
         let status = incident_status(inc, health);
         if rank(status) > rank(worst.0) {
             worst = (status, Some(inc.started_at));
@@ -189,7 +191,7 @@ fn incident_status(inc: &Incident, health: &HealthMap) -> ComponentStatus {
     let severe = matches!(inc.severity, Some(Severity::Sev1 | Severity::Sev2));
     match inc
         .cause
-        .as_deref()
+        .as_ref()
         .and_then(|c| health.get(c))
         .map(|h| h.health)
     {
@@ -248,7 +250,7 @@ fn public_incident(
     inc: &Incident,
     config: &Config,
     rules: &DisclosureRules,
-    usable: &dyn Fn(&str) -> bool,
+    usable: &dyn Fn(&NodeId) -> bool,
 ) -> Option<PublicIncident> {
     let facts = Facts::judged(inc, config, usable);
     if facts.components.is_empty() {

@@ -16,7 +16,7 @@ use keel_core::incident::{
     Actor, EventKind, Incident, IncidentEvent, IncidentId, IncidentState, Origin,
 };
 use keel_core::oncall::{on_call, Override};
-use keel_core::Health;
+use keel_core::{Health, NodeId};
 
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2027, 1, 4, 5, 0, 0).unwrap()
@@ -157,10 +157,10 @@ impl Sim {
             kind: EventKind::Opened {
                 title: "Shop is down".into(),
                 origin: Origin::Detected,
-                cause: Some("shop".into()),
+                cause: Some(NodeId::parse("shop").unwrap()),
                 cause_kind: "component".into(),
                 failure_kind: "http".into(),
-                impacted: BTreeSet::from(["shop".to_string()]),
+                impacted: BTreeSet::from([NodeId::parse("shop").unwrap()]),
                 affected_users: 100,
                 reason: "HTTP 503".into(),
                 failing_since: at,

@@ -16,6 +16,7 @@ use keel_core::incident::{
     words, Actor, Command, DraftFate, Incident, IncidentId, IncidentRole, IncidentState,
 };
 use keel_core::public::{disclosure, MaintenanceStatus, PublicStatus};
+use keel_core::NodeId;
 use keel_store::NewMaintenance;
 
 use super::escalation;
@@ -63,7 +64,7 @@ fn status_words(lang: Lang, s: PublicStatus) -> &'static str {
     keel_core::public::i18n::incident_status(lang.code(), s)
 }
 
-fn node_name(state: &AppState, id: &str, lang: Lang) -> String {
+fn node_name(state: &AppState, id: &NodeId, lang: Lang) -> String {
     state
         .incidents
         .graph()
@@ -154,7 +155,7 @@ pub async fn overview(State(state): State<AppState>, user: User) -> Response {
                 .raw("</span></td><td>")
                 .t(&i
                     .cause
-                    .as_deref()
+                    .as_ref()
                     .map_or("—".into(), |c| node_name(&state, c, lang)))
                 .raw("</td><td>")
                 .t(&human::thousands(i.affected_users))
@@ -197,11 +198,11 @@ pub async fn overview(State(state): State<AppState>, user: User) -> Response {
             .raw("</legend>");
         for n in state.incidents.graph().nodes() {
             d.raw("<label class=\"check\"><input type=\"checkbox\" name=\"component\" value=\"")
-                .t(&n.id)
+                .t(n.id.as_str())
                 .raw("\"> ")
                 .t(n.name.get(lang.code()))
                 .raw(" <code>")
-                .t(&n.id)
+                .t(n.id.as_str())
                 .raw("</code></label>");
         }
         d.raw("</fieldset><button>")
@@ -276,7 +277,8 @@ pub async fn declare(
         .incidents
         .declare(
             title,
-            components,
+            // Every one names a node: checked above.
+            components.iter().filter_map(|c| state.node(c)).collect(),
             Actor::User(user.name.clone()),
             Utc::now(),
         )
@@ -435,7 +437,7 @@ async fn render_incident(
         .raw("</dt><dd>")
         .t(&i
             .cause
-            .as_deref()
+            .as_ref()
             .map_or("—".into(), |c| node_name(state, c, lang)))
         .raw("</dd></div><div><dt>")
         .w("Impacted", "影響範囲")
@@ -1122,7 +1124,7 @@ pub async fn monitors(State(state): State<AppState>, user: User) -> Response {
             .raw("</td><td>")
             .t(&s.check)
             .raw("</td><td>")
-            .t(&node_name(&state, s.component.as_str(), lang))
+            .t(&node_name(&state, &s.component, lang))
             .raw("</td><td><span class=\"state state-")
             .t(&st)
             .raw("\">")

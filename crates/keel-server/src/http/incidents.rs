@@ -202,13 +202,13 @@ pub async fn declare(
     }
     let mut components = BTreeSet::new();
     for (i, c) in b.components.iter().enumerate() {
-        if !state.is_node(c) {
+        let Some(node) = state.node(c) else {
             return Err(ApiError::bad(
                 Some(&format!("components[{i}]")),
                 format!("no component, vendor or infrastructure node has the id {c:?}"),
             ));
-        }
-        components.insert(c.clone());
+        };
+        components.insert(node);
     }
     let entry = state
         .incidents
@@ -606,16 +606,14 @@ pub async fn mttx(
     if from >= to {
         return Err(ApiError::bad(Some("from"), "must be before `to`"));
     }
-    if let Some(c) = &q.component {
-        if !state.is_node(c) {
-            return Err(ApiError::bad(
-                Some("component"),
-                format!("no node has the id {c:?}"),
-            ));
-        }
-    }
+    let component = match &q.component {
+        None => None,
+        Some(c) => Some(state.node(c).ok_or_else(|| {
+            ApiError::bad(Some("component"), format!("no node has the id {c:?}"))
+        })?),
+    };
     let incidents = state.incidents.list().await;
-    let m = keel_core::incident::mttx(&incidents, q.component.as_deref(), from, to);
+    let m = keel_core::incident::mttx(&incidents, component.as_ref(), from, to);
     Ok(Json(Mttx {
         component: q.component,
         from,

@@ -83,8 +83,9 @@ impl Shared {
 
     /// `id` as the graph node it names, if it names one (component or vendor).
     pub fn node(&self, id: &str) -> Option<NodeId> {
-        self.incidents.graph().node(id)?;
-        NodeId::parse(id).ok()
+        let id = NodeId::parse(id).ok()?;
+        self.incidents.graph().node(&id)?;
+        Some(id)
     }
 }
 

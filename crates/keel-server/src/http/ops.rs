@@ -101,7 +101,7 @@ pub async fn monitors(
         .filter(|s| located.get(&s.source).is_some_and(|l| l.kind == s.label))
         .map(|s| Quorum {
             monitor: s.source.clone(),
-            component: s.node.clone(),
+            component: s.node.to_string(),
             state: s.health,
             since: s.since,
             reason: s.reason.clone(),

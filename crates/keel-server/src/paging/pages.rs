@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use keel_core::config::{Config, Contact, Person, Secret};
 use keel_core::incident::{EventKind, Incident, IncidentEvent};
+use keel_core::NodeId;
 use keel_notify::page::PageMessage;
 use keel_notify::{idempotency_key, Delivery};
 use keel_store::NewOutboxItem;
@@ -80,7 +81,12 @@ pub fn message(
     let mut what_is_down: Vec<String> = incident
         .impacted
         .iter()
-        .filter_map(|id| config.components.iter().find(|c| c.id.as_str() == id))
+        .filter_map(|id| {
+            config
+                .components
+                .iter()
+                .find(|c| c.id.as_str() == id.as_str())
+        })
         .map(|c| c.name.get(locale).to_string())
         .collect();
     if what_is_down.is_empty() {
@@ -108,7 +114,7 @@ pub fn message(
         severity,
         what_is_down,
         affected_users: incident.affected_users,
-        cause: incident.cause.clone(),
+        cause: incident.cause.as_ref().map(NodeId::to_string),
         incident_url: format!("{base}/admin/incidents/{}", incident.id),
         ack_url,
         // Both count from 1, on the timeline as in the page.
