@@ -18,7 +18,7 @@ use keel_core::public::{
     Facts, Indicator, Maintenance, MaintenanceStatus, PublicEta, PublicImpact, PublicStatus,
     Publisher,
 };
-use keel_core::{Health, NodeId};
+use keel_core::{ComponentId, Health, NodeId};
 use proptest::prelude::*;
 
 const SHOP: &str = r#"
@@ -118,6 +118,10 @@ fn t(minute: i64) -> DateTime<Utc> {
 
 fn set(items: &[&str]) -> BTreeSet<NodeId> {
     items.iter().map(|s| NodeId::parse(*s).unwrap()).collect()
+}
+
+fn cid(id: &str) -> ComponentId {
+    ComponentId::parse(id).unwrap()
 }
 
 fn en(text: &str) -> LocalizedText {
@@ -1507,7 +1511,7 @@ fn the_snapshot_shows_public_components_and_what_customers_were_told() {
     let mut internal = opened("ledger", "component", &["ledger"], 0, 0);
     internal.id = IncidentId(2);
     let uptime = BTreeMap::from([(
-        "search".to_string(),
+        cid("search"),
         (0..100)
             .map(|d| DayUptime {
                 day: (t(0) - Duration::days(99 - d)).date_naive(),
@@ -1681,7 +1685,7 @@ fn component_status_follows_severity_and_degradation_and_maintenance() {
         status: MaintenanceStatus::Scheduled,
         scheduled_for: t(0),
         scheduled_until: t(60),
-        components: vec!["search".into(), "db".into()],
+        components: vec![cid("search"), cid("db")],
         body: LocalizedText::plain("We are upgrading."),
         created_at: t(-100),
         updated_at: t(-100),

@@ -9,7 +9,12 @@ use keel_core::public::{
     ComponentStatus, DayUptime, Indicator, PublicComponent, PublicEta, PublicImpact,
     PublicIncident, PublicStatus, PublicUpdate, Snapshot,
 };
+use keel_core::ComponentId;
 use serde_json::Value;
+
+fn cid(id: &str) -> ComponentId {
+    ComponentId::parse(id).expect("a valid component id")
+}
 
 pub(crate) fn fixture(name: &str) -> Value {
     let path = format!(
@@ -43,7 +48,7 @@ pub(crate) fn snapshot() -> Snapshot {
         indicator: Indicator::Major,
         components: vec![
             PublicComponent {
-                id: "search".into(),
+                id: cid("search"),
                 name: text("Search", "検索"),
                 status: ComponentStatus::MajorOutage,
                 uptime: vec![DayUptime {
@@ -60,7 +65,7 @@ pub(crate) fn snapshot() -> Snapshot {
                 group: None,
             },
             PublicComponent {
-                id: "api".into(),
+                id: cid("api"),
                 name: LocalizedText::plain("API"),
                 status: ComponentStatus::Operational,
                 uptime: vec![],
@@ -79,14 +84,14 @@ pub(crate) fn snapshot() -> Snapshot {
             created_at: at("2024-05-01T11:58:00Z"),
             updated_at: at("2024-05-01T12:00:00Z"),
             resolved_at: None,
-            components: vec!["search".into()],
+            components: vec![cid("search")],
             affected_users: 500,
             eta: PublicEta::History {
                 p50_minutes: 20,
                 p90_minutes: 45,
             },
             workarounds: vec![(
-                "search".into(),
+                cid("search"),
                 text(
                     "Browse the catalogue by category.",
                     "カテゴリーから商品を探すことができます。",

@@ -95,7 +95,7 @@ fn main() -> anyhow::Result<()> {
                 DayUptime { day, ratio }
             })
             .collect();
-        uptime.insert(c.id.as_str().to_string(), days);
+        uptime.insert(c.id.clone(), days);
         if i % 100 == 42 {
             health.insert(
                 NodeId::from(&c.id),

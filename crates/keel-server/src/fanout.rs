@@ -328,7 +328,7 @@ mod tests {
             created_at: at("2024-05-01T11:58:00Z"),
             updated_at: at("2024-05-01T12:00:00Z"),
             resolved_at: None,
-            components: vec!["search".into()],
+            components: vec![keel_core::ComponentId::parse("search").unwrap()],
             affected_users: 10,
             eta: PublicEta::None,
             workarounds: vec![],

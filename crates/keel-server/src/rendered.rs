@@ -17,7 +17,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use chrono::{DateTime, NaiveDate, Utc};
 use keel_core::config::Config;
 use keel_core::public::{self, DayUptime, Snapshot};
-use keel_core::NodeId;
+use keel_core::{ComponentId, NodeId};
 use keel_store::Store;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -246,7 +246,7 @@ impl SnapshotCache {
 /// the page from reflecting incidents and health.
 #[derive(Default, Clone)]
 pub struct StoredInputs {
-    pub uptime: BTreeMap<String, Vec<DayUptime>>,
+    pub uptime: BTreeMap<ComponentId, Vec<DayUptime>>,
     pub maintenances: Vec<public::Maintenance>,
 }
 
@@ -273,7 +273,7 @@ pub async fn load_inputs(
                 }
             })
             .collect();
-        uptime.insert(c.id.to_string(), days);
+        uptime.insert(c.id.clone(), days);
     }
     let maintenances = store.maintenances().await?;
     Ok(StoredInputs {

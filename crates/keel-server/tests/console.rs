@@ -639,6 +639,16 @@ async fn runbook_steps_are_ticked_and_maintenance_is_scheduled_through_the_discl
         "{}",
         res.body
     );
+    // A vendor's id is a graph node, not a public component: a forged tick is refused.
+    let mut forged = form("Search upgrade", "2030-01-01T10:00", "2030-01-01T11:00");
+    forged.push(("component", "payments".to_string()));
+    let res = send(forged).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(
+        res.body.contains("Tick at least one public component."),
+        "{}",
+        res.body
+    );
     assert!(app.store.maintenances().await.unwrap().is_empty());
 
     let res = send(form(

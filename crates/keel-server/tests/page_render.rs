@@ -701,7 +701,7 @@ fn scale_snapshot(n: usize, groups: usize) -> Snapshot {
                 },
             })
             .collect::<Vec<_>>();
-        uptime.insert(c.id.as_str().to_string(), days);
+        uptime.insert(c.id.clone(), days);
         if i % 100 == 42 {
             health.insert(
                 NodeId::from(&c.id),

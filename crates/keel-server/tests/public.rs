@@ -287,6 +287,26 @@ async fn maintenance_is_announced_and_the_export_follows_every_change() {
             .status(),
         400
     );
+    // A vendor is a graph node but no component customers see; text outside the id alphabet
+    // names nothing. Each is refused at its place in the list.
+    for (components, field) in [
+        (serde_json::json!(["payments"]), "components[0]"),
+        (
+            serde_json::json!(["search", "Payments Team"]),
+            "components[1]",
+        ),
+    ] {
+        let unknown = serde_json::json!({
+            "name": "x", "scheduled_for": now + chrono::TimeDelta::hours(2),
+            "scheduled_until": now + chrono::TimeDelta::hours(3), "components": components,
+        });
+        let r = app
+            .post_auth("/api/v1/maintenances", unknown.to_string())
+            .await;
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["field"], field, "{v}");
+    }
     let leaky = serde_json::json!({
         "name": "Stripe Payments upgrade", "scheduled_for": now + chrono::TimeDelta::hours(2),
         "scheduled_until": now + chrono::TimeDelta::hours(3), "components": ["search"],

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keel_core::config::LocalizedText;
 use keel_core::public::{Maintenance, MaintenanceStatus};
+use keel_core::ComponentId;
 
-use crate::comms::no_nul;
 use crate::shared::{truncate_to_millis, Stamp};
 use crate::{Result, StoreError};
 
@@ -19,8 +19,8 @@ pub struct NewMaintenance {
     pub scheduled_for: DateTime<Utc>,
     /// Not before `scheduled_for`.
     pub scheduled_until: DateTime<Utc>,
-    /// Component ids affected.
-    pub components: Vec<String>,
+    /// Components affected.
+    pub components: Vec<ComponentId>,
 }
 
 /// Scheduled maintenances. Apart from incidents: a maintenance has no timeline, is changed in
@@ -84,9 +84,6 @@ pub(crate) fn encode_maintenance(new: &NewMaintenance) -> Result<MaintenanceRow>
             new.scheduled_until, new.scheduled_for
         )));
     }
-    for c in &new.components {
-        no_nul("maintenance component", c)?;
-    }
     let cannot =
         |e: serde_json::Error| StoreError::Other(format!("cannot encode maintenance as JSON: {e}"));
     Ok(MaintenanceRow {
@@ -119,8 +116,11 @@ pub(crate) fn decode_maintenance<T: Stamp>(row: MaintenanceRowRead<T>) -> Result
         status: parse_maintenance_status(&status).map_err(unreadable)?,
         scheduled_for: from.time()?,
         scheduled_until: until.time()?,
-        components: serde_json::from_str(&components_json)
-            .map_err(|e| unreadable(format!("components are not a JSON list of strings ({e})")))?,
+        components: serde_json::from_str(&components_json).map_err(|e| {
+            unreadable(format!(
+                "components are not a JSON list of component ids ({e})"
+            ))
+        })?,
         body: serde_json::from_str(&body_json)
             .map_err(|e| unreadable(format!("body is not localized text ({e})")))?,
         created_at: created_at.time()?,

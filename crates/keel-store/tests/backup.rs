@@ -366,7 +366,7 @@ async fn populate(store: &Arc<dyn Store>) {
                 status: MaintenanceStatus::Scheduled,
                 scheduled_for: t(3600),
                 scheduled_until: t(7200),
-                components: vec!["web".to_string()],
+                components: vec![ComponentId::parse("web").unwrap()],
             },
             t(30),
         )

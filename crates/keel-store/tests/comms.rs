@@ -824,7 +824,7 @@ async fn maintenances_round_trip_and_change_status(store: Arc<dyn Store>) {
         status: MaintenanceStatus::Scheduled,
         scheduled_for: t0() + TimeDelta::days(2),
         scheduled_until: t0() + TimeDelta::days(2) + TimeDelta::hours(1),
-        components: vec!["api".to_string()],
+        components: vec![keel_core::ComponentId::parse("api").unwrap()],
     };
     let sooner = NewMaintenance {
         name: LocalizedText::plain("Network work"),
@@ -983,6 +983,25 @@ async fn sqlite_outbox_and_subscriber_rows_keel_did_not_write_are_reported() {
         err.to_string().contains("body is not localized text"),
         "{err}"
     );
+    // A readable maintenance but for a component list holding something no component id is.
+    sqlx::query(
+        "UPDATE maintenances SET body = '{\"by_locale\":{}}',
+             components = '[\"api\", \"Payments Team\"]'",
+    )
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    let err = store.maintenances().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("components are not a JSON list of component ids"),
+        "{err}"
+    );
+    sqlx::query("UPDATE maintenances SET components = '[\"api\"]'")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(store.maintenances().await.unwrap()[0].components, ["api"]);
 }
 
 /// Proves the claim skips rows another transaction holds rather than waiting for them: a

@@ -869,4 +869,13 @@ impl Config {
             None
         }
     }
+
+    /// The id of the public component named `id`, if there is one: how text from a form or
+    /// a request becomes a [`ComponentId`] that names a component customers can see.
+    pub fn public_component_id(&self, id: &str) -> Option<&ComponentId> {
+        self.components
+            .iter()
+            .find(|c| c.public && c.id.as_str() == id)
+            .map(|c| &c.id)
+    }
 }

@@ -23,7 +23,7 @@ use super::model::{PublicEta, PublicStatus};
 use super::templates::{self, EtaWords};
 use crate::assess::Eta;
 use crate::config::{Component, Config, LocalizedText, Situation};
-use crate::ids::NodeId;
+use crate::ids::{ComponentId, NodeId};
 use crate::incident::{
     decide, Actor, Command, DraftFate, EventKind, Incident, IncidentState, Refusal, TEXT_MAX_CHARS,
 };
@@ -32,11 +32,11 @@ use crate::incident::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
     /// Impacted public components, in config order: (id, name).
-    pub components: Vec<(String, LocalizedText)>,
+    pub components: Vec<(ComponentId, LocalizedText)>,
     pub affected_users: u64,
     pub eta: PublicEta,
     /// Workarounds of the impacted public components, in config order: (id, text).
-    pub workarounds: Vec<(String, LocalizedText)>,
+    pub workarounds: Vec<(ComponentId, LocalizedText)>,
     /// The locations a regional outage is seen from (empty when it is not regional).
     pub regions: Vec<String>,
 }
@@ -58,7 +58,7 @@ impl Facts {
         Facts {
             components: public
                 .iter()
-                .map(|c| (c.id.as_str().to_string(), c.name.clone()))
+                .map(|c| (c.id.clone(), c.name.clone()))
                 .collect(),
             affected_users: inc.affected_users,
             eta: public_eta(inc),
@@ -67,7 +67,7 @@ impl Facts {
                 .filter_map(|c| {
                     let offers = offers(inc, config, c, usable);
                     let text = with_offers(c.workaround.as_ref(), &offers, config);
-                    Some((c.id.as_str().to_string(), text?))
+                    Some((c.id.clone(), text?))
                 })
                 .collect(),
             regions: inc.regions.clone(),
@@ -311,7 +311,7 @@ fn values(
     generic: bool,
 ) -> BTreeMap<&'static str, String> {
     let say = |text: &str| check(text, rules).is_ok();
-    let name_of = |id: &str| -> String {
+    let name_of = |id: &ComponentId| -> String {
         facts
             .components
             .iter()

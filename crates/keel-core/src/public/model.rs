@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::LocalizedText;
+use crate::ids::ComponentId;
 
 /// Component status, with Statuspage's own enum values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -60,7 +61,7 @@ pub struct DayUptime {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublicComponent {
-    pub id: String,
+    pub id: ComponentId,
     pub name: LocalizedText,
     pub status: ComponentStatus,
     /// Oldest first, 90 days ending today.
@@ -120,11 +121,11 @@ pub struct PublicIncident {
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     /// Public component ids affected.
-    pub components: Vec<String>,
+    pub components: Vec<ComponentId>,
     pub affected_users: u64,
     pub eta: PublicEta,
     /// Workarounds of the affected components: (component id, text).
-    pub workarounds: Vec<(String, LocalizedText)>,
+    pub workarounds: Vec<(ComponentId, LocalizedText)>,
     /// Newest first.
     pub updates: Vec<PublicUpdate>,
 }
@@ -146,7 +147,7 @@ pub struct Maintenance {
     pub status: MaintenanceStatus,
     pub scheduled_for: DateTime<Utc>,
     pub scheduled_until: DateTime<Utc>,
-    pub components: Vec<String>,
+    pub components: Vec<ComponentId>,
     pub body: LocalizedText,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -20,7 +20,7 @@ use super::model::{
 };
 use crate::assess::{blockers, troubles_from_health, Graph, HealthMap, Severity};
 use crate::config::{group_id, Component, Config, LocalizedText};
-use crate::ids::NodeId;
+use crate::ids::{ComponentId, NodeId};
 use crate::incident::{Incident, IncidentState};
 use crate::Health;
 
@@ -33,7 +33,7 @@ pub fn build(
     config: &Config,
     incidents: &[Incident],
     node_health: &HealthMap,
-    uptime: &BTreeMap<String, Vec<DayUptime>>,
+    uptime: &BTreeMap<ComponentId, Vec<DayUptime>>,
     maintenances: &[Maintenance],
     now: DateTime<Utc>,
 ) -> Snapshot {
@@ -58,10 +58,10 @@ pub fn build(
         .enumerate()
         .map(|(position, c)| {
             let (status, since) = component_status(c, node_health, &hurting, &active);
-            let days = uptime.get(c.id.as_str()).map_or(&[][..], Vec::as_slice);
+            let days = uptime.get(&c.id).map_or(&[][..], Vec::as_slice);
             let days = days[days.len().saturating_sub(90)..].to_vec();
             PublicComponent {
-                id: c.id.as_str().to_string(),
+                id: c.id.clone(),
                 name: c.name.clone(),
                 status,
                 uptime_ratio: mean_ratio(&days),
@@ -161,8 +161,7 @@ fn component_status(
     hurting: &[&Incident],
     active: &[&Maintenance],
 ) -> (ComponentStatus, Option<DateTime<Utc>>) {
-    let id = c.id.as_str();
-    if let Some(m) = active.iter().find(|m| m.components.iter().any(|x| x == id)) {
+    if let Some(m) = active.iter().find(|m| m.components.contains(&c.id)) {
         return (ComponentStatus::UnderMaintenance, Some(m.updated_at));
     }
     let node = NodeId::from(&c.id);

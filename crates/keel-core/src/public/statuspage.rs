@@ -27,6 +27,7 @@ use super::model::{
     ComponentStatus, Indicator, Maintenance, MaintenanceStatus, PublicComponent, PublicImpact,
     PublicIncident, PublicStatus, Snapshot,
 };
+use crate::ids::ComponentId;
 
 /// The documents of the Statuspage v2 API, by path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -385,7 +386,7 @@ struct MaintenanceDoc<'c, 'a> {
 /// the snapshot builder should never pass) are dropped rather than shown.
 struct Comps<'c, 'a> {
     cx: &'c Ctx<'a>,
-    ids: &'a [String],
+    ids: &'a [ComponentId],
 }
 
 impl Serialize for Comps<'_, '_> {
@@ -583,7 +584,7 @@ impl<'a> Ctx<'a> {
 
     fn component(&self, c: &'a PublicComponent) -> ComponentDoc<'_> {
         ComponentDoc {
-            id: &c.id,
+            id: c.id.as_str(),
             name: c.name.get(self.locale),
             status: c.status,
             // The snapshot does not keep a creation time; the last change is the closest fact.

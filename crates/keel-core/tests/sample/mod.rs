@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use keel_core::config::LocalizedText;
+use keel_core::ids::ComponentId;
 use keel_core::public::{
     ComponentStatus, DayUptime, Indicator, Maintenance, MaintenanceStatus, PublicComponent,
     PublicEta, PublicImpact, PublicIncident, PublicStatus, PublicUpdate, Snapshot,
@@ -48,6 +49,11 @@ pub fn uptime() -> Vec<DayUptime> {
         .collect()
 }
 
+/// A component id the sample uses.
+pub fn cid(id: &str) -> ComponentId {
+    ComponentId::parse(id).expect("a valid component id")
+}
+
 fn component(
     id: &str,
     name: LocalizedText,
@@ -56,7 +62,7 @@ fn component(
     position: u32,
 ) -> PublicComponent {
     PublicComponent {
-        id: id.to_string(),
+        id: cid(id),
         name,
         status,
         uptime: uptime(),
@@ -130,10 +136,10 @@ pub fn snapshot() -> Snapshot {
         created_at: at(13, 40),
         updated_at: at(14, 0),
         resolved_at: None,
-        components: vec!["search".to_string()],
+        components: vec![cid("search")],
         affected_users: 15_234,
         eta: PublicEta::History { p50_minutes: 20, p90_minutes: 45 },
-        workarounds: vec![("search".to_string(), search_workaround())],
+        workarounds: vec![(cid("search"), search_workaround())],
         updates: vec![
             update("12-2", PublicStatus::Identified, "We have found the cause and are fixing it.", "原因を特定し、対応しています。", at(14, 0)),
             update("12-1", PublicStatus::Investigating, "We are investigating a problem affecting Search.\nAbout 15,000 users may be affected.", "検索サービスに影響する問題を調査しています。\n約15,000人のユーザーに影響が出ている可能性があります。", at(13, 40)),
@@ -147,7 +153,7 @@ pub fn snapshot() -> Snapshot {
         created_at: at(13, 55),
         updated_at: at(13, 55),
         resolved_at: None,
-        components: vec!["api".to_string(), INTERNAL_ID.to_string()],
+        components: vec![cid("api"), cid(INTERNAL_ID)],
         affected_users: 500,
         eta: PublicEta::ThirdParty,
         workarounds: vec![],
@@ -167,7 +173,7 @@ pub fn snapshot() -> Snapshot {
         created_at: at(8, 0) - Duration::days(3),
         updated_at: at(9, 0) - Duration::days(3),
         resolved_at: Some(at(9, 0) - Duration::days(3)),
-        components: vec!["web".to_string()],
+        components: vec![cid("web")],
         affected_users: 40,
         eta: PublicEta::None,
         workarounds: vec![],
@@ -201,7 +207,7 @@ pub fn snapshot() -> Snapshot {
         status,
         scheduled_for: from,
         scheduled_until: from + Duration::hours(2),
-        components: vec!["reports".to_string()],
+        components: vec![cid("reports")],
         body: lt(
             "Reports will be read-only.",
             "レポートは閲覧のみとなります。",

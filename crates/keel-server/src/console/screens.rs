@@ -16,7 +16,7 @@ use keel_core::incident::{
     words, Actor, Command, DraftFate, Incident, IncidentId, IncidentRole, IncidentState,
 };
 use keel_core::public::{disclosure, MaintenanceStatus, PublicStatus};
-use keel_core::NodeId;
+use keel_core::{ComponentId, NodeId};
 use keel_store::NewMaintenance;
 
 use super::escalation;
@@ -1273,7 +1273,11 @@ pub async fn schedule_maintenance(
             body.insert(l.clone(), t.to_string());
         }
     }
-    let components: Vec<String> = form.all("component").map(str::to_string).collect();
+    // `None` when a ticked box names no public component (a stale form, or a forged one).
+    let components: Option<Vec<ComponentId>> = form
+        .all("component")
+        .map(|c| state.config.public_component_id(c).cloned())
+        .collect();
     let from = form.get("from").and_then(utc_time);
     let until = form.get("until").and_then(utc_time);
     let mut problem: Option<String> = None;
@@ -1286,15 +1290,7 @@ pub async fn schedule_maintenance(
             )
             .into(),
         );
-    } else if components.is_empty()
-        || components.iter().any(|c| {
-            !state
-                .config
-                .components
-                .iter()
-                .any(|k| k.public && k.id.as_str() == c)
-        })
-    {
+    } else if components.as_ref().is_none_or(Vec::is_empty) {
         problem = Some(
             w(
                 lang,
@@ -1350,9 +1346,12 @@ pub async fn schedule_maintenance(
             }
         }
     }
-    if let Some(p) = problem {
-        return maintenance_failure(&state, &user, p).await;
-    }
+    let components = match (problem, components) {
+        (None, Some(components)) => components,
+        (problem, _) => {
+            return maintenance_failure(&state, &user, problem.unwrap_or_default()).await;
+        }
+    };
     let made = state
         .store
         .create_maintenance(

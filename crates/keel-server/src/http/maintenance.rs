@@ -82,18 +82,15 @@ pub async fn create(
             "name at least one component",
         ));
     }
+    let mut components = Vec::with_capacity(b.components.len());
     for (i, c) in b.components.iter().enumerate() {
-        if !state
-            .config
-            .components
-            .iter()
-            .any(|k| k.public && k.id.as_str() == c)
-        {
+        let Some(id) = state.config.public_component_id(c) else {
             return Err(ApiError::bad(
                 Some(&format!("components[{i}]")),
                 format!("no public component has the id {c:?}"),
             ));
-        }
+        };
+        components.push(id.clone());
     }
     let rules = keel_core::public::DisclosureRules::from_config(&state.config);
     for (field, t) in [("name", &name), ("body", &text)] {
@@ -120,7 +117,7 @@ pub async fn create(
                 status: MaintenanceStatus::Scheduled,
                 scheduled_for: b.scheduled_for,
                 scheduled_until: b.scheduled_until,
-                components: b.components,
+                components,
             },
             Utc::now(),
         )

@@ -23,6 +23,7 @@ use keel_core::public::{
     ComponentStatus, DayUptime, Indicator, Maintenance, MaintenanceStatus, PublicComponent,
     PublicEta, PublicImpact, PublicIncident, PublicStatus, Snapshot,
 };
+use keel_core::ComponentId;
 
 /// The text of the page's one `<style>` element, exactly: its hash is what the page's
 /// Content-Security-Policy allows.
@@ -132,7 +133,7 @@ impl<'a> Page<'a> {
     }
 
     /// The public names of `ids`; ids that are not public components are skipped, never shown.
-    fn names(&self, ids: &[String]) -> Vec<&'a str> {
+    fn names(&self, ids: &[ComponentId]) -> Vec<&'a str> {
         ids.iter()
             .filter_map(|id| self.by_id.get(id.as_str()))
             .map(|c| c.name.get(self.l))
@@ -428,7 +429,7 @@ impl<'a> Page<'a> {
     /// A component's row: name, status, and its uptime.
     fn component(&mut self, c: &PublicComponent, bars: bool) {
         self.raw("<li class=\"component\" id=\"component-");
-        self.text(&c.id);
+        self.text(c.id.as_str());
         self.raw("\">\n<div class=\"crow\"><h3>");
         self.text(c.name.get(self.l));
         let _ = write!(
@@ -677,10 +678,10 @@ impl<'a> Page<'a> {
             let mut n = 0;
             for entry in &layout.entries {
                 match entry {
-                    Entry::Component(c) => self.choice(&mut n, &c.id, c.name.get(self.l)),
+                    Entry::Component(c) => self.choice(&mut n, c.id.as_str(), c.name.get(self.l)),
                     Entry::Group(g) if layout.detailed => {
                         for c in &g.members {
-                            self.choice(&mut n, &c.id, c.name.get(self.l));
+                            self.choice(&mut n, c.id.as_str(), c.name.get(self.l));
                         }
                     }
                     Entry::Group(g) => {
