@@ -959,7 +959,7 @@ fn users_in_words() {
 
 fn past(cause: &str, kind: &str, secs: u64) -> PastIncident {
     PastIncident {
-        cause: cause.to_owned(),
+        cause: n(cause),
         failure_kind: kind.to_owned(),
         duration_secs: secs,
     }
@@ -967,14 +967,14 @@ fn past(cause: &str, kind: &str, secs: u64) -> PastIncident {
 
 #[test]
 fn eta_from_history() {
-    assert_eq!(estimate_eta("db", "tcp", &[]), Eta::NoHistory);
+    assert_eq!(estimate_eta(&n("db"), "tcp", &[]), Eta::NoHistory);
     // Other causes and kinds do not count.
     let others = [past("api", "tcp", 600), past("db", "http", 600)];
-    assert_eq!(estimate_eta("db", "tcp", &others), Eta::NoHistory);
+    assert_eq!(estimate_eta(&n("db"), "tcp", &others), Eta::NoHistory);
 
     let one = [past("db", "tcp", 61), past("api", "tcp", 6000)];
     assert_eq!(
-        estimate_eta("db", "tcp", &one),
+        estimate_eta(&n("db"), "tcp", &one),
         Eta::History {
             samples: 1,
             p50_minutes: 2,
@@ -983,7 +983,7 @@ fn eta_from_history() {
     );
     // Seconds round up to a whole minute, at least one.
     assert_eq!(
-        estimate_eta("db", "tcp", &[past("db", "tcp", 0)]),
+        estimate_eta(&n("db"), "tcp", &[past("db", "tcp", 0)]),
         Eta::History {
             samples: 1,
             p50_minutes: 1,
@@ -998,7 +998,7 @@ fn eta_from_history() {
         .map(|m| past("db", "tcp", m * 60))
         .collect();
     six.push(past("db", "http", 1));
-    let eta = estimate_eta("db", "tcp", &six);
+    let eta = estimate_eta(&n("db"), "tcp", &six);
     assert_eq!(
         eta,
         Eta::History {
@@ -1016,7 +1016,7 @@ fn eta_from_history() {
         "類似のインシデント: 6件（通常15–40分）"
     );
     assert_eq!(
-        describe_eta(&estimate_eta("db", "tcp", &one), "en"),
+        describe_eta(&estimate_eta(&n("db"), "tcp", &one), "en"),
         "similar incidents: 1, which took 2 min"
     );
     assert_eq!(describe_eta(&Eta::NoHistory, "en"), "no history yet");
@@ -1199,7 +1199,7 @@ proptest! {
     #[test]
     fn eta_percentiles_are_ordered_and_within_the_samples(secs in prop::collection::vec(0u64..100_000, 1..30)) {
         let history: Vec<PastIncident> = secs.iter().map(|s| past("db", "tcp", *s)).collect();
-        let Eta::History { samples, p50_minutes, p90_minutes } = estimate_eta("db", "tcp", &history) else {
+        let Eta::History { samples, p50_minutes, p90_minutes } = estimate_eta(&n("db"), "tcp", &history) else {
             panic!("history expected");
         };
         prop_assert_eq!(samples, secs.len());

@@ -101,7 +101,7 @@ impl Judge for PropJudge<'_> {
                 status: cause.reasons.join("; "),
             },
             _ => estimate_eta(
-                cause.node.as_str(),
+                &cause.node,
                 &cause.failure_kind,
                 &past_incidents(self.incidents),
             ),

@@ -6,13 +6,14 @@
 //! vendor's status.)
 
 use super::model::{Eta, PastIncident};
+use crate::ids::NodeId;
 
 /// The median and 90th percentile (nearest rank) duration of past incidents with the same
 /// `cause` and `failure_kind`, in whole minutes rounded up (at least 1).
-pub fn estimate_eta(cause: &str, failure_kind: &str, history: &[PastIncident]) -> Eta {
+pub fn estimate_eta(cause: &NodeId, failure_kind: &str, history: &[PastIncident]) -> Eta {
     let mut secs: Vec<u64> = history
         .iter()
-        .filter(|p| p.cause == cause && p.failure_kind == failure_kind)
+        .filter(|p| &p.cause == cause && p.failure_kind == failure_kind)
         .map(|p| p.duration_secs)
         .collect();
     if secs.is_empty() {

@@ -160,7 +160,7 @@ pub struct SeverityDecision {
 /// A past, resolved incident used to estimate how long a similar one lasts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PastIncident {
-    pub cause: String,
+    pub cause: NodeId,
     pub failure_kind: String,
     pub duration_secs: u64,
 }

@@ -52,7 +52,7 @@ impl Judge for ConfigJudge<'_> {
                 },
             },
             NodeKind::Component | NodeKind::Infra => {
-                estimate_eta(cause.node.as_str(), &cause.failure_kind, self.history)
+                estimate_eta(&cause.node, &cause.failure_kind, self.history)
             }
         }
     }
@@ -96,7 +96,7 @@ pub fn past_incidents(incidents: &[Incident]) -> Vec<PastIncident> {
         .filter_map(|i| {
             let back = i.mitigated_at.or(i.resolved_at)?;
             Some(PastIncident {
-                cause: i.cause.as_ref()?.to_string(),
+                cause: i.cause.clone()?,
                 failure_kind: i.failure_kind.clone(),
                 duration_secs: u64::try_from((back - i.started_at).num_seconds()).unwrap_or(0),
             })
