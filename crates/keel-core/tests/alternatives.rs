@@ -98,7 +98,7 @@ impl World {
         self.sources.insert(
             node.to_string(),
             SourceHealth {
-                source: format!("{node}-status"),
+                source: keel_core::SourceKey::vendor(keel_core::VendorId::parse(node).unwrap()),
                 label: "vendor".into(),
                 node: NodeId::parse(node).unwrap(),
                 health,

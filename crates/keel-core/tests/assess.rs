@@ -51,7 +51,11 @@ fn at(minute: u32) -> DateTime<Utc> {
 /// One source of `node` in `health`, with a check kind and a reason.
 fn src(node: &str, health: Health, label: &str, reason: &str, minute: u32) -> SourceHealth {
     SourceHealth {
-        source: format!("{node}-{label}"),
+        source: keel_core::SourceKey::parse(
+            keel_core::SourceKind::Monitor,
+            &format!("{node}-{label}"),
+        )
+        .unwrap(),
         label: label.to_owned(),
         node: n(node),
         health,

@@ -93,6 +93,17 @@ fn t(minute: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap() + Duration::minutes(minute)
 }
 
+/// The key of a source named `source`, of the kind its check `label` says.
+fn source_key(source: &str, label: &str) -> keel_core::SourceKey {
+    use keel_core::SourceKind;
+    let kind = match label {
+        "vendor" => SourceKind::Vendor,
+        "alertmanager" | "generic" => SourceKind::Intake,
+        _ => SourceKind::Monitor,
+    };
+    keel_core::SourceKey::parse(kind, source).unwrap()
+}
+
 fn set(items: &[&str]) -> BTreeSet<NodeId> {
     items.iter().map(|s| NodeId::parse(*s).unwrap()).collect()
 }
@@ -136,7 +147,7 @@ impl World {
         self.sources.insert(
             source.to_string(),
             SourceHealth {
-                source: source.to_string(),
+                source: source_key(source, label),
                 label: label.to_string(),
                 node: NodeId::parse(node).unwrap(),
                 health,

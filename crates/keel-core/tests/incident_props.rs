@@ -236,7 +236,11 @@ impl World {
         self.sources.insert(
             id.to_string(),
             SourceHealth {
-                source: format!("{id}-check"),
+                source: keel_core::SourceKey::parse(
+                    keel_core::SourceKind::Monitor,
+                    &format!("{id}-check"),
+                )
+                .unwrap(),
                 label: label.to_string(),
                 node: NodeId::parse(id).unwrap(),
                 health,

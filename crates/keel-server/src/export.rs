@@ -26,27 +26,24 @@ pub async fn export(config: Config, dir: &Path) -> anyhow::Result<Vec<PathBuf>> 
     let book = IncidentBook::load(store.clone(), config.clone()).await?;
     let labels: std::collections::HashMap<&keel_core::MonitorId, &'static str> =
         config.monitors.iter().map(|m| (&m.id, m.kind())).collect();
-    let sources: Vec<(keel_core::SourceKey, SourceHealth)> = store
+    let sources: Vec<SourceHealth> = store
         .load_source_states()
         .await
         .context("cannot read the monitors' states")?
         .into_iter()
-        .map(|s| {
-            let health = SourceHealth {
-                label: match &s.key {
-                    keel_core::SourceKey::Monitor { monitor, .. } => {
-                        labels.get(monitor).copied().unwrap_or("http").to_string()
-                    }
-                    keel_core::SourceKey::Vendor(_) => "vendor".into(),
-                    keel_core::SourceKey::Intake { format, .. } => format.clone(),
-                },
-                source: s.key.id(),
-                node: s.component,
-                health: s.tracker.health,
-                since: s.tracker.since,
-                reason: s.tracker.reason,
-            };
-            (s.key, health)
+        .map(|s| SourceHealth {
+            label: match &s.key {
+                keel_core::SourceKey::Monitor { monitor, .. } => {
+                    labels.get(monitor).copied().unwrap_or("http").to_string()
+                }
+                keel_core::SourceKey::Vendor(_) => "vendor".into(),
+                keel_core::SourceKey::Intake { format, .. } => format.clone(),
+            },
+            source: s.key,
+            node: s.component,
+            health: s.tracker.health,
+            since: s.tracker.since,
+            reason: s.tracker.reason,
         })
         .collect();
     // Monitors checked from several locations are their quorum, as on the live page.

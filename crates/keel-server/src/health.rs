@@ -15,7 +15,7 @@ use keel_core::assess::{self, Assessment, Graph, HealthMap, SourceHealth};
 use keel_core::config::LOCAL;
 use keel_core::incident::unknown_nodes;
 use keel_core::quorum::{self, Seen};
-use keel_core::{NodeId, SourceKey};
+use keel_core::{MonitorId, NodeId, SourceKey};
 use tokio::sync::watch;
 
 use crate::hub::SignalHub;
@@ -97,18 +97,13 @@ pub fn sources_from_hub(graph: &Graph, hub: &SignalHub) -> Vec<SourceHealth> {
     let sources = hub
         .snapshot()
         .into_iter()
-        .map(|s| {
-            (
-                s.key.clone(),
-                SourceHealth {
-                    source: s.key.id(),
-                    label: s.check,
-                    node: s.component,
-                    health: s.state,
-                    since: s.since,
-                    reason: s.reason,
-                },
-            )
+        .map(|s| SourceHealth {
+            source: s.key,
+            label: s.check,
+            node: s.component,
+            health: s.state,
+            since: s.since,
+            reason: s.reason,
         })
         .collect();
     with_locations(graph, sources)
@@ -119,27 +114,24 @@ pub fn sources_from_hub(graph: &Graph, hub: &SignalHub) -> Vec<SourceHealth> {
 /// ([`quorum::fold`]), so the node fold and assessment see one monitor as one source. Sources
 /// of other monitors and of other kinds pass unchanged. A located monitor's plain source
 /// is left out when `"local"` is not among its locations (the server does not check it).
-pub fn with_locations(graph: &Graph, sources: Vec<(SourceKey, SourceHealth)>) -> Vec<SourceHealth> {
+pub fn with_locations(graph: &Graph, sources: Vec<SourceHealth>) -> Vec<SourceHealth> {
     let located = graph.located();
     if located.is_empty() {
-        return sources.into_iter().map(|(_, s)| s).collect();
+        return sources;
     }
-    let mut seen: BTreeMap<&str, BTreeMap<String, Seen>> = BTreeMap::new();
+    let mut seen: BTreeMap<&MonitorId, BTreeMap<String, Seen>> = BTreeMap::new();
     let mut out = Vec::with_capacity(sources.len());
-    for (key, s) in sources {
-        let plan = match key
-            .monitor_id()
-            .and_then(|m| located.get_key_value(m.as_str()))
-        {
+    for s in sources {
+        let plan = match s.source.monitor_id().and_then(|m| located.get_key_value(m)) {
             Some(entry) => entry,
             None => {
                 out.push(s);
                 continue;
             }
         };
-        let location = key.location().unwrap_or(LOCAL);
+        let location = s.source.location().unwrap_or(LOCAL);
         if plan.1.locations.iter().any(|l| l == location) {
-            seen.entry(plan.0.as_str()).or_default().insert(
+            seen.entry(plan.0).or_default().insert(
                 location.to_owned(),
                 Seen {
                     health: s.health,
@@ -153,10 +145,10 @@ pub fn with_locations(graph: &Graph, sources: Vec<(SourceKey, SourceHealth)>) ->
         let verdict = quorum::fold(
             &plan.locations,
             plan.quorum,
-            seen.get(id.as_str()).unwrap_or(&BTreeMap::new()),
+            seen.get(id).unwrap_or(&BTreeMap::new()),
         );
         out.push(SourceHealth {
-            source: id.clone(),
+            source: SourceKey::monitor(id.clone()),
             label: plan.kind.clone(),
             node: NodeId::from(&plan.component),
             health: verdict.health,
@@ -208,9 +200,10 @@ host = "127.0.0.1"
 port = 2
 "#;
 
+    /// A monitor's source (`api`, `api@osaka`) checked with `http`.
     fn source(id: &str, health: Health, reason: &str) -> SourceHealth {
         SourceHealth {
-            source: id.into(),
+            source: SourceKey::parse(keel_core::SourceKind::Monitor, id).unwrap(),
             label: "http".into(),
             node: NodeId::parse("checkout").unwrap(),
             health,
@@ -223,51 +216,44 @@ port = 2
     fn a_located_monitors_sources_become_their_quorum() {
         let config = keel_core::config::parse(CONFIG, "keel.toml", &[]).unwrap();
         let graph = Graph::from_config(&config);
-        let m = |id: &str| SourceKey::parse(keel_core::SourceKind::Monitor, id).unwrap();
+        let vendor = SourceKey::vendor(keel_core::VendorId::parse("api").unwrap());
         let got = with_locations(
             &graph,
             vec![
-                (m("api"), source("api", Health::Up, "HTTP 200")),
-                (
-                    m("api@osaka"),
-                    source("api@osaka", Health::Down, "HTTP 503"),
-                ),
+                source("api", Health::Up, "HTTP 200"),
+                source("api@osaka", Health::Down, "HTTP 503"),
                 // Not a location of `api`: a stale probe's source counts for nothing.
-                (
-                    m("api@tokyo"),
-                    source("api@tokyo", Health::Down, "HTTP 503"),
-                ),
-                (
-                    SourceKey::vendor(keel_core::VendorId::parse("api").unwrap()),
-                    SourceHealth {
-                        label: "vendor".into(),
-                        ..source("api", Health::Down, "major outage")
-                    },
-                ),
+                source("api@tokyo", Health::Down, "HTTP 503"),
+                // A vendor that shares the monitor's id is another source.
+                SourceHealth {
+                    source: vendor.clone(),
+                    label: "vendor".into(),
+                    ..source("api", Health::Down, "major outage")
+                },
                 // The server does not check `remote`; its registered source is left out.
-                (
-                    m("remote"),
-                    source("remote", Health::Unknown, "not checked yet"),
-                ),
-                (m("plain"), source("plain", Health::Up, "connected")),
+                source("remote", Health::Unknown, "not checked yet"),
+                source("plain", Health::Up, "connected"),
             ],
         );
-        let by = |id: &str, label: &str| {
+        let by = |key: &SourceKey| {
             got.iter()
-                .find(|s| s.source == id && s.label == label)
-                .unwrap_or_else(|| panic!("{id} ({label}) in {got:?}"))
+                .find(|s| &s.source == key)
+                .unwrap_or_else(|| panic!("{key:?} in {got:?}"))
         };
+        let m = |id: &str| SourceKey::parse(keel_core::SourceKind::Monitor, id).unwrap();
         assert_eq!(got.len(), 4, "{got:?}");
-        let api = by("api", "http");
+        let api = by(&m("api"));
         assert_eq!(api.health, Health::Degraded);
+        assert_eq!(api.label, "http");
         assert_eq!(
             api.reason,
             "failing from osaka only (HTTP 503); fine from local"
         );
-        assert_eq!(by("api", "vendor").health, Health::Down);
-        let remote = by("remote", "tcp");
+        assert_eq!(by(&vendor).health, Health::Down);
+        let remote = by(&m("remote"));
         assert_eq!(remote.health, Health::Unknown);
+        assert_eq!(remote.label, "tcp");
         assert_eq!(remote.reason, "cannot see from any location (osaka)");
-        assert_eq!(by("plain", "http").reason, "connected");
+        assert_eq!(by(&m("plain")).reason, "connected");
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{Config, LocalizedText};
-use crate::ids::{ComponentId, NodeId};
+use crate::ids::{ComponentId, MonitorId, NodeId};
 
 use super::model::{Criticality, NodeKind};
 
@@ -41,7 +41,7 @@ pub struct Graph {
     /// Monitor → where it is checked from and its quorum, for monitors watched from anywhere
     /// but the server alone. Kept with the graph because the health view is built from the
     /// graph and the hub only: their per-location sources are folded before the nodes are.
-    located: BTreeMap<String, Located>,
+    located: BTreeMap<MonitorId, Located>,
 }
 
 /// Where one monitor is checked from (`locations`) and how many must see a failure.
@@ -97,7 +97,7 @@ impl Graph {
         }
         for m in config.monitors.iter().filter(|m| m.is_located()) {
             g.located.insert(
-                m.id.to_string(),
+                m.id.clone(),
                 Located {
                     component: m.component.clone(),
                     kind: m.kind().to_owned(),
@@ -110,7 +110,7 @@ impl Graph {
     }
 
     /// The monitors checked from several (or only remote) locations, by id.
-    pub fn located(&self) -> &BTreeMap<String, Located> {
+    pub fn located(&self) -> &BTreeMap<MonitorId, Located> {
         &self.located
     }
 

@@ -10,18 +10,18 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::ids::NodeId;
 use crate::Health;
+use crate::SourceKey;
 
 use super::model::{HealthMap, NodeHealth};
 
 /// The latest health of one source, as the hub knows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SourceHealth {
-    /// Monitor id, vendor id or intake alert key.
-    pub source: String,
+    /// The monitor (at a location), vendor or intake alert; its text names it in reasons.
+    pub source: SourceKey,
     /// The kind of check: "http", "tcp", …, "vendor", "alertmanager", "generic", "manual"
     /// (see [`crate::config::FAILURE_KINDS`]); becomes the node's `failure_kind`.
     pub label: String,

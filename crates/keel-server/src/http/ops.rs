@@ -98,9 +98,14 @@ pub async fn monitors(
     let quorum: Vec<_> = view
         .sources
         .iter()
-        .filter(|s| located.get(&s.source).is_some_and(|l| l.kind == s.label))
-        .map(|s| Quorum {
-            monitor: s.source.clone(),
+        .filter_map(|s| {
+            // The view holds one source per located monitor, its quorum, named by the monitor
+            // alone (`with_locations` folded the per-location ones into it).
+            let monitor = s.source.monitor_id().filter(|m| located.contains_key(*m))?;
+            Some((monitor, s))
+        })
+        .map(|(monitor, s)| Quorum {
+            monitor: monitor.to_string(),
             component: s.node.to_string(),
             state: s.health,
             since: s.since,
