@@ -418,6 +418,29 @@ async fn an_edited_draft_is_published_to_the_status_page_and_a_confidential_name
     let b = Browser::new(&app);
     b.sign_in("ann", PW).await;
     let csrf = b.get("/admin").await.csrf();
+    // A form that ticks nothing, or a box naming no node of the graph, declares nothing.
+    for (ticked, why) in [
+        (vec![], "Tick at least one affected component."),
+        (
+            vec!["search", "Search Cluster"],
+            "An affected component is not in the config.",
+        ),
+    ] {
+        let mut pairs = vec![("csrf", csrf.as_str()), ("title", "Search errors")];
+        pairs.extend(ticked.into_iter().map(|c| ("component", c)));
+        let res = b.post("/admin/incidents", &pairs).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+        assert!(res.body.contains(why), "{}", res.body);
+    }
+    assert!(app
+        .get_auth("/api/v1/incidents")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["incidents"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     // Declared from the console.
     let res = b
         .post(

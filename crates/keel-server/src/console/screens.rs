@@ -248,20 +248,22 @@ pub async fn declare(
     };
     let lang = user.lang;
     let title = form.get("title").unwrap_or("").trim().to_string();
-    let components: BTreeSet<String> = form.all("component").map(str::to_string).collect();
+    let ticked: Vec<&str> = form.all("component").collect();
+    // `None` when a ticked box names no node of the graph (a stale form, or a forged one).
+    let components: Option<BTreeSet<NodeId>> = ticked.iter().map(|c| state.node(c)).collect();
     let problem = if title.is_empty() || title.chars().count() > 200 {
         Some(w(
             lang,
             "Give the incident a title (at most 200 characters).",
             "タイトルを入力してください（200文字以内）。",
         ))
-    } else if components.is_empty() {
+    } else if ticked.is_empty() {
         Some(w(
             lang,
             "Tick at least one affected component.",
             "影響を受けるコンポーネントを1つ以上選んでください。",
         ))
-    } else if components.iter().any(|c| !state.is_node(c)) {
+    } else if components.is_none() {
         Some(w(
             lang,
             "An affected component is not in the config.",
@@ -270,15 +272,21 @@ pub async fn declare(
     } else {
         None
     };
-    if let Some(p) = problem {
-        return super::html::message_page(lang, StatusCode::BAD_REQUEST, p);
-    }
+    let components = match (problem, components) {
+        (None, Some(components)) => components,
+        (problem, _) => {
+            return super::html::message_page(
+                lang,
+                StatusCode::BAD_REQUEST,
+                problem.unwrap_or_default(),
+            );
+        }
+    };
     match state
         .incidents
         .declare(
             title,
-            // Every one names a node: checked above.
-            components.iter().filter_map(|c| state.node(c)).collect(),
+            components,
             Actor::User(user.name.clone()),
             Utc::now(),
         )
