@@ -226,16 +226,14 @@ pub fn growth(points: &[(f64, f64)], baseline_secs: f64, window_secs: f64) -> Op
     })
 }
 
-/// The median of the points' values (the mean of the middle two for an even count).
+/// The lower median of the points' values: with an even count, the lower of the middle two,
+/// never their mean. A series that alternates between two levels (fds 39 and 71 as intake
+/// connections open and close) then reads as one of them in every window, whatever its
+/// count, instead of 55 in a window of ten and 39 in one of eleven.
 fn median(points: &[(f64, f64)]) -> f64 {
     let mut v: Vec<f64> = points.iter().map(|&(_, v)| v).collect();
     v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    v[(v.len() - 1) / 2]
 }
 
 /// The count after `key:` in `/proc/PID/status` text (`Threads:\t12`).
@@ -885,9 +883,21 @@ mod tests {
         let g = growth(&flat, 0.0, 300.0).unwrap();
         assert_eq!((g.baseline_t, g.baseline_to), (0.0, 270.0));
         assert_eq!((g.end_from, g.end_t), (900.0, 1170.0));
-        assert_eq!((g.baseline, g.end), (104.0, 104.0));
+        assert_eq!((g.baseline, g.end), (100.0, 100.0));
         assert_eq!(g.pct, 0.0);
-        assert!((g.max_pct - 100.0 * 4.0 / 104.0).abs() < 1e-9, "{g:?}");
+        assert!((g.max_pct - 8.0).abs() < 1e-9, "{g:?}");
+
+        // Ten samples in the first window, eleven in the last, alternating between two levels:
+        // both windows read the lower level (a mean of the middle two would read 55 against 39).
+        let level = |i: usize| if i.is_multiple_of(2) { 39.0 } else { 71.0 };
+        let fds: Vec<(f64, f64)> = (0..10)
+            .map(|i| (i as f64 * 30.0, level(i)))
+            .chain((10..30).map(|i| (i as f64 * 30.0, 50.0)))
+            .chain((0..11).map(|i| (1000.0 + i as f64 * 29.0, level(i))))
+            .collect();
+        let g = growth(&fds, 0.0, 300.0).unwrap();
+        assert_eq!((g.baseline_to, g.end_from), (270.0, 1000.0), "{g:?}");
+        assert_eq!((g.baseline, g.end), (39.0, 39.0), "{g:?}");
 
         let climb: Vec<(f64, f64)> = (0..40)
             .map(|i| (i as f64 * 30.0, swing(i) + i as f64 * 0.5))

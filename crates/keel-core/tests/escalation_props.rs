@@ -1,10 +1,11 @@
 //! Property tests of the escalation engine: random policies, teams and timelines (time
 //! passing, severity changes, acknowledgements, resolutions, relapses), with the engine run
-//! at random moments as the server's job would, must keep every rule of DESIGN.md: the plan
-//! is idempotent, levels fire in order and never twice per cycle, nothing fires after an
-//! acknowledgement or resolution, no level fires before it is due, exactly 1 + repeat rounds
-//! then exhausted, a relapse pages again only after renotify_after, and quiet hours never
-//! skip SEV1. The stored timeline always replays to the incident built step by step.
+//! at random moments as the server's job would, must keep every rule of escalation
+//! (docs/config.md, `[[escalation]]`): the plan is idempotent, levels fire in order and never
+//! twice per cycle, nothing fires after an acknowledgement or resolution, no level fires
+//! before it is due, exactly 1 + repeat rounds then exhausted, a relapse pages again only
+//! after renotify_after, and quiet hours never skip SEV1. The stored timeline always replays
+//! to the incident built step by step.
 
 mod escalation_support;
 
