@@ -85,15 +85,11 @@ async fn text(app: &TestApp, path: &str, lang: &str) -> String {
 async fn wait_incident(app: &TestApp, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;
     for _ in 0..300 {
-        let list: Value = app
-            .get_auth("/api/v1/incidents")
+        let shop = app
+            .incidents()
             .await
-            .json()
-            .await
-            .unwrap();
-        let shop = list["incidents"]
-            .as_array()
-            .and_then(|l| l.iter().find(|i| i["cause"] == "payments"))
+            .into_iter()
+            .find(|i| i["cause"] == "payments")
             .map(|i| i["id"].clone());
         if let Some(id) = shop {
             last = app

@@ -728,16 +728,6 @@ confirmations = {canary_confirmations}
     )
 }
 
-async fn incident_count(app: &TestApp) -> usize {
-    let list: Value = app
-        .get_auth("/api/v1/incidents")
-        .await
-        .json()
-        .await
-        .unwrap();
-    list["incidents"].as_array().unwrap().len()
-}
-
 #[tokio::test]
 async fn a_held_incident_opens_once_the_canary_grace_is_over() {
     let (web, canary) = (Target::spawn().await, Target::spawn().await);
@@ -748,11 +738,11 @@ async fn a_held_incident_opens_once_the_canary_grace_is_over() {
     let started = std::time::Instant::now();
     app.wait_state("web-home", "down").await;
     // Confirmed, but held: the canary might still be about to say Keel is blind.
-    assert_eq!(incident_count(&app).await, 0, "opened inside the grace");
+    assert_eq!(app.incidents().await.len(), 0, "opened inside the grace");
     // No other signal comes; the grace running out is enough.
     let mut opened = None;
     for _ in 0..150 {
-        if incident_count(&app).await == 1 {
+        if app.incidents().await.len() == 1 {
             opened = Some(started.elapsed());
             break;
         }
@@ -775,5 +765,5 @@ async fn a_network_loss_the_canary_confirms_within_the_grace_opens_nothing() {
     app.wait_state("canary", "down").await;
     // Well past the grace: Keel is blind, and nothing opened in the moment before.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(incident_count(&app).await, 0);
+    assert_eq!(app.incidents().await.len(), 0);
 }

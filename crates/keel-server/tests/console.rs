@@ -48,20 +48,6 @@ fn acknowledged_by(i: &Value) -> Option<String> {
         .map(|e| e["actor"]["name"].as_str().unwrap_or("").to_string())
 }
 
-/// How many incidents the API lists.
-async fn incident_count(app: &TestApp) -> usize {
-    let list: Value = app
-        .get_auth("/api/v1/incidents")
-        .await
-        .json()
-        .await
-        .unwrap();
-    list["incidents"]
-        .as_array()
-        .expect("an incidents list")
-        .len()
-}
-
 async fn incident_json(app: &TestApp, id: i64) -> Value {
     app.get_auth(&format!("/api/v1/incidents/{id}"))
         .await
@@ -280,7 +266,7 @@ async fn a_deleted_users_or_an_expired_session_goes_back_to_sign_in() {
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert_eq!(res.location(), "/admin/login");
-    assert_eq!(incident_count(&app).await, 0);
+    assert!(app.incidents().await.is_empty());
 }
 
 #[tokio::test]
@@ -438,7 +424,7 @@ async fn an_edited_draft_is_published_to_the_status_page_and_a_confidential_name
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
         assert!(res.body.contains(why), "{}", res.body);
     }
-    assert_eq!(incident_count(&app).await, 0);
+    assert!(app.incidents().await.is_empty());
     // Declared from the console.
     let res = b
         .post(

@@ -158,6 +158,20 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The incidents `GET /api/v1/incidents` lists, as the admin sees them.
+    pub async fn incidents(&self) -> Vec<serde_json::Value> {
+        let mut list: serde_json::Value = self
+            .get_auth("/api/v1/incidents")
+            .await
+            .json()
+            .await
+            .expect("incident list JSON");
+        match list["incidents"].take() {
+            serde_json::Value::Array(items) => items,
+            other => panic!("no incidents list: {other}"),
+        }
+    }
+
     pub async fn post_auth(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
         self.client
             .post(self.url(path))
