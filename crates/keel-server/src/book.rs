@@ -504,8 +504,9 @@ impl IncidentBook {
             .any(|e| !e.incident.is_resolved())
     }
 
-    /// Adds the signal to the timeline of every unresolved incident it concerns.
-    pub async fn record_signal(&self, signal: &Signal, fence: &Fence) -> Result<(), BookError> {
+    /// Adds the signal to the timeline of every unresolved incident it concerns; says whether
+    /// any did.
+    pub async fn record_signal(&self, signal: &Signal, fence: &Fence) -> Result<bool, BookError> {
         let mut entries = self.entries.lock().await;
         let mut changed = Vec::new();
         for entry in entries.values_mut() {
@@ -527,10 +528,11 @@ impl IncidentBook {
             changed.push(entry.incident.id);
         }
         drop(entries);
+        let recorded = !changed.is_empty();
         for id in changed {
             let _ = self.changes.send(id);
         }
-        Ok(())
+        Ok(recorded)
     }
 
     /// Folds in the events another instance stored for incident `id` (up to `seq`, when the
@@ -754,21 +756,34 @@ pub async fn run(
             dirty = false;
             continue;
         };
-        let mut result = Ok(());
-        for signal in pending.drain(..) {
-            if let Err(e) = book.record_signal(&signal, &fence).await {
-                result = Err(e);
-                break;
-            }
+        let result = async {
+            let unrecorded = record_signals(&book, pending.drain(..), &fence).await?;
+            book.reassess(&view, Utc::now(), &fence).await?;
+            // A signal that opens (or reopens) an incident arrives before the incident does, so
+            // no timeline took it above; it goes on the timeline of what this pass opened.
+            record_signals(&book, unrecorded, &fence).await.map(|_| ())
         }
-        if result.is_ok() {
-            result = book.reassess(&view, Utc::now(), &fence).await.map(|_| ());
-        }
+        .await;
         match result {
             Ok(()) => dirty = false,
             Err(e) => written_elsewhere(&book, &cluster, e).await,
         }
     }
+}
+
+/// Records each signal on the timelines it concerns; returns those no timeline took.
+async fn record_signals(
+    book: &IncidentBook,
+    signals: impl IntoIterator<Item = Signal>,
+    fence: &Fence,
+) -> Result<Vec<Signal>, BookError> {
+    let mut unrecorded = Vec::new();
+    for signal in signals {
+        if !book.record_signal(&signal, fence).await? {
+            unrecorded.push(signal);
+        }
+    }
+    Ok(unrecorded)
 }
 
 /// What the leader does when a write of its own was refused: another instance took the

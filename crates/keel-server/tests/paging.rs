@@ -102,6 +102,14 @@ async fn incident(app: &TestApp, id: u64) -> Value {
         .unwrap()
 }
 
+/// The sources whose signals are on the incident's timeline.
+fn signal_sources(inc: &Value) -> std::collections::BTreeSet<String> {
+    timeline_of(inc, "signal")
+        .iter()
+        .map(|e| e["source"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn timeline_of(inc: &Value, kind: &str) -> Vec<Value> {
     inc["timeline"]
         .as_array()
@@ -438,10 +446,21 @@ async fn twenty_monitors_failing_together_page_once() {
         app.wait_state(&format!("shop-{n}"), "down").await;
     }
     app.wait_state("shop-home", "down").await;
-    let inc = incident(&app, 1).await;
+    // Every monitor's signal reaches the timeline, those that opened the incident too. The
+    // state above is seen before the timeline is written, so the test waits for it.
+    let mut inc = incident(&app, 1).await;
+    for _ in 0..100 {
+        if signal_sources(&inc).len() == 21 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        inc = incident(&app, 1).await;
+    }
+    let sources = signal_sources(&inc);
+    assert_eq!(sources.len(), 21, "{sources:?}");
     assert!(
-        timeline_of(&inc, "signal").len() >= 20,
-        "every signal is on the timeline"
+        sources.contains("shop-home") && sources.contains("shop-0"),
+        "{sources:?}"
     );
     assert_eq!(timeline_of(&inc, "paged").len(), 1, "{inc}");
     let list: Value = app
