@@ -292,6 +292,27 @@ async fn a_dead_database_opens_exactly_one_incident_then_recovers_resolves_and_r
     })
     .await;
     assert_eq!(all[0]["recurrences"], 1);
+    // The signal that reopened it came while it was resolved; it is on the timeline all the same.
+    let mut relapse_signals = Vec::new();
+    for _ in 0..100 {
+        let full = incident(&app, &all[0]["id"]).await;
+        let timeline = full["timeline"].as_array().unwrap();
+        let reopened = timeline
+            .iter()
+            .position(|e| e["type"] == "reopened")
+            .expect("a reopened event");
+        relapse_signals = timeline[reopened..]
+            .iter()
+            .filter(|e| e["type"] == "signal" && e["source"] == "db-port")
+            .cloned()
+            .collect();
+        if !relapse_signals.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(relapse_signals.len(), 1, "{relapse_signals:?}");
+    assert_eq!(relapse_signals[0]["health"], "down");
 }
 
 #[tokio::test]
