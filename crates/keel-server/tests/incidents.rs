@@ -157,14 +157,6 @@ async fn wait_for(app: &TestApp, what: &str, pred: impl Fn(&[Value]) -> bool) ->
     );
 }
 
-async fn incident(app: &TestApp, id: &Value) -> Value {
-    app.get_auth(&format!("/api/v1/incidents/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_dead_database_opens_exactly_one_incident_then_recovers_resolves_and_relapses() {
     let mut db = Port::open().await;
@@ -204,7 +196,7 @@ async fn a_dead_database_opens_exactly_one_incident_then_recovers_resolves_and_r
     assert!(inc["severity"].is_string(), "{inc}");
     assert_eq!(inc["eta"]["basis"], "no_history");
 
-    let full = incident(&app, &inc["id"]).await;
+    let full = app.incident(&inc["id"]).await;
     let steps: Vec<&str> = full["checklist"]
         .as_array()
         .unwrap()
@@ -244,7 +236,7 @@ async fn a_dead_database_opens_exactly_one_incident_then_recovers_resolves_and_r
     .await;
     let all = wait_for(&app, "resolved", |all| all[0]["state"] == "resolved").await;
     assert_eq!(all[0]["recurring"], false);
-    let full = incident(&app, &all[0]["id"]).await;
+    let full = app.incident(&all[0]["id"]).await;
     let states: Vec<(String, String)> = full["timeline"]
         .as_array()
         .unwrap()
@@ -293,24 +285,24 @@ async fn a_dead_database_opens_exactly_one_incident_then_recovers_resolves_and_r
     .await;
     assert_eq!(all[0]["recurrences"], 1);
     // The signal that reopened it came while it was resolved; it is on the timeline all the same.
-    let mut relapse_signals = Vec::new();
-    for _ in 0..100 {
-        let full = incident(&app, &all[0]["id"]).await;
-        let timeline = full["timeline"].as_array().unwrap();
+    let relapse_signals = |inc: &Value| -> Vec<Value> {
+        let timeline = inc["timeline"].as_array().unwrap();
         let reopened = timeline
             .iter()
             .position(|e| e["type"] == "reopened")
             .expect("a reopened event");
-        relapse_signals = timeline[reopened..]
+        timeline[reopened..]
             .iter()
             .filter(|e| e["type"] == "signal" && e["source"] == "db-port")
             .cloned()
-            .collect();
-        if !relapse_signals.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .collect()
+    };
+    let full = app
+        .wait_incident_until(&all[0]["id"], "a signal after the reopening", |inc| {
+            !relapse_signals(inc).is_empty()
+        })
+        .await;
+    let relapse_signals = relapse_signals(&full);
     assert_eq!(relapse_signals.len(), 1, "{relapse_signals:?}");
     assert_eq!(relapse_signals[0]["health"], "down");
 }
@@ -372,7 +364,7 @@ async fn a_vendor_major_outage_opens_an_incident_caused_by_the_vendor() {
         "{inc}"
     );
     assert_eq!(inc["affected_users"], 800);
-    let full = incident(&app, &inc["id"]).await;
+    let full = app.incident(&inc["id"]).await;
     assert!(
         full["timeline"]
             .as_array()
@@ -556,7 +548,7 @@ async fn declared_incidents_and_every_bad_request() {
     }
     let r = app.post_auth(&p("action-items/1/close"), "").await;
     assert_eq!(r.status(), 200);
-    let full = incident(&app, &id).await;
+    let full = app.incident(&id).await;
     assert_eq!(full["state"], "resolved");
     assert_eq!(full["roles"]["commander"], "ann");
     let r = app

@@ -94,14 +94,6 @@ async fn spawn(toml: &str) -> TestApp {
     TestApp::spawn_with_env(toml, ENV).await
 }
 
-async fn incident(app: &TestApp, id: u64) -> Value {
-    app.get_auth(&format!("/api/v1/incidents/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap()
-}
-
 /// The sources whose signals are on the incident's timeline.
 fn signal_sources(inc: &Value) -> std::collections::BTreeSet<String> {
     timeline_of(inc, "signal")
@@ -192,7 +184,7 @@ async fn nobody_acknowledges(database_url: Option<&str>) {
     // Nobody acknowledges: level 2 pages Carol.
     let carol = hooks.wait_for("/carol", 1).await;
     let link = ack_link(&carol[0].json());
-    let inc = incident(&app, 1).await;
+    let inc = app.incident(1).await;
     let paged = timeline_of(&inc, "paged");
     assert_eq!(paged.len(), 2, "{paged:?}");
     assert_eq!(paged[0]["person"], "ann");
@@ -214,17 +206,17 @@ async fn nobody_acknowledges(database_url: Option<&str>) {
     };
     let r = app.client.post(&forged).send().await.unwrap();
     assert_eq!(r.status(), 403);
-    assert!(incident(&app, 1).await["acknowledged_at"].is_null());
+    assert!(app.incident(1).await["acknowledged_at"].is_null());
 
     // Opening the link does not acknowledge (scanners open links); the button does.
     let r = app.client.get(&link).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
     assert!(html.contains("<form method=\"post\""), "{html}");
-    assert!(incident(&app, 1).await["acknowledged_at"].is_null());
+    assert!(app.incident(1).await["acknowledged_at"].is_null());
     let r = app.client.post(&link).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let inc = incident(&app, 1).await;
+    let inc = app.incident(1).await;
     let acks = timeline_of(&inc, "acknowledged");
     assert_eq!(acks.len(), 1, "{acks:?}");
     assert_eq!(acks[0]["actor"]["name"], "carol");
@@ -232,10 +224,7 @@ async fn nobody_acknowledges(database_url: Option<&str>) {
     // A second click says so and changes nothing.
     let r = app.client.post(&link).send().await.unwrap();
     assert!(r.text().await.unwrap().contains("Already acknowledged"));
-    assert_eq!(
-        timeline_of(&incident(&app, 1).await, "acknowledged").len(),
-        1
-    );
+    assert_eq!(timeline_of(&app.incident(1).await, "acknowledged").len(), 1);
     app.stop().await;
 }
 
@@ -376,7 +365,7 @@ async fn a_channel_answering_500_is_retried_while_the_next_level_fires_on_time()
     // Ann's page is tried (and fails); Carol's level still comes, 2 s after Ann's.
     broken.wait_for("/ann", 1).await;
     let carol = hooks.wait_for("/carol", 1).await;
-    let inc = incident(&app, 1).await;
+    let inc = app.incident(1).await;
     let paged = timeline_of(&inc, "paged");
     assert_eq!(paged.len(), 2, "{paged:?}");
     let t1 = chrono::DateTime::parse_from_rfc3339(paged[0]["at"].as_str().unwrap()).unwrap();
@@ -403,7 +392,7 @@ async fn a_channel_answering_500_is_retried_while_the_next_level_fires_on_time()
         .unwrap();
     assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
     assert!(r.text().await.unwrap().contains("Not acknowledged"));
-    assert!(timeline_of(&incident(&app, 1).await, "acknowledged").is_empty());
+    assert!(timeline_of(&app.incident(1).await, "acknowledged").is_empty());
     let r = app
         .client
         .post(&link)
@@ -417,7 +406,7 @@ async fn a_channel_answering_500_is_retried_while_the_next_level_fires_on_time()
         twiml.starts_with("<?xml") && twiml.contains("<Say>Acknowledged."),
         "{twiml}"
     );
-    let acks = timeline_of(&incident(&app, 1).await, "acknowledged");
+    let acks = timeline_of(&app.incident(1).await, "acknowledged");
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0]["via"], "voice");
     assert_eq!(acks[0]["actor"]["name"], "carol");
@@ -448,14 +437,11 @@ async fn twenty_monitors_failing_together_page_once() {
     app.wait_state("shop-home", "down").await;
     // Every monitor's signal reaches the timeline, those that opened the incident too. The
     // state above is seen before the timeline is written, so the test waits for it.
-    let mut inc = incident(&app, 1).await;
-    for _ in 0..100 {
-        if signal_sources(&inc).len() == 21 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        inc = incident(&app, 1).await;
-    }
+    let inc = app
+        .wait_incident_until(1, "all 21 signals on the timeline", |inc| {
+            signal_sources(inc).len() == 21
+        })
+        .await;
     let sources = signal_sources(&inc);
     assert_eq!(sources.len(), 21, "{sources:?}");
     assert!(

@@ -172,6 +172,34 @@ impl TestApp {
         }
     }
 
+    /// `GET /api/v1/incidents/{id}`, as the admin sees it.
+    pub async fn incident(&self, id: impl std::fmt::Display) -> serde_json::Value {
+        self.get_auth(&format!("/api/v1/incidents/{id}"))
+            .await
+            .json()
+            .await
+            .expect("incident JSON")
+    }
+
+    /// Polls incident `id` until `pred` holds of it (for up to ten seconds): what the API
+    /// shows of a monitor is seen before the timeline write that follows it.
+    pub async fn wait_incident_until(
+        &self,
+        id: impl std::fmt::Display,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let mut inc = self.incident(&id).await;
+        for _ in 0..100 {
+            if pred(&inc) {
+                return inc;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            inc = self.incident(&id).await;
+        }
+        panic!("incident {id}: {what} never held; last seen: {inc}");
+    }
+
     pub async fn post_auth(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
         self.client
             .post(self.url(path))
